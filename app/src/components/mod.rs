@@ -1,0 +1,2 @@
+//! Widgets shared by several screens.
+pub mod status;

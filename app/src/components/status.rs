@@ -1,0 +1,24 @@
+use leptos::prelude::*;
+
+use crate::model::{ApiError, ConnectionState, LinkStatus};
+
+#[component]
+pub fn StatePill(state: ConnectionState) -> impl IntoView {
+    view! { <span class=format!("pill {}", state.as_db()) data-testid="state">{state.label()}</span> }
+}
+
+/// Outbound/Inbound status; blank shows as an empty pill-less cell, as in the product.
+#[component]
+pub fn LinkPill(status: LinkStatus, #[prop(into)] testid: String) -> impl IntoView {
+    view! { <span class=format!("pill {}", status.as_db()) data-testid=testid>{status.label()}</span> }
+}
+
+/// A refusal or failure, in words a person can act on.
+#[component]
+pub fn ErrorBanner(error: ApiError) -> impl IntoView {
+    view! { <div class="banner error" role="alert" data-testid="error-banner">{error.message}</div> }
+}
+
+pub fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}

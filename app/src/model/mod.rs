@@ -1,0 +1,16 @@
+//! The shared domain model: validated values, the connection state machine and the API's data
+//! shapes. Pure Rust (no IO, no Leptos), so the server and the browser build agree on every rule.
+
+pub mod company;
+pub mod dto;
+pub mod email;
+pub mod field;
+pub mod provider_url;
+pub mod state;
+
+pub use company::*;
+pub use dto::*;
+pub use email::*;
+pub use field::*;
+pub use provider_url::*;
+pub use state::*;

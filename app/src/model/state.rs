@@ -1,0 +1,961 @@
+//! The provider connection's lifecycle: the form's read-only statuses, the actions that move it,
+//! and the one function that decides whether an action is allowed.
+//!
+//! Labels are the product's own words (users and their runbooks know them): keep them exact.
+//! `as_db` strings are what the database stores and match the serde names; never change them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The form's "State" field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    /// Connection in progress: created, not yet checked.
+    Pending,
+    /// The pre-onboarding health checks are running.
+    AwaitingValidation,
+    /// The checks passed; "Connect to provider" is available.
+    Validated,
+    /// The checks failed; the health dashboard says why.
+    ValidationFailed,
+}
+
+impl ConnectionState {
+    pub const ALL: [Self; 4] = [
+        Self::Pending,
+        Self::AwaitingValidation,
+        Self::Validated,
+        Self::ValidationFailed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::AwaitingValidation => "Awaiting validation",
+            Self::Validated => "Validated",
+            Self::ValidationFailed => "Validation failed",
+        }
+    }
+
+    pub fn as_db(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::AwaitingValidation => "awaiting_validation",
+            Self::Validated => "validated",
+            Self::ValidationFailed => "validation_failed",
+        }
+    }
+
+    pub fn from_db(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_db() == value)
+    }
+}
+
+impl fmt::Display for ConnectionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// The form's "Outbound status" (we call the provider) and "Inbound status" (it calls us).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    /// Nothing yet: the field shows empty.
+    Blank,
+    /// Validated, but onboarding has not brought this direction up.
+    NotOnboarded,
+    Up,
+    Down,
+}
+
+impl LinkStatus {
+    pub const ALL: [Self; 4] = [Self::Blank, Self::NotOnboarded, Self::Up, Self::Down];
+
+    /// Empty for `Blank`: the product shows an empty field, not a word.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Blank => "",
+            Self::NotOnboarded => "Not onboarded",
+            Self::Up => "Up",
+            Self::Down => "Down",
+        }
+    }
+
+    pub fn as_db(self) -> &'static str {
+        match self {
+            Self::Blank => "blank",
+            Self::NotOnboarded => "not_onboarded",
+            Self::Up => "up",
+            Self::Down => "down",
+        }
+    }
+
+    pub fn from_db(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_db() == value)
+    }
+}
+
+impl fmt::Display for LinkStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Where "Connect to provider" stands; the label is the status message shown while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Onboarding {
+    NotStarted,
+    Started,
+    Syncing,
+    Complete,
+    Failed,
+}
+
+impl Onboarding {
+    pub const ALL: [Self; 5] = [
+        Self::NotStarted,
+        Self::Started,
+        Self::Syncing,
+        Self::Complete,
+        Self::Failed,
+    ];
+
+    /// Empty for `NotStarted`: no status message shows before onboarding.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::NotStarted => "",
+            Self::Started => "Provider onboarding started",
+            Self::Syncing => "Syncing settings to complete onboarding",
+            Self::Complete => "Onboarding Complete",
+            Self::Failed => "Onboarding failed",
+        }
+    }
+
+    pub fn as_db(self) -> &'static str {
+        match self {
+            Self::NotStarted => "not_started",
+            Self::Started => "started",
+            Self::Syncing => "syncing",
+            Self::Complete => "complete",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn from_db(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_db() == value)
+    }
+
+    /// Onboarding work is under way in the background.
+    pub fn is_running(self) -> bool {
+        matches!(self, Self::Started | Self::Syncing)
+    }
+}
+
+impl fmt::Display for Onboarding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Everything the state machine looks at; what the form's read-only fields show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConnectionStatus {
+    pub state: ConnectionState,
+    /// The registration token has been exchanged with the provider for credentials.
+    pub registered: bool,
+    pub onboarding: Onboarding,
+    pub outbound: LinkStatus,
+    pub inbound: LinkStatus,
+}
+
+impl ConnectionStatus {
+    /// A record just created from the registration link.
+    pub fn new_record() -> Self {
+        Self {
+            state: ConnectionState::Pending,
+            registered: false,
+            onboarding: Onboarding::NotStarted,
+            outbound: LinkStatus::Blank,
+            inbound: LinkStatus::Blank,
+        }
+    }
+
+    /// Background work (checks or onboarding) is running, so the view should keep listening.
+    pub fn is_in_progress(self) -> bool {
+        self.state == ConnectionState::AwaitingValidation || self.onboarding.is_running()
+    }
+
+    /// Both directions are Up: what "Verify the connection" requires.
+    pub fn links_up(self) -> bool {
+        self.outbound == LinkStatus::Up && self.inbound == LinkStatus::Up
+    }
+}
+
+impl Default for ConnectionStatus {
+    fn default() -> Self {
+        Self::new_record()
+    }
+}
+
+/// Something that moves a connection: a person's button, or a background job reporting back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Save the record's company.
+    Save,
+    /// "Connect to Provider": exchange the registration token with the provider for credentials.
+    Register,
+    /// Start the pre-onboarding checks.
+    SubmitForValidation,
+    ValidationPassed,
+    ValidationFailed,
+    /// Run the checks again once the causes of a failure are fixed.
+    Rescan,
+    /// "Connect to provider": start onboarding.
+    Onboard,
+    OnboardingSyncing,
+    OnboardingComplete,
+    OnboardingFailed,
+    /// Start onboarding again after it failed.
+    Retry,
+}
+
+impl Action {
+    pub const ALL: [Self; 11] = [
+        Self::Save,
+        Self::Register,
+        Self::SubmitForValidation,
+        Self::ValidationPassed,
+        Self::ValidationFailed,
+        Self::Rescan,
+        Self::Onboard,
+        Self::OnboardingSyncing,
+        Self::OnboardingComplete,
+        Self::OnboardingFailed,
+        Self::Retry,
+    ];
+
+    /// Button text for user actions (the product's labels: note "Connect to Provider" registers
+    /// and "Connect to provider" onboards); a description for system events, as history shows it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Save => "Save",
+            Self::Register => "Connect to Provider",
+            Self::SubmitForValidation => "Submit for validation",
+            Self::ValidationPassed => "Validation checks passed",
+            Self::ValidationFailed => "Validation checks failed",
+            Self::Rescan => "Rescan",
+            Self::Onboard => "Connect to provider",
+            Self::OnboardingSyncing => "Onboarding began syncing settings",
+            Self::OnboardingComplete => "Onboarding completed",
+            Self::OnboardingFailed => "Onboarding attempt failed",
+            Self::Retry => "Retry",
+        }
+    }
+
+    /// A person may ask for it; the others are reported by background jobs only.
+    pub fn is_user_action(self) -> bool {
+        matches!(
+            self,
+            Self::Save
+                | Self::Register
+                | Self::SubmitForValidation
+                | Self::Rescan
+                | Self::Onboard
+                | Self::Retry
+        )
+    }
+
+    pub fn as_db(self) -> &'static str {
+        match self {
+            Self::Save => "save",
+            Self::Register => "register",
+            Self::SubmitForValidation => "submit_for_validation",
+            Self::ValidationPassed => "validation_passed",
+            Self::ValidationFailed => "validation_failed",
+            Self::Rescan => "rescan",
+            Self::Onboard => "onboard",
+            Self::OnboardingSyncing => "onboarding_syncing",
+            Self::OnboardingComplete => "onboarding_complete",
+            Self::OnboardingFailed => "onboarding_failed",
+            Self::Retry => "retry",
+        }
+    }
+
+    pub fn from_db(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_db() == value)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// An action that is not allowed now; `reason` says why and what to do, naming the state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{reason}")]
+pub struct Refusal {
+    pub action: Action,
+    pub state: ConnectionState,
+    pub reason: String,
+}
+
+/// The whole lifecycle: what `action` does to `current`, or why it may not happen now.
+pub fn transition(current: ConnectionStatus, action: Action) -> Result<ConnectionStatus, Refusal> {
+    use ConnectionState as S;
+    use Onboarding as O;
+
+    let s = current;
+    let state = s.state.label();
+    let refuse = |reason: String| {
+        Err(Refusal {
+            action,
+            state: s.state,
+            reason,
+        })
+    };
+    let mut next = s;
+
+    match action {
+        Action::Save => {
+            if s.state == S::AwaitingValidation {
+                return refuse(format!(
+                    "Save is not available while the checks run; the connection is {state}. Wait until it is Validated or Validation failed."
+                ));
+            }
+            if s.onboarding.is_running() {
+                return refuse(format!(
+                    "Save is not available while onboarding runs (\"{}\"); the connection is {state}. Wait for onboarding to finish.",
+                    s.onboarding.label()
+                ));
+            }
+            if s.onboarding == O::Complete {
+                return refuse(format!(
+                    "Save is not available once onboarding is complete; the connection is {state} and onboarded, so its company can no longer change."
+                ));
+            }
+            // A new company invalidates the checks: the record must be validated again.
+            if s.state == S::Validated {
+                next.state = S::Pending;
+                next.outbound = LinkStatus::Blank;
+                next.inbound = LinkStatus::Blank;
+            }
+        }
+        Action::Register => {
+            if s.registered {
+                return refuse(format!(
+                    "The connection is already registered with the provider; it is {state}."
+                ));
+            }
+            if s.state != S::Pending {
+                return refuse(format!(
+                    "Connect to Provider is available only while the connection is Pending; it is {state}."
+                ));
+            }
+            next.registered = true;
+        }
+        Action::SubmitForValidation => match s.state {
+            S::Pending if !s.registered => {
+                return refuse(format!(
+                    "Connect to Provider first: the connection must be registered with the provider before it can be submitted for validation. It is {state}."
+                ));
+            }
+            S::Pending => next.state = S::AwaitingValidation,
+            S::AwaitingValidation => {
+                return refuse(format!(
+                    "The connection is already {state}; wait for the checks to finish."
+                ));
+            }
+            S::ValidationFailed => {
+                return refuse(format!(
+                    "Submit for validation is available only while the connection is Pending; it is {state}. Fix the issues shown on the health dashboard, then use Rescan."
+                ));
+            }
+            S::Validated => {
+                return refuse(format!(
+                    "Submit for validation is available only while the connection is Pending; it is {state}."
+                ));
+            }
+        },
+        Action::ValidationPassed | Action::ValidationFailed => {
+            if s.state != S::AwaitingValidation {
+                return refuse(format!(
+                    "\"{}\" can be recorded only while the connection is Awaiting validation; it is {state}.",
+                    action.label()
+                ));
+            }
+            if action == Action::ValidationPassed {
+                next.state = S::Validated;
+                next.outbound = LinkStatus::NotOnboarded;
+                next.inbound = LinkStatus::NotOnboarded;
+            } else {
+                next.state = S::ValidationFailed;
+                next.outbound = LinkStatus::Blank;
+                next.inbound = LinkStatus::Blank;
+            }
+        }
+        Action::Rescan => match (s.state, s.onboarding) {
+            // Link statuses stay as they were: a scan only observes, its result sets them.
+            (S::ValidationFailed, _) | (S::Validated, O::NotStarted | O::Failed) => {
+                next.state = S::AwaitingValidation;
+            }
+            (S::Pending, _) => {
+                return refuse(format!(
+                    "Rescan is available only after the checks have run once; the connection is {state}."
+                ));
+            }
+            (S::AwaitingValidation, _) => {
+                return refuse(format!(
+                    "Rescan is not available while the checks run; the connection is {state}."
+                ));
+            }
+            (S::Validated, O::Complete) => {
+                return refuse(format!(
+                    "Rescan is not available once onboarding is complete; the connection is {state} and onboarded."
+                ));
+            }
+            (S::Validated, O::Started | O::Syncing) => {
+                return refuse(format!(
+                    "Rescan is not available while onboarding runs (\"{}\"); the connection is {state}.",
+                    s.onboarding.label()
+                ));
+            }
+        },
+        Action::Onboard => {
+            if s.state != S::Validated {
+                return refuse(format!(
+                    "Connect to provider is available only once the connection is Validated; it is {state}."
+                ));
+            }
+            match s.onboarding {
+                O::NotStarted => next.onboarding = O::Started,
+                O::Failed => {
+                    return refuse(format!(
+                        "Onboarding failed on the last attempt; use Retry to start it again. The connection is {state}."
+                    ));
+                }
+                O::Started | O::Syncing => {
+                    return refuse(format!(
+                        "Onboarding is already running (\"{}\"); the connection is {state}.",
+                        s.onboarding.label()
+                    ));
+                }
+                O::Complete => {
+                    return refuse(format!(
+                        "The connection is already onboarded (\"Onboarding Complete\"); it is {state}."
+                    ));
+                }
+            }
+        }
+        Action::OnboardingSyncing | Action::OnboardingComplete | Action::OnboardingFailed => {
+            if s.state != S::Validated {
+                return refuse(format!(
+                    "\"{}\" can be recorded only once the connection is Validated; it is {state}.",
+                    action.label()
+                ));
+            }
+            match (action, s.onboarding) {
+                (Action::OnboardingSyncing, O::Started) => {
+                    next.onboarding = O::Syncing;
+                    // Reaching the syncing phase means our calls to the provider worked.
+                    next.outbound = LinkStatus::Up;
+                }
+                (Action::OnboardingComplete, O::Syncing) => {
+                    next.onboarding = O::Complete;
+                    next.outbound = LinkStatus::Up;
+                    next.inbound = LinkStatus::Up;
+                }
+                (Action::OnboardingFailed, O::Started | O::Syncing) => {
+                    next.onboarding = O::Failed;
+                    // A direction that came up did work; the rest never got that far.
+                    next.outbound = up_or_not_onboarded(s.outbound);
+                    next.inbound = up_or_not_onboarded(s.inbound);
+                }
+                (Action::OnboardingSyncing, _) => {
+                    return refuse(format!(
+                        "Onboarding can start syncing only after \"Provider onboarding started\"; {} and the connection is {state}.",
+                        onboarding_phrase(s.onboarding)
+                    ));
+                }
+                (Action::OnboardingComplete, _) => {
+                    return refuse(format!(
+                        "Onboarding can complete only after \"Syncing settings to complete onboarding\"; {} and the connection is {state}.",
+                        onboarding_phrase(s.onboarding)
+                    ));
+                }
+                _ => {
+                    return refuse(format!(
+                        "Onboarding can fail only while it runs; {} and the connection is {state}.",
+                        onboarding_phrase(s.onboarding)
+                    ));
+                }
+            }
+        }
+        Action::Retry => {
+            if s.onboarding != O::Failed {
+                return refuse(format!(
+                    "Retry is available only after onboarding has failed; {} and the connection is {state}.",
+                    onboarding_phrase(s.onboarding)
+                ));
+            }
+            if s.state != S::Validated {
+                return refuse(format!(
+                    "Retry is available once the connection is Validated again; it is {state}."
+                ));
+            }
+            next.onboarding = O::Started;
+        }
+    }
+    Ok(next)
+}
+
+/// The buttons to show: every user action that `transition` would accept now.
+pub fn allowed_user_actions(s: ConnectionStatus) -> Vec<Action> {
+    Action::ALL
+        .into_iter()
+        .filter(|a| a.is_user_action() && transition(s, *a).is_ok())
+        .collect()
+}
+
+fn up_or_not_onboarded(link: LinkStatus) -> LinkStatus {
+    if link == LinkStatus::Up {
+        LinkStatus::Up
+    } else {
+        LinkStatus::NotOnboarded
+    }
+}
+
+/// Onboarding's position in words, for refusals ("not started" has an empty label).
+fn onboarding_phrase(onboarding: Onboarding) -> String {
+    match onboarding {
+        Onboarding::NotStarted => "onboarding has not started".to_owned(),
+        other => format!("onboarding reads \"{}\"", other.label()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashSet, VecDeque};
+
+    use super::*;
+    use Action as A;
+    use ConnectionState::*;
+    use LinkStatus::{Blank as B, NotOnboarded as NO, Up};
+    use Onboarding::{Complete, Failed, NotStarted as NS, Started, Syncing};
+
+    fn st(
+        state: ConnectionState,
+        registered: bool,
+        onboarding: Onboarding,
+        outbound: LinkStatus,
+        inbound: LinkStatus,
+    ) -> ConnectionStatus {
+        ConnectionStatus {
+            state,
+            registered,
+            onboarding,
+            outbound,
+            inbound,
+        }
+    }
+
+    fn step(s: ConnectionStatus, a: Action) -> ConnectionStatus {
+        transition(s, a).unwrap_or_else(|r| panic!("{a:?} refused in {s:?}: {r}"))
+    }
+
+    /// Every reachable status, with the actions it accepts and where each leads; every action
+    /// not listed must be refused. Written from the rules, not from the code's output.
+    fn table() -> Vec<(ConnectionStatus, Vec<(Action, ConnectionStatus)>)> {
+        let r0 = ConnectionStatus::new_record();
+        let r1 = st(Pending, true, NS, B, B);
+        let r2 = st(AwaitingValidation, true, NS, B, B);
+        let r3 = st(Validated, true, NS, NO, NO);
+        let r4 = st(ValidationFailed, true, NS, B, B);
+        let r5 = st(AwaitingValidation, true, NS, NO, NO);
+        let r6 = st(Validated, true, Started, NO, NO);
+        let r7 = st(Validated, true, Syncing, Up, NO);
+        let r8 = st(Validated, true, Failed, NO, NO);
+        let r9 = st(Validated, true, Complete, Up, Up);
+        let r10 = st(Validated, true, Failed, Up, NO);
+        let r12 = st(Pending, true, Failed, B, B);
+        let r13 = st(AwaitingValidation, true, Failed, NO, NO);
+        let r14 = st(Validated, true, Started, Up, NO);
+        let r15 = st(AwaitingValidation, true, Failed, Up, NO);
+        let r16 = st(AwaitingValidation, true, Failed, B, B);
+        let r17 = st(ValidationFailed, true, Failed, B, B);
+        vec![
+            (r0, vec![(A::Save, r0), (A::Register, r1)]),
+            (r1, vec![(A::Save, r1), (A::SubmitForValidation, r2)]),
+            (
+                r2,
+                vec![(A::ValidationPassed, r3), (A::ValidationFailed, r4)],
+            ),
+            (r3, vec![(A::Save, r1), (A::Rescan, r5), (A::Onboard, r6)]),
+            (r4, vec![(A::Save, r4), (A::Rescan, r2)]),
+            (
+                r5,
+                vec![(A::ValidationPassed, r3), (A::ValidationFailed, r4)],
+            ),
+            (
+                r6,
+                vec![(A::OnboardingSyncing, r7), (A::OnboardingFailed, r8)],
+            ),
+            (
+                r7,
+                vec![(A::OnboardingComplete, r9), (A::OnboardingFailed, r10)],
+            ),
+            (r8, vec![(A::Save, r12), (A::Rescan, r13), (A::Retry, r6)]),
+            (r9, vec![]),
+            (r10, vec![(A::Save, r12), (A::Rescan, r15), (A::Retry, r14)]),
+            (r12, vec![(A::Save, r12), (A::SubmitForValidation, r16)]),
+            (
+                r13,
+                vec![(A::ValidationPassed, r8), (A::ValidationFailed, r17)],
+            ),
+            (
+                r14,
+                vec![(A::OnboardingSyncing, r7), (A::OnboardingFailed, r10)],
+            ),
+            (
+                r15,
+                vec![(A::ValidationPassed, r8), (A::ValidationFailed, r17)],
+            ),
+            (
+                r16,
+                vec![(A::ValidationPassed, r8), (A::ValidationFailed, r17)],
+            ),
+            (r17, vec![(A::Save, r17), (A::Rescan, r16)]),
+        ]
+    }
+
+    fn reachable() -> HashSet<ConnectionStatus> {
+        let mut seen = HashSet::from([ConnectionStatus::new_record()]);
+        let mut queue = VecDeque::from([ConnectionStatus::new_record()]);
+        while let Some(s) = queue.pop_front() {
+            for a in Action::ALL {
+                if let Ok(next) = transition(s, a) {
+                    if seen.insert(next) {
+                        queue.push_back(next);
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn table_covers_exactly_the_reachable_statuses() {
+        let table: HashSet<_> = table().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(table.len(), 17, "duplicate rows in the table");
+        assert_eq!(reachable(), table);
+    }
+
+    #[test]
+    fn every_reachable_status_and_action_pair() {
+        for (s, allowed) in table() {
+            for a in Action::ALL {
+                let expected = allowed.iter().find(|(x, _)| *x == a).map(|(_, to)| *to);
+                match (transition(s, a), expected) {
+                    (Ok(got), Some(want)) => assert_eq!(got, want, "{a:?} from {s:?}"),
+                    (Err(r), None) => {
+                        assert_eq!(r.action, a);
+                        assert_eq!(r.state, s.state);
+                        assert!(!r.reason.trim().is_empty());
+                        assert!(
+                            r.reason.contains(s.state.label()),
+                            "{a:?} from {s:?}: reason {:?} does not name the state",
+                            r.reason
+                        );
+                        assert_eq!(r.to_string(), r.reason);
+                    }
+                    (got, want) => panic!("{a:?} from {s:?}: got {got:?}, want {want:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_refusal_in_the_whole_space_names_the_state() {
+        // Also covers unreachable combinations: transition must be total and explain itself.
+        for state in ConnectionState::ALL {
+            for registered in [false, true] {
+                for onboarding in Onboarding::ALL {
+                    for outbound in LinkStatus::ALL {
+                        for inbound in LinkStatus::ALL {
+                            let s = st(state, registered, onboarding, outbound, inbound);
+                            for a in Action::ALL {
+                                if let Err(r) = transition(s, a) {
+                                    assert!(r.reason.contains(state.label()), "{a:?} {s:?}");
+                                    assert!(
+                                        !r.reason.contains("\"\""),
+                                        "{a:?} {s:?}: {}",
+                                        r.reason
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn invariants_hold_in_every_reachable_status() {
+        for s in reachable() {
+            // Onboarding only ever runs on a Validated connection.
+            if s.onboarding != NS && s.onboarding != Failed {
+                assert_eq!(s.state, Validated, "{s:?}");
+            }
+            // Nothing gets past Pending without credentials.
+            if s.state != Pending {
+                assert!(s.registered, "{s:?}");
+            }
+            if s.links_up() {
+                assert_eq!(s.onboarding, Complete, "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn happy_path() {
+        let mut s = ConnectionStatus::new_record();
+        assert_eq!(allowed_user_actions(s), vec![A::Save, A::Register]);
+        s = step(s, A::Save);
+        s = step(s, A::Register);
+        assert_eq!(
+            allowed_user_actions(s),
+            vec![A::Save, A::SubmitForValidation]
+        );
+        s = step(s, A::SubmitForValidation);
+        assert_eq!(s.state.label(), "Awaiting validation");
+        assert!(s.is_in_progress());
+        assert!(allowed_user_actions(s).is_empty());
+        s = step(s, A::ValidationPassed);
+        assert_eq!(s.state.label(), "Validated");
+        assert_eq!(
+            (s.outbound.label(), s.inbound.label()),
+            ("Not onboarded", "Not onboarded")
+        );
+        assert_eq!(
+            allowed_user_actions(s),
+            vec![A::Save, A::Rescan, A::Onboard]
+        );
+        s = step(s, A::Onboard);
+        assert_eq!(s.onboarding.label(), "Provider onboarding started");
+        s = step(s, A::OnboardingSyncing);
+        assert_eq!(
+            s.onboarding.label(),
+            "Syncing settings to complete onboarding"
+        );
+        assert_eq!(s.outbound, Up);
+        s = step(s, A::OnboardingComplete);
+        assert_eq!(s.onboarding.label(), "Onboarding Complete");
+        assert_eq!((s.outbound.label(), s.inbound.label()), ("Up", "Up"));
+        assert!(s.links_up());
+        assert!(!s.is_in_progress());
+        assert!(allowed_user_actions(s).is_empty());
+        let again = transition(s, A::Onboard).unwrap_err();
+        assert!(
+            again.reason.contains("already onboarded"),
+            "{}",
+            again.reason
+        );
+    }
+
+    #[test]
+    fn validation_failure_then_rescan() {
+        let mut s = ConnectionStatus::new_record();
+        for a in [A::Register, A::SubmitForValidation, A::ValidationFailed] {
+            s = step(s, a);
+        }
+        assert_eq!(s.state.label(), "Validation failed");
+        assert_eq!((s.outbound, s.inbound), (B, B));
+        assert_eq!(allowed_user_actions(s), vec![A::Save, A::Rescan]);
+        let onboard = transition(s, A::Onboard).unwrap_err();
+        assert_eq!(
+            onboard.reason,
+            "Connect to provider is available only once the connection is Validated; it is Validation failed."
+        );
+        s = step(s, A::Save);
+        assert_eq!(
+            s.state, ValidationFailed,
+            "saving does not by itself re-validate"
+        );
+        s = step(s, A::Rescan);
+        assert_eq!(s.state, AwaitingValidation);
+        s = step(s, A::ValidationPassed);
+        assert_eq!(s, st(Validated, true, NS, NO, NO));
+    }
+
+    #[test]
+    fn onboarding_failure_then_retry() {
+        let mut s = ConnectionStatus::new_record();
+        for a in [
+            A::Register,
+            A::SubmitForValidation,
+            A::ValidationPassed,
+            A::Onboard,
+        ] {
+            s = step(s, a);
+        }
+        s = step(s, A::OnboardingSyncing);
+        s = step(s, A::OnboardingFailed);
+        // Outbound had come up and stays Up; inbound never did.
+        assert_eq!(s, st(Validated, true, Failed, Up, NO));
+        assert_eq!(s.onboarding.label(), "Onboarding failed");
+        assert_eq!(allowed_user_actions(s), vec![A::Save, A::Rescan, A::Retry]);
+        let onboard = transition(s, A::Onboard).unwrap_err();
+        assert!(onboard.reason.contains("use Retry"), "{}", onboard.reason);
+        s = step(s, A::Retry);
+        assert_eq!(s.onboarding, Started);
+        s = step(s, A::OnboardingSyncing);
+        s = step(s, A::OnboardingComplete);
+        assert_eq!(s, st(Validated, true, Complete, Up, Up));
+    }
+
+    #[test]
+    fn saving_a_validated_record_requires_validation_again() {
+        let s = st(Validated, true, NS, NO, NO);
+        assert_eq!(step(s, A::Save), st(Pending, true, NS, B, B));
+        let waiting = transition(st(AwaitingValidation, true, NS, B, B), A::Save).unwrap_err();
+        assert!(waiting.reason.contains("Awaiting validation"));
+        let running = transition(st(Validated, true, Syncing, Up, NO), A::Save).unwrap_err();
+        assert!(running
+            .reason
+            .contains("Syncing settings to complete onboarding"));
+    }
+
+    #[test]
+    fn register_and_submit_refusals_say_what_to_do() {
+        let registered = st(Pending, true, NS, B, B);
+        let r = transition(registered, A::Register).unwrap_err();
+        assert!(r.reason.contains("already registered"), "{}", r.reason);
+        let r = transition(ConnectionStatus::new_record(), A::SubmitForValidation).unwrap_err();
+        assert!(
+            r.reason.starts_with("Connect to Provider first"),
+            "{}",
+            r.reason
+        );
+        let r = transition(st(Validated, true, Started, NO, NO), A::Onboard).unwrap_err();
+        assert!(r.reason.contains("already running"), "{}", r.reason);
+    }
+
+    #[test]
+    fn allowed_user_actions_are_user_actions_that_transition_accepts() {
+        for s in reachable() {
+            let allowed = allowed_user_actions(s);
+            for a in Action::ALL {
+                let expected = a.is_user_action() && transition(s, a).is_ok();
+                assert_eq!(allowed.contains(&a), expected, "{a:?} in {s:?}");
+            }
+            // The two "Connect to ..." buttons never show together.
+            assert!(!(allowed.contains(&A::Register) && allowed.contains(&A::Onboard)));
+        }
+    }
+
+    #[test]
+    fn labels_are_the_products_words() {
+        let states: Vec<_> = ConnectionState::ALL.iter().map(|s| s.label()).collect();
+        assert_eq!(
+            states,
+            [
+                "Pending",
+                "Awaiting validation",
+                "Validated",
+                "Validation failed"
+            ]
+        );
+        let links: Vec<_> = LinkStatus::ALL.iter().map(|s| s.label()).collect();
+        assert_eq!(links, ["", "Not onboarded", "Up", "Down"]);
+        let onboarding: Vec<_> = Onboarding::ALL.iter().map(|s| s.label()).collect();
+        assert_eq!(
+            onboarding,
+            [
+                "",
+                "Provider onboarding started",
+                "Syncing settings to complete onboarding",
+                "Onboarding Complete",
+                "Onboarding failed"
+            ]
+        );
+        let buttons: Vec<_> = Action::ALL
+            .iter()
+            .filter(|a| a.is_user_action())
+            .map(|a| a.label())
+            .collect();
+        assert_eq!(
+            buttons,
+            [
+                "Save",
+                "Connect to Provider",
+                "Submit for validation",
+                "Rescan",
+                "Connect to provider",
+                "Retry"
+            ]
+        );
+        let all: BTreeSet<_> = Action::ALL.iter().map(|a| a.label()).collect();
+        assert_eq!(all.len(), Action::ALL.len(), "labels must be distinct");
+        assert_eq!(Validated.to_string(), "Validated");
+    }
+
+    fn db_and_serde_agree<T>(
+        all: &[T],
+        as_db: fn(&T) -> &'static str,
+        from_db: fn(&str) -> Option<T>,
+    ) where
+        T: Serialize + for<'de> Deserialize<'de> + PartialEq + fmt::Debug,
+    {
+        for v in all {
+            let db = as_db(v);
+            assert_eq!(from_db(db).as_ref(), Some(v));
+            assert_eq!(serde_json::to_string(v).unwrap(), format!("\"{db}\""));
+            assert_eq!(&serde_json::from_str::<T>(&format!("\"{db}\"")).unwrap(), v);
+        }
+        assert!(from_db("nonsense").is_none());
+        assert!(from_db("").is_none());
+        assert!(serde_json::from_str::<T>("\"nonsense\"").is_err());
+        assert!(serde_json::from_str::<T>("1").is_err());
+    }
+
+    #[test]
+    fn db_strings_match_serde_and_round_trip() {
+        db_and_serde_agree(
+            &ConnectionState::ALL,
+            |v| v.as_db(),
+            ConnectionState::from_db,
+        );
+        db_and_serde_agree(&LinkStatus::ALL, |v| v.as_db(), LinkStatus::from_db);
+        db_and_serde_agree(&Onboarding::ALL, |v| v.as_db(), Onboarding::from_db);
+        db_and_serde_agree(&Action::ALL, |v| v.as_db(), Action::from_db);
+        // Labels are for people, not storage.
+        assert_eq!(ConnectionState::from_db("Validated"), None);
+        assert_eq!(
+            ConnectionState::AwaitingValidation.as_db(),
+            "awaiting_validation"
+        );
+        assert_eq!(LinkStatus::NotOnboarded.as_db(), "not_onboarded");
+    }
+
+    #[test]
+    fn status_and_refusal_serde_round_trip() {
+        let s = st(Validated, true, Syncing, Up, NO);
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            json,
+            r#"{"state":"validated","registered":true,"onboarding":"syncing","outbound":"up","inbound":"not_onboarded"}"#
+        );
+        assert_eq!(serde_json::from_str::<ConnectionStatus>(&json).unwrap(), s);
+        assert!(serde_json::from_str::<ConnectionStatus>(r#"{"state":"validated"}"#).is_err());
+        let r = transition(s, A::Retry).unwrap_err();
+        let back: Refusal = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+}

@@ -1,0 +1,117 @@
+//! Where "Connect with Impact IDI" lands: checks the registration link, then opens the Provider
+//! connection form pre-filled from it, or says why the link cannot be used and offers a fresh one.
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use super::connection_form::{CompanyPicker, ReadOnlyFields};
+use crate::{
+    api::{connection_for_url, save_new_connection, list_companies, open_registration, resend_registration},
+    components::status::ErrorBanner,
+    model::{ApiError, CreateConnection, RegistrationLinkView},
+};
+
+#[component]
+pub fn Connect() -> impl IntoView {
+    let query = use_query_map();
+    let token = move || query.with(|q| q.get("token").unwrap_or_default());
+    let link = Resource::new(token, |t| async move {
+        let link = open_registration(t).await?;
+        let existing = connection_for_url(link.provider_url.clone()).await?;
+        let companies = list_companies().await?;
+        Ok::<_, ApiError>((link, existing, companies))
+    });
+    view! {
+        <Suspense fallback=|| view! { <section class="card"><p class="muted">"Checking your registration link…"</p></section> }>
+            {move || Suspend::new(async move {
+                match link.await {
+                    Ok((_, Some(existing), _)) => view! {
+                        <section class="card">
+                            <h1>"Provider connection"</h1>
+                            <div class="banner warn" role="status" data-testid="resume">
+                                {format!("A connection to {} already exists for {}. ", existing.url, existing.company)}
+                                <a href=format!("/connections/{}", existing.id)>"Resume the existing connection"</a>
+                            </div>
+                        </section>
+                    }.into_any(),
+                    Ok((link, None, companies)) => view! { <NewConnection link companies token=token()/> }.into_any(),
+                    Err(e) => view! { <LinkProblem error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn NewConnection(link: RegistrationLinkView, companies: Vec<crate::model::CompanyView>, token: String) -> impl IntoView {
+    let company = RwSignal::new(link.company.clone());
+    let save = Action::new(move |company: &String| {
+        let req = CreateConnection { company: company.clone(), registration_token: Some(token.clone()) };
+        async move { save_new_connection(req).await }
+    });
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(created)) = save.value().get() {
+            navigate(&format!("/connections/{}", created.id), Default::default());
+        }
+    });
+    view! {
+        <section class="card">
+            <h1>"Provider connection"</h1>
+            <p class="muted">{format!("Named contact: {}", link.email)}</p>
+            <form
+                class="fields"
+                data-testid="connection-form"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    save.dispatch(company.get_untracked());
+                }
+            >
+                <CompanyPicker companies initial=link.company.clone() company/>
+                <ReadOnlyFields url=link.provider_url.clone() connection=None/>
+                <span></span>
+                <div class="actions">
+                    <button type="submit" disabled=move || save.pending().get()>"Save"</button>
+                </div>
+            </form>
+            {move || save.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBanner error=e/> })}
+        </section>
+    }
+}
+
+#[component]
+fn LinkProblem(error: ApiError) -> impl IntoView {
+    let title = match error.code.as_str() {
+        "link_expired" => "This registration link has expired",
+        "link_used" => "This registration link has already been used",
+        "link_superseded" => "A newer registration link has been sent",
+        "link_tampered" => "This registration link is not valid",
+        _ => "This registration link cannot be used",
+    };
+    let (email, set_email) = signal(String::new());
+    let resend = Action::new(|email: &String| {
+        let email = email.clone();
+        async move { resend_registration(email).await }
+    });
+    view! {
+        <section class="card" data-testid="link-problem" data-code=error.code.clone()>
+            <h1>{title}</h1>
+            <div class="banner error" role="alert">{error.message.clone()}</div>
+            <h2>"Request a fresh link"</h2>
+            <form class="fields" on:submit=move |ev| {
+                ev.prevent_default();
+                resend.dispatch(email.get_untracked());
+            }>
+                <label for="resend-email">"Your email address"</label>
+                <input id="resend-email" type="email" required prop:value=email
+                    on:input=move |ev| set_email.set(event_target_value(&ev))/>
+                <span></span>
+                <div><button type="submit" disabled=move || resend.pending().get()>"Request a fresh link"</button></div>
+            </form>
+            {move || match resend.value().get() {
+                Some(Ok(msg)) => view! { <div class="banner ok" role="status">{msg}</div> }.into_any(),
+                Some(Err(e)) => view! { <ErrorBanner error=e/> }.into_any(),
+                None => ().into_any(),
+            }}
+        </section>
+    }
+}

@@ -1,0 +1,93 @@
+//! Pieces of the Provider connection form shared by the new-record and existing-record screens.
+use leptos::prelude::*;
+
+use crate::{
+    components::status::{LinkPill, StatePill},
+    model::{CompanyView, ConnectionView},
+};
+
+const ADD_NEW: &str = "__add_new__";
+
+/// Company: the existing companies plus the pre-selected one, with "Add a new company…" (name only).
+/// Writes the chosen or typed name into `company`.
+#[component]
+pub fn CompanyPicker(companies: Vec<CompanyView>, initial: String, company: RwSignal<String>) -> impl IntoView {
+    let adding = RwSignal::new(false);
+    let new_name = RwSignal::new(String::new());
+    let mut names: Vec<String> = companies.into_iter().map(|c| c.name).collect();
+    if !initial.is_empty() && !names.iter().any(|n| n.eq_ignore_ascii_case(&initial)) {
+        names.insert(0, initial.clone());
+    }
+    let options = names
+        .into_iter()
+        .map(|n| {
+            let selected = n.eq_ignore_ascii_case(&initial);
+            view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
+        })
+        .collect_view();
+    view! {
+        <label for="company">"Company"</label>
+        <div>
+            <select
+                id="company"
+                name="company"
+                data-testid="company-select"
+                on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    if v == ADD_NEW {
+                        adding.set(true);
+                        company.set(new_name.get_untracked());
+                    } else {
+                        adding.set(false);
+                        company.set(v);
+                    }
+                }
+            >
+                {options}
+                <option value=ADD_NEW>"Add a new company…"</option>
+            </select>
+            <Show when=move || adding.get()>
+                <input
+                    type="text"
+                    aria-label="New company name"
+                    data-testid="new-company"
+                    placeholder="New company name"
+                    style="margin-top:.4rem"
+                    prop:value=new_name
+                    on:input=move |ev| {
+                        let v = event_target_value(&ev);
+                        new_name.set(v.clone());
+                        company.set(v);
+                    }
+                />
+            </Show>
+        </div>
+    }
+}
+
+/// URL, State, Outbound and Inbound: read-only; blank until the record exists.
+#[component]
+pub fn ReadOnlyFields(url: String, connection: Option<ConnectionView>) -> impl IntoView {
+    let (state, outbound, inbound) = match &connection {
+        Some(c) => (
+            view! { <StatePill state=c.state/> }.into_any(),
+            view! { <LinkPill status=c.outbound testid="outbound"/> }.into_any(),
+            view! { <LinkPill status=c.inbound testid="inbound"/> }.into_any(),
+        ),
+        None => (
+            view! { <span data-testid="state"></span> }.into_any(),
+            view! { <span data-testid="outbound"></span> }.into_any(),
+            view! { <span data-testid="inbound"></span> }.into_any(),
+        ),
+    };
+    view! {
+        <label for="url">"URL"</label>
+        <input id="url" type="text" readonly value=url data-testid="url"/>
+        <label>"State"</label>
+        <div>{state}</div>
+        <label>"Outbound status"</label>
+        <div>{outbound}</div>
+        <label>"Inbound status"</label>
+        <div>{inbound}</div>
+    }
+}

@@ -1,0 +1,44 @@
+//! All provider connections.
+use leptos::prelude::*;
+
+use crate::{
+    api::list_connections,
+    components::status::{fmt_time, ErrorBanner, LinkPill, StatePill},
+};
+
+#[component]
+pub fn Connections() -> impl IntoView {
+    let list = Resource::new(|| (), |_| list_connections());
+    view! {
+        <section class="card">
+            <h1>"Connections"</h1>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <p class="muted">"No provider connections yet. Open \"Connect with Impact IDI\" from your welcome email to start one."</p>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <table data-testid="connections">
+                                <thead><tr><th>"Company"</th><th>"URL"</th><th>"State"</th><th>"Outbound status"</th><th>"Inbound status"</th><th>"Updated"</th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|c| view! {
+                                        <tr>
+                                            <td><a href=format!("/connections/{}", c.id)>{c.company.clone()}</a></td>
+                                            <td>{c.url.clone()}</td>
+                                            <td><StatePill state=c.state/></td>
+                                            <td><LinkPill status=c.outbound testid="outbound"/></td>
+                                            <td><LinkPill status=c.inbound testid="inbound"/></td>
+                                            <td>{fmt_time(c.updated_at)}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorBanner error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}

@@ -1,0 +1,9 @@
+//! One module per screen.
+pub mod connect;
+pub mod connection;
+pub mod connection_form;
+pub mod connections;
+pub mod home;
+pub mod not_found;
+pub mod outbox;
+pub mod registrations;

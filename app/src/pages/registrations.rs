@@ -1,0 +1,85 @@
+//! "Instance registration": the provider side's list of registrations, where an admin initiates one
+//! for a named contact. Stands in for the IDI's own tab.
+use leptos::prelude::*;
+
+use crate::{
+    api::{issue_invitation, list_invitations},
+    components::status::{fmt_time, ErrorBanner},
+    model::DEFAULT_COMPANY,
+};
+
+#[component]
+pub fn Registrations() -> impl IntoView {
+    let (email, set_email) = signal(String::new());
+    let (company, set_company) = signal(DEFAULT_COMPANY.to_string());
+    let issue = Action::new(|(email, company): &(String, String)| {
+        let (email, company) = (email.clone(), company.clone());
+        async move { issue_invitation(email, company).await }
+    });
+    let invitations = Resource::new(move || issue.version().get(), |_| list_invitations());
+
+    view! {
+        <section class="card">
+            <h1>"Instance registration"</h1>
+            <p class="muted">
+                "Initiate a registration: the named contact receives a welcome email with a \"Connect with Impact IDI\" link."
+            </p>
+            <form
+                class="fields"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    issue.dispatch((email.get_untracked(), company.get_untracked()));
+                }
+            >
+                <label for="inv-email">"Named contact email"</label>
+                <input id="inv-email" type="email" required prop:value=email
+                    on:input=move |ev| set_email.set(event_target_value(&ev))/>
+                <label for="inv-company">"Company"</label>
+                <input id="inv-company" type="text" required prop:value=company
+                    on:input=move |ev| set_company.set(event_target_value(&ev))/>
+                <span></span>
+                <div>
+                    <button type="submit" disabled=move || issue.pending().get()>"Initiate registration"</button>
+                </div>
+            </form>
+            {move || match issue.value().get() {
+                Some(Ok(inv)) => view! {
+                    <div class="banner ok" role="status" data-testid="issued">
+                        {format!("Registration initiated: a welcome email went to {}.", inv.email)}
+                        " " <a href="/outbox">"Open the outbox"</a>
+                    </div>
+                }.into_any(),
+                Some(Err(e)) => view! { <ErrorBanner error=e/> }.into_any(),
+                None => ().into_any(),
+            }}
+        </section>
+        <section class="card">
+            <h2>"Registrations"</h2>
+            <Suspense fallback=|| view! { <p class="muted">"Loading registrations…"</p> }>
+                {move || Suspend::new(async move {
+                    match invitations.await {
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"No registrations yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <table data-testid="registrations">
+                                <thead><tr><th>"Named contact"</th><th>"Company"</th><th>"Provider URL"</th><th>"Status"</th><th>"Expires"</th><th></th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|inv| view! {
+                                        <tr>
+                                            <td>{inv.email.clone()}</td>
+                                            <td>{inv.company.clone()}</td>
+                                            <td>{inv.provider_url.clone()}</td>
+                                            <td>{inv.status.clone()}</td>
+                                            <td>{fmt_time(inv.expires_at)}</td>
+                                            <td>{inv.link.clone().map(|l| view! { <a class="button" href=l>"Connect with Impact IDI"</a> })}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorBanner error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}

@@ -1,0 +1,90 @@
+//! The service layer's one error type. Variants a person can act on carry a safe message and map
+//! to 4xx; everything else is `Unexpected`, logged with its cause chain and shown only as a
+//! generic message.
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+
+use crate::model::{ApiError, FieldError, Refusal};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("something went wrong")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(e: sqlx::Error) -> Self {
+        ServiceError::Unexpected(anyhow::Error::new(e))
+    }
+}
+
+impl ServiceError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServiceError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Conflict(_) | ServiceError::Refused(_) => StatusCode::CONFLICT,
+            ServiceError::Gone { .. } => StatusCode::GONE,
+            ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServiceError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the user sees. Never includes an unexpected error's internals.
+    pub fn to_api(&self) -> ApiError {
+        let (code, field) = match self {
+            ServiceError::Invalid(f) => ("invalid", Some(f.field.clone())),
+            ServiceError::NotFound(_) => ("not_found", None),
+            ServiceError::Conflict(_) => ("conflict", None),
+            ServiceError::Refused(_) => ("refused", None),
+            ServiceError::Gone { code, .. } => (*code, None),
+            ServiceError::Unauthorized(_) => ("unauthorized", None),
+            ServiceError::Forbidden(_) => ("forbidden", None),
+            ServiceError::Unexpected(_) => ("unexpected", None),
+        };
+        let message = match self {
+            ServiceError::Unexpected(_) => {
+                "Something went wrong on our side. Nothing was changed; please try again.".to_string()
+            }
+            other => other.to_string(),
+        };
+        ApiError { code: code.to_string(), message, field }
+    }
+
+    fn log(&self) {
+        if let ServiceError::Unexpected(e) = self {
+            tracing::error!(error = format!("{e:#}"), "unexpected error");
+        }
+    }
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        self.log();
+        (self.status(), Json(self.to_api())).into_response()
+    }
+}
+
+/// For server functions: the user-facing error travels as the inner `Err`.
+pub fn to_user(e: ServiceError) -> ApiError {
+    e.log();
+    e.to_api()
+}

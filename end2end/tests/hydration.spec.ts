@@ -1,0 +1,35 @@
+import { test, expect } from '@playwright/test';
+
+test('the start page hydrates: a control that needs the WASM works', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto('/');
+  await expect(page.getByRole('heading', { name: 'Connect with Impact IDI' })).toBeVisible();
+  const toggle = page.getByTestId('details-toggle');
+  await expect(toggle).toHaveText('Show details');
+  // Until hydration finishes a click does nothing; keep clicking until the WASM answers.
+  await expect(async () => {
+    if ((await toggle.textContent()) === 'Show details') await toggle.click();
+    await expect(page.getByTestId('details')).toBeVisible({ timeout: 500 });
+  }).toPass({ timeout: 15_000 });
+  await expect(toggle).toHaveText('Hide details');
+  await page.screenshot({ path: 'test-results/screens/home-hydrated.png', fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+  test('the start page still reads well from the server render', async ({ page }) => {
+    await page.goto('/');
+    await expect(page.getByRole('heading', { name: 'Connect with Impact IDI' })).toBeVisible();
+    await expect(page.getByText('Connect this Impact Store App instance')).toBeVisible();
+    await page.screenshot({ path: 'test-results/screens/home-no-js.png', fullPage: true });
+  });
+});
+
+test('operators: /healthz and /readyz answer', async ({ request }) => {
+  expect((await request.get('/healthz')).status()).toBe(200);
+  const ready = await request.get('/readyz');
+  expect(ready.status()).toBe(200);
+  expect(await ready.json()).toEqual({ status: 'ready' });
+});

@@ -1,0 +1,76 @@
+import { test, expect, Page } from '@playwright/test';
+
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: `test-results/screens/${name}.png`, fullPage: true });
+
+/** Waits until the page's WASM has taken over, so clicks reach Rust handlers. */
+async function hydrated(page: Page) {
+  await page.waitForFunction(() => (window as any).__hydrated === true, null, { timeout: 20_000 });
+}
+
+test('issue an invitation, open the welcome email, save the pre-filled form', async ({ page }) => {
+  await page.goto('/registrations');
+  await hydrated(page);
+  await page.getByLabel('Named contact email').fill('ada@example.com');
+  await expect(page.getByLabel('Company')).toHaveValue('ServiceNow Impact');
+  await page.getByRole('button', { name: 'Initiate registration' }).click();
+  await expect(page.getByTestId('issued')).toContainText('ada@example.com');
+  await expect(page.getByTestId('registrations')).toContainText('pending');
+  await shot(page, 'registrations');
+
+  await page.getByRole('link', { name: 'Open the outbox' }).click();
+  const email = page.getByTestId('email').first();
+  await expect(email).toContainText('To ada@example.com');
+  await shot(page, 'outbox');
+  await email.getByRole('link', { name: 'Connect with Impact IDI' }).click();
+
+  await expect(page.getByRole('heading', { name: 'Provider connection' })).toBeVisible();
+  await hydrated(page);
+  await expect(page.getByTestId('company-select')).toHaveValue('ServiceNow Impact');
+  await expect(page.getByTestId('url')).toHaveValue(/^http:\/\/127\.0\.0\.1:\d+$/);
+  await expect(page.getByTestId('url')).toHaveAttribute('readonly', '');
+  await expect(page.getByTestId('state')).toHaveText('');
+  await expect(page.getByTestId('outbound')).toHaveText('');
+  await shot(page, 'connect-form');
+
+  // Add a new company inline instead of the pre-selected one.
+  await page.getByTestId('company-select').selectOption({ label: 'Add a new company…' });
+  await page.getByTestId('new-company').fill('Acme Stores');
+  await page.getByRole('button', { name: 'Save' }).click();
+
+  await expect(page).toHaveURL(/\/connections\/\d+$/);
+  await expect(page.getByTestId('state')).toHaveText('Pending');
+  await expect(page.getByTestId('company-select')).toHaveValue('Acme Stores');
+  await expect(page.getByTestId('history')).toContainText('Created');
+  await shot(page, 'connection-saved');
+
+  await page.getByRole('link', { name: 'Connections' }).click();
+  const row = page.getByTestId('connections').getByRole('row', { name: /Acme Stores/ });
+  await expect(row).toContainText('Pending');
+  await shot(page, 'connections-list');
+
+  // The used link now explains itself.
+  await page.goto('/outbox');
+  await page.getByTestId('email').first().getByRole('link', { name: 'Connect with Impact IDI' }).click();
+  await expect(page.getByRole('heading', { name: 'This registration link has already been used' })).toBeVisible();
+});
+
+test('a tampered link shows what happened and offers a fresh one; nothing is created', async ({ page, request }) => {
+  const before = await (await request.get('/api/connections')).json();
+  await request.post('/api/invitations', { data: { email: 'eve@example.com', company: 'Tamper Co' } });
+  const outbox = await (await request.get('/api/outbox')).json();
+  const link: string = outbox[0].link;
+  const tampered = link.replace(/token=(.)/, (_m, c) => `token=${c === 'A' ? 'B' : 'A'}`);
+  await page.goto(new URL(tampered).pathname + new URL(tampered).search);
+  await expect(page.getByRole('heading', { name: 'This registration link is not valid' })).toBeVisible();
+  await expect(page.getByRole('alert')).toContainText('ask your Impact Squad to resend the registration email');
+  await shot(page, 'link-tampered');
+  await hydrated(page);
+  await page.getByLabel('Your email address').fill('eve@example.com');
+  await page.getByRole('button', { name: 'Request a fresh link' }).click();
+  await expect(page.getByRole('status')).toContainText('a fresh link is on its way');
+  const after = await (await request.get('/api/connections')).json();
+  expect(after).toEqual(before);
+  const mails = await (await request.get('/api/outbox')).json();
+  expect(mails.length).toBe(outbox.length + 1);
+});

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Makes a fresh machine ready. Idempotent and quick when everything is already there.
+#   setup.sh run   - what `make run` needs (Rust, the wasm32 target, wasm-bindgen CLI)
+#   setup.sh test  - that plus Chromium, Node packages for Playwright, PostgreSQL
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+what="${1:-test}"
+mkdir -p "$(dirname "$WASM_MODE_FILE")"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+apt_updated=""
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]} (apt)"
+  if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# 1. Rust for the host.
+if ! command -v cargo >/dev/null; then
+  log "installing Rust (Debian packages)"
+  apt_install cargo rustc
+fi
+
+# 2. The wasm32 target: rustup first (with a time limit), Debian's rustc-web otherwise.
+if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+  echo rustup > "$WASM_MODE_FILE"
+elif command -v rustup >/dev/null && timeout 180 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
+  echo rustup > "$WASM_MODE_FILE"
+else
+  log "rustup could not provide wasm32-unknown-unknown: using Debian's rustc-web with build-std"
+  apt_install rustc-web cargo-web rust-web-src rust-web-llvm
+  echo debian > "$WASM_MODE_FILE"
+fi
+
+# 3. The wasm-bindgen CLI of exactly the crate's version (the two must match).
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
+  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+  # Not --locked: its lockfile pins a crate release the registry here does not serve.
+  cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+# wasm-opt shrinks the release bundle; optional.
+apt_install binaryen || log "binaryen unavailable: the WASM bundle is not run through wasm-opt"
+
+if [ "$what" = "test" ]; then
+  # 4. Browser, database server, and Playwright from npm (no browser download).
+  apt_install chromium postgresql
+  if ! command -v node >/dev/null; then apt_install nodejs npm; fi
+  if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
+    log "installing Playwright (npm)"
+    (cd "$ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+  fi
+fi
+log "setup complete ($what)"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Every test: formatting, lints (host and wasm32), unit + integration tests on SQLite and
+# PostgreSQL, the WASM release build, and the Playwright suite in headless Chromium.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+"$ROOT/scripts/setup.sh" test
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (server side and tests)"
+cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
+log "cargo clippy (browser side, wasm32)"
+mode="$(cat "$WASM_MODE_FILE" 2>/dev/null || echo rustup)"
+if [ "$mode" = rustup ]; then
+  cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+else
+  log "skipping the wasm32 clippy pass: Debian's rustc-web has no clippy"
+fi
+
+log "starting PostgreSQL for the integration tests"
+source "$ROOT/scripts/postgres.sh"
+start_postgres
+export TEST_POSTGRES_URL="$PG_URL"
+
+log "cargo test"
+cargo test --workspace --exclude frontend
+
+"$ROOT/scripts/build.sh" dev
+
+log "Playwright (headless Chromium)"
+cd "$ROOT/end2end"
+export IMPACT_SERVER_BIN="$CARGO_TARGET_DIR/debug/impact-connect"
+npx playwright test

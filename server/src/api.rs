@@ -1,0 +1,217 @@
+//! The JSON REST API under `/api`: thin handlers over the service layer, using the shared DTOs.
+//! Every client mistake is a 4xx `{code, message, field?}`.
+use axum::{
+    extract::{rejection::JsonRejection, DefaultBodyLimit, FromRequest, Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Router,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use app::{
+    model::{ApiError, ConnectionAction, CreateCompany, CreateConnection, InvitationRequest, UpdateConnection},
+    server::{companies, connections, invitations, outbox, AppState, ServiceError},
+};
+
+/// Largest request body accepted; the API's payloads are tiny.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Who is acting. Until accounts exist every request acts as the one administrator.
+const ACTOR: &str = "administrator";
+
+pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
+    Router::new()
+        .route("/connections", get(list_connections).post(create_connection))
+        .route("/connections/{id}", get(get_connection).put(update_connection))
+        .route("/connections/{id}/actions", post(act_on_connection))
+        .route("/connections/{id}/history", get(connection_history))
+        .route("/companies", get(list_companies).post(create_company))
+        .route("/invitations", get(list_invitations).post(issue_invitation))
+        .route("/registration", get(open_registration))
+        .route("/registration/resend", post(resend_registration))
+        .route("/outbox", get(list_outbox))
+        .fallback(api_not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+type ApiResult<T> = Result<Json<T>, ServiceError>;
+
+/// JSON in and out; a body that does not parse becomes the same error shape as everything else.
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> Response {
+    let (status, code, message) = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the request body as JSON with Content-Type: application/json.".to_string(),
+        ),
+        JsonRejection::JsonSyntaxError(_) => {
+            (StatusCode::BAD_REQUEST, "malformed_json", "The request body is not valid JSON.".to_string())
+        }
+        JsonRejection::JsonDataError(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("The request body does not have the expected fields: {}", e.body_text()),
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+        ),
+        other => (other.status(), "bad_request", other.body_text()),
+    };
+    (status, axum::Json(ApiError { code: code.into(), message, field: None })).into_response()
+}
+
+async fn api_not_found() -> Response {
+    let body = ApiError {
+        code: "not_found".into(),
+        message: "There is no API endpoint at this address.".into(),
+        field: None,
+    };
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+/// A path id that is not a number is a 404 like any unknown id.
+fn parse_id(raw: &str) -> Result<i64, ServiceError> {
+    raw.parse::<i64>()
+        .map_err(|_| ServiceError::NotFound(format!("There is no provider connection \"{raw}\".")))
+}
+
+#[tracing::instrument(skip(state))]
+async fn list_connections(State(state): State<AppState>) -> ApiResult<Vec<app::model::ConnectionView>> {
+    Ok(Json(connections::list(&state.db).await?))
+}
+
+#[tracing::instrument(skip(state))]
+async fn get_connection(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<app::model::ConnectionView> {
+    Ok(Json(connections::get(&state.db, parse_id(&id)?).await?))
+}
+
+#[tracing::instrument(skip(state, req))]
+async fn create_connection(
+    State(state): State<AppState>,
+    Json(req): Json<CreateConnection>,
+) -> Result<(StatusCode, Json<app::model::ConnectionView>), ServiceError> {
+    let created = connections::create(&state, &req, ACTOR).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[tracing::instrument(skip(state, req))]
+async fn update_connection(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(req): Json<UpdateConnection>,
+) -> ApiResult<app::model::ConnectionView> {
+    Ok(Json(connections::update(&state, parse_id(&id)?, &req, ACTOR).await?))
+}
+
+#[tracing::instrument(skip(state, req))]
+async fn act_on_connection(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(req): Json<ConnectionAction>,
+) -> ApiResult<app::model::ConnectionView> {
+    Ok(Json(connections::act(&state, parse_id(&id)?, &req, ACTOR).await?))
+}
+
+#[tracing::instrument(skip(state))]
+async fn connection_history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Vec<app::model::HistoryEntry>> {
+    Ok(Json(connections::history(&state.db, parse_id(&id)?).await?))
+}
+
+#[tracing::instrument(skip(state))]
+async fn list_companies(State(state): State<AppState>) -> ApiResult<Vec<app::model::CompanyView>> {
+    Ok(Json(companies::list(&state.db).await?))
+}
+
+#[tracing::instrument(skip(state, req))]
+async fn create_company(
+    State(state): State<AppState>,
+    Json(req): Json<CreateCompany>,
+) -> Result<(StatusCode, Json<app::model::CompanyView>), ServiceError> {
+    Ok((StatusCode::CREATED, Json(companies::create(&state.db, &req.name).await?)))
+}
+
+#[tracing::instrument(skip(state))]
+async fn list_invitations(State(state): State<AppState>) -> ApiResult<Vec<app::model::InvitationView>> {
+    Ok(Json(invitations::list(&state).await?))
+}
+
+#[tracing::instrument(skip(state, req))]
+async fn issue_invitation(
+    State(state): State<AppState>,
+    Json(req): Json<InvitationRequest>,
+) -> Result<(StatusCode, Json<app::model::InvitationView>), ServiceError> {
+    Ok((StatusCode::CREATED, Json(invitations::issue(&state, &req.email, &req.company).await?)))
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[tracing::instrument(skip_all)]
+async fn open_registration(
+    State(state): State<AppState>,
+    Query(q): Query<TokenQuery>,
+) -> ApiResult<app::model::RegistrationLinkView> {
+    Ok(Json(invitations::open(&state, &q.token).await?))
+}
+
+#[derive(Deserialize)]
+struct ResendRequest {
+    email: String,
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    message: String,
+}
+
+#[tracing::instrument(skip_all)]
+async fn resend_registration(
+    State(state): State<AppState>,
+    Json(req): Json<ResendRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ServiceError> {
+    invitations::resend(&state, &req.email).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            message: "If this address has a registration, a fresh link is on its way to it.".into(),
+        }),
+    ))
+}
+
+#[tracing::instrument(skip(state))]
+async fn list_outbox(State(state): State<AppState>) -> ApiResult<Vec<app::model::OutboxMessage>> {
+    Ok(Json(outbox::list(&state.db).await?))
+}

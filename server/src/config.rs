@@ -1,0 +1,49 @@
+use std::net::SocketAddr;
+
+use anyhow::Context;
+
+/// Everything the server needs to start, read once from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free port (tests).
+    pub addr: SocketAddr,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// The folder holding `pkg/` (WASM, JS, CSS) and public assets.
+    pub site_root: String,
+    pub settings: app::server::Settings,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let addr = std::env::var("LEPTOS_SITE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+        let addr: SocketAddr = addr
+            .parse()
+            .with_context(|| format!("LEPTOS_SITE_ADDR={addr:?} is not an address like 127.0.0.1:3000"))?;
+        let database_url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "sqlite://impact-connect.db?mode=rwc".into());
+        let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
+        let public_url = std::env::var("IMPACT_PUBLIC_URL").ok();
+        let provider_url =
+            std::env::var("IMPACT_PROVIDER_URL").unwrap_or_else(|_| "http://127.0.0.1:3001".into());
+        let link_ttl_hours = match std::env::var("IMPACT_LINK_TTL_HOURS") {
+            Ok(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|h| *h > 0)
+                .with_context(|| format!("IMPACT_LINK_TTL_HOURS={v:?} is not a positive number of hours"))?,
+            Err(_) => 72,
+        };
+        Ok(Self {
+            addr,
+            database_url,
+            site_root,
+            settings: app::server::Settings {
+                // Filled in from the bound address when not set (port 0 is only known after bind).
+                public_url: public_url.unwrap_or_default(),
+                provider_url,
+                link_ttl_hours,
+            },
+        })
+    }
+}

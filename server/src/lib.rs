@@ -1,0 +1,6 @@
+//! The axum server: configuration, start-up, HTTP routes.
+pub mod api;
+pub mod config;
+pub mod ops;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,141 @@
+//! Each test gets its own app on port 0 and its own fresh database: a new SQLite file, or a new
+//! database on the PostgreSQL server the test script started (TEST_POSTGRES_URL).
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::{json, Value};
+use server::{config::Config, startup::Application};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: app::server::AppState,
+    _dir: Option<tempdir::Dir>,
+}
+
+mod tempdir {
+    /// A directory removed when dropped.
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    )
+}
+
+/// The PostgreSQL server URL, required: `make test` starts one. Run only SQLite tests with
+/// `cargo test sqlite` when developing without it.
+fn postgres_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .expect("TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts PostgreSQL")
+}
+
+async fn fresh_database(backend: Backend) -> (String, Option<tempdir::Dir>) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(unique("impact_test"));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let url = format!("sqlite://{}/app.db?mode=rwc", dir.display());
+            (url, Some(tempdir::Dir(dir)))
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let admin = postgres_url();
+            let name = unique("impact_test");
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+            (format!("{base}/{name}"), None)
+        }
+    }
+}
+
+pub async fn spawn(backend: Backend) -> TestApp {
+    server::telemetry::init();
+    let (database_url, dir) = fresh_database(backend).await;
+    let config = Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        database_url,
+        site_root: "target/site".into(),
+        settings: app::server::Settings {
+            public_url: String::new(),
+            provider_url: "http://127.0.0.1:3999".into(),
+            link_ttl_hours: 72,
+        },
+    };
+    let application = Application::build(config).await.expect("build app");
+    let base = format!("http://{}", application.address());
+    let state = application.state.clone();
+    tokio::spawn(application.run_until_stopped());
+    TestApp { base, client: reqwest::Client::new(), state, _dir: dir }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> Reply {
+        let r = self.client.get(format!("{}{path}", self.base)).send().await.expect("request");
+        Self::reply(r).await
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> Reply {
+        let r = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        Self::reply(r).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+
+    async fn reply(r: reqwest::Response) -> Reply {
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body }
+    }
+
+    /// Initiates a registration and returns the token from the welcome email's link.
+    pub async fn invite(&self, email: &str, company: &str) -> String {
+        let r = self.post("/api/invitations", json!({ "email": email, "company": company })).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let outbox = self.get("/api/outbox").await;
+        let link = outbox.body[0]["link"].as_str().expect("welcome email has a link").to_string();
+        assert_eq!(outbox.body[0]["to"], email);
+        link.split_once("token=").expect("token in link").1.to_string()
+    }
+}
