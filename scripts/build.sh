@@ -26,8 +26,9 @@ site="$LEPTOS_SITE_ROOT"
 mkdir -p "$site/pkg"
 wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name impact-connect \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/frontend.wasm"
-if command -v wasm-opt >/dev/null; then
-  if wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+wasm_opt="$ROOT/scripts/tools/node_modules/.bin/wasm-opt"
+if [ -x "$wasm_opt" ]; then
+  if "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
       --enable-mutable-globals --enable-reference-types --enable-multivalue \
       -o "$site/pkg/impact-connect_bg.opt.wasm" "$site/pkg/impact-connect_bg.wasm" 2>/dev/null; then
     mv "$site/pkg/impact-connect_bg.opt.wasm" "$site/pkg/impact-connect_bg.wasm"

@@ -43,8 +43,14 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; th
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
-# wasm-opt shrinks the release bundle; optional.
-apt_install binaryen || log "binaryen unavailable: the WASM bundle is not run through wasm-opt"
+# wasm-opt shrinks the release bundle (optional). binaryen from npm: Debian's wasm-opt 108
+# mis-optimises reference types and the page then fails to hydrate.
+if [ ! -x "$ROOT/scripts/tools/node_modules/.bin/wasm-opt" ]; then
+  if ! command -v npm >/dev/null; then apt_install nodejs npm || true; fi
+  log "installing wasm-opt (npm binaryen)"
+  (cd "$ROOT/scripts/tools" && npm ci --no-audit --no-fund --silent) \
+    || log "binaryen unavailable: the WASM bundle is served without wasm-opt"
+fi
 
 if [ "$what" = "test" ]; then
   # 4. Browser, database server, and Playwright from npm (no browser download).

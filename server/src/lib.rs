@@ -2,5 +2,6 @@
 pub mod api;
 pub mod config;
 pub mod ops;
+pub mod simulator;
 pub mod startup;
 pub mod telemetry;

@@ -8,6 +8,7 @@ pub mod error;
 pub mod invitations;
 pub mod links;
 pub mod outbox;
+pub mod signing;
 
 use anyhow::Context;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};

@@ -1,0 +1,145 @@
+//! The simulator's memory: one `Instance` per `/i/{instance}` prefix, created on first use.
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::{distributions::Alphanumeric, Rng};
+use serde::Serialize;
+
+use super::faults::Faults;
+
+/// How long an authorisation code from the browser page can be exchanged.
+pub const AUTH_CODE_TTL_SECS: i64 = 600;
+/// Time limit of every call the simulator makes to a consumer.
+pub const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Clone)]
+pub struct SimState {
+    instances: Arc<Mutex<HashMap<String, Instance>>>,
+    pub client: reqwest::Client,
+}
+
+impl std::fmt::Debug for SimState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SimState")
+    }
+}
+
+impl Default for SimState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SimState {
+    pub fn new() -> Self {
+        // No proxy: the consumer is usually on this machine, and an HTTP_PROXY in the environment
+        // must not reroute the callbacks. Redirects are not followed: a callback either answers
+        // or fails. Building can only fail when TLS cannot initialise (there is none here).
+        let client = reqwest::Client::builder()
+            .timeout(OUTBOUND_TIMEOUT)
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self { instances: Arc::default(), client }
+    }
+
+    /// Runs `f` on the named instance, creating it on first use. The lock is never held across
+    /// an await: callers copy out what they need.
+    pub fn with<R>(&self, instance: &str, f: impl FnOnce(&mut Instance) -> R) -> R {
+        // A panic while holding the lock cannot leave an instance half-updated in a way that
+        // matters to a simulator: keep serving rather than poisoning every later request.
+        let mut map = self.instances.lock().unwrap_or_else(|e| e.into_inner());
+        f(map.entry(instance.to_string()).or_default())
+    }
+
+    pub fn faults(&self, instance: &str) -> Faults {
+        self.with(instance, |i| i.faults.clone())
+    }
+
+    /// Forgets an instance; the next request recreates it fresh.
+    pub fn reset(&self, instance: &str) {
+        self.instances.lock().unwrap_or_else(|e| e.into_inner()).remove(instance);
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Instance {
+    pub faults: Faults,
+    pub registrations: HashMap<String, Registration>,
+    pub consumers: HashMap<String, Consumer>,
+}
+
+impl Instance {
+    /// The provider's clock: the real one, off by `clock_skew_secs`.
+    pub fn now(&self) -> DateTime<Utc> {
+        skewed_now(self.faults.clock_skew_secs)
+    }
+}
+
+pub fn skewed_now(skew_secs: i64) -> DateTime<Utc> {
+    let now = Utc::now();
+    // The skew is bounded when set (faults::MAX_CLOCK_SKEW_SECS), so this stays in range.
+    TimeDelta::try_seconds(skew_secs)
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(now)
+}
+
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub company: String,
+    pub contact_email: String,
+    pub used: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsumerStatus {
+    Registered,
+    Authorised,
+    Onboarded,
+}
+
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    pub secret: Vec<u8>,
+    pub company: String,
+    pub contact_email: String,
+    pub consumer_url: String,
+    pub status: ConsumerStatus,
+    /// Authorisation codes handed out by the browser page, by code.
+    pub auth_codes: HashMap<String, AuthCode>,
+    pub onboarding: Onboarding,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthCode {
+    /// Unix seconds on the provider's clock.
+    pub expires_at: i64,
+    pub used: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Onboarding {
+    pub started: bool,
+    pub synced_groups: BTreeSet<String>,
+}
+
+/// A random token of letters and digits: safe in URLs and JSON as is.
+pub fn token(prefix: &str, len: usize) -> String {
+    let body: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect();
+    format!("{prefix}{body}")
+}
+
+/// A fresh 32-byte connection secret.
+pub fn secret() -> Vec<u8> {
+    rand::random::<[u8; 32]>().to_vec()
+}
