@@ -41,6 +41,8 @@ export default defineConfig({
       DATABASE_URL: `sqlite://${dbDir}/e2e.db?mode=rwc`,
       LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? path.join(__dirname, '..', 'target', 'site'),
       RUST_LOG: 'warn',
+      IMPACT_ADMIN_EMAIL: 'admin@example.com',
+      IMPACT_ADMIN_PASSWORD: 'e2e admin password 1',
     },
   },
 });

@@ -15,6 +15,12 @@ use leptos_router::{
     path,
 };
 
+use crate::model::{Access, CurrentUser};
+
+/// The signed-in user for this page load (None on the sign-in pages).
+pub type Me = Resource<Result<Option<CurrentUser>, model::ApiError>>;
+
+
 /// The HTML document the server renders around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -24,6 +30,18 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // Scripts only from us or carrying this response's nonce (the hydration script).
+                <meta
+                    http-equiv="Content-Security-Policy"
+                    content=leptos::nonce::use_nonce()
+                        .map(|n| {
+                            format!(
+                                "default-src 'self'; script-src 'self' 'nonce-{n}' 'wasm-unsafe-eval'; \
+                                 style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'"
+                            )
+                        })
+                        .unwrap_or_default()
+                />
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -38,17 +56,22 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let me: Me = Resource::new(|| (), |_| api::me());
+    provide_context(me);
     view! {
         <Stylesheet id="leptos" href="/pkg/impact-connect.css"/>
         <Title text="Impact Connect"/>
         <Router>
             <header class="topbar">
                 <A href="/">"Impact Store App"</A>
-                <nav>
-                    <A href="/connections">"Connections"</A>
-                    <A href="/registrations">"Instance registration"</A>
-                    <A href="/outbox">"Outbox"</A>
-                </nav>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match me.await {
+                            Ok(Some(user)) => view! { <Nav user/> }.into_any(),
+                            _ => ().into_any(),
+                        }
+                    })}
+                </Suspense>
             </header>
             <main>
                 <Routes fallback=|| view! { <pages::not_found::NotFound/> }>
@@ -58,8 +81,32 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/connect") view=pages::connect::Connect/>
                     <Route path=path!("/registrations") view=pages::registrations::Registrations/>
                     <Route path=path!("/outbox") view=pages::outbox::Outbox/>
+                    <Route path=path!("/login") view=pages::login::Login/>
+                    <Route path=path!("/setup") view=pages::login::Setup/>
+                    <Route path=path!("/users") view=pages::users::Users/>
+                    <Route path=path!("/audit") view=pages::audit::Audit/>
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+#[component]
+fn Nav(user: CurrentUser) -> impl IntoView {
+    let manage = user.may(Access::ManageConnection);
+    let admin = user.may(Access::Administer);
+    view! {
+        <nav>
+            <A href="/connections">"Connections"</A>
+            {manage.then(|| view! { <A href="/registrations">"Instance registration"</A> <A href="/outbox">"Outbox"</A> })}
+            <A href="/audit">"Audit"</A>
+            {admin.then(|| view! { <A href="/users">"Users"</A> })}
+        </nav>
+        <div class="who">
+            <span data-testid="whoami">{user.email.clone()}</span>
+            <form method="post" action="/auth/logout">
+                <button type="submit">"Sign out"</button>
+            </form>
+        </div>
     }
 }

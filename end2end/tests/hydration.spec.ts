@@ -1,8 +1,10 @@
 import { test, expect } from '@playwright/test';
+import { signIn } from './util';
 
 test('the start page hydrates: a control that needs the WASM works', async ({ page }) => {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  await signIn(page);
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Connect with Impact IDI' })).toBeVisible();
   const toggle = page.getByTestId('details-toggle');
@@ -19,7 +21,8 @@ test('the start page hydrates: a control that needs the WASM works', async ({ pa
 
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
-  test('the start page still reads well from the server render', async ({ page }) => {
+  test('sign-in and the start page still read well from the server render', async ({ page }) => {
+    await signIn(page);
     await page.goto('/');
     await expect(page.getByRole('heading', { name: 'Connect with Impact IDI' })).toBeVisible();
     await expect(page.getByText('Connect this Impact Store App instance')).toBeVisible();

@@ -1,12 +1,9 @@
-import { test, expect, Page } from '@playwright/test';
+import { test, expect } from '@playwright/test';
+import { hydrated, shot, signIn } from './util';
 
-const shot = (page: Page, name: string) =>
-  page.screenshot({ path: `test-results/screens/${name}.png`, fullPage: true });
-
-/** Waits until the page's WASM has taken over, so clicks reach Rust handlers. */
-async function hydrated(page: Page) {
-  await page.waitForFunction(() => (window as any).__hydrated === true, null, { timeout: 20_000 });
-}
+test.beforeEach(async ({ page }) => {
+  await signIn(page);
+});
 
 test('issue an invitation, open the welcome email, save the pre-filled form', async ({ page }) => {
   await page.goto('/registrations');
@@ -55,7 +52,8 @@ test('issue an invitation, open the welcome email, save the pre-filled form', as
   await expect(page.getByRole('heading', { name: 'This registration link has already been used' })).toBeVisible();
 });
 
-test('a tampered link shows what happened and offers a fresh one; nothing is created', async ({ page, request }) => {
+test('a tampered link shows what happened and offers a fresh one; nothing is created', async ({ page }) => {
+  const request = page.request;
   const before = await (await request.get('/api/connections')).json();
   await request.post('/api/invitations', { data: { email: 'eve@example.com', company: 'Tamper Co' } });
   const outbox = await (await request.get('/api/outbox')).json();

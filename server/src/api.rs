@@ -7,33 +7,44 @@ use axum::{
     routing::{get, post},
     Router,
 };
+use axum::Extension;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::routes::{Recorder, RouteSpec};
 use app::{
-    model::{ApiError, ConnectionAction, CreateCompany, CreateConnection, InvitationRequest, UpdateConnection},
-    server::{companies, connections, invitations, outbox, AppState, ServiceError},
+    model::{
+        ApiError, ConnectionAction, CreateCompany, CreateConnection, CurrentUser, InvitationRequest, NewUser,
+        UpdateConnection, UserChange,
+    },
+    server::{accounts, audit, companies, connections, invitations, outbox, AppState, ServiceError},
 };
 
 /// Largest request body accepted; the API's payloads are tiny.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Who is acting. Until accounts exist every request acts as the one administrator.
-const ACTOR: &str = "administrator";
 
-pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
-    Router::new()
-        .route("/connections", get(list_connections).post(create_connection))
-        .route("/connections/{id}", get(get_connection).put(update_connection))
-        .route("/connections/{id}/actions", post(act_on_connection))
-        .route("/connections/{id}/history", get(connection_history))
-        .route("/companies", get(list_companies).post(create_company))
-        .route("/invitations", get(list_invitations).post(issue_invitation))
-        .route("/registration", get(open_registration))
-        .route("/registration/resend", post(resend_registration))
-        .route("/outbox", get(list_outbox))
+/// The API router and its route table.
+pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, Vec<RouteSpec>) {
+    use axum::http::Method as M;
+    let r = Recorder::<AppState>::new("/api")
+        .route("/connections", &[M::GET, M::POST], get(list_connections).post(create_connection))
+        .route("/connections/{id}", &[M::GET, M::PUT], get(get_connection).put(update_connection))
+        .route("/connections/{id}/actions", &[M::POST], post(act_on_connection))
+        .route("/connections/{id}/history", &[M::GET], get(connection_history))
+        .route("/companies", &[M::GET, M::POST], get(list_companies).post(create_company))
+        .route("/invitations", &[M::GET, M::POST], get(list_invitations).post(issue_invitation))
+        .route("/registration", &[M::GET], get(open_registration))
+        .route("/registration/resend", &[M::POST], post(resend_registration))
+        .route("/outbox", &[M::GET], get(list_outbox))
+        .route("/users", &[M::GET, M::POST], get(list_users).post(create_user))
+        .route("/users/{id}", &[M::PUT], axum::routing::put(change_user))
+        .route("/audit", &[M::GET], get(list_audit));
+    let router = r
+        .router
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(state);
+    (router, r.table)
 }
 
 type ApiResult<T> = Result<Json<T>, ServiceError>;
@@ -115,28 +126,31 @@ async fn get_connection(State(state): State<AppState>, Path(id): Path<String>) -
 #[tracing::instrument(skip(state, req))]
 async fn create_connection(
     State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
     Json(req): Json<CreateConnection>,
 ) -> Result<(StatusCode, Json<app::model::ConnectionView>), ServiceError> {
-    let created = connections::create(&state, &req, ACTOR).await?;
+    let created = connections::create(&state, &req, &user.email).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
 #[tracing::instrument(skip(state, req))]
 async fn update_connection(
     State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
     Path(id): Path<String>,
     Json(req): Json<UpdateConnection>,
 ) -> ApiResult<app::model::ConnectionView> {
-    Ok(Json(connections::update(&state, parse_id(&id)?, &req, ACTOR).await?))
+    Ok(Json(connections::update(&state, parse_id(&id)?, &req, &user.email).await?))
 }
 
 #[tracing::instrument(skip(state, req))]
 async fn act_on_connection(
     State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
     Path(id): Path<String>,
     Json(req): Json<ConnectionAction>,
 ) -> ApiResult<app::model::ConnectionView> {
-    Ok(Json(connections::act(&state, parse_id(&id)?, &req, ACTOR).await?))
+    Ok(Json(connections::act(&state, parse_id(&id)?, &req, &user.email).await?))
 }
 
 #[tracing::instrument(skip(state))]
@@ -168,9 +182,10 @@ async fn list_invitations(State(state): State<AppState>) -> ApiResult<Vec<app::m
 #[tracing::instrument(skip(state, req))]
 async fn issue_invitation(
     State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
     Json(req): Json<InvitationRequest>,
 ) -> Result<(StatusCode, Json<app::model::InvitationView>), ServiceError> {
-    Ok((StatusCode::CREATED, Json(invitations::issue(&state, &req.email, &req.company).await?)))
+    Ok((StatusCode::CREATED, Json(invitations::issue(&state, &req.email, &req.company, &user.email).await?)))
 }
 
 #[derive(Deserialize)]
@@ -214,4 +229,34 @@ async fn resend_registration(
 #[tracing::instrument(skip(state))]
 async fn list_outbox(State(state): State<AppState>) -> ApiResult<Vec<app::model::OutboxMessage>> {
     Ok(Json(outbox::list(&state.db).await?))
+}
+
+#[tracing::instrument(skip(state))]
+async fn list_users(State(state): State<AppState>) -> ApiResult<Vec<app::model::UserView>> {
+    Ok(Json(accounts::list_users(&state.db).await?))
+}
+
+#[tracing::instrument(skip(state, new), fields(email = %new.email))]
+async fn create_user(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Json(new): Json<NewUser>,
+) -> Result<(StatusCode, Json<app::model::UserView>), ServiceError> {
+    Ok((StatusCode::CREATED, Json(accounts::create_user(&state.db, &new, &user.email).await?)))
+}
+
+#[tracing::instrument(skip(state, change))]
+async fn change_user(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    Json(change): Json<UserChange>,
+) -> ApiResult<app::model::UserView> {
+    let id = id.parse::<i64>().map_err(|_| ServiceError::NotFound(format!("There is no user \"{id}\".")))?;
+    Ok(Json(accounts::change_user(&state.db, id, &change, &user).await?))
+}
+
+#[tracing::instrument(skip(state))]
+async fn list_audit(State(state): State<AppState>) -> ApiResult<Vec<app::model::AuditEntry>> {
+    Ok(Json(audit::list(&state.db, 500).await?))
 }

@@ -12,6 +12,9 @@ pub struct Config {
     /// The folder holding `pkg/` (WASM, JS, CSS) and public assets.
     pub site_root: String,
     pub settings: app::server::Settings,
+    pub sessions: app::server::accounts::SessionPolicy,
+    /// The first administrator, from IMPACT_ADMIN_EMAIL / IMPACT_ADMIN_PASSWORD.
+    pub admin: Option<(String, String)>,
 }
 
 impl Config {
@@ -44,6 +47,25 @@ impl Config {
                 provider_url,
                 link_ttl_hours,
             },
+            sessions: app::server::accounts::SessionPolicy {
+                idle: chrono::Duration::minutes(minutes("IMPACT_SESSION_IDLE_MINUTES", 30)?),
+                absolute: chrono::Duration::minutes(minutes("IMPACT_SESSION_MAX_MINUTES", 12 * 60)?),
+            },
+            admin: match (std::env::var("IMPACT_ADMIN_EMAIL"), std::env::var("IMPACT_ADMIN_PASSWORD")) {
+                (Ok(e), Ok(p)) => Some((e, p)),
+                _ => None,
+            },
         })
+    }
+}
+
+fn minutes(var: &str, default: i64) -> anyhow::Result<i64> {
+    match std::env::var(var) {
+        Ok(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|m| *m > 0)
+            .with_context(|| format!("{var}={v:?} is not a positive number of minutes")),
+        Err(_) => Ok(default),
     }
 }

@@ -1,7 +1,11 @@
 //! The axum server: configuration, start-up, HTTP routes.
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod ops;
+pub mod policy;
+pub mod routes;
+pub mod setup;
 pub mod simulator;
 pub mod startup;
 pub mod telemetry;

@@ -1,6 +1,12 @@
 use std::net::SocketAddr;
 
-use axum::{routing::get, Router};
+use std::sync::Arc;
+
+use axum::{
+    middleware,
+    routing::{get, post},
+    Router,
+};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
@@ -8,7 +14,14 @@ use tower_http::services::ServeDir;
 
 use app::{server::AppState, shell, App};
 
-use crate::{api, config::Config, ops};
+use crate::{
+    api,
+    auth::{self, Auth},
+    config::Config,
+    ops,
+    routes::{Recorder, RouteSpec},
+    setup,
+};
 
 /// A bound, ready-to-run server. `build` binds (port 0 works), `run_until_stopped` serves.
 pub struct Application {
@@ -16,6 +29,10 @@ pub struct Application {
     router: Router,
     address: SocketAddr,
     pub state: AppState,
+    /// Set when the server started with no users: the one-time first-administrator link.
+    pub setup_link: Option<String>,
+    /// Every route the router serves (for the access tests).
+    pub route_table: Vec<RouteSpec>,
 }
 
 impl Application {
@@ -27,7 +44,15 @@ impl Application {
         if settings.public_url.is_empty() {
             settings.public_url = format!("http://{address}");
         }
+        let secure_cookies = settings.public_url.starts_with("https://");
         let state = AppState::connect(&config.database_url, settings).await?;
+        let setup_token = setup::first_administrator(&state, &config).await?;
+        let auth = Auth {
+            state: state.clone(),
+            sessions: config.sessions,
+            throttle: Arc::new(auth::Throttle::default()),
+            secure_cookies,
+        };
 
         let leptos_options = LeptosOptions::builder()
             .output_name("impact-connect")
@@ -38,10 +63,41 @@ impl Application {
         let routes = generate_route_list(App);
 
         let app_state = state.clone();
-        let router = Router::<LeptosOptions>::new()
-            .route("/healthz", get(ops::healthz))
-            .route("/readyz", get(ops::readyz).with_state(state.clone()))
-            .nest("/api", api::router(state.clone()))
+        use axum::http::Method as M;
+        let fixed = Recorder::<LeptosOptions>::new("")
+            .route("/healthz", &[M::GET], get(ops::healthz))
+            .route("/readyz", &[M::GET], get(ops::readyz).with_state(state.clone()))
+            .route("/auth/login", &[M::POST], post(auth::login_form).with_state(auth.clone()))
+            .route("/auth/logout", &[M::POST], post(auth::logout).with_state(auth.clone()))
+            .route(
+                "/auth/setup",
+                &[M::POST],
+                post(setup::create_first_admin).with_state((auth.clone(), setup_token.clone())),
+            )
+            .route("/api/auth/login", &[M::POST], post(auth::login_json).with_state(auth.clone()))
+            .route("/api/auth/logout", &[M::POST], post(auth::logout).with_state(auth.clone()))
+            .route("/api/auth/me", &[M::GET], get(auth::me));
+        let (api_router, api_table) = api::routes(state.clone());
+        let mut table = fixed.table;
+        table.extend(api_table);
+        for listing in &routes {
+            for m in listing.methods() {
+                let method = match m {
+                    leptos_router::Method::Get => M::GET,
+                    leptos_router::Method::Post => M::POST,
+                    leptos_router::Method::Put => M::PUT,
+                    leptos_router::Method::Delete => M::DELETE,
+                    leptos_router::Method::Patch => M::PATCH,
+                };
+                table.push(RouteSpec { method, path: listing.path().to_string() });
+            }
+        }
+        for (path, method) in leptos::server_fn::axum::server_fn_paths() {
+            table.push(RouteSpec { method: method.clone(), path: path.to_string() });
+        }
+        let router = fixed
+            .router
+            .nest("/api", api_router)
             .leptos_routes_with_context(
                 &leptos_options,
                 routes,
@@ -53,9 +109,16 @@ impl Application {
             )
             .nest_service("/pkg", ServeDir::new(format!("{}/pkg", config.site_root)))
             .fallback_service(ServeDir::new(config.site_root.clone()))
-            .with_state(leptos_options);
+            .with_state(leptos_options)
+            .layer(middleware::from_fn_with_state(auth, auth::guard))
+            .layer(middleware::from_fn(auth::security_headers));
 
-        Ok(Self { listener, router, address, state })
+        let setup_link = setup_token
+            .lock()
+            .ok()
+            .and_then(|t| t.clone())
+            .map(|t| format!("{}/setup?token={t}", state.settings.public_url));
+        Ok(Self { listener, router, address, state, setup_link, route_table: table })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -63,7 +126,8 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
         Ok(())

@@ -1,6 +1,7 @@
 //! The shared domain model: validated values, the connection state machine and the API's data
 //! shapes. Pure Rust (no IO, no Leptos), so the server and the browser build agree on every rule.
 
+pub mod access;
 pub mod company;
 pub mod dto;
 pub mod email;
@@ -8,6 +9,7 @@ pub mod field;
 pub mod provider_url;
 pub mod state;
 
+pub use access::*;
 pub use company::*;
 pub use dto::*;
 pub use email::*;

@@ -21,15 +21,18 @@ pub fn Connection() -> impl IntoView {
             let conn = get_connection(id).await?;
             let companies = list_companies().await?;
             let history = connection_history(id).await?;
-            Ok::<_, ApiError>((conn, companies, history))
+            let manage = crate::api::me()
+                .await?
+                .is_some_and(|u| u.may(crate::model::Access::ManageConnection));
+            Ok::<_, ApiError>((conn, companies, history, manage))
         },
     );
     view! {
         <Suspense fallback=|| view! { <section class="card"><p class="muted">"Loading the connection…"</p></section> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok((conn, companies, history)) => view! {
-                        <ConnectionEditor conn companies changed/>
+                    Ok((conn, companies, history, manage)) => view! {
+                        <ConnectionEditor conn companies changed manage/>
                         <section class="card">
                             <h2>"History"</h2>
                             <table data-testid="history">
@@ -63,7 +66,13 @@ pub fn Connection() -> impl IntoView {
 }
 
 #[component]
-fn ConnectionEditor(conn: ConnectionView, companies: Vec<crate::model::CompanyView>, changed: RwSignal<u32>) -> impl IntoView {
+fn ConnectionEditor(
+    conn: ConnectionView,
+    companies: Vec<crate::model::CompanyView>,
+    changed: RwSignal<u32>,
+    /// The user may change the connection (IDI admin).
+    manage: bool,
+) -> impl IntoView {
     let id = conn.id;
     let version = conn.version;
     let status = conn.status();
@@ -88,11 +97,12 @@ fn ConnectionEditor(conn: ConnectionView, companies: Vec<crate::model::CompanyVi
     Effect::new(move |_| settle(save.value().get()));
     Effect::new(move |_| settle(act.value().get()));
 
-    // The shared state machine decides which buttons exist; the server checks again.
-    let can_save = transition(status, Step::Save).is_ok();
+    // The shared state machine and the user's roles decide which buttons exist; the server
+    // checks both again.
+    let can_save = manage && transition(status, Step::Save).is_ok();
     let buttons = allowed_user_actions(status)
         .into_iter()
-        .filter(|a| *a != Step::Save)
+        .filter(|a| manage && *a != Step::Save)
         .map(|a| {
             view! {
                 <button type="button" class="secondary" data-action=a.as_db()
@@ -119,7 +129,9 @@ fn ConnectionEditor(conn: ConnectionView, companies: Vec<crate::model::CompanyVi
                 <ReadOnlyFields url=conn.url.clone() connection=Some(conn.clone())/>
                 <span></span>
                 <div class="actions">
-                    <button type="submit" disabled=move || !can_save || save.pending().get()>"Save"</button>
+                    {can_save.then(|| view! {
+                        <button type="submit" disabled=move || save.pending().get()>"Save"</button>
+                    })}
                     {buttons}
                 </div>
             </form>

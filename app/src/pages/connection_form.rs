@@ -52,7 +52,7 @@ pub fn CompanyPicker(companies: Vec<CompanyView>, initial: String, company: RwSi
                     aria-label="New company name"
                     data-testid="new-company"
                     placeholder="New company name"
-                    style="margin-top:.4rem"
+                    class="below"
                     prop:value=new_name
                     on:input=move |ev| {
                         let v = event_target_value(&ev);

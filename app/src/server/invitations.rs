@@ -99,13 +99,15 @@ pub fn link_for(state: &AppState, inv: &Invitation) -> String {
 
 /// Issues an invitation and queues its welcome email, in one transaction.
 #[tracing::instrument(skip(state), fields(company = %company))]
-pub async fn issue(state: &AppState, email: &str, company: &str) -> Result<InvitationView, ServiceError> {
+pub async fn issue(state: &AppState, email: &str, company: &str, actor: &str) -> Result<InvitationView, ServiceError> {
     let email = EmailAddress::parse(email)?;
     let company = CompanyName::parse(company)?;
     let provider_url = ProviderUrl::parse(&state.settings.provider_url)?;
     let mut tx = state.db.pool.begin().await?;
     let inv = insert(&mut tx, state, &email, &company, &provider_url).await?;
     send_welcome(&mut tx, state, &inv).await?;
+    let detail = format!("{} for {} at {}", inv.email, inv.company, inv.provider_url);
+    super::audit::record(&mut tx, actor, "Registration initiated", None, &detail).await?;
     tx.commit().await?;
     Ok(inv.view(state, clock::now()))
 }

@@ -1,5 +1,7 @@
 //! Server-only code: persistence and services. Compiled only with the `ssr` feature, so
 //! sqlx and friends never reach the WASM bundle.
+pub mod accounts;
+pub mod audit;
 pub mod clock;
 pub mod companies;
 pub mod connections;

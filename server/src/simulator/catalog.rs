@@ -12,7 +12,10 @@ pub const SETTINGS_GROUPS: [&str; 3] = ["exchange_settings", "entitlements", "sy
 pub const ACCESS_ASKED: [(&str, &str); 3] = [
     ("Read exchange settings", "exchange_settings:read"),
     ("Replicate entitlements", "entitlements:replicate"),
-    ("Send and receive sync messages", "sync_messages:send_receive"),
+    (
+        "Send and receive sync messages",
+        "sync_messages:send_receive",
+    ),
 ];
 
 pub fn scopes() -> Vec<&'static str> {

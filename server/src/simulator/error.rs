@@ -1,12 +1,9 @@
 //! Every non-2xx JSON answer of the simulator: `{"code", "message"}` with the protocol's codes.
 use axum::{
-    body::Bytes,
-    extract::{FromRequest, Request},
     http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +12,9 @@ pub enum SimError {
     BadRequest(String),
     #[error("There is no registration with this code on this provider instance.")]
     UnknownRegistration,
-    #[error("This registration code has already been used. Ask the provider for a new registration.")]
+    #[error(
+        "This registration code has already been used. Ask the provider for a new registration."
+    )]
     RegistrationUsed,
     #[error("There is no consumer \"{0}\" on this provider instance.")]
     UnknownConsumer(String),
@@ -33,6 +32,8 @@ pub enum SimError {
     NotFound(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    #[error("This endpoint does not accept this HTTP method.")]
+    MethodNotAllowed,
 }
 
 impl SimError {
@@ -49,6 +50,7 @@ impl SimError {
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unavailable"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "bad_request"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "bad_request"),
         }
     }
 }
@@ -59,34 +61,10 @@ impl IntoResponse for SimError {
         if status.is_server_error() {
             tracing::warn!(code, error = %self, "simulated provider failure");
         }
-        (status, Json(json!({"code": code, "message": self.to_string()}))).into_response()
+        (
+            status,
+            Json(json!({"code": code, "message": self.to_string()})),
+        )
+            .into_response()
     }
-}
-
-/// A JSON body parsed whatever its Content-Type (curl-friendly); anything unreadable is a
-/// `400 bad_request` in the protocol's error shape.
-pub struct SimJson<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for SimJson<T> {
-    type Rejection = SimError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let body = read_body(req, state).await?;
-        parse_json(&body).map(SimJson)
-    }
-}
-
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, SimError> {
-    serde_json::from_slice(body).map_err(|e| SimError::BadRequest(format!("The request body is not the expected JSON: {e}")))
-}
-
-/// The raw body; a rejection (too large, broken stream) keeps the JSON error shape.
-pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, SimError> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            SimError::PayloadTooLarge("The request body is too large.".into())
-        } else {
-            SimError::BadRequest(format!("The request body could not be read: {rejection}"))
-        }
-    })
 }

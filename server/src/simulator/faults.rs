@@ -58,7 +58,8 @@ impl Faults {
     /// Parses a PUT body. Unknown fields are refused so that a typo ("slow": 500) does not
     /// silently leave the fault off.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
-        let faults: Faults = serde_json::from_slice(body).map_err(|e| format!("Invalid faults: {e}"))?;
+        let faults: Faults =
+            serde_json::from_slice(body).map_err(|e| format!("Invalid faults: {e}"))?;
         faults.validate()?;
         Ok(faults)
     }
@@ -69,7 +70,9 @@ impl Faults {
         }
         // unsigned_abs: i64::MIN has no positive counterpart.
         if self.clock_skew_secs.unsigned_abs() > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
-            return Err(format!("clock_skew_secs must be within ±{MAX_CLOCK_SKEW_SECS}."));
+            return Err(format!(
+                "clock_skew_secs must be within ±{MAX_CLOCK_SKEW_SECS}."
+            ));
         }
         if let Some(group) = &self.fail_settings_group {
             if !SETTINGS_GROUPS.contains(&group.as_str()) {
@@ -90,7 +93,13 @@ mod tests {
     #[test]
     fn a_partial_body_keeps_the_defaults() {
         let f = Faults::parse(br#"{"down": true}"#).unwrap();
-        assert_eq!(f, Faults { down: true, ..Faults::default() });
+        assert_eq!(
+            f,
+            Faults {
+                down: true,
+                ..Faults::default()
+            }
+        );
         assert_eq!(Faults::parse(b"{}").unwrap(), Faults::default());
     }
 

@@ -45,7 +45,10 @@ impl SimState {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self { instances: Arc::default(), client }
+        Self {
+            instances: Arc::default(),
+            client,
+        }
     }
 
     /// Runs `f` on the named instance, creating it on first use. The lock is never held across
@@ -63,7 +66,10 @@ impl SimState {
 
     /// Forgets an instance; the next request recreates it fresh.
     pub fn reset(&self, instance: &str) {
-        self.instances.lock().unwrap_or_else(|e| e.into_inner()).remove(instance);
+        self.instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(instance);
     }
 }
 

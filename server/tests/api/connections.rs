@@ -24,7 +24,7 @@ both_backends!(save_creates_a_pending_connection_with_history, |app: TestApp| as
     let history = app.get(&format!("/api/connections/{id}/history")).await;
     assert_eq!(history.body.as_array().map(Vec::len), Some(1));
     assert_eq!(history.body[0]["to_state"], "pending");
-    assert_eq!(history.body[0]["actor"], "administrator");
+    assert_eq!(history.body[0]["actor"], crate::helpers::ADMIN_EMAIL);
 });
 
 both_backends!(unknown_ids_are_404, |app: TestApp| async move {

@@ -7,10 +7,15 @@ use server::{config::Config, startup::Application};
 
 pub struct TestApp {
     pub base: String,
+    /// Signed in as the first administrator (every role).
     pub client: reqwest::Client,
     pub state: app::server::AppState,
+    pub route_table: Vec<server::routes::RouteSpec>,
     _dir: Option<tempdir::Dir>,
 }
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
 mod tempdir {
     /// A directory removed when dropped.
@@ -84,12 +89,29 @@ pub async fn spawn(backend: Backend) -> TestApp {
             provider_url: "http://127.0.0.1:3999".into(),
             link_ttl_hours: 72,
         },
+        sessions: Default::default(),
+        admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
     };
     let application = Application::build(config).await.expect("build app");
     let base = format!("http://{}", application.address());
     let state = application.state.clone();
+    let route_table = application.route_table.clone();
     tokio::spawn(application.run_until_stopped());
-    TestApp { base, client: reqwest::Client::new(), state, _dir: dir }
+    let client = signed_in(&base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    TestApp { base, client, state, route_table, _dir: dir }
+}
+
+/// A client with its own cookie jar, signed in as this user.
+pub async fn signed_in(base: &str, email: &str, password: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let r = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), 200, "sign in as {email}: {}", r.text().await.unwrap_or_default());
+    client
 }
 
 pub struct Reply {
@@ -98,6 +120,14 @@ pub struct Reply {
 }
 
 impl TestApp {
+    /// Creates a user with these roles and returns a client signed in as them.
+    pub async fn user_with(&self, email: &str, roles: &[&str]) -> reqwest::Client {
+        let password = "a long enough password";
+        let r = self.post("/api/users", json!({ "email": email, "password": password, "roles": roles })).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        signed_in(&self.base, email, password).await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         let r = self.client.get(format!("{}{path}", self.base)).send().await.expect("request");
         Self::reply(r).await

@@ -1,3 +1,4 @@
+mod auth;
 mod connections;
 mod helpers;
 mod ops;

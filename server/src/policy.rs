@@ -1,0 +1,73 @@
+//! Which access each route needs: one table for the whole server, read by the guard middleware
+//! and enumerated by the route-table test. Unknown routes default to the strictest level.
+use axum::http::Method;
+
+use app::model::Access;
+
+/// Where a route lives, which decides how a refusal is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// JSON: 401/403 with `{code, message}`.
+    Api,
+    /// Server-rendered pages: a redirect to sign in, or a 403 page.
+    Page,
+}
+
+pub fn surface(path: &str) -> Surface {
+    if path.starts_with("/api/") || path.starts_with("/fn/") || path.starts_with("/inbound/") {
+        Surface::Api
+    } else {
+        Surface::Page
+    }
+}
+
+/// Server functions by endpoint name (see `app::api`).
+pub const SERVER_FNS: &[(&str, Access)] = &[
+    ("me", Access::Public),
+    ("list_connections", Access::View),
+    ("get_connection", Access::View),
+    ("connection_history", Access::View),
+    ("connection_for_url", Access::View),
+    ("list_companies", Access::View),
+    ("open_registration", Access::View),
+    ("resend_registration", Access::View),
+    ("list_audit", Access::View),
+    ("save_new_connection", Access::ManageConnection),
+    ("save_connection", Access::ManageConnection),
+    ("act_on_connection", Access::ManageConnection),
+    ("list_invitations", Access::ManageConnection),
+    ("issue_invitation", Access::ManageConnection),
+    ("list_outbox", Access::ManageConnection),
+    ("list_users", Access::Administer),
+    ("create_user", Access::Administer),
+    ("change_user", Access::Administer),
+];
+
+pub fn access_for(method: &Method, path: &str) -> Access {
+    let safe = method == Method::GET || method == Method::HEAD;
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["healthz"] | ["readyz"] | ["login"] | ["setup"] | ["favicon.svg"] => Access::Public,
+        ["pkg", ..] => Access::Public,
+        ["auth", "login"] | ["auth", "logout"] | ["auth", "setup"] => Access::Public,
+        // The provider's callbacks are authenticated by the protocol's signature instead.
+        ["inbound", ..] => Access::Public,
+        ["api", "auth", "login"] | ["api", "auth", "logout"] | ["api", "auth", "me"] => Access::Public,
+        ["fn", name] => SERVER_FNS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+            .unwrap_or(Access::Administer),
+        ["api", "users", ..] => Access::Administer,
+        ["api", "invitations", ..] | ["api", "outbox", ..] => Access::ManageConnection,
+        ["api", "registration", ..] => Access::View,
+        ["api", "audit"] => Access::View,
+        ["api", ..] if safe => Access::View,
+        ["api", ..] => Access::ManageConnection,
+        // Pages.
+        ["registrations"] | ["outbox"] => Access::ManageConnection,
+        ["users"] => Access::Administer,
+        _ if safe => Access::View,
+        _ => Access::Administer,
+    }
+}

@@ -1,0 +1,34 @@
+//! The simulator's own administration, `/sim/instances/{instance}/…`: set faults at run time and
+//! reset an instance. Not part of the protocol; meant for loopback use by tests and operators.
+use axum::{extract::State, http::StatusCode, Json};
+
+use super::{
+    error::SimError,
+    extract::{Params, RawBody},
+    faults::Faults,
+    state::SimState,
+};
+
+#[tracing::instrument(skip(state))]
+pub async fn get_faults(State(state): State<SimState>, params: Params) -> Json<Faults> {
+    Json(state.faults(&params.instance()))
+}
+
+/// Replaces the instance's faults; fields left out take their defaults.
+#[tracing::instrument(skip(state, body))]
+pub async fn put_faults(
+    State(state): State<SimState>,
+    params: Params,
+    RawBody(body): RawBody,
+) -> Result<Json<Faults>, SimError> {
+    let faults = Faults::parse(&body).map_err(SimError::BadRequest)?;
+    tracing::info!(?faults, "faults set");
+    state.with(&params.instance(), |i| i.faults = faults.clone());
+    Ok(Json(faults))
+}
+
+#[tracing::instrument(skip(state))]
+pub async fn reset(State(state): State<SimState>, params: Params) -> StatusCode {
+    state.reset(&params.instance());
+    StatusCode::NO_CONTENT
+}

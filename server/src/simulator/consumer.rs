@@ -1,0 +1,198 @@
+//! The signed endpoints under `/idi/v1/consumers/{id}`. Each takes a `Signed` request, which has
+//! already passed the faults and the signature check.
+use axum::{extract::State, Json};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    callback::Callback,
+    catalog,
+    error::SimError,
+    extract::parse_json,
+    faults::Faults,
+    signed::Signed,
+    state::{Consumer, ConsumerStatus, Instance, Onboarding, SimState},
+};
+
+type JsonResult = Result<Json<Value>, SimError>;
+
+/// What a handler sees of its instance: the faults, the provider's clock and its consumer.
+struct Ctx<'a> {
+    faults: &'a Faults,
+    now: DateTime<Utc>,
+    id: &'a str,
+    consumer: &'a mut Consumer,
+}
+
+/// Runs `f` on the signed request's consumer, under the state lock.
+fn with_consumer<R>(
+    state: &SimState,
+    signed: &Signed,
+    f: impl FnOnce(Ctx<'_>) -> Result<R, SimError>,
+) -> Result<R, SimError> {
+    state.with(&signed.instance, |i| {
+        let now = i.now();
+        let Instance {
+            faults, consumers, ..
+        } = i;
+        // Checked by `Signed` already; gone only if the instance was reset in between.
+        let consumer = consumers
+            .get_mut(&signed.consumer_id)
+            .ok_or_else(|| SimError::UnknownConsumer(signed.consumer_id.clone()))?;
+        f(Ctx {
+            faults,
+            now,
+            id: &signed.consumer_id,
+            consumer,
+        })
+    })
+}
+
+#[tracing::instrument(skip(state))]
+pub async fn get(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    with_consumer(&state, &signed, |ctx| {
+        let c = ctx.consumer;
+        Ok(Json(json!({
+            "consumer_id": ctx.id,
+            "company": c.company,
+            "contact_email": c.contact_email,
+            "status": c.status,
+        })))
+    })
+}
+
+#[tracing::instrument(skip(state))]
+pub async fn entitlements(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    with_consumer(&state, &signed, |ctx| {
+        let list = catalog::entitlements(ctx.faults.entitlement, &ctx.consumer.company, ctx.id);
+        Ok(Json(json!({ "entitlements": list })))
+    })
+}
+
+#[tracing::instrument(skip(state))]
+pub async fn callback_test(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    let callback = Callback::load(&state, &signed.instance, &signed.consumer_id)?;
+    let outcome = callback.call(&state.client, "ping", &json!({})).await;
+    Ok(Json(json!(outcome)))
+}
+
+#[derive(Debug, Deserialize)]
+struct CodeBody {
+    code: String,
+}
+
+/// Exchanges the code the authorisation page handed out: once, within 10 minutes.
+#[tracing::instrument(skip(state))]
+pub async fn authorizations(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    let CodeBody { code } = parse_json(&signed.body)?;
+    with_consumer(&state, &signed, |ctx| {
+        let c = ctx.consumer;
+        let grant = c.auth_codes.get_mut(code.trim()).ok_or_else(|| {
+            SimError::BadRequest("This authorisation code is unknown for this consumer.".into())
+        })?;
+        if grant.used {
+            return Err(SimError::BadRequest(
+                "This authorisation code has already been used. Authorise the connection again."
+                    .into(),
+            ));
+        }
+        if ctx.now.timestamp() > grant.expires_at {
+            return Err(SimError::BadRequest(
+                "This authorisation code has expired (codes last 10 minutes). Authorise the connection again."
+                    .into(),
+            ));
+        }
+        grant.used = true;
+        if c.status == ConsumerStatus::Registered {
+            c.status = ConsumerStatus::Authorised;
+        }
+        Ok(Json(
+            json!({ "granted": true, "scopes": catalog::scopes() }),
+        ))
+    })
+}
+
+/// Starts onboarding; starting again forgets which groups were synced, nothing else.
+#[tracing::instrument(skip(state))]
+pub async fn start_onboarding(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    with_consumer(&state, &signed, |ctx| {
+        ctx.consumer.onboarding = Onboarding {
+            started: true,
+            ..Onboarding::default()
+        };
+        Ok(Json(json!({ "groups": catalog::SETTINGS_GROUPS })))
+    })
+}
+
+#[tracing::instrument(skip(state))]
+pub async fn settings(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    let group = signed.params.get("group");
+    with_consumer(&state, &signed, |ctx| {
+        let failing = ctx.faults.fail_settings_group.as_deref() == Some(group.as_str());
+        let c = ctx.consumer;
+        let entitlements = catalog::entitlements(ctx.faults.entitlement, &c.company, ctx.id);
+        let settings = catalog::settings(&group, entitlements).ok_or_else(|| {
+            SimError::NotFound(format!(
+                "There is no settings group \"{group}\"; the groups are {}.",
+                catalog::SETTINGS_GROUPS.join(", ")
+            ))
+        })?;
+        if failing {
+            return Err(SimError::Internal(format!(
+                "The settings group \"{group}\" failed to sync (simulated HTTP 500)."
+            )));
+        }
+        c.onboarding.synced_groups.insert(group.clone());
+        Ok(Json(json!({ "group": group, "settings": settings })))
+    })
+}
+
+/// Marks the consumer onboarded, then tells it so on its inbound endpoint.
+#[tracing::instrument(skip(state))]
+pub async fn complete_onboarding(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    with_consumer(&state, &signed, |ctx| {
+        let c = ctx.consumer;
+        if !c.onboarding.started
+            || c.onboarding.synced_groups.len() < catalog::SETTINGS_GROUPS.len()
+        {
+            // The protocol does not forbid it; worth a trace when a consumer skips steps.
+            tracing::info!(
+                started = c.onboarding.started,
+                synced = ?c.onboarding.synced_groups,
+                "onboarding completed before every group was read"
+            );
+        }
+        c.status = ConsumerStatus::Onboarded;
+        Ok(())
+    })?;
+    let callback = Callback::load(&state, &signed.instance, &signed.consumer_id)?;
+    let outcome = callback.call(&state.client, "onboarded", &json!({})).await;
+    let mut body = json!({ "inbound_ok": outcome.ok });
+    if let Some(error) = outcome.error {
+        body["error"] = json!(error);
+    }
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+struct EchoBody {
+    nonce: String,
+}
+
+#[tracing::instrument(skip(state))]
+pub async fn echo(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    let EchoBody { nonce } = parse_json(&signed.body)?;
+    let callback = Callback::load(&state, &signed.instance, &signed.consumer_id)?;
+    let outcome = callback
+        .call(&state.client, "echo", &json!({ "nonce": nonce }))
+        .await;
+    Ok(Json(json!(outcome)))
+}
+
+#[tracing::instrument(skip(state))]
+pub async fn data_sample(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    with_consumer(&state, &signed, |ctx| {
+        Ok(Json(catalog::data_sample(ctx.now)))
+    })
+}
