@@ -7,8 +7,9 @@ use leptos::server_fn::{
 };
 
 use crate::model::{
-    ApiError, AuditEntry, CurrentUser, NewUser, UserChange, UserView, CompanyView, ConnectionAction, ConnectionView, CreateConnection, HistoryEntry,
-    InvitationView, OutboxMessage, RegistrationLinkView, UpdateConnection,
+    ApiError, AuditEntry, CompanyView, ConnectionAction, ConnectionView, CreateConnection,
+    CurrentUser, HistoryEntry, InvitationView, NewUser, OutboxMessage, RegistrationLinkView,
+    UpdateConnection, UserChange, UserView,
 };
 
 impl FromServerFnError for ApiError {
@@ -17,7 +18,9 @@ impl FromServerFnError for ApiError {
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         ApiError {
             code: "transport".into(),
-            message: format!("Could not reach the server ({value}). Check your connection and try again."),
+            message: format!(
+                "Could not reach the server ({value}). Check your connection and try again."
+            ),
             field: None,
         }
     }
@@ -37,7 +40,11 @@ fn state() -> Result<crate::server::AppState, ApiError> {
 fn user() -> Result<CurrentUser, ApiError> {
     use_context::<axum::http::request::Parts>()
         .and_then(|p| p.extensions.get::<CurrentUser>().cloned())
-        .ok_or_else(|| ApiError { code: "unauthorized".into(), message: "Sign in first.".into(), field: None })
+        .ok_or_else(|| ApiError {
+            code: "unauthorized".into(),
+            message: "Sign in first.".into(),
+            field: None,
+        })
 }
 
 /// Who the history and audit record as having acted.
@@ -51,69 +58,95 @@ use crate::server::error::to_user;
 
 #[server(prefix = "/fn", endpoint = "list_connections")]
 pub async fn list_connections() -> Result<Vec<ConnectionView>, ApiError> {
-    crate::server::connections::list(&state()?.db).await.map_err(to_user)
+    crate::server::connections::list(&state()?.db)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "get_connection")]
 pub async fn get_connection(id: i64) -> Result<ConnectionView, ApiError> {
-    crate::server::connections::get(&state()?.db, id).await.map_err(to_user)
+    crate::server::connections::get(&state()?.db, id)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "connection_history")]
 pub async fn connection_history(id: i64) -> Result<Vec<HistoryEntry>, ApiError> {
-    crate::server::connections::history(&state()?.db, id).await.map_err(to_user)
+    crate::server::connections::history(&state()?.db, id)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "save_new_connection")]
 pub async fn save_new_connection(req: CreateConnection) -> Result<ConnectionView, ApiError> {
-    crate::server::connections::create(&state()?, &req, &actor()?).await.map_err(to_user)
+    crate::server::connections::create(&state()?, &req, &actor()?)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "save_connection")]
 pub async fn save_connection(id: i64, req: UpdateConnection) -> Result<ConnectionView, ApiError> {
-    crate::server::connections::update(&state()?, id, &req, &actor()?).await.map_err(to_user)
+    crate::server::connections::update(&state()?, id, &req, &actor()?)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "act_on_connection")]
 pub async fn act_on_connection(id: i64, req: ConnectionAction) -> Result<ConnectionView, ApiError> {
-    crate::server::connections::act(&state()?, id, &req, &actor()?).await.map_err(to_user)
+    crate::server::connections::act(&state()?, id, &req, &actor()?)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "list_companies")]
 pub async fn list_companies() -> Result<Vec<CompanyView>, ApiError> {
-    crate::server::companies::list(&state()?.db).await.map_err(to_user)
+    crate::server::companies::list(&state()?.db)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "list_invitations")]
 pub async fn list_invitations() -> Result<Vec<InvitationView>, ApiError> {
-    crate::server::invitations::list(&state()?).await.map_err(to_user)
+    crate::server::invitations::list(&state()?)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "issue_invitation")]
 pub async fn issue_invitation(email: String, company: String) -> Result<InvitationView, ApiError> {
-    crate::server::invitations::issue(&state()?, &email, &company, &actor()?).await.map_err(to_user)
+    crate::server::invitations::issue(&state()?, &email, &company, &actor()?)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "open_registration")]
 pub async fn open_registration(token: String) -> Result<RegistrationLinkView, ApiError> {
-    crate::server::invitations::open(&state()?, &token).await.map_err(to_user)
+    crate::server::invitations::open(&state()?, &token)
+        .await
+        .map_err(to_user)
 }
 
 /// The connection already made to a provider URL, if any: the link then resumes it.
 #[server(prefix = "/fn", endpoint = "connection_for_url")]
 pub async fn connection_for_url(url: String) -> Result<Option<ConnectionView>, ApiError> {
-    crate::server::connections::find_by_url(&state()?.db, &url).await.map_err(to_user)
+    crate::server::connections::find_by_url(&state()?.db, &url)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "resend_registration")]
 pub async fn resend_registration(email: String) -> Result<String, ApiError> {
-    crate::server::invitations::resend(&state()?, &email).await.map_err(to_user)?;
+    crate::server::invitations::resend(&state()?, &email)
+        .await
+        .map_err(to_user)?;
     Ok("If this address has a registration, a fresh link is on its way to it.".into())
 }
 
 #[server(prefix = "/fn", endpoint = "list_outbox")]
 pub async fn list_outbox() -> Result<Vec<OutboxMessage>, ApiError> {
-    crate::server::outbox::list(&state()?.db).await.map_err(to_user)
+    crate::server::outbox::list(&state()?.db)
+        .await
+        .map_err(to_user)
 }
 
 /// The signed-in user, or None.
@@ -124,20 +157,28 @@ pub async fn me() -> Result<Option<CurrentUser>, ApiError> {
 
 #[server(prefix = "/fn", endpoint = "list_audit")]
 pub async fn list_audit() -> Result<Vec<AuditEntry>, ApiError> {
-    crate::server::audit::list(&state()?.db, 500).await.map_err(to_user)
+    crate::server::audit::list(&state()?.db, 500)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "list_users")]
 pub async fn list_users() -> Result<Vec<UserView>, ApiError> {
-    crate::server::accounts::list_users(&state()?.db).await.map_err(to_user)
+    crate::server::accounts::list_users(&state()?.db)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "create_user")]
 pub async fn create_user(new: NewUser) -> Result<UserView, ApiError> {
-    crate::server::accounts::create_user(&state()?.db, &new, &actor()?).await.map_err(to_user)
+    crate::server::accounts::create_user(&state()?.db, &new, &actor()?)
+        .await
+        .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "change_user")]
 pub async fn change_user(id: i64, change: UserChange) -> Result<UserView, ApiError> {
-    crate::server::accounts::change_user(&state()?.db, id, &change, &user()?).await.map_err(to_user)
+    crate::server::accounts::change_user(&state()?.db, id, &change, &user()?)
+        .await
+        .map_err(to_user)
 }

@@ -20,7 +20,6 @@ use crate::model::{Access, CurrentUser};
 /// The signed-in user for this page load (None on the sign-in pages).
 pub type Me = Resource<Result<Option<CurrentUser>, model::ApiError>>;
 
-
 /// The HTML document the server renders around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {

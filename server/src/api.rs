@@ -1,5 +1,6 @@
 //! The JSON REST API under `/api`: thin handlers over the service layer, using the shared DTOs.
 //! Every client mistake is a 4xx `{code, message, field?}`.
+use axum::Extension;
 use axum::{
     extract::{rejection::JsonRejection, DefaultBodyLimit, FromRequest, Path, Query, State},
     http::StatusCode,
@@ -7,36 +8,68 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use axum::Extension;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::routes::{Recorder, RouteSpec};
 use app::{
     model::{
-        ApiError, ConnectionAction, CreateCompany, CreateConnection, CurrentUser, InvitationRequest, NewUser,
-        UpdateConnection, UserChange,
+        ApiError, ConnectionAction, CreateCompany, CreateConnection, CurrentUser,
+        InvitationRequest, NewUser, UpdateConnection, UserChange,
     },
-    server::{accounts, audit, companies, connections, invitations, outbox, AppState, ServiceError},
+    server::{
+        accounts, audit, companies, connections, invitations, outbox, AppState, ServiceError,
+    },
 };
 
 /// Largest request body accepted; the API's payloads are tiny.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-
 /// The API router and its route table.
 pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, Vec<RouteSpec>) {
     use axum::http::Method as M;
     let r = Recorder::<AppState>::new("/api")
-        .route("/connections", &[M::GET, M::POST], get(list_connections).post(create_connection))
-        .route("/connections/{id}", &[M::GET, M::PUT], get(get_connection).put(update_connection))
-        .route("/connections/{id}/actions", &[M::POST], post(act_on_connection))
-        .route("/connections/{id}/history", &[M::GET], get(connection_history))
-        .route("/companies", &[M::GET, M::POST], get(list_companies).post(create_company))
-        .route("/invitations", &[M::GET, M::POST], get(list_invitations).post(issue_invitation))
+        .route(
+            "/connections",
+            &[M::GET, M::POST],
+            get(list_connections).post(create_connection),
+        )
+        .route(
+            "/connections/{id}",
+            &[M::GET, M::PUT],
+            get(get_connection).put(update_connection),
+        )
+        .route(
+            "/connections/{id}/actions",
+            &[M::POST],
+            post(act_on_connection),
+        )
+        .route(
+            "/connections/{id}/history",
+            &[M::GET],
+            get(connection_history),
+        )
+        .route(
+            "/companies",
+            &[M::GET, M::POST],
+            get(list_companies).post(create_company),
+        )
+        .route(
+            "/invitations",
+            &[M::GET, M::POST],
+            get(list_invitations).post(issue_invitation),
+        )
         .route("/registration", &[M::GET], get(open_registration))
-        .route("/registration/resend", &[M::POST], post(resend_registration))
+        .route(
+            "/registration/resend",
+            &[M::POST],
+            post(resend_registration),
+        )
         .route("/outbox", &[M::GET], get(list_outbox))
-        .route("/users", &[M::GET, M::POST], get(list_users).post(create_user))
+        .route(
+            "/users",
+            &[M::GET, M::POST],
+            get(list_users).post(create_user),
+        )
         .route("/users/{id}", &[M::PUT], axum::routing::put(change_user))
         .route("/audit", &[M::GET], get(list_audit));
     let router = r
@@ -80,13 +113,18 @@ fn json_rejection(rejection: JsonRejection) -> Response {
             "unsupported_media_type",
             "Send the request body as JSON with Content-Type: application/json.".to_string(),
         ),
-        JsonRejection::JsonSyntaxError(_) => {
-            (StatusCode::BAD_REQUEST, "malformed_json", "The request body is not valid JSON.".to_string())
-        }
+        JsonRejection::JsonSyntaxError(_) => (
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "The request body is not valid JSON.".to_string(),
+        ),
         JsonRejection::JsonDataError(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
-            format!("The request body does not have the expected fields: {}", e.body_text()),
+            format!(
+                "The request body does not have the expected fields: {}",
+                e.body_text()
+            ),
         ),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -95,7 +133,15 @@ fn json_rejection(rejection: JsonRejection) -> Response {
         ),
         other => (other.status(), "bad_request", other.body_text()),
     };
-    (status, axum::Json(ApiError { code: code.into(), message, field: None })).into_response()
+    (
+        status,
+        axum::Json(ApiError {
+            code: code.into(),
+            message,
+            field: None,
+        }),
+    )
+        .into_response()
 }
 
 async fn api_not_found() -> Response {
@@ -114,12 +160,17 @@ fn parse_id(raw: &str) -> Result<i64, ServiceError> {
 }
 
 #[tracing::instrument(skip(state))]
-async fn list_connections(State(state): State<AppState>) -> ApiResult<Vec<app::model::ConnectionView>> {
+async fn list_connections(
+    State(state): State<AppState>,
+) -> ApiResult<Vec<app::model::ConnectionView>> {
     Ok(Json(connections::list(&state.db).await?))
 }
 
 #[tracing::instrument(skip(state))]
-async fn get_connection(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<app::model::ConnectionView> {
+async fn get_connection(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<app::model::ConnectionView> {
     Ok(Json(connections::get(&state.db, parse_id(&id)?).await?))
 }
 
@@ -140,7 +191,9 @@ async fn update_connection(
     Path(id): Path<String>,
     Json(req): Json<UpdateConnection>,
 ) -> ApiResult<app::model::ConnectionView> {
-    Ok(Json(connections::update(&state, parse_id(&id)?, &req, &user.email).await?))
+    Ok(Json(
+        connections::update(&state, parse_id(&id)?, &req, &user.email).await?,
+    ))
 }
 
 #[tracing::instrument(skip(state, req))]
@@ -150,7 +203,9 @@ async fn act_on_connection(
     Path(id): Path<String>,
     Json(req): Json<ConnectionAction>,
 ) -> ApiResult<app::model::ConnectionView> {
-    Ok(Json(connections::act(&state, parse_id(&id)?, &req, &user.email).await?))
+    Ok(Json(
+        connections::act(&state, parse_id(&id)?, &req, &user.email).await?,
+    ))
 }
 
 #[tracing::instrument(skip(state))]
@@ -171,11 +226,16 @@ async fn create_company(
     State(state): State<AppState>,
     Json(req): Json<CreateCompany>,
 ) -> Result<(StatusCode, Json<app::model::CompanyView>), ServiceError> {
-    Ok((StatusCode::CREATED, Json(companies::create(&state.db, &req.name).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(companies::create(&state.db, &req.name).await?),
+    ))
 }
 
 #[tracing::instrument(skip(state))]
-async fn list_invitations(State(state): State<AppState>) -> ApiResult<Vec<app::model::InvitationView>> {
+async fn list_invitations(
+    State(state): State<AppState>,
+) -> ApiResult<Vec<app::model::InvitationView>> {
     Ok(Json(invitations::list(&state).await?))
 }
 
@@ -185,7 +245,10 @@ async fn issue_invitation(
     Extension(user): Extension<CurrentUser>,
     Json(req): Json<InvitationRequest>,
 ) -> Result<(StatusCode, Json<app::model::InvitationView>), ServiceError> {
-    Ok((StatusCode::CREATED, Json(invitations::issue(&state, &req.email, &req.company, &user.email).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(invitations::issue(&state, &req.email, &req.company, &user.email).await?),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -242,7 +305,10 @@ async fn create_user(
     Extension(user): Extension<CurrentUser>,
     Json(new): Json<NewUser>,
 ) -> Result<(StatusCode, Json<app::model::UserView>), ServiceError> {
-    Ok((StatusCode::CREATED, Json(accounts::create_user(&state.db, &new, &user.email).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(accounts::create_user(&state.db, &new, &user.email).await?),
+    ))
 }
 
 #[tracing::instrument(skip(state, change))]
@@ -252,8 +318,12 @@ async fn change_user(
     Path(id): Path<String>,
     Json(change): Json<UserChange>,
 ) -> ApiResult<app::model::UserView> {
-    let id = id.parse::<i64>().map_err(|_| ServiceError::NotFound(format!("There is no user \"{id}\".")))?;
-    Ok(Json(accounts::change_user(&state.db, id, &change, &user).await?))
+    let id = id
+        .parse::<i64>()
+        .map_err(|_| ServiceError::NotFound(format!("There is no user \"{id}\".")))?;
+    Ok(Json(
+        accounts::change_user(&state.db, id, &change, &user).await?,
+    ))
 }
 
 #[tracing::instrument(skip(state))]

@@ -55,8 +55,11 @@ impl Throttle {
                 if *n < FREE_FAILURES || last.elapsed() > WINDOW {
                     return None;
                 }
-                let delay = Duration::from_secs(2u64.saturating_pow(n - FREE_FAILURES + 1).min(900));
-                delay.checked_sub(last.elapsed()).map(|d| d.as_secs().max(1))
+                let delay =
+                    Duration::from_secs(2u64.saturating_pow(n - FREE_FAILURES + 1).min(900));
+                delay
+                    .checked_sub(last.elapsed())
+                    .map(|d| d.as_secs().max(1))
             })
             .max()
     }
@@ -95,22 +98,39 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
 }
 
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(ApiError { code: code.into(), message: message.into(), field: None })).into_response()
+    (
+        status,
+        axum::Json(ApiError {
+            code: code.into(),
+            message: message.into(),
+            field: None,
+        }),
+    )
+        .into_response()
 }
 
 /// A state-changing request from another site is refused: the browser says where it came from.
 fn cross_origin(req: &Request) -> bool {
-    if req.method() == Method::GET || req.method() == Method::HEAD || req.method() == Method::OPTIONS {
+    if req.method() == Method::GET
+        || req.method() == Method::HEAD
+        || req.method() == Method::OPTIONS
+    {
         return false;
     }
     let headers = req.headers();
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
         return origin == "null" || origin_host != host;
     }
     // No Origin: only a cross-site fetch metadata header can still tell us.
-    matches!(headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()), Some("cross-site"))
+    matches!(
+        headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+        Some("cross-site")
+    )
 }
 
 /// Resolves the session, refuses cross-site writes, and checks the route's access level.
@@ -119,10 +139,15 @@ pub async fn guard(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
     let surface = policy::surface(&path);
     if cross_origin(&req) {
         tracing::warn!(%path, "cross-origin request refused");
-        return json_error(StatusCode::FORBIDDEN, "cross_origin", "Cross-site requests are refused. Use the app itself.");
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "cross_origin",
+            "Cross-site requests are refused. Use the app itself.",
+        );
     }
     let user = match session_token(req.headers()) {
-        Some(token) => match accounts::resolve_session(&auth.state.db, &token, auth.sessions).await {
+        Some(token) => match accounts::resolve_session(&auth.state.db, &token, auth.sessions).await
+        {
             Ok(u) => u,
             Err(e) => return e.into_response(),
         },
@@ -132,10 +157,18 @@ pub async fn guard(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
     if access != Access::Public {
         match (&user, surface) {
             (None, Surface::Api) => {
-                return json_error(StatusCode::UNAUTHORIZED, "unauthorized", "Sign in first: this needs a session.")
+                return json_error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "Sign in first: this needs a session.",
+                )
             }
             (None, Surface::Page) => {
-                let next = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                let next = req
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
                 return Redirect::to(&format!("/login?next={}", urlencode(next))).into_response();
             }
             (Some(u), Surface::Api) if !u.may(access) => {
@@ -164,7 +197,9 @@ fn forbidden_page(access: Access) -> Response {
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -183,11 +218,16 @@ fn safe_next(next: Option<&str>) -> String {
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static("frame-ancestors 'none'; object-src 'none'; base-uri 'self'"));
+        .or_insert(HeaderValue::from_static(
+            "frame-ancestors 'none'; object-src 'none'; base-uri 'self'",
+        ));
     res
 }
 
@@ -211,7 +251,12 @@ enum LoginOutcome {
     Refused(ServiceError),
 }
 
-async fn attempt(auth: &Auth, peer: Option<SocketAddr>, email: &str, password: &str) -> LoginOutcome {
+async fn attempt(
+    auth: &Auth,
+    peer: Option<SocketAddr>,
+    email: &str,
+    password: &str,
+) -> LoginOutcome {
     let mut keys = vec![format!("email:{}", email.trim().to_lowercase())];
     if let Some(p) = peer {
         keys.push(format!("ip:{}", p.ip()));
@@ -253,12 +298,20 @@ pub async fn login_form(
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     let back = |msg: &str| {
-        Redirect::to(&format!("/login?error={}&next={}", urlencode(msg), urlencode(&next))).into_response()
+        Redirect::to(&format!(
+            "/login?error={}&next={}",
+            urlencode(msg),
+            urlencode(&next)
+        ))
+        .into_response()
     };
     match attempt(&auth, Some(peer), &form.email, &form.password).await {
         LoginOutcome::Ok(_, token) => {
             let mut res = Redirect::to(&next).into_response();
-            res.headers_mut().insert(header::SET_COOKIE, set_cookie(&auth, &token, auth.sessions.absolute.num_seconds()));
+            res.headers_mut().insert(
+                header::SET_COOKIE,
+                set_cookie(&auth, &token, auth.sessions.absolute.num_seconds()),
+            );
             res
         }
         LoginOutcome::Throttled(wait) => back(&throttled_message(wait)),
@@ -276,11 +329,18 @@ pub async fn login_json(
     match attempt(&auth, Some(peer), &form.email, &form.password).await {
         LoginOutcome::Ok(user, token) => {
             let mut res = axum::Json(user).into_response();
-            res.headers_mut().insert(header::SET_COOKIE, set_cookie(&auth, &token, auth.sessions.absolute.num_seconds()));
+            res.headers_mut().insert(
+                header::SET_COOKIE,
+                set_cookie(&auth, &token, auth.sessions.absolute.num_seconds()),
+            );
             res
         }
         LoginOutcome::Throttled(wait) => {
-            let mut res = json_error(StatusCode::TOO_MANY_REQUESTS, "throttled", &throttled_message(wait));
+            let mut res = json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                &throttled_message(wait),
+            );
             if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -298,14 +358,19 @@ pub struct NextQuery {
 
 /// Ends the session (POST, so a link elsewhere cannot sign you out).
 #[tracing::instrument(skip_all)]
-pub async fn logout(State(auth): State<Auth>, headers: HeaderMap, Query(_q): Query<NextQuery>) -> Response {
+pub async fn logout(
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    Query(_q): Query<NextQuery>,
+) -> Response {
     if let Some(token) = session_token(&headers) {
         if let Err(e) = accounts::end_session(&auth.state.db, &token).await {
             return e.into_response();
         }
     }
     let mut res = Redirect::to("/login").into_response();
-    res.headers_mut().insert(header::SET_COOKIE, set_cookie(&auth, "", 0));
+    res.headers_mut()
+        .insert(header::SET_COOKIE, set_cookie(&auth, "", 0));
     res
 }
 

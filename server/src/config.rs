@@ -20,9 +20,9 @@ pub struct Config {
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let addr = std::env::var("LEPTOS_SITE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-        let addr: SocketAddr = addr
-            .parse()
-            .with_context(|| format!("LEPTOS_SITE_ADDR={addr:?} is not an address like 127.0.0.1:3000"))?;
+        let addr: SocketAddr = addr.parse().with_context(|| {
+            format!("LEPTOS_SITE_ADDR={addr:?} is not an address like 127.0.0.1:3000")
+        })?;
         let database_url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "sqlite://impact-connect.db?mode=rwc".into());
         let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
@@ -30,11 +30,9 @@ impl Config {
         let provider_url =
             std::env::var("IMPACT_PROVIDER_URL").unwrap_or_else(|_| "http://127.0.0.1:3001".into());
         let link_ttl_hours = match std::env::var("IMPACT_LINK_TTL_HOURS") {
-            Ok(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|h| *h > 0)
-                .with_context(|| format!("IMPACT_LINK_TTL_HOURS={v:?} is not a positive number of hours"))?,
+            Ok(v) => v.parse::<i64>().ok().filter(|h| *h > 0).with_context(|| {
+                format!("IMPACT_LINK_TTL_HOURS={v:?} is not a positive number of hours")
+            })?,
             Err(_) => 72,
         };
         Ok(Self {
@@ -49,9 +47,15 @@ impl Config {
             },
             sessions: app::server::accounts::SessionPolicy {
                 idle: chrono::Duration::minutes(minutes("IMPACT_SESSION_IDLE_MINUTES", 30)?),
-                absolute: chrono::Duration::minutes(minutes("IMPACT_SESSION_MAX_MINUTES", 12 * 60)?),
+                absolute: chrono::Duration::minutes(minutes(
+                    "IMPACT_SESSION_MAX_MINUTES",
+                    12 * 60,
+                )?),
             },
-            admin: match (std::env::var("IMPACT_ADMIN_EMAIL"), std::env::var("IMPACT_ADMIN_PASSWORD")) {
+            admin: match (
+                std::env::var("IMPACT_ADMIN_EMAIL"),
+                std::env::var("IMPACT_ADMIN_PASSWORD"),
+            ) {
                 (Ok(e), Ok(p)) => Some((e, p)),
                 _ => None,
             },

@@ -18,7 +18,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             tracing::warn!(error = ?e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "message": "The database is not reachable." })),
+                Json(
+                    json!({ "status": "unavailable", "message": "The database is not reachable." }),
+                ),
             )
         }
     }

@@ -52,7 +52,9 @@ pub fn access_for(method: &Method, path: &str) -> Access {
         ["auth", "login"] | ["auth", "logout"] | ["auth", "setup"] => Access::Public,
         // The provider's callbacks are authenticated by the protocol's signature instead.
         ["inbound", ..] => Access::Public,
-        ["api", "auth", "login"] | ["api", "auth", "logout"] | ["api", "auth", "me"] => Access::Public,
+        ["api", "auth", "login"] | ["api", "auth", "logout"] | ["api", "auth", "me"] => {
+            Access::Public
+        }
         ["fn", name] => SERVER_FNS
             .iter()
             .find(|(n, _)| n == name)

@@ -16,13 +16,20 @@ pub struct Recorder<S> {
 
 impl<S: Clone + Send + Sync + 'static> Recorder<S> {
     pub fn new(prefix: &str) -> Self {
-        Self { router: Router::new(), table: Vec::new(), prefix: prefix.to_string() }
+        Self {
+            router: Router::new(),
+            table: Vec::new(),
+            prefix: prefix.to_string(),
+        }
     }
 
     /// `methods` names what `handler` answers; they are recorded as given.
     pub fn route(mut self, path: &str, methods: &[Method], handler: MethodRouter<S>) -> Self {
         for m in methods {
-            self.table.push(RouteSpec { method: m.clone(), path: format!("{}{path}", self.prefix) });
+            self.table.push(RouteSpec {
+                method: m.clone(),
+                path: format!("{}{path}", self.prefix),
+            });
         }
         self.router = self.router.route(path, handler);
         self

@@ -22,11 +22,17 @@ pub type SetupToken = Arc<Mutex<Option<String>>>;
 /// returns a one-time setup token.
 pub async fn first_administrator(state: &AppState, config: &Config) -> anyhow::Result<SetupToken> {
     if let Some((email, password)) = &config.admin {
-        if accounts::bootstrap_admin(&state.db, email, password).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        if accounts::bootstrap_admin(&state.db, email, password)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+        {
             tracing::info!(%email, "first administrator created from configuration");
         }
     }
-    let none_yet = accounts::count_users(&state.db).await.map_err(|e| anyhow::anyhow!("{e}"))? == 0;
+    let none_yet = accounts::count_users(&state.db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        == 0;
     Ok(Arc::new(Mutex::new(none_yet.then(accounts::random_token))))
 }
 
@@ -50,11 +56,18 @@ pub async fn create_first_admin(
         ))
         .into_response()
     };
-    let valid = token.lock().map(|t| t.as_deref() == Some(form.token.as_str())).unwrap_or(false);
+    let valid = token
+        .lock()
+        .map(|t| t.as_deref() == Some(form.token.as_str()))
+        .unwrap_or(false);
     if !valid {
         return back("This setup link has already been used or is not valid. Sign in instead.");
     }
-    let new = NewUser { email: form.email.clone(), password: form.password.clone(), roles: Role::ALL.to_vec() };
+    let new = NewUser {
+        email: form.email.clone(),
+        password: form.password.clone(),
+        roles: Role::ALL.to_vec(),
+    };
     let user = match accounts::create_user(&auth.state.db, &new, "first start").await {
         Ok(u) => u,
         Err(e) => return back(&e.to_api().message),
@@ -62,11 +75,16 @@ pub async fn create_first_admin(
     if let Ok(mut t) = token.lock() {
         *t = None;
     }
-    let current = app::model::CurrentUser { id: user.id, email: user.email, roles: user.roles };
+    let current = app::model::CurrentUser {
+        id: user.id,
+        email: user.email,
+        roles: user.roles,
+    };
     match accounts::start_session(&auth.state.db, &current, auth.sessions).await {
         Ok(session) => {
             let mut res = Redirect::to("/").into_response();
-            let cookie = crate::auth::set_cookie(&auth, &session, auth.sessions.absolute.num_seconds());
+            let cookie =
+                crate::auth::set_cookie(&auth, &session, auth.sessions.absolute.num_seconds());
             res.headers_mut().insert(header::SET_COOKIE, cookie);
             res
         }

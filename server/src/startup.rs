@@ -66,16 +66,36 @@ impl Application {
         use axum::http::Method as M;
         let fixed = Recorder::<LeptosOptions>::new("")
             .route("/healthz", &[M::GET], get(ops::healthz))
-            .route("/readyz", &[M::GET], get(ops::readyz).with_state(state.clone()))
-            .route("/auth/login", &[M::POST], post(auth::login_form).with_state(auth.clone()))
-            .route("/auth/logout", &[M::POST], post(auth::logout).with_state(auth.clone()))
+            .route(
+                "/readyz",
+                &[M::GET],
+                get(ops::readyz).with_state(state.clone()),
+            )
+            .route(
+                "/auth/login",
+                &[M::POST],
+                post(auth::login_form).with_state(auth.clone()),
+            )
+            .route(
+                "/auth/logout",
+                &[M::POST],
+                post(auth::logout).with_state(auth.clone()),
+            )
             .route(
                 "/auth/setup",
                 &[M::POST],
                 post(setup::create_first_admin).with_state((auth.clone(), setup_token.clone())),
             )
-            .route("/api/auth/login", &[M::POST], post(auth::login_json).with_state(auth.clone()))
-            .route("/api/auth/logout", &[M::POST], post(auth::logout).with_state(auth.clone()))
+            .route(
+                "/api/auth/login",
+                &[M::POST],
+                post(auth::login_json).with_state(auth.clone()),
+            )
+            .route(
+                "/api/auth/logout",
+                &[M::POST],
+                post(auth::logout).with_state(auth.clone()),
+            )
             .route("/api/auth/me", &[M::GET], get(auth::me));
         let (api_router, api_table) = api::routes(state.clone());
         let mut table = fixed.table;
@@ -89,11 +109,17 @@ impl Application {
                     leptos_router::Method::Delete => M::DELETE,
                     leptos_router::Method::Patch => M::PATCH,
                 };
-                table.push(RouteSpec { method, path: listing.path().to_string() });
+                table.push(RouteSpec {
+                    method,
+                    path: listing.path().to_string(),
+                });
             }
         }
         for (path, method) in leptos::server_fn::axum::server_fn_paths() {
-            table.push(RouteSpec { method: method.clone(), path: path.to_string() });
+            table.push(RouteSpec {
+                method: method.clone(),
+                path: path.to_string(),
+            });
         }
         let router = fixed
             .router
@@ -118,7 +144,14 @@ impl Application {
             .ok()
             .and_then(|t| t.clone())
             .map(|t| format!("{}/setup?token={t}", state.settings.public_url));
-        Ok(Self { listener, router, address, state, setup_link, route_table: table })
+        Ok(Self {
+            listener,
+            router,
+            address,
+            state,
+            setup_link,
+            route_table: table,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -126,7 +159,9 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
@@ -140,7 +175,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -54,7 +54,10 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
     let state = application.state.clone();
     tokio::spawn(application.run_until_stopped());
 
-    let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
     let r = client
         .post(format!("{base}/api/auth/login"))
         .json(&json!({ "email": "admin@example.com", "password": admin_password }))
@@ -83,7 +86,9 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
     let user_password = "another user secret 77";
     client
         .post(format!("{base}/api/users"))
-        .json(&json!({ "email": "u@example.com", "password": user_password, "roles": ["idi_admin"] }))
+        .json(
+            &json!({ "email": "u@example.com", "password": user_password, "roles": ["idi_admin"] }),
+        )
         .send()
         .await
         .expect("user");
@@ -93,7 +98,14 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
         .send()
         .await
         .expect("invite");
-    let outbox: Value = client.get(format!("{base}/api/outbox")).send().await.expect("outbox").json().await.expect("json");
+    let outbox: Value = client
+        .get(format!("{base}/api/outbox"))
+        .send()
+        .await
+        .expect("outbox")
+        .json()
+        .await
+        .expect("json");
     let link = outbox[0]["link"].as_str().expect("link").to_string();
     let token = link.split_once("token=").expect("token").1.to_string();
     client
@@ -107,12 +119,17 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
         .send()
         .await
         .expect("create");
-    client.get(format!("{base}/connections/1")).send().await.expect("page");
-
-    let key: String = sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = 'link_key'")
-        .fetch_one(&state.db.pool)
+    client
+        .get(format!("{base}/connections/1"))
+        .send()
         .await
-        .expect("key");
+        .expect("page");
+
+    let key: String =
+        sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = 'link_key'")
+            .fetch_one(&state.db.pool)
+            .await
+            .expect("key");
     let hashes: Vec<String> = sqlx::query_scalar::<_, String>("SELECT password_hash FROM users")
         .fetch_all(&state.db.pool)
         .await
@@ -129,13 +146,22 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
         key,
     ];
     // The signature part of the link on its own too.
-    secrets.push(token.split_once('.').map(|(_, s)| s.to_string()).unwrap_or_default());
+    secrets.push(
+        token
+            .split_once('.')
+            .map(|(_, s)| s.to_string())
+            .unwrap_or_default(),
+    );
     secrets.extend(hashes);
     for s in secrets {
         assert!(!s.is_empty());
         if let Some(at) = logs.find(&s) {
             let start = logs[..at].rfind('\n').unwrap_or(0);
-            panic!("a secret ({}…) appears in the logs: {}", &s[..4.min(s.len())], &logs[start..(at + 20).min(logs.len())]);
+            panic!(
+                "a secret ({}…) appears in the logs: {}",
+                &s[..4.min(s.len())],
+                &logs[start..(at + 20).min(logs.len())]
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

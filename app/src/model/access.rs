@@ -122,7 +122,12 @@ mod tests {
             (&[ImpactUser, IdiAdmin], [true, true, true, false]),
             (&[ImpactAdmin, IdiAdmin], [true, true, true, true]),
         ];
-        let levels = [Access::Public, Access::View, Access::ManageConnection, Access::Administer];
+        let levels = [
+            Access::Public,
+            Access::View,
+            Access::ManageConnection,
+            Access::Administer,
+        ];
         for (roles, expected) in cases {
             for (level, want) in levels.iter().zip(expected) {
                 assert_eq!(level.allows(roles), want, "{level:?} for {roles:?}");

@@ -207,7 +207,7 @@ impl Default for ConnectionStatus {
 pub enum Action {
     /// Save the record's company.
     Save,
-    /// "Connect to Provider": exchange the registration token with the provider for credentials.
+    /// The registration code exchanged with the provider for credentials (first check of the scan).
     Register,
     /// Start the pre-onboarding checks.
     SubmitForValidation,
@@ -239,13 +239,13 @@ impl Action {
         Self::Retry,
     ];
 
-    /// Button text for user actions (the product's labels: note "Connect to Provider" registers
-    /// and "Connect to provider" onboards); a description for system events, as history shows it.
+    /// Button text for user actions (the product's labels); a description for system events, as
+    /// history shows it.
     pub fn label(self) -> &'static str {
         match self {
             Self::Save => "Save",
-            Self::Register => "Connect to Provider",
-            Self::SubmitForValidation => "Submit for validation",
+            Self::Register => "Registered with the provider",
+            Self::SubmitForValidation => "Submitted for validation",
             Self::ValidationPassed => "Validation checks passed",
             Self::ValidationFailed => "Validation checks failed",
             Self::Rescan => "Rescan",
@@ -261,12 +261,7 @@ impl Action {
     pub fn is_user_action(self) -> bool {
         matches!(
             self,
-            Self::Save
-                | Self::Register
-                | Self::SubmitForValidation
-                | Self::Rescan
-                | Self::Onboard
-                | Self::Retry
+            Self::Save | Self::Rescan | Self::Onboard | Self::Retry
         )
     }
 
@@ -353,19 +348,16 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
                     "The connection is already registered with the provider; it is {state}."
                 ));
             }
-            if s.state != S::Pending {
+            // Registration is the first pre-onboarding check, so it happens during validation.
+            if s.state != S::AwaitingValidation {
                 return refuse(format!(
-                    "Connect to Provider is available only while the connection is Pending; it is {state}."
+                    "Registration with the provider happens while the checks run (Awaiting validation); the connection is {state}."
                 ));
             }
             next.registered = true;
         }
         Action::SubmitForValidation => match s.state {
-            S::Pending if !s.registered => {
-                return refuse(format!(
-                    "Connect to Provider first: the connection must be registered with the provider before it can be submitted for validation. It is {state}."
-                ));
-            }
+            // Save starts validation at once; registering is the suite's first check.
             S::Pending => next.state = S::AwaitingValidation,
             S::AwaitingValidation => {
                 return refuse(format!(
@@ -388,6 +380,11 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
                 return refuse(format!(
                     "\"{}\" can be recorded only while the connection is Awaiting validation; it is {state}.",
                     action.label()
+                ));
+            }
+            if action == Action::ValidationPassed && !s.registered {
+                return refuse(format!(
+                    "The checks cannot pass before the connection is registered with the provider; it is {state}."
                 ));
             }
             if action == Action::ValidationPassed {
@@ -892,14 +889,7 @@ mod tests {
             .collect();
         assert_eq!(
             buttons,
-            [
-                "Save",
-                "Connect to Provider",
-                "Submit for validation",
-                "Rescan",
-                "Connect to provider",
-                "Retry"
-            ]
+            ["Save", "Rescan", "Connect to provider", "Retry"]
         );
         let all: BTreeSet<_> = Action::ALL.iter().map(|a| a.label()).collect();
         assert_eq!(all.len(), Action::ALL.len(), "labels must be distinct");

@@ -8,7 +8,10 @@ use crate::{
 };
 
 fn state_label(s: &Option<String>) -> &'static str {
-    s.as_deref().and_then(ConnectionState::from_db).map(|s| s.label()).unwrap_or("")
+    s.as_deref()
+        .and_then(ConnectionState::from_db)
+        .map(|s| s.label())
+        .unwrap_or("")
 }
 
 #[component]

@@ -5,7 +5,10 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::connection_form::{CompanyPicker, ReadOnlyFields};
 use crate::{
-    api::{connection_for_url, save_new_connection, list_companies, open_registration, resend_registration},
+    api::{
+        connection_for_url, list_companies, open_registration, resend_registration,
+        save_new_connection,
+    },
     components::status::ErrorBanner,
     model::{ApiError, CreateConnection, RegistrationLinkView},
 };
@@ -42,10 +45,17 @@ pub fn Connect() -> impl IntoView {
 }
 
 #[component]
-fn NewConnection(link: RegistrationLinkView, companies: Vec<crate::model::CompanyView>, token: String) -> impl IntoView {
+fn NewConnection(
+    link: RegistrationLinkView,
+    companies: Vec<crate::model::CompanyView>,
+    token: String,
+) -> impl IntoView {
     let company = RwSignal::new(link.company.clone());
     let save = Action::new(move |company: &String| {
-        let req = CreateConnection { company: company.clone(), registration_token: Some(token.clone()) };
+        let req = CreateConnection {
+            company: company.clone(),
+            registration_token: Some(token.clone()),
+        };
         async move { save_new_connection(req).await }
     });
     let navigate = use_navigate();

@@ -6,13 +6,22 @@ use super::connection_form::{CompanyPicker, ReadOnlyFields};
 use crate::{
     api::{act_on_connection, connection_history, get_connection, list_companies, save_connection},
     components::status::{fmt_time, ErrorBanner},
-    model::{allowed_user_actions, transition, Action as Step, ApiError, ConnectionAction, ConnectionView, UpdateConnection},
+    model::{
+        allowed_user_actions, transition, Action as Step, ApiError, ConnectionAction,
+        ConnectionView, UpdateConnection,
+    },
 };
 
 #[component]
 pub fn Connection() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(-1));
+    let id = move || {
+        params.with(|p| {
+            p.get("id")
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(-1)
+        })
+    };
     // Bumped after every successful change so the record and history reload.
     let changed = RwSignal::new(0u32);
     let data = Resource::new(
@@ -79,11 +88,17 @@ fn ConnectionEditor(
     let company = RwSignal::new(conn.company.clone());
     let error = RwSignal::new(None::<ApiError>);
     let save = Action::new(move |company: &String| {
-        let req = UpdateConnection { company: company.clone(), version };
+        let req = UpdateConnection {
+            company: company.clone(),
+            version,
+        };
         async move { save_connection(id, req).await }
     });
     let act = Action::new(move |action: &Step| {
-        let req = ConnectionAction { action: *action, version };
+        let req = ConnectionAction {
+            action: *action,
+            version,
+        };
         async move { act_on_connection(id, req).await }
     });
     let settle = move |r: Option<Result<ConnectionView, ApiError>>| match r {

@@ -11,7 +11,11 @@ const ADD_NEW: &str = "__add_new__";
 /// Company: the existing companies plus the pre-selected one, with "Add a new company…" (name only).
 /// Writes the chosen or typed name into `company`.
 #[component]
-pub fn CompanyPicker(companies: Vec<CompanyView>, initial: String, company: RwSignal<String>) -> impl IntoView {
+pub fn CompanyPicker(
+    companies: Vec<CompanyView>,
+    initial: String,
+    company: RwSignal<String>,
+) -> impl IntoView {
     let adding = RwSignal::new(false);
     let new_name = RwSignal::new(String::new());
     let mut names: Vec<String> = companies.into_iter().map(|c| c.name).collect();

@@ -20,7 +20,10 @@ pub fn Users() -> impl IntoView {
         let (id, c) = (*id, c.clone());
         async move { change_user(id, c).await }
     });
-    let users = Resource::new(move || (create.version().get(), change.version().get()), |_| list_users());
+    let users = Resource::new(
+        move || (create.version().get(), change.version().get()),
+        |_| list_users(),
+    );
     view! {
         <section class="card">
             <h1>"Users"</h1>
@@ -76,7 +79,10 @@ fn RoleBox(role: Role, roles: RwSignal<Vec<Role>>) -> impl IntoView {
 }
 
 #[component]
-fn UserRow(user: UserView, change: Action<(i64, UserChange), Result<UserView, crate::model::ApiError>>) -> impl IntoView {
+fn UserRow(
+    user: UserView,
+    change: Action<(i64, UserChange), Result<UserView, crate::model::ApiError>>,
+) -> impl IntoView {
     let roles = RwSignal::new(user.roles.clone());
     let disabled = RwSignal::new(user.disabled);
     let id = user.id;

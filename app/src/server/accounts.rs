@@ -21,7 +21,10 @@ pub struct SessionPolicy {
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        Self { idle: Duration::minutes(30), absolute: Duration::hours(12) }
+        Self {
+            idle: Duration::minutes(30),
+            absolute: Duration::hours(12),
+        }
     }
 }
 
@@ -33,7 +36,10 @@ fn dummy_hash() -> &'static str {
 }
 
 fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn random_token() -> String {
@@ -81,7 +87,10 @@ fn user_from_row(r: &AnyRow) -> Result<UserView, ServiceError> {
 }
 
 pub async fn count_users(db: &Db) -> Result<i64, ServiceError> {
-    Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&db.pool).await?.try_get("n")?)
+    Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
+        .fetch_one(&db.pool)
+        .await?
+        .try_get("n")?)
 }
 
 #[tracing::instrument(skip(db, new), fields(email = %new.email))]
@@ -106,24 +115,40 @@ pub async fn create_user(db: &Db, new: &NewUser, actor: &str) -> Result<UserView
     let user = match row {
         Ok(r) => user_from_row(&r)?,
         Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-            return Err(ServiceError::Conflict(format!("A user with the email {email} already exists.")))
+            return Err(ServiceError::Conflict(format!(
+                "A user with the email {email} already exists."
+            )))
         }
         Err(e) => return Err(e.into()),
     };
-    audit::record(&mut tx, actor, "User created", None, &format!("{} with roles {}", user.email, encode_roles(&user.roles))).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "User created",
+        None,
+        &format!("{} with roles {}", user.email, encode_roles(&user.roles)),
+    )
+    .await?;
     tx.commit().await?;
     Ok(user)
 }
 
 #[tracing::instrument(skip(db))]
 pub async fn list_users(db: &Db) -> Result<Vec<UserView>, ServiceError> {
-    let rows = sqlx::query("SELECT id, email, roles, disabled FROM users ORDER BY email").fetch_all(&db.pool).await?;
+    let rows = sqlx::query("SELECT id, email, roles, disabled FROM users ORDER BY email")
+        .fetch_all(&db.pool)
+        .await?;
     rows.iter().map(user_from_row).collect()
 }
 
 /// Changes roles or disables; disabling ends the user's sessions at once.
 #[tracing::instrument(skip(db, change))]
-pub async fn change_user(db: &Db, id: i64, change: &UserChange, actor: &CurrentUser) -> Result<UserView, ServiceError> {
+pub async fn change_user(
+    db: &Db,
+    id: i64,
+    change: &UserChange,
+    actor: &CurrentUser,
+) -> Result<UserView, ServiceError> {
     if id == actor.id && (change.disabled || !change.roles.contains(&Role::ImpactAdmin)) {
         return Err(ServiceError::Conflict(
             "You cannot disable yourself or remove your own Impact app admin role: ask another admin.".into(),
@@ -142,9 +167,17 @@ pub async fn change_user(db: &Db, id: i64, change: &UserChange, actor: &CurrentU
         .ok_or_else(|| ServiceError::NotFound(format!("There is no user #{id}.")))?;
     let user = user_from_row(&row)?;
     if change.disabled {
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
     }
-    let detail = format!("{}: roles {}{}", user.email, encode_roles(&user.roles), if user.disabled { ", disabled" } else { "" });
+    let detail = format!(
+        "{}: roles {}{}",
+        user.email,
+        encode_roles(&user.roles),
+        if user.disabled { ", disabled" } else { "" }
+    );
     audit::record(&mut tx, &actor.email, "User changed", None, &detail).await?;
     tx.commit().await?;
     Ok(user)
@@ -153,30 +186,51 @@ pub async fn change_user(db: &Db, id: i64, change: &UserChange, actor: &CurrentU
 /// Checks a password. The same error for an unknown email and a wrong password, and the hash
 /// work is done either way, so the answer's timing does not reveal which.
 #[tracing::instrument(skip(db, password))]
-pub async fn verify_login(db: &Db, email: &str, password: &str) -> Result<CurrentUser, ServiceError> {
+pub async fn verify_login(
+    db: &Db,
+    email: &str,
+    password: &str,
+) -> Result<CurrentUser, ServiceError> {
     let refused = || ServiceError::Unauthorized("The email or password is not right.".into());
-    let row = sqlx::query("SELECT id, email, roles, disabled, password_hash FROM users WHERE email = $1")
-        .bind(email.trim().to_lowercase())
-        .fetch_optional(&db.pool)
-        .await?;
+    let row =
+        sqlx::query("SELECT id, email, roles, disabled, password_hash FROM users WHERE email = $1")
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(&db.pool)
+            .await?;
     let stored = match &row {
         Some(r) => r.try_get::<String, _>("password_hash")?,
         // Verify against a throwaway hash, so unknown emails cost the same.
         None => dummy_hash().to_string(),
     };
     let ok = PasswordHash::new(&stored)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false);
-    let Some(row) = row.filter(|_| ok) else { return Err(refused()) };
+    let Some(row) = row.filter(|_| ok) else {
+        return Err(refused());
+    };
     let user = user_from_row(&row)?;
     if user.disabled {
-        return Err(ServiceError::Forbidden("This account is disabled. Ask an Impact app admin.".into()));
+        return Err(ServiceError::Forbidden(
+            "This account is disabled. Ask an Impact app admin.".into(),
+        ));
     }
-    Ok(CurrentUser { id: user.id, email: user.email, roles: user.roles })
+    Ok(CurrentUser {
+        id: user.id,
+        email: user.email,
+        roles: user.roles,
+    })
 }
 
 /// Starts a session (a new token every time, so a fixated id is useless) and returns its token.
-pub async fn start_session(db: &Db, user: &CurrentUser, policy: SessionPolicy) -> Result<String, ServiceError> {
+pub async fn start_session(
+    db: &Db,
+    user: &CurrentUser,
+    policy: SessionPolicy,
+) -> Result<String, ServiceError> {
     let token = random_token();
     let now = clock::now();
     sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)")
@@ -191,7 +245,11 @@ pub async fn start_session(db: &Db, user: &CurrentUser, policy: SessionPolicy) -
 
 /// The user behind a session token, if the session is alive and the user enabled. Refreshes
 /// the idle clock.
-pub async fn resolve_session(db: &Db, token: &str, policy: SessionPolicy) -> Result<Option<CurrentUser>, ServiceError> {
+pub async fn resolve_session(
+    db: &Db,
+    token: &str,
+    policy: SessionPolicy,
+) -> Result<Option<CurrentUser>, ServiceError> {
     let key = hash_token(token);
     let row = sqlx::query(
         "SELECT u.id, u.email, u.roles, u.disabled, s.last_seen_at, s.expires_at FROM sessions s \
@@ -217,11 +275,18 @@ pub async fn resolve_session(db: &Db, token: &str, policy: SessionPolicy) -> Res
             .execute(&db.pool)
             .await?;
     }
-    Ok(Some(CurrentUser { id: user.id, email: user.email, roles: user.roles }))
+    Ok(Some(CurrentUser {
+        id: user.id,
+        email: user.email,
+        roles: user.roles,
+    }))
 }
 
 pub async fn end_session(db: &Db, token: &str) -> Result<(), ServiceError> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(hash_token(token)).execute(&db.pool).await?;
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(hash_token(token))
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 
@@ -231,7 +296,11 @@ pub async fn bootstrap_admin(db: &Db, email: &str, password: &str) -> Result<boo
     if count_users(db).await? > 0 {
         return Ok(false);
     }
-    let new = NewUser { email: email.into(), password: password.into(), roles: Role::ALL.to_vec() };
+    let new = NewUser {
+        email: email.into(),
+        password: password.into(),
+        roles: Role::ALL.to_vec(),
+    };
     create_user(db, &new, "configuration").await?;
     Ok(true)
 }

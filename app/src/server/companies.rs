@@ -6,7 +6,11 @@ use crate::model::{CompanyName, CompanyView};
 
 /// Case- and space-insensitive key, so "ACME  Ltd" and "acme ltd" are the same company.
 pub fn name_key(name: &CompanyName) -> String {
-    name.as_str().split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    name.as_str()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 #[tracing::instrument(skip(db))]
@@ -15,7 +19,12 @@ pub async fn list(db: &Db) -> Result<Vec<CompanyView>, ServiceError> {
         .fetch_all(&db.pool)
         .await?;
     rows.iter()
-        .map(|r| Ok(CompanyView { id: r.try_get("id")?, name: r.try_get("name")? }))
+        .map(|r| {
+            Ok(CompanyView {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+            })
+        })
         .collect()
 }
 
@@ -43,7 +52,10 @@ pub(crate) async fn find(
         .fetch_optional(&mut **tx)
         .await?;
     Ok(match row {
-        Some(r) => Some(CompanyView { id: r.try_get("id")?, name: r.try_get("name")? }),
+        Some(r) => Some(CompanyView {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+        }),
         None => None,
     })
 }
@@ -61,7 +73,10 @@ pub(crate) async fn insert(
     .fetch_one(&mut **tx)
     .await?
     .try_get("id")?;
-    Ok(CompanyView { id, name: name.as_str().to_string() })
+    Ok(CompanyView {
+        id,
+        name: name.as_str().to_string(),
+    })
 }
 
 /// The company with this name, created if absent (the form's "add a new company").

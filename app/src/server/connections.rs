@@ -10,12 +10,19 @@ use crate::model::{
     ConnectionView, CreateConnection, HistoryEntry, LinkStatus, Onboarding, UpdateConnection,
 };
 
-const SELECT: &str = "SELECT c.id, co.name AS company, c.url, c.state, c.registered, c.onboarding, \
+const SELECT: &str =
+    "SELECT c.id, co.name AS company, c.url, c.state, c.registered, c.onboarding, \
     c.outbound, c.inbound, c.version, c.created_at, c.updated_at \
     FROM connections c JOIN companies co ON co.id = c.company_id";
 
-fn decode<T>(value: String, parse: impl Fn(&str) -> Option<T>, what: &str) -> Result<T, ServiceError> {
-    parse(&value).ok_or_else(|| ServiceError::Unexpected(anyhow::anyhow!("stored {what} {value:?} is unknown")))
+fn decode<T>(
+    value: String,
+    parse: impl Fn(&str) -> Option<T>,
+    what: &str,
+) -> Result<T, ServiceError> {
+    parse(&value).ok_or_else(|| {
+        ServiceError::Unexpected(anyhow::anyhow!("stored {what} {value:?} is unknown"))
+    })
 }
 
 fn time(r: &AnyRow, col: &str) -> Result<DateTime<Utc>, ServiceError> {
@@ -30,7 +37,11 @@ fn from_row(r: &AnyRow) -> Result<ConnectionView, ServiceError> {
         state: decode(r.try_get("state")?, ConnectionState::from_db, "state")?,
         registered: r.try_get::<i64, _>("registered")? != 0,
         onboarding: decode(r.try_get("onboarding")?, Onboarding::from_db, "onboarding")?,
-        outbound: decode(r.try_get("outbound")?, LinkStatus::from_db, "outbound status")?,
+        outbound: decode(
+            r.try_get("outbound")?,
+            LinkStatus::from_db,
+            "outbound status",
+        )?,
         inbound: decode(r.try_get("inbound")?, LinkStatus::from_db, "inbound status")?,
         version: r.try_get("version")?,
         created_at: time(r, "created_at")?,
@@ -54,13 +65,18 @@ pub async fn get(db: &Db, id: i64) -> Result<ConnectionView, ServiceError> {
 
 #[tracing::instrument(skip(db))]
 pub async fn list(db: &Db) -> Result<Vec<ConnectionView>, ServiceError> {
-    let rows = sqlx::query(&format!("{SELECT} ORDER BY c.id")).fetch_all(&db.pool).await?;
+    let rows = sqlx::query(&format!("{SELECT} ORDER BY c.id"))
+        .fetch_all(&db.pool)
+        .await?;
     rows.iter().map(from_row).collect()
 }
 
 /// The connection to this provider URL, if one exists (a second one is never created).
 pub async fn find_by_url(db: &Db, url: &str) -> Result<Option<ConnectionView>, ServiceError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE c.url = $1")).bind(url).fetch_optional(&db.pool).await?;
+    let row = sqlx::query(&format!("{SELECT} WHERE c.url = $1"))
+        .bind(url)
+        .fetch_optional(&db.pool)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -113,7 +129,11 @@ async fn record_history(
 /// "Save" on the new record opened from a registration link: creates the connection, consumes
 /// the link, and records the first history entry, all or nothing.
 #[tracing::instrument(skip(state, req), fields(actor))]
-pub async fn create(state: &AppState, req: &CreateConnection, actor: &str) -> Result<ConnectionView, ServiceError> {
+pub async fn create(
+    state: &AppState,
+    req: &CreateConnection,
+    actor: &str,
+) -> Result<ConnectionView, ServiceError> {
     let company = CompanyName::parse(&req.company)?;
     let token = req.registration_token.as_deref().unwrap_or("").trim();
     if token.is_empty() {
@@ -163,7 +183,16 @@ pub async fn create(state: &AppState, req: &CreateConnection, actor: &str) -> Re
         }
         Err(e) => return Err(e.into()),
     };
-    record_history(&mut tx, id, actor, "Created", status.state, status.state, "Saved from the registration link").await?;
+    record_history(
+        &mut tx,
+        id,
+        actor,
+        "Created",
+        status.state,
+        status.state,
+        "Saved from the registration link",
+    )
+    .await?;
     tx.commit().await?;
     get(&state.db, id).await
 }
@@ -211,12 +240,26 @@ pub(crate) async fn write_transition(
     if done.rows_affected() != 1 {
         return Err(stale(current.id, expected_version, current.version));
     }
-    record_history(tx, current.id, actor, action.label(), current.state, next.state, reason).await
+    record_history(
+        tx,
+        current.id,
+        actor,
+        action.label(),
+        current.state,
+        next.state,
+        reason,
+    )
+    .await
 }
 
 /// "Save" on an existing record: change its company.
 #[tracing::instrument(skip(state, req))]
-pub async fn update(state: &AppState, id: i64, req: &UpdateConnection, actor: &str) -> Result<ConnectionView, ServiceError> {
+pub async fn update(
+    state: &AppState,
+    id: i64,
+    req: &UpdateConnection,
+    actor: &str,
+) -> Result<ConnectionView, ServiceError> {
     let company = CompanyName::parse(&req.company)?;
     let current = get(&state.db, id).await?;
     if current.version != req.version {
@@ -227,7 +270,17 @@ pub async fn update(state: &AppState, id: i64, req: &UpdateConnection, actor: &s
     let company = companies::find_or_insert(&mut tx, &company).await?;
     ensure_company_free(&mut tx, company.id, Some(id)).await?;
     let reason = format!("Company set to {}", company.name);
-    write_transition(&mut tx, &current, req.version, next, Some(company.id), actor, Action::Save, &reason).await?;
+    write_transition(
+        &mut tx,
+        &current,
+        req.version,
+        next,
+        Some(company.id),
+        actor,
+        Action::Save,
+        &reason,
+    )
+    .await?;
     tx.commit().await?;
     get(&state.db, id).await
 }
@@ -235,7 +288,12 @@ pub async fn update(state: &AppState, id: i64, req: &UpdateConnection, actor: &s
 /// A user action from the form's buttons. The state machine decides whether it is allowed now;
 /// actions that need the provider are refused until the provider protocol exists.
 #[tracing::instrument(skip(state, req), fields(action = ?req.action))]
-pub async fn act(state: &AppState, id: i64, req: &ConnectionAction, actor: &str) -> Result<ConnectionView, ServiceError> {
+pub async fn act(
+    state: &AppState,
+    id: i64,
+    req: &ConnectionAction,
+    actor: &str,
+) -> Result<ConnectionView, ServiceError> {
     let current = get(&state.db, id).await?;
     if current.version != req.version {
         return Err(stale(id, req.version, current.version));
@@ -243,12 +301,19 @@ pub async fn act(state: &AppState, id: i64, req: &ConnectionAction, actor: &str)
     if !req.action.is_user_action() {
         return Err(crate::model::FieldError::new(
             "action",
-            format!("\"{}\" is recorded by the system and cannot be requested.", req.action.label()),
+            format!(
+                "\"{}\" is recorded by the system and cannot be requested.",
+                req.action.label()
+            ),
         )
         .into());
     }
     if req.action == Action::Save {
-        return Err(crate::model::FieldError::new("action", "To save, send the company with PUT on the connection.").into());
+        return Err(crate::model::FieldError::new(
+            "action",
+            "To save, send the company with PUT on the connection.",
+        )
+        .into());
     }
     // Ask the state machine first, so the refusal names what the state requires.
     transition(current.status(), req.action)?;

@@ -62,11 +62,16 @@ impl ServiceError {
         };
         let message = match self {
             ServiceError::Unexpected(_) => {
-                "Something went wrong on our side. Nothing was changed; please try again.".to_string()
+                "Something went wrong on our side. Nothing was changed; please try again."
+                    .to_string()
             }
             other => other.to_string(),
         };
-        ApiError { code: code.to_string(), message, field }
+        ApiError {
+            code: code.to_string(),
+            message,
+            field,
+        }
     }
 
     fn log(&self) {

@@ -5,12 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sqlx::{Any, Row, Transaction};
 
-use super::{
-    clock,
-    error::ServiceError,
-    links::LinkClaims,
-    outbox, AppState,
-};
+use super::{clock, error::ServiceError, links::LinkClaims, outbox, AppState};
 use crate::model::{CompanyName, EmailAddress, InvitationView, ProviderUrl, RegistrationLinkView};
 
 pub const PENDING: &str = "pending";
@@ -30,7 +25,10 @@ pub fn link_error(code: &'static str) -> ServiceError {
         _ => "A newer registration link has been sent for this registration: use the link in the most \
              recent welcome email, or request a fresh link below.",
     };
-    ServiceError::Gone { code, message: message.to_string() }
+    ServiceError::Gone {
+        code,
+        message: message.to_string(),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -99,7 +97,12 @@ pub fn link_for(state: &AppState, inv: &Invitation) -> String {
 
 /// Issues an invitation and queues its welcome email, in one transaction.
 #[tracing::instrument(skip(state), fields(company = %company))]
-pub async fn issue(state: &AppState, email: &str, company: &str, actor: &str) -> Result<InvitationView, ServiceError> {
+pub async fn issue(
+    state: &AppState,
+    email: &str,
+    company: &str,
+    actor: &str,
+) -> Result<InvitationView, ServiceError> {
     let email = EmailAddress::parse(email)?;
     let company = CompanyName::parse(company)?;
     let provider_url = ProviderUrl::parse(&state.settings.provider_url)?;
@@ -165,16 +168,23 @@ async fn send_welcome(
 
 #[tracing::instrument(skip(state))]
 pub async fn list(state: &AppState) -> Result<Vec<InvitationView>, ServiceError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM invitations ORDER BY id DESC"))
-        .fetch_all(&state.db.pool)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM invitations ORDER BY id DESC"
+    ))
+    .fetch_all(&state.db.pool)
+    .await?;
     let now = clock::now();
-    rows.iter().map(|r| Ok(Invitation::from_row(r)?.view(state, now))).collect()
+    rows.iter()
+        .map(|r| Ok(Invitation::from_row(r)?.view(state, now)))
+        .collect()
 }
 
 /// Checks a link and returns its invitation, or says exactly why it cannot be used.
 pub async fn check(state: &AppState, token: &str) -> Result<Invitation, ServiceError> {
-    let claims = state.signer.verify(token).map_err(|_| link_error("link_tampered"))?;
+    let claims = state
+        .signer
+        .verify(token)
+        .map_err(|_| link_error("link_tampered"))?;
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM invitations WHERE id = $1"))
         .bind(claims.i)
         .fetch_optional(&state.db.pool)
@@ -202,18 +212,27 @@ pub async fn check(state: &AppState, token: &str) -> Result<Invitation, ServiceE
 #[tracing::instrument(skip_all)]
 pub async fn open(state: &AppState, token: &str) -> Result<RegistrationLinkView, ServiceError> {
     let inv = check(state, token).await?;
-    Ok(RegistrationLinkView { company: inv.company, provider_url: inv.provider_url, email: inv.email })
+    Ok(RegistrationLinkView {
+        company: inv.company,
+        provider_url: inv.provider_url,
+        email: inv.email,
+    })
 }
 
 /// Marks the link used inside the caller's transaction; fails if someone else used it first.
-pub(crate) async fn consume(tx: &mut Transaction<'static, Any>, inv: &Invitation) -> Result<(), ServiceError> {
-    let done = sqlx::query("UPDATE invitations SET status = $1, used_at = $2 WHERE id = $3 AND status = $4")
-        .bind(USED)
-        .bind(clock::to_db(clock::now()))
-        .bind(inv.id)
-        .bind(PENDING)
-        .execute(&mut **tx)
-        .await?;
+pub(crate) async fn consume(
+    tx: &mut Transaction<'static, Any>,
+    inv: &Invitation,
+) -> Result<(), ServiceError> {
+    let done = sqlx::query(
+        "UPDATE invitations SET status = $1, used_at = $2 WHERE id = $3 AND status = $4",
+    )
+    .bind(USED)
+    .bind(clock::to_db(clock::now()))
+    .bind(inv.id)
+    .bind(PENDING)
+    .execute(&mut **tx)
+    .await?;
     if done.rows_affected() == 1 {
         Ok(())
     } else {

@@ -70,7 +70,11 @@ mod tests {
     use super::*;
 
     fn claims() -> LinkClaims {
-        LinkClaims { i: 7, n: "abc".into(), e: 1_900_000_000 }
+        LinkClaims {
+            i: 7,
+            n: "abc".into(),
+            e: 1_900_000_000,
+        }
     }
 
     #[test]
@@ -86,10 +90,19 @@ mod tests {
         let (payload, sig) = token.split_once('.').unwrap();
         let other = LinkClaims { i: 8, ..claims() };
         let forged_payload = B64.encode(serde_json::to_vec(&other).unwrap());
-        assert_eq!(s.verify(&format!("{forged_payload}.{sig}")), Err(LinkError::Tampered));
-        assert_eq!(s.verify(&format!("{payload}.AAAA")), Err(LinkError::Tampered));
+        assert_eq!(
+            s.verify(&format!("{forged_payload}.{sig}")),
+            Err(LinkError::Tampered)
+        );
+        assert_eq!(
+            s.verify(&format!("{payload}.AAAA")),
+            Err(LinkError::Tampered)
+        );
         assert_eq!(s.verify(payload), Err(LinkError::Tampered));
         assert_eq!(s.verify(""), Err(LinkError::Tampered));
-        assert_eq!(LinkSigner::new(b"k2".to_vec()).verify(&token), Err(LinkError::Tampered));
+        assert_eq!(
+            LinkSigner::new(b"k2".to_vec()).verify(&token),
+            Err(LinkError::Tampered)
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod invitations;
 pub mod links;
 pub mod outbox;
+pub mod provider;
 pub mod signing;
 
 use anyhow::Context;
@@ -50,7 +51,11 @@ impl AppState {
     pub async fn connect(database_url: &str, settings: Settings) -> anyhow::Result<Self> {
         let db = Db::connect(database_url).await?;
         let key = link_key(&db).await?;
-        Ok(Self { db, settings, signer: LinkSigner::new(key) })
+        Ok(Self {
+            db,
+            settings,
+            signer: LinkSigner::new(key),
+        })
     }
 }
 
@@ -77,5 +82,5 @@ async fn link_key(db: &Db) -> anyhow::Result<Vec<u8>> {
         .fetch_one(&db.pool)
         .await?;
     let stored: String = row.try_get("value")?;
-    Ok(B64.decode(stored).context("the stored link signing key is corrupt")?)
+    B64.decode(stored).context("the stored link signing key is corrupt")
 }

@@ -12,14 +12,16 @@ pub(crate) async fn queue(
     body: &str,
     link: Option<&str>,
 ) -> Result<(), ServiceError> {
-    sqlx::query("INSERT INTO outbox (to_addr, subject, body, link, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(to)
-        .bind(subject)
-        .bind(body)
-        .bind(link)
-        .bind(clock::to_db(clock::now()))
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO outbox (to_addr, subject, body, link, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(to)
+    .bind(subject)
+    .bind(body)
+    .bind(link)
+    .bind(clock::to_db(clock::now()))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

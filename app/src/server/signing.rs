@@ -17,13 +17,21 @@ fn mac_for(secret: &[u8], method: &str, path: &str, timestamp: i64, body: &[u8])
     // HMAC takes keys of any length: this cannot fail.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
     let body_hash = hex(&Sha256::digest(body));
-    mac.update(format!("{}\n{path}\n{timestamp}\n{body_hash}", method.to_ascii_uppercase()).as_bytes());
+    mac.update(
+        format!(
+            "{}\n{path}\n{timestamp}\n{body_hash}",
+            method.to_ascii_uppercase()
+        )
+        .as_bytes(),
+    );
     mac
 }
 
 /// The `X-Impact-Signature` value for a request.
 pub fn sign(secret: &[u8], method: &str, path: &str, timestamp: i64, body: &[u8]) -> String {
-    hex(&mac_for(secret, method, path, timestamp, body).finalize().into_bytes())
+    hex(&mac_for(secret, method, path, timestamp, body)
+        .finalize()
+        .into_bytes())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -55,7 +63,7 @@ pub fn verify(
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -71,21 +79,48 @@ mod tests {
     #[test]
     fn a_signature_verifies_and_any_change_breaks_it() {
         let s = sign(b"secret", "post", "/idi/v1/x", 1000, b"{}");
-        assert_eq!(verify(b"secret", "POST", "/idi/v1/x", 1000, b"{}", &s, 1000), Ok(()));
+        assert_eq!(
+            verify(b"secret", "POST", "/idi/v1/x", 1000, b"{}", &s, 1000),
+            Ok(())
+        );
         let bad = Err(VerifyError::BadSignature);
-        assert_eq!(verify(b"other", "POST", "/idi/v1/x", 1000, b"{}", &s, 1000), bad);
-        assert_eq!(verify(b"secret", "GET", "/idi/v1/x", 1000, b"{}", &s, 1000), bad);
-        assert_eq!(verify(b"secret", "POST", "/idi/v1/y", 1000, b"{}", &s, 1000), bad);
-        assert_eq!(verify(b"secret", "POST", "/idi/v1/x", 1001, b"{}", &s, 1000), bad);
-        assert_eq!(verify(b"secret", "POST", "/idi/v1/x", 1000, b"{ }", &s, 1000), bad);
-        assert_eq!(verify(b"secret", "POST", "/idi/v1/x", 1000, b"{}", "zz", 1000), bad);
+        assert_eq!(
+            verify(b"other", "POST", "/idi/v1/x", 1000, b"{}", &s, 1000),
+            bad
+        );
+        assert_eq!(
+            verify(b"secret", "GET", "/idi/v1/x", 1000, b"{}", &s, 1000),
+            bad
+        );
+        assert_eq!(
+            verify(b"secret", "POST", "/idi/v1/y", 1000, b"{}", &s, 1000),
+            bad
+        );
+        assert_eq!(
+            verify(b"secret", "POST", "/idi/v1/x", 1001, b"{}", &s, 1000),
+            bad
+        );
+        assert_eq!(
+            verify(b"secret", "POST", "/idi/v1/x", 1000, b"{ }", &s, 1000),
+            bad
+        );
+        assert_eq!(
+            verify(b"secret", "POST", "/idi/v1/x", 1000, b"{}", "zz", 1000),
+            bad
+        );
     }
 
     #[test]
     fn a_skewed_clock_is_refused_as_such() {
         let s = sign(b"k", "GET", "/p", 0, b"");
         assert_eq!(verify(b"k", "GET", "/p", 0, b"", &s, MAX_SKEW_SECS), Ok(()));
-        assert_eq!(verify(b"k", "GET", "/p", 0, b"", &s, MAX_SKEW_SECS + 1), Err(VerifyError::ClockSkew));
-        assert_eq!(verify(b"k", "GET", "/p", 0, b"", &s, -MAX_SKEW_SECS - 1), Err(VerifyError::ClockSkew));
+        assert_eq!(
+            verify(b"k", "GET", "/p", 0, b"", &s, MAX_SKEW_SECS + 1),
+            Err(VerifyError::ClockSkew)
+        );
+        assert_eq!(
+            verify(b"k", "GET", "/p", 0, b"", &s, -MAX_SKEW_SECS - 1),
+            Err(VerifyError::ClockSkew)
+        );
     }
 }

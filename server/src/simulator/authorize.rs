@@ -52,7 +52,7 @@ pub async fn show(
     };
     let req = match resolve(&sim, &params.instance(), query) {
         Ok(req) => req,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let asked: String = ACCESS_ASKED
         .iter()
@@ -100,7 +100,7 @@ pub async fn decide(
     let email = form.email.clone().unwrap_or_default();
     let req = match resolve(&sim, &instance, form) {
         Ok(req) => req,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     match decision.as_str() {
         "deny" => redirect(
@@ -150,13 +150,11 @@ pub async fn decide(
 
 /// Checks the link: a known consumer and an absolute http(s) redirect. Refusals are pages, not
 /// redirects: an unchecked redirect would make this page an open redirector.
-fn resolve(sim: &SimState, instance: &str, p: AuthorizeParams) -> Result<Request, Response> {
+fn resolve(sim: &SimState, instance: &str, p: AuthorizeParams) -> Result<Request, Refusal> {
     let consumer_id = p.consumer_id.unwrap_or_default().trim().to_string();
     if consumer_id.is_empty() {
-        return Err(page(
-            StatusCode::BAD_REQUEST,
-            "Invalid link",
-            "<p>This authorisation link is incomplete: it does not say which connection to authorise.</p>",
+        return Err(Refusal::Incomplete(
+            "it does not say which connection to authorise.",
         ));
     }
     let redirect = p
@@ -165,10 +163,8 @@ fn resolve(sim: &SimState, instance: &str, p: AuthorizeParams) -> Result<Request
         .and_then(|r| Url::parse(r.trim()).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"));
     let Some(redirect) = redirect else {
-        return Err(page(
-            StatusCode::BAD_REQUEST,
-            "Invalid link",
-            "<p>This authorisation link is incomplete: it does not say where to return afterwards. Start again from your Impact Store App.</p>",
+        return Err(Refusal::Incomplete(
+            "it does not say where to return afterwards. Start again from your Impact Store App.",
         ));
     };
     let found = sim.with(instance, |i| {
@@ -177,7 +173,7 @@ fn resolve(sim: &SimState, instance: &str, p: AuthorizeParams) -> Result<Request
             .map(|c| (c.company.clone(), c.contact_email.clone()))
     });
     let Some((company, contact_email)) = found else {
-        return Err(unknown_consumer(&consumer_id));
+        return Err(Refusal::UnknownConsumer(consumer_id));
     };
     // The form posts an empty state when the link had none: the same thing.
     let state = p.state.filter(|s| !s.is_empty());
@@ -188,6 +184,25 @@ fn resolve(sim: &SimState, instance: &str, p: AuthorizeParams) -> Result<Request
         company,
         contact_email,
     })
+}
+
+/// Why a link or form cannot be acted on: shown as a page, never redirected.
+enum Refusal {
+    Incomplete(&'static str),
+    UnknownConsumer(String),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Incomplete(why) => page(
+                StatusCode::BAD_REQUEST,
+                "Invalid link",
+                &format!("<p>This authorisation link is incomplete: {why}</p>"),
+            ),
+            Refusal::UnknownConsumer(id) => unknown_consumer(&id),
+        }
+    }
 }
 
 fn unknown_consumer(id: &str) -> Response {

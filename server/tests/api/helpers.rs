@@ -50,8 +50,9 @@ fn unique(prefix: &str) -> String {
 /// The PostgreSQL server URL, required: `make test` starts one. Run only SQLite tests with
 /// `cargo test sqlite` when developing without it.
 fn postgres_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .expect("TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts PostgreSQL")
+    std::env::var("TEST_POSTGRES_URL").expect(
+        "TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts PostgreSQL",
+    )
 }
 
 async fn fresh_database(backend: Backend) -> (String, Option<tempdir::Dir>) {
@@ -66,12 +67,17 @@ async fn fresh_database(backend: Backend) -> (String, Option<tempdir::Dir>) {
             use sqlx::Connection;
             let admin = postgres_url();
             let name = unique("impact_test");
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to PostgreSQL");
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to PostgreSQL");
             sqlx::query(&format!("CREATE DATABASE {name}"))
                 .execute(&mut conn)
                 .await
                 .expect("create test database");
-            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(admin);
             (format!("{base}/{name}"), None)
         }
     }
@@ -98,19 +104,33 @@ pub async fn spawn(backend: Backend) -> TestApp {
     let route_table = application.route_table.clone();
     tokio::spawn(application.run_until_stopped());
     let client = signed_in(&base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    TestApp { base, client, state, route_table, _dir: dir }
+    TestApp {
+        base,
+        client,
+        state,
+        route_table,
+        _dir: dir,
+    }
 }
 
 /// A client with its own cookie jar, signed in as this user.
 pub async fn signed_in(base: &str, email: &str, password: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
     let r = client
         .post(format!("{base}/api/auth/login"))
         .json(&json!({ "email": email, "password": password }))
         .send()
         .await
         .expect("sign in");
-    assert_eq!(r.status(), 200, "sign in as {email}: {}", r.text().await.unwrap_or_default());
+    assert_eq!(
+        r.status(),
+        200,
+        "sign in as {email}: {}",
+        r.text().await.unwrap_or_default()
+    );
     client
 }
 
@@ -123,13 +143,23 @@ impl TestApp {
     /// Creates a user with these roles and returns a client signed in as them.
     pub async fn user_with(&self, email: &str, roles: &[&str]) -> reqwest::Client {
         let password = "a long enough password";
-        let r = self.post("/api/users", json!({ "email": email, "password": password, "roles": roles })).await;
+        let r = self
+            .post(
+                "/api/users",
+                json!({ "email": email, "password": password, "roles": roles }),
+            )
+            .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         signed_in(&self.base, email, password).await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        let r = self.client.get(format!("{}{path}", self.base)).send().await.expect("request");
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request");
         Self::reply(r).await
     }
 
@@ -161,11 +191,22 @@ impl TestApp {
 
     /// Initiates a registration and returns the token from the welcome email's link.
     pub async fn invite(&self, email: &str, company: &str) -> String {
-        let r = self.post("/api/invitations", json!({ "email": email, "company": company })).await;
+        let r = self
+            .post(
+                "/api/invitations",
+                json!({ "email": email, "company": company }),
+            )
+            .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         let outbox = self.get("/api/outbox").await;
-        let link = outbox.body[0]["link"].as_str().expect("welcome email has a link").to_string();
+        let link = outbox.body[0]["link"]
+            .as_str()
+            .expect("welcome email has a link")
+            .to_string();
         assert_eq!(outbox.body[0]["to"], email);
-        link.split_once("token=").expect("token in link").1.to_string()
+        link.split_once("token=")
+            .expect("token in link")
+            .1
+            .to_string()
     }
 }

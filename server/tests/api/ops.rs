@@ -21,18 +21,34 @@ async fn readyz_is_503_when_the_database_is_gone() {
 #[tokio::test]
 async fn the_start_page_is_server_rendered() {
     let app = spawn(Backend::Sqlite).await;
-    let r = app.client.get(format!("{}/", app.base)).send().await.expect("request");
+    let r = app
+        .client
+        .get(format!("{}/", app.base))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(r.status(), 200);
     let html = r.text().await.expect("body");
     assert!(html.contains("Connect with Impact IDI"), "{html}");
-    assert!(html.contains("/pkg/impact-connect.js"), "hydration script is referenced");
+    assert!(
+        html.contains("/pkg/impact-connect.js"),
+        "hydration script is referenced"
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_page_is_404() {
     let app = spawn(Backend::Sqlite).await;
-    let r = app.client.get(format!("{}/no/such/page", app.base)).send().await.expect("request");
+    let r = app
+        .client
+        .get(format!("{}/no/such/page", app.base))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(r.status(), 404);
     let r = app.get("/api/no-such-endpoint").await;
-    assert_eq!((r.status, r.body["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (404, Some("not_found"))
+    );
 }

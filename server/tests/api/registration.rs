@@ -2,36 +2,56 @@ use serde_json::json;
 
 use crate::{both_backends, helpers::TestApp};
 
-both_backends!(a_welcome_email_link_opens_the_registration, |app: TestApp| async move {
-    let token = app.invite("ada@example.com", "ServiceNow Impact").await;
-    let r = app.get(&format!("/api/registration?token={token}")).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    assert_eq!(r.body["company"], "ServiceNow Impact");
-    assert_eq!(r.body["provider_url"], "http://127.0.0.1:3999");
-    assert_eq!(r.body["email"], "ada@example.com");
-    let list = app.get("/api/invitations").await;
-    assert_eq!(list.body[0]["status"], "pending");
-    assert!(list.body[0]["link"].as_str().unwrap_or("").contains(&token));
-});
-
-both_backends!(a_tampered_link_is_refused_and_nothing_is_created, |app: TestApp| async move {
-    let token = app.invite("ada@example.com", "ServiceNow Impact").await;
-    let mut forged = token.clone();
-    forged.insert(3, 'x');
-    for bad in [forged.as_str(), "garbage", "", "a.b"] {
-        let r = app.get(&format!("/api/registration?token={bad}")).await;
-        assert_eq!((r.status, r.body["code"].as_str()), (410, Some("link_tampered")), "{bad}");
-        assert!(r.body["message"].as_str().unwrap_or("").contains("Impact Squad"));
-        let r = app
-            .post("/api/connections", json!({ "company": "ServiceNow Impact", "registration_token": bad }))
-            .await;
-        // An empty token is a missing field rather than an altered link.
-        let expected = if bad.is_empty() { (422, Some("invalid")) } else { (410, Some("link_tampered")) };
-        assert_eq!((r.status, r.body["code"].as_str()), expected, "{bad}");
+both_backends!(
+    a_welcome_email_link_opens_the_registration,
+    |app: TestApp| async move {
+        let token = app.invite("ada@example.com", "ServiceNow Impact").await;
+        let r = app.get(&format!("/api/registration?token={token}")).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.body["company"], "ServiceNow Impact");
+        assert_eq!(r.body["provider_url"], "http://127.0.0.1:3999");
+        assert_eq!(r.body["email"], "ada@example.com");
+        let list = app.get("/api/invitations").await;
+        assert_eq!(list.body[0]["status"], "pending");
+        assert!(list.body[0]["link"].as_str().unwrap_or("").contains(&token));
     }
-    assert_eq!(app.get("/api/connections").await.body, json!([]));
-    assert_eq!(app.get("/api/companies").await.body, json!([]));
-});
+);
+
+both_backends!(
+    a_tampered_link_is_refused_and_nothing_is_created,
+    |app: TestApp| async move {
+        let token = app.invite("ada@example.com", "ServiceNow Impact").await;
+        let mut forged = token.clone();
+        forged.insert(3, 'x');
+        for bad in [forged.as_str(), "garbage", "", "a.b"] {
+            let r = app.get(&format!("/api/registration?token={bad}")).await;
+            assert_eq!(
+                (r.status, r.body["code"].as_str()),
+                (410, Some("link_tampered")),
+                "{bad}"
+            );
+            assert!(r.body["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Impact Squad"));
+            let r = app
+                .post(
+                    "/api/connections",
+                    json!({ "company": "ServiceNow Impact", "registration_token": bad }),
+                )
+                .await;
+            // An empty token is a missing field rather than an altered link.
+            let expected = if bad.is_empty() {
+                (422, Some("invalid"))
+            } else {
+                (410, Some("link_tampered"))
+            };
+            assert_eq!((r.status, r.body["code"].as_str()), expected, "{bad}");
+        }
+        assert_eq!(app.get("/api/connections").await.body, json!([]));
+        assert_eq!(app.get("/api/companies").await.body, json!([]));
+    }
+);
 
 both_backends!(an_expired_link_is_refused, |app: TestApp| async move {
     let token = app.invite("ada@example.com", "ServiceNow Impact").await;
@@ -40,9 +60,18 @@ both_backends!(an_expired_link_is_refused, |app: TestApp| async move {
         .await
         .expect("age the invitation");
     let r = app.get(&format!("/api/registration?token={token}")).await;
-    assert_eq!((r.status, r.body["code"].as_str()), (410, Some("link_expired")));
-    assert!(r.body["message"].as_str().unwrap_or("").contains("fresh link"));
-    assert_eq!(app.get("/api/invitations").await.body[0]["status"], "expired");
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (410, Some("link_expired"))
+    );
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("fresh link"));
+    assert_eq!(
+        app.get("/api/invitations").await.body[0]["status"],
+        "expired"
+    );
 });
 
 both_backends!(a_link_is_single_use, |app: TestApp| async move {
@@ -50,35 +79,91 @@ both_backends!(a_link_is_single_use, |app: TestApp| async move {
     let body = json!({ "company": "ServiceNow Impact", "registration_token": token });
     assert_eq!(app.post("/api/connections", body.clone()).await.status, 201);
     let r = app.post("/api/connections", body).await;
-    assert_eq!((r.status, r.body["code"].as_str()), (410, Some("link_used")));
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (410, Some("link_used"))
+    );
     let r = app.get(&format!("/api/registration?token={token}")).await;
-    assert_eq!((r.status, r.body["code"].as_str()), (410, Some("link_used")));
-    assert_eq!(app.get("/api/connections").await.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (410, Some("link_used"))
+    );
+    assert_eq!(
+        app.get("/api/connections")
+            .await
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 });
 
-both_backends!(a_fresh_link_supersedes_the_old_one, |app: TestApp| async move {
-    let old = app.invite("ada@example.com", "ServiceNow Impact").await;
-    let r = app.post("/api/registration/resend", json!({ "email": "ADA@example.com " })).await;
-    assert_eq!(r.status, 202, "{:?}", r.body);
-    let r = app.get(&format!("/api/registration?token={old}")).await;
-    assert_eq!((r.status, r.body["code"].as_str()), (410, Some("link_superseded")));
-    let outbox = app.get("/api/outbox").await;
-    assert_eq!(outbox.body.as_array().map(Vec::len), Some(2));
-    let link = outbox.body[0]["link"].as_str().unwrap_or_default().to_string();
-    let fresh = link.split_once("token=").map(|(_, t)| t.to_string()).unwrap_or_default();
-    assert_eq!(app.get(&format!("/api/registration?token={fresh}")).await.status, 200);
-    // An unknown address gets the same answer and no email.
-    let r = app.post("/api/registration/resend", json!({ "email": "nobody@example.com" })).await;
-    assert_eq!(r.status, 202);
-    assert_eq!(app.get("/api/outbox").await.body.as_array().map(Vec::len), Some(2));
-});
+both_backends!(
+    a_fresh_link_supersedes_the_old_one,
+    |app: TestApp| async move {
+        let old = app.invite("ada@example.com", "ServiceNow Impact").await;
+        let r = app
+            .post(
+                "/api/registration/resend",
+                json!({ "email": "ADA@example.com " }),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{:?}", r.body);
+        let r = app.get(&format!("/api/registration?token={old}")).await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (410, Some("link_superseded"))
+        );
+        let outbox = app.get("/api/outbox").await;
+        assert_eq!(outbox.body.as_array().map(Vec::len), Some(2));
+        let link = outbox.body[0]["link"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let fresh = link
+            .split_once("token=")
+            .map(|(_, t)| t.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            app.get(&format!("/api/registration?token={fresh}"))
+                .await
+                .status,
+            200
+        );
+        // An unknown address gets the same answer and no email.
+        let r = app
+            .post(
+                "/api/registration/resend",
+                json!({ "email": "nobody@example.com" }),
+            )
+            .await;
+        assert_eq!(r.status, 202);
+        assert_eq!(
+            app.get("/api/outbox").await.body.as_array().map(Vec::len),
+            Some(2)
+        );
+    }
+);
 
-both_backends!(an_invitation_needs_a_valid_email_and_company, |app: TestApp| async move {
-    let r = app.post("/api/invitations", json!({ "email": "not-an-email", "company": "Acme" })).await;
-    assert_eq!((r.status, r.body["field"].as_str()), (422, Some("email")));
-    assert!(!r.body["message"].as_str().unwrap_or("").is_empty());
-    let r = app.post("/api/invitations", json!({ "email": "a@example.com", "company": "   " })).await;
-    assert_eq!((r.status, r.body["field"].as_str()), (422, Some("company")));
-    assert_eq!(app.get("/api/invitations").await.body, json!([]));
-    assert_eq!(app.get("/api/outbox").await.body, json!([]));
-});
+both_backends!(
+    an_invitation_needs_a_valid_email_and_company,
+    |app: TestApp| async move {
+        let r = app
+            .post(
+                "/api/invitations",
+                json!({ "email": "not-an-email", "company": "Acme" }),
+            )
+            .await;
+        assert_eq!((r.status, r.body["field"].as_str()), (422, Some("email")));
+        assert!(!r.body["message"].as_str().unwrap_or("").is_empty());
+        let r = app
+            .post(
+                "/api/invitations",
+                json!({ "email": "a@example.com", "company": "   " }),
+            )
+            .await;
+        assert_eq!((r.status, r.body["field"].as_str()), (422, Some("company")));
+        assert_eq!(app.get("/api/invitations").await.body, json!([]));
+        assert_eq!(app.get("/api/outbox").await.body, json!([]));
+    }
+);
