@@ -27,8 +27,8 @@ impl Config {
             .unwrap_or_else(|_| "sqlite://impact-connect.db?mode=rwc".into());
         let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
         let public_url = std::env::var("IMPACT_PUBLIC_URL").ok();
-        let provider_url =
-            std::env::var("IMPACT_PROVIDER_URL").unwrap_or_else(|_| "http://127.0.0.1:3001".into());
+        // Empty: the built-in provider simulator is started and used.
+        let provider_url = std::env::var("IMPACT_PROVIDER_URL").unwrap_or_default();
         let link_ttl_hours = match std::env::var("IMPACT_LINK_TTL_HOURS") {
             Ok(v) => v.parse::<i64>().ok().filter(|h| *h > 0).with_context(|| {
                 format!("IMPACT_LINK_TTL_HOURS={v:?} is not a positive number of hours")
@@ -44,6 +44,16 @@ impl Config {
                 public_url: public_url.unwrap_or_default(),
                 provider_url,
                 link_ttl_hours,
+                provider_timeout: std::time::Duration::from_millis(
+                    match std::env::var("IMPACT_PROVIDER_TIMEOUT_MS") {
+                        Ok(v) => v
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|m| *m > 0)
+                            .with_context(|| format!("IMPACT_PROVIDER_TIMEOUT_MS={v:?} is not a positive number"))?,
+                        Err(_) => 5000,
+                    },
+                ),
             },
             sessions: app::server::accounts::SessionPolicy {
                 idle: chrono::Duration::minutes(minutes("IMPACT_SESSION_IDLE_MINUTES", 30)?),

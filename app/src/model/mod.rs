@@ -2,17 +2,21 @@
 //! shapes. Pure Rust (no IO, no Leptos), so the server and the browser build agree on every rule.
 
 pub mod access;
+pub mod checks;
 pub mod company;
 pub mod dto;
 pub mod email;
+pub mod events;
 pub mod field;
 pub mod provider_url;
 pub mod state;
 
 pub use access::*;
+pub use checks::*;
 pub use company::*;
 pub use dto::*;
 pub use email::*;
+pub use events::*;
 pub use field::*;
 pub use provider_url::*;
 pub use state::*;

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::{any::AnyRow, Any, Row, Transaction};
 
-use super::{clock, companies, error::ServiceError, invitations, AppState, Db};
+use super::{clock, companies, error::ServiceError, events, invitations, scan, AppState, Db};
 use crate::model::{
     transition, Action, CompanyName, ConnectionAction, ConnectionState, ConnectionStatus,
-    ConnectionView, CreateConnection, HistoryEntry, LinkStatus, Onboarding, UpdateConnection,
+    ConnectionView, CreateConnection, EventBody, HistoryEntry, LinkStatus, Onboarding, UpdateConnection,
 };
 
 const SELECT: &str =
@@ -158,8 +158,8 @@ pub async fn create(
     let now = clock::to_db(clock::now());
     let inserted = sqlx::query(
         "INSERT INTO connections (company_id, url, invitation_id, contact_email, state, registered, onboarding, \
-         outbound, inbound, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10) RETURNING id",
+         outbound, inbound, version, created_at, updated_at, registration_code) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10, $11) RETURNING id",
     )
     .bind(company.id)
     .bind(&inv.provider_url)
@@ -171,6 +171,7 @@ pub async fn create(
     .bind(status.outbound.as_db())
     .bind(status.inbound.as_db())
     .bind(&now)
+    .bind(&inv.registration_code)
     .fetch_one(&mut *tx)
     .await;
     let id: i64 = match inserted {
@@ -219,7 +220,7 @@ pub(crate) async fn write_transition(
     actor: &str,
     action: Action,
     reason: &str,
-) -> Result<(), ServiceError> {
+) -> Result<crate::model::ConnectionEvent, ServiceError> {
     let now = clock::to_db(clock::now());
     let done = sqlx::query(
         "UPDATE connections SET state = $1, registered = $2, onboarding = $3, outbound = $4, inbound = $5, \
@@ -240,16 +241,55 @@ pub(crate) async fn write_transition(
     if done.rows_affected() != 1 {
         return Err(stale(current.id, expected_version, current.version));
     }
-    record_history(
-        tx,
-        current.id,
-        actor,
-        action.label(),
-        current.state,
-        next.state,
-        reason,
-    )
-    .await
+    record_history(tx, current.id, actor, action.label(), current.state, next.state, reason).await?;
+    let snapshot = get_in(tx, current.id).await?;
+    events::append(tx, current.id, EventBody::Connection { connection: snapshot }).await
+}
+
+async fn get_in(tx: &mut Transaction<'static, Any>, id: i64) -> Result<ConnectionView, ServiceError> {
+    let row = sqlx::query(&format!("{SELECT} WHERE c.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    from_row(&row)
+}
+
+/// Applies an action under the state machine: checks it against the record as it is now, writes
+/// it with its history entry and a live event in one transaction, then publishes the event.
+/// System actions retry if a concurrent change got there first; user actions carry the version
+/// the user saw and get 409 if it moved.
+#[tracing::instrument(skip(state))]
+pub async fn apply(
+    state: &AppState,
+    id: i64,
+    action: Action,
+    actor: &str,
+    reason: &str,
+    expected_version: Option<i64>,
+) -> Result<ConnectionView, ServiceError> {
+    let mut attempts = 0;
+    loop {
+        let current = get(&state.db, id).await?;
+        let version = expected_version.unwrap_or(current.version);
+        if version != current.version {
+            return Err(stale(id, version, current.version));
+        }
+        let next = transition(current.status(), action)?;
+        let mut tx = state.db.pool.begin().await?;
+        match write_transition(&mut tx, &current, version, next, None, actor, action, reason).await {
+            Ok(event) => {
+                tx.commit().await?;
+                state.hub.publish(vec![event]);
+                return get(&state.db, id).await;
+            }
+            Err(ServiceError::Conflict(_)) if expected_version.is_none() && attempts < 3 => {
+                attempts += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// "Save" on an existing record: change its company.
@@ -317,12 +357,19 @@ pub async fn act(
     }
     // Ask the state machine first, so the refusal names what the state requires.
     transition(current.status(), req.action)?;
-    Err(ServiceError::Conflict(format!(
-        "\"{}\" needs the provider connection service, which is not available in this version yet. \
-         The connection stays {}; nothing was changed.",
-        req.action.label(),
-        current.state.label()
-    )))
+    match req.action {
+        Action::Rescan => {
+            let view = apply(state, id, Action::Rescan, actor, "Rescan requested", Some(req.version)).await?;
+            scan::spawn_suite(state.clone(), id, actor.to_string());
+            Ok(view)
+        }
+        other => Err(ServiceError::Conflict(format!(
+            "\"{}\" needs the onboarding service, which is not available in this version yet. \
+             The connection stays {}; nothing was changed.",
+            other.label(),
+            current.state.label()
+        ))),
+    }
 }
 
 #[tracing::instrument(skip(db))]

@@ -25,6 +25,9 @@ pub enum ServiceError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The provider could not be reached or refused; the message says which, and what to do.
+    #[error("{0}")]
+    Provider(String),
     #[error("something went wrong")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -44,6 +47,7 @@ impl ServiceError {
             ServiceError::Gone { .. } => StatusCode::GONE,
             ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServiceError::Provider(_) => StatusCode::BAD_GATEWAY,
             ServiceError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -58,6 +62,7 @@ impl ServiceError {
             ServiceError::Gone { code, .. } => (*code, None),
             ServiceError::Unauthorized(_) => ("unauthorized", None),
             ServiceError::Forbidden(_) => ("forbidden", None),
+            ServiceError::Provider(_) => ("provider_unavailable", None),
             ServiceError::Unexpected(_) => ("unexpected", None),
         };
         let message = match self {

@@ -5,7 +5,9 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sqlx::{Any, Row, Transaction};
 
-use super::{clock, error::ServiceError, links::LinkClaims, outbox, AppState};
+use super::{
+    clock, error::ServiceError, links::LinkClaims, outbox, provider::ProviderClient, AppState,
+};
 use crate::model::{CompanyName, EmailAddress, InvitationView, ProviderUrl, RegistrationLinkView};
 
 pub const PENDING: &str = "pending";
@@ -41,6 +43,8 @@ pub struct Invitation {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The provider's registration code, exchanged for credentials by the scan.
+    pub registration_code: Option<String>,
 }
 
 impl Invitation {
@@ -54,6 +58,7 @@ impl Invitation {
             status: r.try_get("status")?,
             created_at: clock::from_db(&r.try_get::<String, _>("created_at")?)?,
             expires_at: clock::from_db(&r.try_get::<String, _>("expires_at")?)?,
+            registration_code: r.try_get("registration_code")?,
         })
     }
 
@@ -78,7 +83,8 @@ impl Invitation {
     }
 }
 
-const COLUMNS: &str = "id, email, company, provider_url, nonce, status, created_at, expires_at";
+const COLUMNS: &str =
+    "id, email, company, provider_url, nonce, status, created_at, expires_at, registration_code";
 
 fn new_nonce() -> String {
     let mut bytes = [0u8; 16];
@@ -106,8 +112,16 @@ pub async fn issue(
     let email = EmailAddress::parse(email)?;
     let company = CompanyName::parse(company)?;
     let provider_url = ProviderUrl::parse(&state.settings.provider_url)?;
+    // The provider side initiates the registration and issues its code (no transaction is
+    // open while we wait on the network).
+    let client = ProviderClient::new(provider_url.as_str(), state.settings.provider_timeout);
+    let code = client.initiate_registration(company.as_str(), email.as_str()).await.map_err(|e| {
+        ServiceError::Provider(format!(
+            "The provider at {provider_url} could not initiate the registration: {e}. Nothing was sent; try again once it is reachable."
+        ))
+    })?;
     let mut tx = state.db.pool.begin().await?;
-    let inv = insert(&mut tx, state, &email, &company, &provider_url).await?;
+    let inv = insert(&mut tx, state, &email, &company, &provider_url, Some(&code)).await?;
     send_welcome(&mut tx, state, &inv).await?;
     let detail = format!("{} for {} at {}", inv.email, inv.company, inv.provider_url);
     super::audit::record(&mut tx, actor, "Registration initiated", None, &detail).await?;
@@ -121,13 +135,14 @@ async fn insert(
     email: &EmailAddress,
     company: &CompanyName,
     provider_url: &ProviderUrl,
+    registration_code: Option<&str>,
 ) -> Result<Invitation, ServiceError> {
     let now = clock::now();
     let expires_at = now + Duration::hours(state.settings.link_ttl_hours);
     let nonce = new_nonce();
     let row = sqlx::query(&format!(
-        "INSERT INTO invitations (email, company, provider_url, nonce, status, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+        "INSERT INTO invitations (email, company, provider_url, nonce, status, created_at, expires_at, registration_code) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
     ))
     .bind(email.as_str())
     .bind(company.as_str())
@@ -136,6 +151,7 @@ async fn insert(
     .bind(PENDING)
     .bind(clock::to_db(now))
     .bind(clock::to_db(expires_at))
+    .bind(registration_code)
     .fetch_one(&mut **tx)
     .await?;
     Invitation::from_row(&row)
@@ -264,7 +280,8 @@ pub async fn resend(state: &AppState, email: &str) -> Result<(), ServiceError> {
         let url = ProviderUrl::parse(&old.provider_url)?;
         // Send to the address as the provider recorded it.
         let recorded = EmailAddress::parse(&old.email)?;
-        let fresh = insert(&mut tx, state, &recorded, &company, &url).await?;
+        // The provider's code is still unused while the invitation was pending: carry it over.
+        let fresh = insert(&mut tx, state, &recorded, &company, &url, old.registration_code.as_deref()).await?;
         send_welcome(&mut tx, state, &fresh).await?;
     }
     tx.commit().await?;

@@ -45,6 +45,10 @@ impl LinkSigner {
         <HmacSha256 as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!())
     }
 
+    pub fn key_len(&self) -> usize {
+        self.key.len()
+    }
+
     pub fn sign(&self, claims: &LinkClaims) -> String {
         let payload = B64.encode(serde_json::to_vec(claims).unwrap_or_default());
         let mut mac = self.mac();

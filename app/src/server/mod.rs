@@ -7,10 +7,12 @@ pub mod companies;
 pub mod connections;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod invitations;
 pub mod links;
 pub mod outbox;
 pub mod provider;
+pub mod scan;
 pub mod signing;
 
 use anyhow::Context;
@@ -31,6 +33,8 @@ pub struct Settings {
     pub provider_url: String,
     /// How long a registration link stays valid.
     pub link_ttl_hours: i64,
+    /// Time limit for each provider call and each health check.
+    pub provider_timeout: std::time::Duration,
 }
 
 /// Everything a request handler or server function needs, handed to axum and to Leptos.
@@ -39,6 +43,7 @@ pub struct AppState {
     pub db: Db,
     pub settings: Settings,
     pub signer: LinkSigner,
+    pub hub: events::Hub,
 }
 
 impl std::fmt::Debug for Db {
@@ -55,6 +60,7 @@ impl AppState {
             db,
             settings,
             signer: LinkSigner::new(key),
+            hub: events::Hub::new(4096),
         })
     }
 }

@@ -1,5 +1,7 @@
 //! `provider-sim`: the provider simulator on its own, at SIM_ADDR (default 127.0.0.1:3001).
 
+use std::net::SocketAddr;
+
 use anyhow::Context;
 use server::{simulator::Simulator, telemetry};
 
@@ -10,11 +12,14 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let raw = std::env::var("SIM_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string());
     // A host name (localhost:3001) is accepted as well as an IP address.
-    let addr = tokio::net::lookup_host(&raw)
-        .await
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .with_context(|| format!("SIM_ADDR={raw} is not an address like {DEFAULT_ADDR}"))?;
+    let addr = match raw.parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => tokio::net::lookup_host(&raw)
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next()),
+    }
+    .with_context(|| format!("SIM_ADDR={raw} is not an address like {DEFAULT_ADDR}"))?;
     let sim = Simulator::spawn(addr).await?;
     println!("Provider simulator listening on http://{}", sim.address());
     shutdown_signal().await;

@@ -1,0 +1,344 @@
+//! The pre-onboarding scan suite's catalogue and result shapes, shared by the server (which runs
+//! the checks) and the health dashboard (which explains them).
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Critical => "Critical",
+            Severity::High => "High",
+            Severity::Medium => "Medium",
+            Severity::Low => "Low",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Passed,
+    /// The check ran and found a problem.
+    Failed,
+    /// The check could not tell (an unexpected answer): shown, marked unknown.
+    Error,
+    /// Not run because a check it depends on did not pass.
+    Skipped,
+}
+
+impl CheckStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckStatus::Passed => "Passed",
+            CheckStatus::Failed => "Failed",
+            CheckStatus::Error => "Unknown error",
+            CheckStatus::Skipped => "Skipped",
+        }
+    }
+
+    pub fn as_db(self) -> &'static str {
+        match self {
+            CheckStatus::Passed => "passed",
+            CheckStatus::Failed => "failed",
+            CheckStatus::Error => "error",
+            CheckStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Option<Self> {
+        [CheckStatus::Passed, CheckStatus::Failed, CheckStatus::Error, CheckStatus::Skipped]
+            .into_iter()
+            .find(|c| c.as_db() == s)
+    }
+
+    /// Whether it is an open issue on the dashboard.
+    pub fn is_issue(self) -> bool {
+        matches!(self, CheckStatus::Failed | CheckStatus::Error)
+    }
+}
+
+/// A check in the catalogue: what it verifies and how to fix it when it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckSpec {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    /// Checks that must pass first; if one does not, this one is skipped and says why.
+    pub depends_on: &'static [&'static str],
+    pub resolution: &'static [&'static str],
+    /// Knowledge-article reference.
+    pub article: &'static str,
+}
+
+pub const CHECKS: &[CheckSpec] = &[
+    CheckSpec {
+        id: "url",
+        name: "Provider URL is well-formed",
+        severity: Severity::Critical,
+        depends_on: &[],
+        resolution: &[
+            "The URL comes from the registration link: open the link from your latest welcome email.",
+            "If the URL itself is wrong, ask your Impact Squad to initiate the registration again with the right instance.",
+        ],
+        article: "KB-IC-1001 Provider URL requirements",
+    },
+    CheckSpec {
+        id: "base_url",
+        name: "This instance's own base URL is set",
+        severity: Severity::High,
+        depends_on: &[],
+        resolution: &[
+            "Set IMPACT_PUBLIC_URL to the address the provider can reach this instance at (for example https://store.example.com).",
+            "Restart the app, then Rescan.",
+        ],
+        article: "KB-IC-1002 Setting the instance base URL",
+    },
+    CheckSpec {
+        id: "key_management",
+        name: "Key management is healthy",
+        severity: Severity::Critical,
+        depends_on: &[],
+        resolution: &[
+            "The signing key could not be read or is too short. Check IMPACT_LINK_KEY (at least 32 characters) or the settings table.",
+            "Errors that look like credential problems are often this: fix the key first, then Rescan.",
+        ],
+        article: "KB-IC-1003 Key management and crypto access",
+    },
+    CheckSpec {
+        id: "company_unique",
+        name: "The company has no other connection",
+        severity: Severity::High,
+        depends_on: &[],
+        resolution: &[
+            "Each instance needs its own company. Select another company on the Provider connection form, or add a new one, then Save.",
+        ],
+        article: "KB-IC-1004 One company per instance",
+    },
+    CheckSpec {
+        id: "reachable",
+        name: "Provider is reachable",
+        severity: Severity::Critical,
+        depends_on: &["url"],
+        resolution: &[
+            "Check that the provider instance is up (ask your Impact Squad) and that this server can reach it: DNS, firewall, proxy.",
+            "The message says which failed: a name that does not resolve is DNS; a refused connection means nothing listens there; a timeout points to a firewall or an overloaded provider.",
+            "Then Rescan.",
+        ],
+        article: "KB-IC-1010 Provider reachability",
+    },
+    CheckSpec {
+        id: "tls",
+        name: "TLS connection is valid",
+        severity: Severity::High,
+        depends_on: &["url"],
+        resolution: &[
+            "The provider's certificate must be valid for its host name and trusted. Ask your Impact Squad to renew or fix it.",
+        ],
+        article: "KB-IC-1011 TLS requirements",
+    },
+    CheckSpec {
+        id: "protocol",
+        name: "Protocol version is compatible",
+        severity: Severity::Critical,
+        depends_on: &["reachable"],
+        resolution: &[
+            "This app speaks provider protocol version 1. Ask your Impact Squad which version the provider runs, and upgrade whichever side is behind.",
+        ],
+        article: "KB-IC-1012 Protocol versions",
+    },
+    CheckSpec {
+        id: "clock",
+        name: "Clocks are in sync",
+        severity: Severity::High,
+        depends_on: &["protocol"],
+        resolution: &[
+            "Signed requests are refused when the clocks differ by more than 5 minutes; this check warns above 60 seconds.",
+            "Enable NTP time synchronisation on this server (and ask the provider to check theirs), then Rescan.",
+        ],
+        article: "KB-IC-1013 Clock synchronisation",
+    },
+    CheckSpec {
+        id: "app_versions",
+        name: "Dependent applications are at compatible versions",
+        severity: Severity::Medium,
+        depends_on: &["protocol"],
+        resolution: &[
+            "The provider needs Impact core 3.0 or later and Service Exchange 2.0 or later. Ask your Impact Squad to upgrade the provider instance.",
+        ],
+        article: "KB-IC-1014 Dependent application versions",
+    },
+    CheckSpec {
+        id: "registration",
+        name: "Registration is valid",
+        severity: Severity::Critical,
+        depends_on: &["protocol"],
+        resolution: &[
+            "The registration code from the welcome email was refused by the provider (unknown, or already used by an earlier attempt).",
+            "Request a fresh registration link (Instance registration, or ask your Impact Squad), and open it to resume this connection.",
+        ],
+        article: "KB-IC-1020 Registration codes",
+    },
+    CheckSpec {
+        id: "credentials",
+        name: "Connection credentials are accepted",
+        severity: Severity::Critical,
+        depends_on: &["registration", "clock"],
+        resolution: &[
+            "The provider refused this connection's signed requests. The credentials may have been revoked, or the instance was cloned.",
+            "Ask your Impact Squad to check the consumer record on the provider, then Rescan; if they were revoked, register again with a fresh link.",
+        ],
+        article: "KB-IC-1021 Connection credentials",
+    },
+    CheckSpec {
+        id: "entitlements",
+        name: "Entitlements exist and are active",
+        severity: Severity::High,
+        depends_on: &["credentials"],
+        resolution: &[
+            "The provider has no active entitlement for this consumer (missing, pending approval, or inactive).",
+            "Ask your Impact Squad to grant or approve the entitlements for your company, then Rescan.",
+        ],
+        article: "KB-IC-1022 Entitlements",
+    },
+    CheckSpec {
+        id: "entitlement_identity",
+        name: "Entitlements reference a valid entity and identity",
+        severity: Severity::Medium,
+        depends_on: &["entitlements"],
+        resolution: &["Some entitlements lack their entity or identity on the provider. Ask your Impact Squad to correct them."],
+        article: "KB-IC-1023 Entitlement records",
+    },
+    CheckSpec {
+        id: "inbound",
+        name: "The provider can reach this instance",
+        severity: Severity::High,
+        depends_on: &["credentials"],
+        resolution: &[
+            "The provider could not call this instance's inbound endpoint (/inbound/v1/ping).",
+            "Make sure the base URL is reachable from the provider (firewall, reverse proxy, TLS), then Rescan.",
+        ],
+        article: "KB-IC-1024 Inbound connectivity",
+    },
+];
+
+pub fn check_spec(id: &str) -> Option<&'static CheckSpec> {
+    CHECKS.iter().find(|c| c.id == id)
+}
+
+/// One check's outcome in one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub check_id: String,
+    pub name: String,
+    pub severity: Severity,
+    pub status: CheckStatus,
+    /// What was found, in words a person can act on.
+    pub message: String,
+    pub resolution: Vec<String>,
+    pub article: String,
+    pub duration_ms: i64,
+    /// Whether simply running it again may help (the provider was down or slow).
+    pub retryable: bool,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanRunView {
+    pub id: i64,
+    /// "pre_onboarding" for the whole suite, or "check:<id>" for one check.
+    pub suite: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// "passed", "failed", or None while running.
+    pub outcome: Option<String>,
+    pub results: Vec<CheckResult>,
+}
+
+/// The health dashboard for one connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthView {
+    pub connection: super::ConnectionView,
+    /// Each check's latest result, issues first (by severity), then the rest.
+    pub checks: Vec<CheckResult>,
+    /// 0–100: passed checks weighted by severity.
+    pub score: i64,
+    pub runs: Vec<ScanRunView>,
+}
+
+/// Health score: the share of severity weight that passed (skipped counts as not passed).
+pub fn health_score(results: &[CheckResult]) -> i64 {
+    let weight = |s: Severity| match s {
+        Severity::Critical => 8,
+        Severity::High => 4,
+        Severity::Medium => 2,
+        Severity::Low => 1,
+    };
+    let total: i64 = results.iter().map(|r| weight(r.severity)).sum();
+    if total == 0 {
+        return 0;
+    }
+    let passed: i64 = results.iter().filter(|r| r.status == CheckStatus::Passed).map(|r| weight(r.severity)).sum();
+    passed * 100 / total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_is_consistent() {
+        assert!(CHECKS.len() >= 10);
+        for (i, c) in CHECKS.iter().enumerate() {
+            assert!(!c.resolution.is_empty() && !c.article.is_empty(), "{}", c.id);
+            assert_eq!(CHECKS.iter().filter(|o| o.id == c.id).count(), 1, "duplicate {}", c.id);
+            // Dependencies come earlier in the list: no cycles, and a simple order to run in.
+            for d in c.depends_on {
+                let pos = CHECKS.iter().position(|o| o.id == *d);
+                assert!(pos.is_some_and(|p| p < i), "{} depends on {d}, which must come first", c.id);
+            }
+        }
+    }
+
+    fn result(severity: Severity, status: CheckStatus) -> CheckResult {
+        CheckResult {
+            check_id: "x".into(),
+            name: "x".into(),
+            severity,
+            status,
+            message: String::new(),
+            resolution: vec![],
+            article: String::new(),
+            duration_ms: 0,
+            retryable: false,
+            at: chrono::DateTime::<chrono::Utc>::from_timestamp(0, 0).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn the_score_weighs_severity() {
+        use CheckStatus::*;
+        use Severity::*;
+        assert_eq!(health_score(&[]), 0);
+        assert_eq!(health_score(&[result(Critical, Passed), result(Low, Passed)]), 100);
+        assert_eq!(health_score(&[result(Critical, Failed), result(Critical, Passed)]), 50);
+        assert_eq!(health_score(&[result(Critical, Passed), result(High, Skipped)]), 66);
+        assert_eq!(health_score(&[result(Low, Failed), result(Critical, Passed)]), 88);
+    }
+
+    #[test]
+    fn statuses_round_trip_and_issues_are_failures_or_unknowns() {
+        for s in [CheckStatus::Passed, CheckStatus::Failed, CheckStatus::Error, CheckStatus::Skipped] {
+            assert_eq!(CheckStatus::from_db(s.as_db()), Some(s));
+        }
+        assert!(CheckStatus::Failed.is_issue() && CheckStatus::Error.is_issue());
+        assert!(!CheckStatus::Passed.is_issue() && !CheckStatus::Skipped.is_issue());
+    }
+}

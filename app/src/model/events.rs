@@ -1,0 +1,38 @@
+//! What the live stream carries: every event is stored with a per-connection sequence number and
+//! sent as the SSE `id`, so a client resumes exactly where it left off.
+use serde::{Deserialize, Serialize};
+
+use super::{CheckResult, ConnectionView};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    /// The record changed: a fresh snapshot of state and statuses.
+    Connection { connection: ConnectionView },
+    /// A scan run started or finished (`outcome` "passed" / "failed" when finished).
+    Scan { run_id: i64, suite: String, outcome: Option<String> },
+    /// A check started (`result` None) or finished.
+    Check { run_id: i64, check_id: String, name: String, result: Option<CheckResult> },
+    /// An onboarding status message, as the product words it.
+    Onboarding { step: String, message: String, failed: bool },
+}
+
+impl EventBody {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventBody::Connection { .. } => "connection",
+            EventBody::Scan { .. } => "scan",
+            EventBody::Check { .. } => "check",
+            EventBody::Onboarding { .. } => "onboarding",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionEvent {
+    pub connection_id: i64,
+    pub seq: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub body: EventBody,
+}
