@@ -71,7 +71,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
             get(list_users).post(create_user),
         )
         .route("/users/{id}", &[M::PUT], axum::routing::put(change_user))
-        .route("/audit", &[M::GET], get(list_audit));
+        .route("/audit", &[M::GET], get(list_audit))
+        .route("/connections/{id}/health", &[M::GET], get(connection_health))
+        .route("/connections/{id}/checks/{check}/rescan", &[M::POST], post(rescan_check))
+        .route("/connections/{id}/connect", &[M::POST], post(connect_to_provider));
     let router = r
         .router
         .fallback(api_not_found)
@@ -329,4 +332,72 @@ async fn change_user(
 #[tracing::instrument(skip(state))]
 async fn list_audit(State(state): State<AppState>) -> ApiResult<Vec<app::model::AuditEntry>> {
     Ok(Json(audit::list(&state.db, 500).await?))
+}
+
+#[tracing::instrument(skip(state))]
+async fn connection_health(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<app::model::HealthView> {
+    Ok(Json(app::server::scan::health(&state, parse_id(&id)?).await?))
+}
+
+#[tracing::instrument(skip(state))]
+async fn rescan_check(
+    State(state): State<AppState>,
+    Path((id, check)): Path<(String, String)>,
+) -> ApiResult<app::model::ScanRunView> {
+    Ok(Json(app::server::scan::rescan_check(&state, parse_id(&id)?, &check).await?))
+}
+
+#[derive(Serialize)]
+struct AuthorizeUrl {
+    authorize_url: String,
+}
+
+/// "Connect to provider": where to send the named contact to authorise.
+#[tracing::instrument(skip(state, user))]
+async fn connect_to_provider(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<String>,
+) -> ApiResult<AuthorizeUrl> {
+    let url = app::server::onboarding::authorize_url(&state, parse_id(&id)?, &user).await?;
+    Ok(Json(AuthorizeUrl { authorize_url: url }))
+}
+
+#[derive(Deserialize)]
+pub struct AuthorizedQuery {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    state: String,
+}
+
+/// The provider's redirect back after the named contact allowed (or denied) access.
+#[tracing::instrument(skip(state, user, q))]
+pub async fn authorized(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    Query(q): Query<AuthorizedQuery>,
+) -> axum::response::Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return axum::response::Redirect::to("/connections").into_response();
+    };
+    let outcome = app::server::onboarding::authorized(
+        &state,
+        id,
+        q.code.as_deref(),
+        q.error.as_deref(),
+        &q.state,
+        &user.email,
+    )
+    .await;
+    match outcome {
+        Ok(_) => axum::response::Redirect::to(&format!("/connections/{id}")).into_response(),
+        Err(e) => {
+            let msg = crate::auth::urlencode(&e.to_api().message);
+            axum::response::Redirect::to(&format!("/connections/{id}?error={msg}")).into_response()
+        }
+    }
 }

@@ -145,15 +145,17 @@ pub async fn guard(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
             "Cross-site requests are refused. Use the app itself.",
         );
     }
+    let access = policy::access_for(req.method(), &path);
     let user = match session_token(req.headers()) {
         Some(token) => match accounts::resolve_session(&auth.state.db, &token, auth.sessions).await
         {
             Ok(u) => u,
+            // Public routes (health, readiness, sign-in) still answer when the database does not.
+            Err(_) if access == Access::Public => None,
             Err(e) => return e.into_response(),
         },
         None => None,
     };
-    let access = policy::access_for(req.method(), &path);
     if access != Access::Public {
         match (&user, surface) {
             (None, Surface::Api) => {

@@ -2,10 +2,12 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod inbound;
 pub mod ops;
 pub mod policy;
 pub mod routes;
 pub mod setup;
 pub mod simulator;
+pub mod stream;
 pub mod startup;
 pub mod telemetry;

@@ -5,7 +5,21 @@ use server::{config::Config, startup::Application, telemetry};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
+    // No provider configured: start the built-in provider simulator and connect to it over HTTP.
+    let _simulator = if config.settings.provider_url.is_empty() {
+        let addr = std::env::var("IMPACT_SIMULATOR_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
+        let sim = server::simulator::Simulator::spawn(addr.parse()?).await?;
+        config.settings.provider_url = sim.instance_url("default");
+        println!(
+            "Provider simulator at {} (faults: PUT http://{}/sim/instances/default/faults)",
+            config.settings.provider_url,
+            sim.address()
+        );
+        Some(sim)
+    } else {
+        None
+    };
     let app = Application::build(config).await?;
     println!("Impact Connect is running at http://{}", app.address());
     match &app.setup_link {

@@ -38,6 +38,9 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("list_invitations", Access::ManageConnection),
     ("issue_invitation", Access::ManageConnection),
     ("list_outbox", Access::ManageConnection),
+    ("connection_health", Access::View),
+    ("rescan_check", Access::ManageConnection),
+    ("connect_to_provider", Access::ManageConnection),
     ("list_users", Access::Administer),
     ("create_user", Access::Administer),
     ("change_user", Access::Administer),
@@ -66,6 +69,8 @@ pub fn access_for(method: &Method, path: &str) -> Access {
         ["api", "audit"] => Access::View,
         ["api", ..] if safe => Access::View,
         ["api", ..] => Access::ManageConnection,
+        // The provider's redirect back: it starts onboarding.
+        ["connections", _, "authorized"] => Access::ManageConnection,
         // Pages.
         ["registrations"] | ["outbox"] => Access::ManageConnection,
         ["users"] => Access::Administer,

@@ -18,9 +18,10 @@ use crate::{
     api,
     auth::{self, Auth},
     config::Config,
-    ops,
+    inbound, ops,
     routes::{Recorder, RouteSpec},
     setup,
+    stream::{self, Streams},
 };
 
 /// A bound, ready-to-run server. `build` binds (port 0 works), `run_until_stopped` serves.
@@ -33,6 +34,7 @@ pub struct Application {
     pub setup_link: Option<String>,
     /// Every route the router serves (for the access tests).
     pub route_table: Vec<RouteSpec>,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -45,6 +47,7 @@ impl Application {
             settings.public_url = format!("http://{address}");
         }
         let secure_cookies = settings.public_url.starts_with("https://");
+        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
         let state = AppState::connect(&config.database_url, settings).await?;
         let setup_token = setup::first_administrator(&state, &config).await?;
         let auth = Auth {
@@ -96,7 +99,16 @@ impl Application {
                 &[M::POST],
                 post(auth::logout).with_state(auth.clone()),
             )
-            .route("/api/auth/me", &[M::GET], get(auth::me));
+            .route("/api/auth/me", &[M::GET], get(auth::me))
+            .route(
+                "/api/connections/{id}/events",
+                &[M::GET],
+                get(stream::events_stream).with_state(Streams { state: state.clone(), shutdown: shutdown_rx.clone() }),
+            )
+            .route("/connections/{id}/authorized", &[M::GET], get(api::authorized).with_state(state.clone()))
+            .route("/inbound/v1/ping", &[M::POST], post(inbound::ping).with_state(state.clone()))
+            .route("/inbound/v1/onboarded", &[M::POST], post(inbound::onboarded).with_state(state.clone()))
+            .route("/inbound/v1/echo", &[M::POST], post(inbound::echo).with_state(state.clone()));
         let (api_router, api_table) = api::routes(state.clone());
         let mut table = fixed.table;
         table.extend(api_table);
@@ -144,6 +156,9 @@ impl Application {
             .ok()
             .and_then(|t| t.clone())
             .map(|t| format!("{}/setup?token={t}", state.settings.public_url));
+        // Work a crash cut short carries on (runs are recorded step by step).
+        app::server::onboarding::resume_scans(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        app::server::onboarding::resume_interrupted(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Self {
             listener,
             router,
@@ -151,6 +166,7 @@ impl Application {
             state,
             setup_link,
             route_table: table,
+            shutdown: shutdown_tx,
         })
     }
 
@@ -162,8 +178,13 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        let streams = self.shutdown;
         axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                // End the live streams, or the server would wait on them for ever.
+                let _ = streams.send(true);
+            })
             .await?;
         Ok(())
     }

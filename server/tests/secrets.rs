@@ -37,14 +37,16 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
     let dir = std::env::temp_dir().join(format!("impact_secrets_{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let admin_password = "very secret admin password 42";
+    let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("sim");
     let config = Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         database_url: format!("sqlite://{}/app.db?mode=rwc", dir.display()),
         site_root: "target/site".into(),
         settings: app::server::Settings {
             public_url: String::new(),
-            provider_url: "http://127.0.0.1:3999".into(),
+            provider_url: sim.instance_url("secrets"),
             link_ttl_hours: 72,
+            provider_timeout: std::time::Duration::from_secs(2),
         },
         sessions: Default::default(),
         admin: Some(("admin@example.com".into(), admin_password.into())),
@@ -153,6 +155,7 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
             .unwrap_or_default(),
     );
     secrets.extend(hashes);
+    secrets.push(provider_secret);
     for s in secrets {
         assert!(!s.is_empty());
         if let Some(at) = logs.find(&s) {

@@ -273,8 +273,10 @@ pub struct HealthView {
     pub runs: Vec<ScanRunView>,
 }
 
-/// Health score: the share of severity weight that passed (skipped counts as not passed).
+/// Health score: the share of severity weight that passed. Skipped checks are left out: either
+/// they do not apply, or the check they wait on already counts as failed.
 pub fn health_score(results: &[CheckResult]) -> i64 {
+    let results: Vec<&CheckResult> = results.iter().filter(|r| r.status != CheckStatus::Skipped).collect();
     let weight = |s: Severity| match s {
         Severity::Critical => 8,
         Severity::High => 4,
@@ -329,7 +331,8 @@ mod tests {
         assert_eq!(health_score(&[]), 0);
         assert_eq!(health_score(&[result(Critical, Passed), result(Low, Passed)]), 100);
         assert_eq!(health_score(&[result(Critical, Failed), result(Critical, Passed)]), 50);
-        assert_eq!(health_score(&[result(Critical, Passed), result(High, Skipped)]), 66);
+        assert_eq!(health_score(&[result(Critical, Passed), result(High, Skipped)]), 100);
+        assert_eq!(health_score(&[result(Critical, Failed), result(High, Skipped)]), 0);
         assert_eq!(health_score(&[result(Low, Failed), result(Critical, Passed)]), 88);
     }
 

@@ -195,7 +195,8 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    get(&state.db, id).await
+    // Save starts validation at once (the domain reference's reading of the procedure).
+    revalidate(state, id, actor).await
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -310,7 +311,7 @@ pub async fn update(
     let company = companies::find_or_insert(&mut tx, &company).await?;
     ensure_company_free(&mut tx, company.id, Some(id)).await?;
     let reason = format!("Company set to {}", company.name);
-    write_transition(
+    let event = write_transition(
         &mut tx,
         &current,
         req.version,
@@ -322,7 +323,25 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    get(&state.db, id).await
+    state.hub.publish(vec![event]);
+    // Saving starts validation again (a new company needs new checks).
+    revalidate(state, id, actor).await
+}
+
+/// Starts the pre-onboarding suite if the state allows: Pending → Awaiting validation (after a
+/// Save), or a Rescan from Validation failed / Validated.
+pub async fn revalidate(state: &AppState, id: i64, actor: &str) -> Result<ConnectionView, ServiceError> {
+    let current = get(&state.db, id).await?;
+    let action = if transition(current.status(), Action::SubmitForValidation).is_ok() {
+        Action::SubmitForValidation
+    } else if transition(current.status(), Action::Rescan).is_ok() {
+        Action::Rescan
+    } else {
+        return Ok(current);
+    };
+    let view = apply(state, id, action, actor, "Pre-onboarding checks started", None).await?;
+    scan::spawn_suite(state.clone(), id, actor.to_string());
+    Ok(view)
 }
 
 /// A user action from the form's buttons. The state machine decides whether it is allowed now;
@@ -363,12 +382,12 @@ pub async fn act(
             scan::spawn_suite(state.clone(), id, actor.to_string());
             Ok(view)
         }
-        other => Err(ServiceError::Conflict(format!(
-            "\"{}\" needs the onboarding service, which is not available in this version yet. \
-             The connection stays {}; nothing was changed.",
-            other.label(),
-            current.state.label()
-        ))),
+        // Authorisation was granted on the first attempt: Retry starts the run again.
+        Action::Retry => super::onboarding::start(state, id, actor).await,
+        // "Connect to provider" goes through the provider's authorisation page first.
+        _ => Err(ServiceError::Conflict(
+            "\"Connect to provider\" sends the named contact to the provider to authorise: use POST /api/connections/{id}/connect and open the authorize_url it returns.".into(),
+        )),
     }
 }
 

@@ -10,10 +10,12 @@ pub mod error;
 pub mod events;
 pub mod invitations;
 pub mod links;
+pub mod onboarding;
 pub mod outbox;
 pub mod provider;
 pub mod scan;
 pub mod signing;
+pub mod verify;
 
 use anyhow::Context;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};

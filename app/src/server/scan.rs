@@ -588,3 +588,32 @@ pub fn spawn_suite(state: AppState, id: i64, actor: String) {
         }
     });
 }
+
+/// The health dashboard: each check's latest result (issues first, by severity), the score,
+/// and the recent runs.
+#[tracing::instrument(skip(state))]
+pub async fn health(state: &AppState, id: i64) -> Result<crate::model::HealthView, ServiceError> {
+    let connection = connections::get(&state.db, id).await?;
+    let mut checks = latest(state, id).await?;
+    let order = |id: &str| CHECKS.iter().position(|c| c.id == id).unwrap_or(usize::MAX);
+    checks.sort_by(|a, b| {
+        (!a.status.is_issue(), a.severity, order(&a.check_id)).cmp(&(!b.status.is_issue(), b.severity, order(&b.check_id)))
+    });
+    let score = crate::model::health_score(&checks);
+    Ok(crate::model::HealthView { connection, checks, score, runs: runs(state, id, 10).await? })
+}
+
+/// "Rescan" for one check (the dashboard's Validate & Resolve): runs it with what it depends on.
+pub async fn rescan_check(state: &AppState, id: i64, check_id: &str) -> Result<ScanRunView, ServiceError> {
+    if check_spec(check_id).is_none() {
+        return Err(ServiceError::NotFound(format!("There is no check \"{check_id}\".")));
+    }
+    let current = connections::get(&state.db, id).await?;
+    if matches!(current.state, ConnectionState::Pending | ConnectionState::AwaitingValidation) {
+        return Err(ServiceError::Conflict(format!(
+            "Checks can be re-run one by one once the first scan has finished; the connection is {}.",
+            current.state.label()
+        )));
+    }
+    run(state, id, Some(check_id)).await
+}

@@ -53,7 +53,8 @@ pub fn verify(
     signature_hex: &str,
     now: i64,
 ) -> Result<(), VerifyError> {
-    if (now - timestamp).abs() > MAX_SKEW_SECS {
+    // Saturating: a hostile timestamp (i64::MIN) must not overflow.
+    if now.saturating_sub(timestamp).saturating_abs() > MAX_SKEW_SECS {
         return Err(VerifyError::ClockSkew);
     }
     let sig = decode_hex(signature_hex).ok_or(VerifyError::BadSignature)?;
@@ -108,6 +109,12 @@ mod tests {
             verify(b"secret", "POST", "/idi/v1/x", 1000, b"{}", "zz", 1000),
             bad
         );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_refused_not_a_panic() {
+        assert_eq!(verify(b"k", "GET", "/p", i64::MIN, b"", "00", 0), Err(VerifyError::ClockSkew));
+        assert_eq!(verify(b"k", "GET", "/p", i64::MAX, b"", "00", -5), Err(VerifyError::ClockSkew));
     }
 
     #[test]

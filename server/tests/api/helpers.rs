@@ -11,6 +11,11 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: app::server::AppState,
     pub route_table: Vec<server::routes::RouteSpec>,
+    /// The provider simulator this app talks to, over HTTP on loopback.
+    pub sim: server::simulator::Simulator,
+    /// This test's simulated provider instance (faults are per instance).
+    pub provider_url: String,
+    pub instance: String,
     _dir: Option<tempdir::Dir>,
 }
 
@@ -86,14 +91,18 @@ async fn fresh_database(backend: Backend) -> (String, Option<tempdir::Dir>) {
 pub async fn spawn(backend: Backend) -> TestApp {
     server::telemetry::init();
     let (database_url, dir) = fresh_database(backend).await;
+    let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("simulator");
+    let instance = unique("inst");
+    let provider_url = sim.instance_url(&instance);
     let config = Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         database_url,
         site_root: "target/site".into(),
         settings: app::server::Settings {
             public_url: String::new(),
-            provider_url: "http://127.0.0.1:3999".into(),
+            provider_url: provider_url.clone(),
             link_ttl_hours: 72,
+            provider_timeout: std::time::Duration::from_secs(2),
         },
         sessions: Default::default(),
         admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
@@ -109,6 +118,9 @@ pub async fn spawn(backend: Backend) -> TestApp {
         client,
         state,
         route_table,
+        sim,
+        provider_url,
+        instance,
         _dir: dir,
     }
 }
@@ -140,6 +152,30 @@ pub struct Reply {
 }
 
 impl TestApp {
+    /// Sets this test's simulated provider faults (a partial JSON object; the rest default).
+    pub async fn faults(&self, faults: Value) {
+        let r = reqwest::Client::new()
+            .put(format!("http://{}/sim/instances/{}/faults", self.sim.address(), self.instance))
+            .json(&faults)
+            .send()
+            .await
+            .expect("set faults");
+        assert!(r.status().is_success(), "faults: {}", r.text().await.unwrap_or_default());
+    }
+
+    /// Polls the connection until it reads `state` (the scan runs in the background).
+    pub async fn wait_for_state(&self, id: i64, state: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let c = self.get(&format!("/api/connections/{id}")).await.body;
+            if c["state"] == state {
+                return c;
+            }
+            assert!(std::time::Instant::now() < deadline, "connection {id} never became {state}: {c}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Creates a user with these roles and returns a client signed in as them.
     pub async fn user_with(&self, email: &str, roles: &[&str]) -> reqwest::Client {
         let password = "a long enough password";

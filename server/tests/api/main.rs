@@ -3,6 +3,7 @@ mod connections;
 mod helpers;
 mod ops;
 mod registration;
+mod scan;
 
 /// Runs one async test body against SQLite and against PostgreSQL.
 #[macro_export]
