@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=pages::home::Home/>
                     <Route path=path!("/connections") view=pages::connections::Connections/>
                     <Route path=path!("/connections/:id") view=pages::connection::Connection/>
+                    <Route path=path!("/connections/:id/health") view=pages::health::Health/>
                     <Route path=path!("/connect") view=pages::connect::Connect/>
                     <Route path=path!("/registrations") view=pages::registrations::Registrations/>
                     <Route path=path!("/outbox") view=pages::outbox::Outbox/>

@@ -1,2 +1,3 @@
 //! Widgets shared by several screens.
+pub mod live;
 pub mod status;

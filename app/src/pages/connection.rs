@@ -1,28 +1,26 @@
-//! An existing Provider connection: the form, the actions the state allows, and its history.
+//! An existing Provider connection: the form, the actions the state allows, the live status
+//! panel (checks, onboarding messages) and the history.
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::connection_form::{CompanyPicker, ReadOnlyFields};
+use super::connection_form::CompanyPicker;
 use crate::{
-    api::{act_on_connection, connection_history, get_connection, list_companies, save_connection},
-    components::status::{fmt_time, ErrorBanner},
+    api::{act_on_connection, connect_to_provider, connection_history, get_connection, list_companies, save_connection},
+    components::{
+        live::{self, Live},
+        status::{fmt_time, ErrorBanner, LinkPill, StatePill},
+    },
     model::{
-        allowed_user_actions, transition, Action as Step, ApiError, ConnectionAction,
-        ConnectionView, UpdateConnection,
+        allowed_user_actions, transition, Action as Step, ApiError, CheckStatus, ConnectionAction, ConnectionState,
+        ConnectionView, EventBody, Onboarding, UpdateConnection,
     },
 };
 
 #[component]
 pub fn Connection() -> impl IntoView {
     let params = use_params_map();
-    let id = move || {
-        params.with(|p| {
-            p.get("id")
-                .and_then(|s| s.parse::<i64>().ok())
-                .unwrap_or(-1)
-        })
-    };
-    // Bumped after every successful change so the record and history reload.
+    let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(-1));
+    // Bumped after a change made on this page, so the history reloads.
     let changed = RwSignal::new(0u32);
     let data = Resource::new(
         move || (id(), changed.get()),
@@ -36,12 +34,20 @@ pub fn Connection() -> impl IntoView {
             Ok::<_, ApiError>((conn, companies, history, manage))
         },
     );
+    let live = Live::new();
+    Effect::new(move |prev: Option<i64>| {
+        let id = id();
+        if prev != Some(id) && id > 0 {
+            live::connect(id, live);
+        }
+        id
+    });
     view! {
         <Suspense fallback=|| view! { <section class="card"><p class="muted">"Loading the connection…"</p></section> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Ok((conn, companies, history, manage)) => view! {
-                        <ConnectionEditor conn companies changed manage/>
+                        <ConnectionEditor conn companies changed manage live/>
                         <section class="card">
                             <h2>"History"</h2>
                             <table data-testid="history">
@@ -81,26 +87,41 @@ fn ConnectionEditor(
     changed: RwSignal<u32>,
     /// The user may change the connection (IDI admin).
     manage: bool,
+    live: Live,
 ) -> impl IntoView {
     let id = conn.id;
-    let version = conn.version;
-    let status = conn.status();
+    let initial_company = conn.company.clone();
+    let url = conn.url.clone();
+    // The record as the live stream last described it (starts as loaded).
+    let loaded = conn.clone();
+    let current = Memo::new(move |_| {
+        live.events.with(|list| {
+            list.iter()
+                .rev()
+                .find_map(|e| match &e.body {
+                    EventBody::Connection { connection } => Some(connection.clone()),
+                    _ => None,
+                })
+                .filter(|c| c.version >= loaded.version)
+                .unwrap_or_else(|| loaded.clone())
+        })
+    });
     let company = RwSignal::new(conn.company.clone());
-    let error = RwSignal::new(None::<ApiError>);
-    let save = Action::new(move |company: &String| {
-        let req = UpdateConnection {
-            company: company.clone(),
-            version,
-        };
+    let query = use_query_map();
+    let error = RwSignal::new(query.with_untracked(|q| q.get("error")).map(|m| ApiError {
+        code: "authorisation".into(),
+        message: m,
+        field: None,
+    }));
+    let save = Action::new(move |(company, version): &(String, i64)| {
+        let req = UpdateConnection { company: company.clone(), version: *version };
         async move { save_connection(id, req).await }
     });
-    let act = Action::new(move |action: &Step| {
-        let req = ConnectionAction {
-            action: *action,
-            version,
-        };
+    let act = Action::new(move |(action, version): &(Step, i64)| {
+        let req = ConnectionAction { action: *action, version: *version };
         async move { act_on_connection(id, req).await }
     });
+    let connect = Action::new(move |_: &()| async move { connect_to_provider(id).await });
     let settle = move |r: Option<Result<ConnectionView, ApiError>>| match r {
         Some(Ok(_)) => {
             error.set(None);
@@ -111,46 +132,174 @@ fn ConnectionEditor(
     };
     Effect::new(move |_| settle(save.value().get()));
     Effect::new(move |_| settle(act.value().get()));
+    Effect::new(move |_| match connect.value().get() {
+        // Off to the provider: the named contact authorises there and is sent back.
+        // (Effects run only in the browser, so `window()` is there.)
+        Some(Ok(url)) => {
+            let _ = window().location().set_href(&url);
+        }
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
 
     // The shared state machine and the user's roles decide which buttons exist; the server
     // checks both again.
-    let can_save = manage && transition(status, Step::Save).is_ok();
-    let buttons = allowed_user_actions(status)
-        .into_iter()
-        .filter(|a| manage && *a != Step::Save)
-        .map(|a| {
-            view! {
-                <button type="button" class="secondary" data-action=a.as_db()
-                    disabled=move || act.pending().get()
-                    on:click=move |_| { act.dispatch(a); }>
-                    {a.label()}
-                </button>
-            }
-        })
-        .collect_view();
+    let buttons = move || {
+        let c = current.get();
+        let status = c.status();
+        let version = c.version;
+        let mut out = Vec::new();
+        if manage && transition(status, Step::Save).is_ok() {
+            out.push(view! {
+                <button type="submit" data-action="save" disabled=move || save.pending().get()>"Save"</button>
+            }.into_any());
+        }
+        for a in allowed_user_actions(status).into_iter().filter(|a| manage && *a != Step::Save) {
+            let view = if a == Step::Onboard {
+                view! {
+                    <button type="button" data-action="onboard" disabled=move || connect.pending().get()
+                        on:click=move |_| { connect.dispatch(()); }>
+                        {a.label()}
+                    </button>
+                }.into_any()
+            } else {
+                view! {
+                    <button type="button" class="secondary" data-action=a.as_db()
+                        disabled=move || act.pending().get()
+                        on:click=move |_| { act.dispatch((a, version)); }>
+                        {a.label()}
+                    </button>
+                }.into_any()
+            };
+            out.push(view);
+        }
+        out
+    };
     view! {
         <section class="card">
             <h1>"Provider connection"</h1>
+            {move || (current.get().state == ConnectionState::ValidationFailed).then(|| view! {
+                <div class="banner error" role="alert" data-testid="validation-failed">
+                    "Validation failed: some health scan checks did not pass. "
+                    <a href=format!("/connections/{id}/health")>"Open the health dashboard"</a>
+                    " to see each issue and how to fix it."
+                </div>
+            })}
             <form
                 class="fields"
                 data-testid="connection-form"
-                data-version=version
                 on:submit=move |ev| {
                     ev.prevent_default();
-                    save.dispatch(company.get_untracked());
+                    save.dispatch((company.get_untracked(), current.get_untracked().version));
                 }
             >
-                <CompanyPicker companies initial=conn.company.clone() company/>
-                <ReadOnlyFields url=conn.url.clone() connection=Some(conn.clone())/>
+                <CompanyPicker companies initial=initial_company company/>
+                <label for="url">"URL"</label>
+                <input id="url" type="text" readonly value=url data-testid="url"/>
+                <label>"State"</label>
+                <div>{move || view! { <StatePill state=current.get().state/> }}</div>
+                <label>"Outbound status"</label>
+                <div>{move || view! { <LinkPill status=current.get().outbound testid="outbound"/> }}</div>
+                <label>"Inbound status"</label>
+                <div>{move || view! { <LinkPill status=current.get().inbound testid="inbound"/> }}</div>
                 <span></span>
                 <div class="actions">
-                    {can_save.then(|| view! {
-                        <button type="submit" disabled=move || save.pending().get()>"Save"</button>
-                    })}
                     {buttons}
+                    <a class="button secondary" href=format!("/connections/{id}/health")>"Health dashboard"</a>
                 </div>
             </form>
             {move || error.get().map(|e| view! { <ErrorBanner error=e/> })}
+        </section>
+        <StatusPanel live current/>
+    }
+}
+
+/// Live status: the running scan's checks, and the onboarding messages with their times.
+#[component]
+fn StatusPanel(live: Live, current: Memo<ConnectionView>) -> impl IntoView {
+    let onboarding = move || {
+        live.events.with(|list| {
+            list.iter()
+                .filter_map(|e| match &e.body {
+                    EventBody::Onboarding { step, message, failed } => Some((e.seq, e.at, step.clone(), message.clone(), *failed)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    // The latest run's checks, in the order they report.
+    let checks = move || {
+        live.events.with(|list| {
+            let last_run = list.iter().rev().find_map(|e| match &e.body {
+                EventBody::Scan { run_id, .. } => Some(*run_id),
+                _ => None,
+            });
+            let mut rows: Vec<(String, String, Option<CheckStatus>)> = Vec::new();
+            for e in list {
+                if let EventBody::Check { run_id, check_id, name, result } = &e.body {
+                    if Some(*run_id) != last_run {
+                        continue;
+                    }
+                    let status = result.as_ref().map(|r| r.status);
+                    match rows.iter_mut().find(|r| &r.0 == check_id) {
+                        Some(row) => row.2 = status,
+                        None => rows.push((check_id.clone(), name.clone(), status)),
+                    }
+                }
+            }
+            rows
+        })
+    };
+    let phase = move || current.get().onboarding;
+    let step_class = move |step: Onboarding| {
+        let now = phase();
+        let order = |o: Onboarding| match o {
+            Onboarding::NotStarted | Onboarding::Failed => 0,
+            Onboarding::Started => 1,
+            Onboarding::Syncing => 2,
+            Onboarding::Complete => 3,
+        };
+        if order(now) >= order(step) && now != Onboarding::NotStarted && now != Onboarding::Failed {
+            "step done"
+        } else {
+            "step"
+        }
+    };
+    view! {
+        <section class="card" data-testid="status-panel" aria-live="polite">
+            <h2>"Status"</h2>
+            <Show when=move || !checks().is_empty()>
+                <h3>"Health scan checks"</h3>
+                <ul class="checks" data-testid="live-checks">
+                    {move || checks().into_iter().map(|(id, name, status)| {
+                        let label = status.map(|s| s.label()).unwrap_or("Running…");
+                        let class = format!("check {}", status.map(|s| s.as_db()).unwrap_or("running"));
+                        view! { <li class=class data-check=id><span>{name}</span><span class="muted">{label}</span></li> }
+                    }).collect_view()}
+                </ul>
+            </Show>
+            <Show when=move || phase() != Onboarding::NotStarted || !onboarding().is_empty()>
+                <h3>"Onboarding"</h3>
+                <ol class="progress" data-testid="onboarding-progress">
+                    <li class=move || step_class(Onboarding::Started)>"Started"</li>
+                    <li class=move || step_class(Onboarding::Syncing)>"Syncing settings"</li>
+                    <li class=move || step_class(Onboarding::Complete)>"Complete"</li>
+                </ol>
+                <ul class="messages" data-testid="onboarding-messages">
+                    {move || onboarding().into_iter().map(|(seq, at, step, message, failed)| view! {
+                        <li data-seq=seq data-step=step class:failed=failed>
+                            <time>{at.format("%H:%M:%S").to_string()}</time>
+                            " "
+                            <span class="message">{message}</span>
+                        </li>
+                    }).collect_view()}
+                </ul>
+                <Show when=move || phase() == Onboarding::Complete>
+                    <div class="actions">
+                        <a class="button" href="/guided-setup" data-testid="close">"Close"</a>
+                    </div>
+                </Show>
+            </Show>
         </section>
     }
 }

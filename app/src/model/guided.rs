@@ -1,0 +1,684 @@
+//! Guided Setup's registration section: its activities in order, how each one's status follows
+//! from what is recorded and from the connection's true state, and when "Mark Complete" is
+//! allowed. Pure: the server and the page compute the same answers.
+//!
+//! Titles are the product's own labels; keep them exact.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::dto::ConnectionView;
+use super::state::{ConnectionState, LinkStatus, Onboarding};
+
+/// The registration section's activities, in the order they must be done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityId {
+    Learn,
+    Register,
+    Establish,
+    VerifyConnection,
+    VerifyData,
+}
+
+impl ActivityId {
+    /// In order: each is locked until the one before it is complete.
+    pub const ALL: [Self; 5] = [
+        Self::Learn,
+        Self::Register,
+        Self::Establish,
+        Self::VerifyConnection,
+        Self::VerifyData,
+    ];
+
+    /// Stored in the database and used in URLs; never change.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Learn => "learn",
+            Self::Register => "register",
+            Self::Establish => "establish",
+            Self::VerifyConnection => "verify_connection",
+            Self::VerifyData => "verify_data",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == value)
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Learn => "Learn about registering your instance",
+            Self::Register => "Register your instance",
+            Self::Establish => "Establish the connection to the provider instance",
+            Self::VerifyConnection => "Verify the connection",
+            Self::VerifyData => "Verify Impact data connection",
+        }
+    }
+
+    /// The short "Learn about …" overview shown under the title.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Self::Learn => "Your Impact Store App receives its data from the provider's Impact Delivery Instance (IDI). Registering connects the two: the provider initiates a registration for your named contact administrator, who completes the Provider connection form and connects to the provider.",
+            Self::Register => "Automated registration (preferred where your provider offers it) creates the registration link, checks the registration status and creates the provider connection for you. With manual registration, the named contact administrator receives a welcome email with a \"Connect with Impact IDI\" link that opens the Provider connection form.",
+            Self::Establish => "Complete the Provider connection form, select Save and wait for \"Validated\", then select \"Connect to provider\". When it reads \"Onboarding Complete\" and Outbound and Inbound status read \"Up\", return here and select Mark Complete.",
+            Self::VerifyConnection => "Sends a test message to the provider, which echoes it back to this instance's inbound endpoint, and measures the round trip. It passes when both directions are Up.",
+            Self::VerifyData => "Pulls a small sample of Impact data from the provider and shows what arrived: each table's record count and its newest record.",
+        }
+    }
+
+    pub fn previous(self) -> Option<Self> {
+        let i = Self::ALL.iter().position(|a| *a == self)?;
+        i.checked_sub(1).map(|p| Self::ALL[p])
+    }
+
+    /// Completed by a successful run rather than by a person's word alone.
+    pub fn is_verification(self) -> bool {
+        matches!(self, Self::VerifyConnection | Self::VerifyData)
+    }
+}
+
+impl fmt::Display for ActivityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.title())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityStatus {
+    Locked,
+    NotStarted,
+    InProgress,
+    Complete,
+}
+
+impl ActivityStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Locked => "Locked",
+            Self::NotStarted => "Not started",
+            Self::InProgress => "In progress",
+            Self::Complete => "Complete",
+        }
+    }
+
+    /// For CSS classes and test selectors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Locked => "locked",
+            Self::NotStarted => "not_started",
+            Self::InProgress => "in_progress",
+            Self::Complete => "complete",
+        }
+    }
+}
+
+impl fmt::Display for ActivityStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A recorded "Mark Complete" (or successful verification run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Completion {
+    pub activity: ActivityId,
+    pub completed_by: String,
+    pub completed_at: DateTime<Utc>,
+}
+
+/// One table of the provider's data sample.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSample {
+    pub name: String,
+    pub count: i64,
+    /// The newest record's time, when the table has any.
+    #[serde(default)]
+    pub newest: Option<DateTime<Utc>>,
+}
+
+/// The latest run of a verification, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationView {
+    pub ok: bool,
+    /// The measured time: the echo's full round trip, or the data sample's answer time.
+    #[serde(default)]
+    pub latency_ms: Option<i64>,
+    /// What happened, in words a person can act on.
+    pub detail: String,
+    /// "Verify the connection": what the run observed of each direction.
+    #[serde(default)]
+    pub outbound: Option<LinkStatus>,
+    #[serde(default)]
+    pub inbound: Option<LinkStatus>,
+    /// "Verify Impact data connection": what arrived.
+    #[serde(default)]
+    pub tables: Vec<TableSample>,
+    pub run_by: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityView {
+    pub id: ActivityId,
+    pub title: String,
+    pub summary: String,
+    pub status: ActivityStatus,
+    /// Who completed it and when, while it stands complete.
+    #[serde(default)]
+    pub completed_by: Option<String>,
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The whole registration section, as the Guided Setup page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuidedSetupView {
+    pub activities: Vec<ActivityView>,
+    /// The provider connection the section follows, if one exists.
+    #[serde(default)]
+    pub connection: Option<ConnectionView>,
+    #[serde(default)]
+    pub connection_check: Option<VerificationView>,
+    #[serde(default)]
+    pub data_check: Option<VerificationView>,
+}
+
+impl GuidedSetupView {
+    /// Computes every activity's status from what is recorded and the connection's state.
+    pub fn build(
+        completions: &[Completion],
+        connection: Option<ConnectionView>,
+        connection_check: Option<VerificationView>,
+        data_check: Option<VerificationView>,
+    ) -> Self {
+        let activities = activity_views(
+            completions,
+            connection.as_ref(),
+            connection_check.as_ref(),
+            data_check.as_ref(),
+        );
+        Self {
+            activities,
+            connection,
+            connection_check,
+            data_check,
+        }
+    }
+
+    pub fn status(&self, activity: ActivityId) -> ActivityStatus {
+        self.activities
+            .iter()
+            .find(|a| a.id == activity)
+            .map(|a| a.status)
+            .unwrap_or(ActivityStatus::Locked)
+    }
+
+    fn check(&self, activity: ActivityId) -> Option<&VerificationView> {
+        match activity {
+            ActivityId::VerifyConnection => self.connection_check.as_ref(),
+            ActivityId::VerifyData => self.data_check.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// The most recent completion of `activity`.
+fn completion(completions: &[Completion], activity: ActivityId) -> Option<&Completion> {
+    completions
+        .iter()
+        .filter(|c| c.activity == activity)
+        .max_by_key(|c| c.completed_at)
+}
+
+/// Each activity's status, in order. An activity is locked until the previous one is complete;
+/// verifications stand complete only while their latest run succeeded, so a connection that
+/// stops working shows again once verification is re-run.
+pub fn activity_views(
+    completions: &[Completion],
+    connection: Option<&ConnectionView>,
+    connection_check: Option<&VerificationView>,
+    data_check: Option<&VerificationView>,
+) -> Vec<ActivityView> {
+    let mut out: Vec<ActivityView> = Vec::with_capacity(ActivityId::ALL.len());
+    for id in ActivityId::ALL {
+        let previous_done = out
+            .last()
+            .is_none_or(|prev| prev.status == ActivityStatus::Complete);
+        let done = completion(completions, id);
+        let status = if !previous_done {
+            ActivityStatus::Locked
+        } else {
+            match id {
+                ActivityId::Learn => done_or(done, ActivityStatus::NotStarted),
+                ActivityId::Register => done_or(
+                    done,
+                    if connection.is_some() {
+                        ActivityStatus::InProgress
+                    } else {
+                        ActivityStatus::NotStarted
+                    },
+                ),
+                // Completion is about this connection: without one there is nothing to stand on.
+                ActivityId::Establish => match connection {
+                    None => ActivityStatus::NotStarted,
+                    Some(_) => done_or(done, ActivityStatus::InProgress),
+                },
+                ActivityId::VerifyConnection | ActivityId::VerifyData => {
+                    let check = if id == ActivityId::VerifyConnection {
+                        connection_check
+                    } else {
+                        data_check
+                    };
+                    match (check, done) {
+                        (Some(c), Some(_)) if c.ok => ActivityStatus::Complete,
+                        (Some(_), _) => ActivityStatus::InProgress,
+                        (None, _) => ActivityStatus::NotStarted,
+                    }
+                }
+            }
+        };
+        let (completed_by, completed_at) = match (status, done) {
+            (ActivityStatus::Complete, Some(c)) => (Some(c.completed_by.clone()), Some(c.completed_at)),
+            _ => (None, None),
+        };
+        out.push(ActivityView {
+            id,
+            title: id.title().to_string(),
+            summary: id.summary().to_string(),
+            status,
+            completed_by,
+            completed_at,
+        });
+    }
+    out
+}
+
+fn done_or(done: Option<&Completion>, otherwise: ActivityStatus) -> ActivityStatus {
+    if done.is_some() {
+        ActivityStatus::Complete
+    } else {
+        otherwise
+    }
+}
+
+fn link_label(status: LinkStatus) -> &'static str {
+    match status {
+        LinkStatus::Blank => "blank",
+        other => other.label(),
+    }
+}
+
+/// What keeps a connection from counting as onboarded (Validated, "Onboarding Complete",
+/// Outbound and Inbound "Up"), each named with its current value; empty when nothing does.
+pub fn onboarding_gaps(connection: &ConnectionView) -> Vec<String> {
+    let mut gaps = Vec::new();
+    if connection.state != ConnectionState::Validated {
+        gaps.push(format!("State is {}", connection.state.label()));
+    }
+    if connection.onboarding != Onboarding::Complete {
+        gaps.push(match connection.onboarding {
+            Onboarding::NotStarted => {
+                "onboarding has not started (select \"Connect to provider\")".to_string()
+            }
+            other => format!("onboarding reads \"{}\"", other.label()),
+        });
+    }
+    if connection.outbound != LinkStatus::Up {
+        gaps.push(format!("Outbound status is {}", link_label(connection.outbound)));
+    }
+    if connection.inbound != LinkStatus::Up {
+        gaps.push(format!("Inbound status is {}", link_label(connection.inbound)));
+    }
+    gaps
+}
+
+/// Why "Mark Complete" on `activity` must be refused because of the connection, or None.
+/// Only "Establish the connection…" depends on it: it needs the connection really onboarded.
+pub fn mark_complete_refusal(
+    activity: ActivityId,
+    connection: Option<&ConnectionView>,
+) -> Option<String> {
+    if activity != ActivityId::Establish {
+        return None;
+    }
+    let Some(c) = connection else {
+        return Some(
+            "There is no provider connection yet. Open the \"Connect with Impact IDI\" link in the welcome email to create it on the Provider connection form, then connect to the provider."
+                .to_string(),
+        );
+    };
+    let gaps = onboarding_gaps(c);
+    if gaps.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "The connection is not onboarded yet: {}. It needs to be Validated with \"Onboarding Complete\" and Outbound and Inbound status \"Up\". Finish it on the Provider connection form, then select Mark Complete.",
+        gaps.join("; ")
+    ))
+}
+
+fn locked_reason(setup: &GuidedSetupView, activity: ActivityId) -> Option<String> {
+    if setup.status(activity) != ActivityStatus::Locked {
+        return None;
+    }
+    let blocking = ActivityId::ALL
+        .into_iter()
+        .find(|a| setup.status(*a) != ActivityStatus::Complete)
+        .unwrap_or(activity);
+    Some(format!(
+        "\"{}\" is locked until \"{}\" is complete.",
+        activity.title(),
+        blocking.title()
+    ))
+}
+
+/// Why "Mark Complete" on `activity` is refused now, or None when it may be recorded (an
+/// activity already complete is accepted again and changes nothing).
+pub fn mark_complete_check(setup: &GuidedSetupView, activity: ActivityId) -> Option<String> {
+    if let Some(reason) = locked_reason(setup, activity) {
+        return Some(reason);
+    }
+    if setup.status(activity) == ActivityStatus::Complete {
+        return None;
+    }
+    if let Some(reason) = mark_complete_refusal(activity, setup.connection.as_ref()) {
+        return Some(reason);
+    }
+    if activity.is_verification() {
+        return Some(match setup.check(activity) {
+            None => format!(
+                "Run \"{}\" first: it completes when it succeeds.",
+                activity.title()
+            ),
+            Some(c) if c.ok => return None,
+            Some(c) => format!(
+                "The last run of \"{}\" failed: {} Run it again once that is fixed.",
+                activity.title(),
+                c.detail
+            ),
+        });
+    }
+    None
+}
+
+/// Why a verification may not run now (its activity is locked), or None.
+pub fn run_refusal(setup: &GuidedSetupView, activity: ActivityId) -> Option<String> {
+    locked_reason(setup, activity).map(|r| {
+        if activity == ActivityId::VerifyConnection {
+            format!("{r} Select Mark Complete there once the connection is onboarded.")
+        } else {
+            format!("{r} Run it until it succeeds.")
+        }
+    })
+}
+
+/// The connection Guided Setup follows: an onboarded one first, then the one to the configured
+/// provider URL, then the newest.
+pub fn guided_connection<'a>(
+    connections: &'a [ConnectionView],
+    provider_url: &str,
+) -> Option<&'a ConnectionView> {
+    let wanted = provider_url.trim_end_matches('/');
+    connections.iter().max_by_key(|c| {
+        (
+            c.onboarding == Onboarding::Complete,
+            c.url.trim_end_matches('/') == wanted,
+            c.id,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn time(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_750_000_000 + secs, 0).unwrap()
+    }
+
+    fn connection(
+        state: ConnectionState,
+        onboarding: Onboarding,
+        outbound: LinkStatus,
+        inbound: LinkStatus,
+    ) -> ConnectionView {
+        ConnectionView {
+            id: 1,
+            company: "ServiceNow Impact".into(),
+            url: "http://idi.example.com".into(),
+            state,
+            registered: true,
+            onboarding,
+            outbound,
+            inbound,
+            version: 1,
+            created_at: time(0),
+            updated_at: time(0),
+        }
+    }
+
+    fn onboarded() -> ConnectionView {
+        connection(
+            ConnectionState::Validated,
+            Onboarding::Complete,
+            LinkStatus::Up,
+            LinkStatus::Up,
+        )
+    }
+
+    fn done(activity: ActivityId, at: i64) -> Completion {
+        Completion {
+            activity,
+            completed_by: "ada@example.com".into(),
+            completed_at: time(at),
+        }
+    }
+
+    fn check(ok: bool) -> VerificationView {
+        VerificationView {
+            ok,
+            latency_ms: Some(12),
+            detail: if ok { "Round trip in 12 ms.".into() } else { "The provider did not answer.".into() },
+            outbound: None,
+            inbound: None,
+            tables: vec![],
+            run_by: "ada@example.com".into(),
+            at: time(100),
+        }
+    }
+
+    fn statuses(setup: &GuidedSetupView) -> Vec<ActivityStatus> {
+        setup.activities.iter().map(|a| a.status).collect()
+    }
+
+    use ActivityStatus::{Complete as C, InProgress as P, Locked as L, NotStarted as N};
+
+    #[test]
+    fn ids_round_trip_and_are_in_order() {
+        for a in ActivityId::ALL {
+            assert_eq!(ActivityId::parse(a.as_str()), Some(a));
+            assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"{}\"", a.as_str()));
+            assert!(!a.summary().is_empty());
+        }
+        assert_eq!(ActivityId::parse("nope"), None);
+        assert_eq!(ActivityId::Learn.previous(), None);
+        assert_eq!(ActivityId::VerifyConnection.previous(), Some(ActivityId::Establish));
+        assert_eq!(ActivityId::VerifyConnection.title(), "Verify the connection");
+        assert_eq!(ActivityId::VerifyData.title(), "Verify Impact data connection");
+        assert_eq!(ActivityStatus::NotStarted.label(), "Not started");
+    }
+
+    #[test]
+    fn a_fresh_setup_has_only_the_first_activity_available() {
+        let setup = GuidedSetupView::build(&[], None, None, None);
+        assert_eq!(statuses(&setup), [N, L, L, L, L]);
+        assert!(setup.activities.iter().all(|a| a.completed_by.is_none()));
+    }
+
+    #[test]
+    fn each_completion_unlocks_the_next_and_establish_follows_the_connection() {
+        let learnt = [done(ActivityId::Learn, 1)];
+        let setup = GuidedSetupView::build(&learnt, None, None, None);
+        assert_eq!(statuses(&setup), [C, N, L, L, L]);
+        assert_eq!(setup.activities[0].completed_by.as_deref(), Some("ada@example.com"));
+        assert_eq!(setup.activities[0].completed_at, Some(time(1)));
+
+        let pending = connection(ConnectionState::Pending, Onboarding::NotStarted, LinkStatus::Blank, LinkStatus::Blank);
+        let setup = GuidedSetupView::build(&learnt, Some(pending.clone()), None, None);
+        assert_eq!(statuses(&setup), [C, P, L, L, L]);
+
+        let registered = [done(ActivityId::Learn, 1), done(ActivityId::Register, 2)];
+        let setup = GuidedSetupView::build(&registered, None, None, None);
+        assert_eq!(statuses(&setup), [C, C, N, L, L]);
+        // A connection that is not onboarded yet: establishing is in progress.
+        let setup = GuidedSetupView::build(&registered, Some(pending), None, None);
+        assert_eq!(statuses(&setup), [C, C, P, L, L]);
+        // Onboarded but not yet marked: still in progress, Mark Complete is what is left.
+        let setup = GuidedSetupView::build(&registered, Some(onboarded()), None, None);
+        assert_eq!(statuses(&setup), [C, C, P, L, L]);
+
+        let established = [registered[0].clone(), registered[1].clone(), done(ActivityId::Establish, 3)];
+        let setup = GuidedSetupView::build(&established, Some(onboarded()), None, None);
+        assert_eq!(statuses(&setup), [C, C, C, N, L]);
+    }
+
+    #[test]
+    fn verifications_complete_while_their_latest_run_succeeds() {
+        let mut log = vec![
+            done(ActivityId::Learn, 1),
+            done(ActivityId::Register, 2),
+            done(ActivityId::Establish, 3),
+        ];
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(false)), None);
+        assert_eq!(statuses(&setup), [C, C, C, P, L]);
+
+        log.push(done(ActivityId::VerifyConnection, 4));
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(true)), None);
+        assert_eq!(statuses(&setup), [C, C, C, C, N]);
+        assert_eq!(setup.activities[3].completed_at, Some(time(4)));
+
+        log.push(done(ActivityId::VerifyData, 5));
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(true)), Some(check(true)));
+        assert_eq!(statuses(&setup), [C, C, C, C, C]);
+
+        // The connection stopped working and verification was re-run: it says so, and what
+        // depends on it is locked again until it passes.
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(false)), Some(check(true)));
+        assert_eq!(statuses(&setup), [C, C, C, P, L]);
+        assert_eq!(setup.activities[3].completed_by, None);
+    }
+
+    #[test]
+    fn mark_complete_on_establish_names_what_is_missing() {
+        assert!(mark_complete_refusal(ActivityId::Learn, None).is_none());
+        let none = mark_complete_refusal(ActivityId::Establish, None).unwrap();
+        assert!(none.contains("no provider connection"), "{none}");
+
+        let validated = connection(
+            ConnectionState::Validated,
+            Onboarding::NotStarted,
+            LinkStatus::NotOnboarded,
+            LinkStatus::NotOnboarded,
+        );
+        let why = mark_complete_refusal(ActivityId::Establish, Some(&validated)).unwrap();
+        assert!(why.contains("Outbound status is Not onboarded"), "{why}");
+        assert!(why.contains("Inbound status is Not onboarded"), "{why}");
+        assert!(why.contains("Connect to provider"), "{why}");
+        assert!(!why.contains("State is"), "{why}");
+
+        let half = connection(ConnectionState::Validated, Onboarding::Syncing, LinkStatus::Up, LinkStatus::NotOnboarded);
+        let why = mark_complete_refusal(ActivityId::Establish, Some(&half)).unwrap();
+        assert!(why.contains("Syncing settings to complete onboarding"), "{why}");
+        assert!(!why.contains("Outbound"), "{why}");
+        assert!(why.contains("Inbound status is Not onboarded"), "{why}");
+
+        let failed = connection(ConnectionState::ValidationFailed, Onboarding::NotStarted, LinkStatus::Blank, LinkStatus::Blank);
+        let why = mark_complete_refusal(ActivityId::Establish, Some(&failed)).unwrap();
+        assert!(why.contains("State is Validation failed"), "{why}");
+        assert!(why.contains("Outbound status is blank"), "{why}");
+
+        let down = connection(ConnectionState::Validated, Onboarding::Complete, LinkStatus::Up, LinkStatus::Down);
+        let why = mark_complete_refusal(ActivityId::Establish, Some(&down)).unwrap();
+        assert!(why.contains("Inbound status is Down"), "{why}");
+
+        assert_eq!(mark_complete_refusal(ActivityId::Establish, Some(&onboarded())), None);
+    }
+
+    #[test]
+    fn mark_complete_check_follows_locks_connection_and_runs() {
+        let fresh = GuidedSetupView::build(&[], None, None, None);
+        assert_eq!(mark_complete_check(&fresh, ActivityId::Learn), None);
+        let locked = mark_complete_check(&fresh, ActivityId::Establish).unwrap();
+        assert!(locked.contains("until \"Learn about registering your instance\" is complete"), "{locked}");
+
+        let log = [done(ActivityId::Learn, 1), done(ActivityId::Register, 2)];
+        let not_up = connection(ConnectionState::Validated, Onboarding::NotStarted, LinkStatus::NotOnboarded, LinkStatus::NotOnboarded);
+        let setup = GuidedSetupView::build(&log, Some(not_up), None, None);
+        let why = mark_complete_check(&setup, ActivityId::Establish).unwrap();
+        assert!(why.contains("Outbound status is Not onboarded"), "{why}");
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), None, None);
+        assert_eq!(mark_complete_check(&setup, ActivityId::Establish), None);
+        let why = run_refusal(&setup, ActivityId::VerifyConnection).unwrap();
+        assert!(why.contains("Mark Complete"), "{why}");
+
+        let log = [log[0].clone(), log[1].clone(), done(ActivityId::Establish, 3)];
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), None, None);
+        assert_eq!(run_refusal(&setup, ActivityId::VerifyConnection), None);
+        assert!(run_refusal(&setup, ActivityId::VerifyData).is_some());
+        let why = mark_complete_check(&setup, ActivityId::VerifyConnection).unwrap();
+        assert!(why.contains("Run \"Verify the connection\" first"), "{why}");
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(false)), None);
+        let why = mark_complete_check(&setup, ActivityId::VerifyConnection).unwrap();
+        assert!(why.contains("The provider did not answer."), "{why}");
+        // A success not yet recorded as a completion may be marked.
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(true)), None);
+        assert_eq!(mark_complete_check(&setup, ActivityId::VerifyConnection), None);
+        // Already complete: accepted again, whatever the connection does now.
+        let setup = GuidedSetupView::build(&log, None, None, None);
+        assert_eq!(setup.status(ActivityId::Establish), N);
+        assert!(mark_complete_check(&setup, ActivityId::Learn).is_none());
+    }
+
+    #[test]
+    fn the_followed_connection_prefers_onboarded_then_the_configured_provider() {
+        let mut a = connection(ConnectionState::Pending, Onboarding::NotStarted, LinkStatus::Blank, LinkStatus::Blank);
+        a.id = 1;
+        a.url = "http://sim/i/one".into();
+        let mut b = a.clone();
+        b.id = 2;
+        b.url = "http://sim/i/two".into();
+        let list = vec![a.clone(), b.clone()];
+        assert_eq!(guided_connection(&list, "http://sim/i/one/").map(|c| c.id), Some(1));
+        assert_eq!(guided_connection(&list, "http://elsewhere").map(|c| c.id), Some(2));
+        let mut a_on = onboarded();
+        a_on.id = 1;
+        let list = vec![a_on, b];
+        assert_eq!(guided_connection(&list, "http://sim/i/two").map(|c| c.id), Some(1));
+        assert_eq!(guided_connection(&[], "x"), None);
+    }
+
+    #[test]
+    fn the_view_round_trips() {
+        let setup = GuidedSetupView::build(
+            &[done(ActivityId::Learn, 1)],
+            Some(onboarded()),
+            Some(VerificationView {
+                outbound: Some(LinkStatus::Up),
+                inbound: Some(LinkStatus::Down),
+                tables: vec![TableSample { name: "impact_account".into(), count: 42, newest: Some(time(5)) }],
+                ..check(false)
+            }),
+            None,
+        );
+        let json = serde_json::to_string(&setup).unwrap();
+        assert!(json.contains(r#""status":"not_started""#), "{json}");
+        assert!(json.contains(r#""id":"verify_connection""#), "{json}");
+        assert_eq!(serde_json::from_str::<GuidedSetupView>(&json).unwrap(), setup);
+    }
+}
