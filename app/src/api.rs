@@ -201,3 +201,34 @@ pub async fn rescan_check(id: i64, check_id: String) -> Result<crate::model::Sca
 pub async fn connect_to_provider(id: i64) -> Result<String, ApiError> {
     crate::server::onboarding::authorize_url(&state()?, id, &user()?).await.map_err(to_user)
 }
+
+// ---- Guided Setup ----
+
+#[server(prefix = "/fn", endpoint = "guided_setup")]
+pub async fn guided_setup() -> Result<crate::model::GuidedSetupView, ApiError> {
+    crate::server::guided::view(&state()?).await.map_err(to_user)
+}
+
+/// "Mark Complete" on one activity (Impact app admins; refused with the reason when not ready).
+#[server(prefix = "/fn", endpoint = "mark_complete")]
+pub async fn mark_complete(activity: String) -> Result<crate::model::GuidedSetupView, ApiError> {
+    crate::server::guided::mark_complete(&state()?, &activity, &user()?)
+        .await
+        .map_err(to_user)
+}
+
+/// "Verify the connection": a real round trip; a failed run is a result, not an error.
+#[server(prefix = "/fn", endpoint = "verify_connection")]
+pub async fn verify_connection() -> Result<crate::model::VerificationView, ApiError> {
+    crate::server::verify::verify_connection(&state()?, &user()?)
+        .await
+        .map_err(to_user)
+}
+
+/// "Verify Impact data connection": the provider's data sample.
+#[server(prefix = "/fn", endpoint = "verify_data")]
+pub async fn verify_data() -> Result<crate::model::VerificationView, ApiError> {
+    crate::server::verify::verify_data(&state()?, &user()?)
+        .await
+        .map_err(to_user)
+}

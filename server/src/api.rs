@@ -74,7 +74,11 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
         .route("/audit", &[M::GET], get(list_audit))
         .route("/connections/{id}/health", &[M::GET], get(connection_health))
         .route("/connections/{id}/checks/{check}/rescan", &[M::POST], post(rescan_check))
-        .route("/connections/{id}/connect", &[M::POST], post(connect_to_provider));
+        .route("/connections/{id}/connect", &[M::POST], post(connect_to_provider))
+        .route("/guided-setup", &[M::GET], get(guided_setup))
+        .route("/guided-setup/{activity}/complete", &[M::POST], post(mark_complete))
+        .route("/guided-setup/verify-connection", &[M::POST], post(verify_connection))
+        .route("/guided-setup/verify-data", &[M::POST], post(verify_data));
     let router = r
         .router
         .fallback(api_not_found)
@@ -400,4 +404,37 @@ pub async fn authorized(
             axum::response::Redirect::to(&format!("/connections/{id}?error={msg}")).into_response()
         }
     }
+}
+
+// ---- Guided Setup ----
+
+#[tracing::instrument(skip(state))]
+async fn guided_setup(State(state): State<AppState>) -> ApiResult<app::model::GuidedSetupView> {
+    Ok(Json(app::server::guided::view(&state).await?))
+}
+
+#[tracing::instrument(skip(state, user))]
+async fn mark_complete(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(activity): Path<String>,
+) -> ApiResult<app::model::GuidedSetupView> {
+    Ok(Json(app::server::guided::mark_complete(&state, &activity, &user).await?))
+}
+
+/// A failed verification is a stored result: 200 with `ok: false` and what to do.
+#[tracing::instrument(skip(state, user))]
+async fn verify_connection(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+) -> ApiResult<app::model::VerificationView> {
+    Ok(Json(app::server::verify::verify_connection(&state, &user).await?))
+}
+
+#[tracing::instrument(skip(state, user))]
+async fn verify_data(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+) -> ApiResult<app::model::VerificationView> {
+    Ok(Json(app::server::verify::verify_data(&state, &user).await?))
 }

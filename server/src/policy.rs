@@ -44,6 +44,10 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("list_users", Access::Administer),
     ("create_user", Access::Administer),
     ("change_user", Access::Administer),
+    ("guided_setup", Access::View),
+    ("mark_complete", Access::Administer),
+    ("verify_connection", Access::ManageConnection),
+    ("verify_data", Access::ManageConnection),
 ];
 
 pub fn access_for(method: &Method, path: &str) -> Access {
@@ -67,6 +71,9 @@ pub fn access_for(method: &Method, path: &str) -> Access {
         ["api", "invitations", ..] | ["api", "outbox", ..] => Access::ManageConnection,
         ["api", "registration", ..] => Access::View,
         ["api", "audit"] => Access::View,
+        ["api", "guided-setup"] if safe => Access::View,
+        ["api", "guided-setup", _, "complete"] => Access::Administer,
+        ["api", "guided-setup", "verify-connection" | "verify-data"] => Access::ManageConnection,
         ["api", ..] if safe => Access::View,
         ["api", ..] => Access::ManageConnection,
         // The provider's redirect back: it starts onboarding.

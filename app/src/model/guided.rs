@@ -595,7 +595,7 @@ mod tests {
         let half = connection(ConnectionState::Validated, Onboarding::Syncing, LinkStatus::Up, LinkStatus::NotOnboarded);
         let why = mark_complete_refusal(ActivityId::Establish, Some(&half)).unwrap();
         assert!(why.contains("Syncing settings to complete onboarding"), "{why}");
-        assert!(!why.contains("Outbound"), "{why}");
+        assert!(!why.contains("Outbound status is"), "{why}");
         assert!(why.contains("Inbound status is Not onboarded"), "{why}");
 
         let failed = connection(ConnectionState::ValidationFailed, Onboarding::NotStarted, LinkStatus::Blank, LinkStatus::Blank);
@@ -677,7 +677,7 @@ mod tests {
             None,
         );
         let json = serde_json::to_string(&setup).unwrap();
-        assert!(json.contains(r#""status":"not_started""#), "{json}");
+        assert!(json.contains(r#""status":"in_progress""#), "{json}");
         assert!(json.contains(r#""id":"verify_connection""#), "{json}");
         assert_eq!(serde_json::from_str::<GuidedSetupView>(&json).unwrap(), setup);
     }

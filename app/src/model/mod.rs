@@ -8,6 +8,7 @@ pub mod dto;
 pub mod email;
 pub mod events;
 pub mod field;
+pub mod guided;
 pub mod provider_url;
 pub mod state;
 
@@ -18,5 +19,6 @@ pub use dto::*;
 pub use email::*;
 pub use events::*;
 pub use field::*;
+pub use guided::*;
 pub use provider_url::*;
 pub use state::*;

@@ -546,6 +546,9 @@ mod tests {
     use LinkStatus::{Blank as B, NotOnboarded as NO, Up};
     use Onboarding::{Complete, Failed, NotStarted as NS, Started, Syncing};
 
+    /// The buttons a person may press, written out rather than taken from `is_user_action`.
+    const USER_ACTIONS: [Action; 4] = [A::Save, A::Rescan, A::Onboard, A::Retry];
+
     fn st(
         state: ConnectionState,
         registered: bool,
@@ -569,65 +572,73 @@ mod tests {
     /// Every reachable status, with the actions it accepts and where each leads; every action
     /// not listed must be refused. Written from the rules, not from the code's output.
     fn table() -> Vec<(ConnectionStatus, Vec<(Action, ConnectionStatus)>)> {
+        // Not yet registered: Save submits at once, registering is the scan's first check.
         let r0 = ConnectionStatus::new_record();
-        let r1 = st(Pending, true, NS, B, B);
-        let r2 = st(AwaitingValidation, true, NS, B, B);
-        let r3 = st(Validated, true, NS, NO, NO);
-        let r4 = st(ValidationFailed, true, NS, B, B);
-        let r5 = st(AwaitingValidation, true, NS, NO, NO);
-        let r6 = st(Validated, true, Started, NO, NO);
-        let r7 = st(Validated, true, Syncing, Up, NO);
-        let r8 = st(Validated, true, Failed, NO, NO);
-        let r9 = st(Validated, true, Complete, Up, Up);
-        let r10 = st(Validated, true, Failed, Up, NO);
-        let r12 = st(Pending, true, Failed, B, B);
-        let r13 = st(AwaitingValidation, true, Failed, NO, NO);
-        let r14 = st(Validated, true, Started, Up, NO);
+        let r1 = st(AwaitingValidation, false, NS, B, B);
+        let r2 = st(ValidationFailed, false, NS, B, B);
+        // Registered.
+        let r3 = st(AwaitingValidation, true, NS, B, B);
+        let r4 = st(Validated, true, NS, NO, NO);
+        let r5 = st(ValidationFailed, true, NS, B, B);
+        let r6 = st(Pending, true, NS, B, B);
+        let r7 = st(AwaitingValidation, true, NS, NO, NO);
+        // Onboarding.
+        let r8 = st(Validated, true, Started, NO, NO);
+        let r9 = st(Validated, true, Syncing, Up, NO);
+        let r10 = st(Validated, true, Failed, NO, NO);
+        let r11 = st(Validated, true, Complete, Up, Up);
+        let r12 = st(Validated, true, Failed, Up, NO);
+        let r13 = st(Pending, true, Failed, B, B);
+        let r14 = st(AwaitingValidation, true, Failed, NO, NO);
         let r15 = st(AwaitingValidation, true, Failed, Up, NO);
-        let r16 = st(AwaitingValidation, true, Failed, B, B);
-        let r17 = st(ValidationFailed, true, Failed, B, B);
+        let r16 = st(Validated, true, Started, Up, NO);
+        let r17 = st(AwaitingValidation, true, Failed, B, B);
+        let r18 = st(ValidationFailed, true, Failed, B, B);
         vec![
-            (r0, vec![(A::Save, r0), (A::Register, r1)]),
-            (r1, vec![(A::Save, r1), (A::SubmitForValidation, r2)]),
+            (r0, vec![(A::Save, r0), (A::SubmitForValidation, r1)]),
+            // The checks cannot pass before registration; they can fail.
+            (r1, vec![(A::Register, r3), (A::ValidationFailed, r2)]),
+            (r2, vec![(A::Save, r2), (A::Rescan, r1)]),
             (
-                r2,
-                vec![(A::ValidationPassed, r3), (A::ValidationFailed, r4)],
+                r3,
+                vec![(A::ValidationPassed, r4), (A::ValidationFailed, r5)],
             ),
-            (r3, vec![(A::Save, r1), (A::Rescan, r5), (A::Onboard, r6)]),
-            (r4, vec![(A::Save, r4), (A::Rescan, r2)]),
-            (
-                r5,
-                vec![(A::ValidationPassed, r3), (A::ValidationFailed, r4)],
-            ),
-            (
-                r6,
-                vec![(A::OnboardingSyncing, r7), (A::OnboardingFailed, r8)],
-            ),
+            (r4, vec![(A::Save, r6), (A::Rescan, r7), (A::Onboard, r8)]),
+            (r5, vec![(A::Save, r5), (A::Rescan, r3)]),
+            (r6, vec![(A::Save, r6), (A::SubmitForValidation, r3)]),
             (
                 r7,
-                vec![(A::OnboardingComplete, r9), (A::OnboardingFailed, r10)],
+                vec![(A::ValidationPassed, r4), (A::ValidationFailed, r5)],
             ),
-            (r8, vec![(A::Save, r12), (A::Rescan, r13), (A::Retry, r6)]),
-            (r9, vec![]),
-            (r10, vec![(A::Save, r12), (A::Rescan, r15), (A::Retry, r14)]),
-            (r12, vec![(A::Save, r12), (A::SubmitForValidation, r16)]),
             (
-                r13,
-                vec![(A::ValidationPassed, r8), (A::ValidationFailed, r17)],
+                r8,
+                vec![(A::OnboardingSyncing, r9), (A::OnboardingFailed, r10)],
             ),
+            (
+                r9,
+                vec![(A::OnboardingComplete, r11), (A::OnboardingFailed, r12)],
+            ),
+            (r10, vec![(A::Save, r13), (A::Rescan, r14), (A::Retry, r8)]),
+            (r11, vec![]),
+            (r12, vec![(A::Save, r13), (A::Rescan, r15), (A::Retry, r16)]),
+            (r13, vec![(A::Save, r13), (A::SubmitForValidation, r17)]),
             (
                 r14,
-                vec![(A::OnboardingSyncing, r7), (A::OnboardingFailed, r10)],
+                vec![(A::ValidationPassed, r10), (A::ValidationFailed, r18)],
             ),
             (
                 r15,
-                vec![(A::ValidationPassed, r8), (A::ValidationFailed, r17)],
+                vec![(A::ValidationPassed, r10), (A::ValidationFailed, r18)],
             ),
             (
                 r16,
-                vec![(A::ValidationPassed, r8), (A::ValidationFailed, r17)],
+                vec![(A::OnboardingSyncing, r9), (A::OnboardingFailed, r12)],
             ),
-            (r17, vec![(A::Save, r17), (A::Rescan, r16)]),
+            (
+                r17,
+                vec![(A::ValidationPassed, r10), (A::ValidationFailed, r18)],
+            ),
+            (r18, vec![(A::Save, r18), (A::Rescan, r17)]),
         ]
     }
 
@@ -648,8 +659,23 @@ mod tests {
 
     #[test]
     fn table_covers_exactly_the_reachable_statuses() {
-        let table: HashSet<_> = table().into_iter().map(|(s, _)| s).collect();
-        assert_eq!(table.len(), 17, "duplicate rows in the table");
+        let rows = table();
+        let table: HashSet<_> = rows.iter().map(|(s, _)| *s).collect();
+        assert_eq!(table.len(), 19, "duplicate rows in the table");
+        assert_eq!(rows.len(), 19);
+        // The table is closed and every row is reachable along its own edges.
+        let mut from_table = HashSet::from([ConnectionStatus::new_record()]);
+        let mut queue = VecDeque::from([ConnectionStatus::new_record()]);
+        while let Some(s) = queue.pop_front() {
+            let (_, edges) = rows.iter().find(|(row, _)| *row == s).unwrap();
+            for (_, to) in edges {
+                assert!(table.contains(to), "{to:?} has no row");
+                if from_table.insert(*to) {
+                    queue.push_back(*to);
+                }
+            }
+        }
+        assert_eq!(from_table, table);
         assert_eq!(reachable(), table);
     }
 
@@ -674,6 +700,12 @@ mod tests {
                     (got, want) => panic!("{a:?} from {s:?}: got {got:?}, want {want:?}"),
                 }
             }
+            // The buttons shown are exactly the table's user actions, in declaration order.
+            let buttons: Vec<_> = Action::ALL
+                .into_iter()
+                .filter(|a| USER_ACTIONS.contains(a) && allowed.iter().any(|(x, _)| x == a))
+                .collect();
+            assert_eq!(allowed_user_actions(s), buttons, "{s:?}");
         }
     }
 
@@ -704,18 +736,91 @@ mod tests {
     }
 
     #[test]
+    fn register_and_validation_rules_hold_in_the_whole_space() {
+        for state in ConnectionState::ALL {
+            for registered in [false, true] {
+                for onboarding in Onboarding::ALL {
+                    for outbound in LinkStatus::ALL {
+                        for inbound in LinkStatus::ALL {
+                            let s = st(state, registered, onboarding, outbound, inbound);
+                            // Register: only while the checks run and not yet registered; it
+                            // changes nothing but `registered`.
+                            match transition(s, A::Register) {
+                                Ok(next) => {
+                                    assert!(state == AwaitingValidation && !registered, "{s:?}");
+                                    assert_eq!(
+                                        next,
+                                        ConnectionStatus {
+                                            registered: true,
+                                            ..s
+                                        }
+                                    );
+                                }
+                                Err(_) => {
+                                    assert!(state != AwaitingValidation || registered, "{s:?}")
+                                }
+                            }
+                            // Submit: Pending -> Awaiting validation, registered or not.
+                            match transition(s, A::SubmitForValidation) {
+                                Ok(next) => {
+                                    assert_eq!(state, Pending, "{s:?}");
+                                    assert_eq!(
+                                        next,
+                                        ConnectionStatus {
+                                            state: AwaitingValidation,
+                                            ..s
+                                        }
+                                    );
+                                }
+                                Err(_) => assert_ne!(state, Pending, "{s:?}"),
+                            }
+                            // Passing needs registration; failing does not.
+                            assert_eq!(
+                                transition(s, A::ValidationPassed).is_ok(),
+                                state == AwaitingValidation && registered,
+                                "{s:?}"
+                            );
+                            assert_eq!(
+                                transition(s, A::ValidationFailed).is_ok(),
+                                state == AwaitingValidation,
+                                "{s:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn invariants_hold_in_every_reachable_status() {
         for s in reachable() {
             // Onboarding only ever runs on a Validated connection.
             if s.onboarding != NS && s.onboarding != Failed {
                 assert_eq!(s.state, Validated, "{s:?}");
             }
-            // Nothing gets past Pending without credentials.
-            if s.state != Pending {
+            // The checks cannot pass without credentials.
+            if s.state == Validated {
                 assert!(s.registered, "{s:?}");
+            }
+            // Before registration nothing has been validated or onboarded.
+            if !s.registered {
+                assert_ne!(s.state, Validated, "{s:?}");
+                assert_eq!(s.onboarding, NS, "{s:?}");
+                assert_eq!((s.outbound, s.inbound), (B, B), "{s:?}");
             }
             if s.links_up() {
                 assert_eq!(s.onboarding, Complete, "{s:?}");
+            }
+            // Links show only once validated; Pending and failed records show empty fields.
+            if s.state == Pending || s.state == ValidationFailed {
+                assert_eq!((s.outbound, s.inbound), (B, B), "{s:?}");
+            }
+            if s.state == Validated {
+                assert!(s.outbound != B && s.inbound != B, "{s:?}");
+            }
+            if s.state == AwaitingValidation {
+                assert!(s.is_in_progress(), "{s:?}");
             }
         }
     }
@@ -723,15 +828,24 @@ mod tests {
     #[test]
     fn happy_path() {
         let mut s = ConnectionStatus::new_record();
-        assert_eq!(allowed_user_actions(s), vec![A::Save, A::Register]);
+        assert_eq!(allowed_user_actions(s), vec![A::Save]);
         s = step(s, A::Save);
-        s = step(s, A::Register);
-        assert_eq!(
-            allowed_user_actions(s),
-            vec![A::Save, A::SubmitForValidation]
-        );
+        assert_eq!(s, ConnectionStatus::new_record());
+        // The server submits right after Save; the record is not registered yet.
         s = step(s, A::SubmitForValidation);
+        assert_eq!(s, st(AwaitingValidation, false, NS, B, B));
         assert_eq!(s.state.label(), "Awaiting validation");
+        assert!(s.is_in_progress());
+        assert!(allowed_user_actions(s).is_empty());
+        let early = transition(s, A::ValidationPassed).unwrap_err();
+        assert!(
+            early.reason.contains("registered with the provider"),
+            "{}",
+            early.reason
+        );
+        // The scan's first check registers.
+        s = step(s, A::Register);
+        assert_eq!(s, st(AwaitingValidation, true, NS, B, B));
         assert!(s.is_in_progress());
         assert!(allowed_user_actions(s).is_empty());
         s = step(s, A::ValidationPassed);
@@ -740,12 +854,15 @@ mod tests {
             (s.outbound.label(), s.inbound.label()),
             ("Not onboarded", "Not onboarded")
         );
+        assert!(!s.is_in_progress());
         assert_eq!(
             allowed_user_actions(s),
             vec![A::Save, A::Rescan, A::Onboard]
         );
         s = step(s, A::Onboard);
         assert_eq!(s.onboarding.label(), "Provider onboarding started");
+        assert!(s.is_in_progress());
+        assert!(allowed_user_actions(s).is_empty());
         s = step(s, A::OnboardingSyncing);
         assert_eq!(
             s.onboarding.label(),
@@ -767,26 +884,51 @@ mod tests {
     }
 
     #[test]
-    fn validation_failure_then_rescan() {
+    fn validation_failure_before_registration_then_rescan() {
         let mut s = ConnectionStatus::new_record();
-        for a in [A::Register, A::SubmitForValidation, A::ValidationFailed] {
+        for a in [A::Save, A::SubmitForValidation, A::ValidationFailed] {
             s = step(s, a);
         }
+        assert_eq!(s, st(ValidationFailed, false, NS, B, B));
         assert_eq!(s.state.label(), "Validation failed");
-        assert_eq!((s.outbound, s.inbound), (B, B));
         assert_eq!(allowed_user_actions(s), vec![A::Save, A::Rescan]);
         let onboard = transition(s, A::Onboard).unwrap_err();
         assert_eq!(
             onboard.reason,
             "Connect to provider is available only once the connection is Validated; it is Validation failed."
         );
+        let register = transition(s, A::Register).unwrap_err();
+        assert!(register.reason.contains("Validation failed"));
         s = step(s, A::Save);
         assert_eq!(
             s.state, ValidationFailed,
             "saving does not by itself re-validate"
         );
         s = step(s, A::Rescan);
-        assert_eq!(s.state, AwaitingValidation);
+        assert_eq!(s, st(AwaitingValidation, false, NS, B, B));
+        assert!(transition(s, A::ValidationPassed).is_err());
+        s = step(s, A::Register);
+        s = step(s, A::ValidationPassed);
+        assert_eq!(s, st(Validated, true, NS, NO, NO));
+    }
+
+    #[test]
+    fn validation_failure_after_registration_then_rescan() {
+        let mut s = ConnectionStatus::new_record();
+        for a in [A::SubmitForValidation, A::Register, A::ValidationFailed] {
+            s = step(s, a);
+        }
+        assert_eq!(s, st(ValidationFailed, true, NS, B, B));
+        assert_eq!(allowed_user_actions(s), vec![A::Save, A::Rescan]);
+        s = step(s, A::Rescan);
+        assert_eq!(s, st(AwaitingValidation, true, NS, B, B));
+        // Already registered: the rescan does not register again.
+        let again = transition(s, A::Register).unwrap_err();
+        assert!(
+            again.reason.contains("already registered"),
+            "{}",
+            again.reason
+        );
         s = step(s, A::ValidationPassed);
         assert_eq!(s, st(Validated, true, NS, NO, NO));
     }
@@ -795,8 +937,8 @@ mod tests {
     fn onboarding_failure_then_retry() {
         let mut s = ConnectionStatus::new_record();
         for a in [
-            A::Register,
             A::SubmitForValidation,
+            A::Register,
             A::ValidationPassed,
             A::Onboard,
         ] {
@@ -820,7 +962,16 @@ mod tests {
     #[test]
     fn saving_a_validated_record_requires_validation_again() {
         let s = st(Validated, true, NS, NO, NO);
-        assert_eq!(step(s, A::Save), st(Pending, true, NS, B, B));
+        let saved = step(s, A::Save);
+        assert_eq!(saved, st(Pending, true, NS, B, B));
+        // Registration is kept: the next scan goes straight to the remaining checks.
+        let submitted = step(saved, A::SubmitForValidation);
+        assert_eq!(submitted, st(AwaitingValidation, true, NS, B, B));
+        assert!(transition(submitted, A::Register).is_err());
+        assert_eq!(
+            step(submitted, A::ValidationPassed),
+            st(Validated, true, NS, NO, NO)
+        );
         let waiting = transition(st(AwaitingValidation, true, NS, B, B), A::Save).unwrap_err();
         assert!(waiting.reason.contains("Awaiting validation"));
         let running = transition(st(Validated, true, Syncing, Up, NO), A::Save).unwrap_err();
@@ -831,29 +982,48 @@ mod tests {
 
     #[test]
     fn register_and_submit_refusals_say_what_to_do() {
-        let registered = st(Pending, true, NS, B, B);
-        let r = transition(registered, A::Register).unwrap_err();
-        assert!(r.reason.contains("already registered"), "{}", r.reason);
-        let r = transition(ConnectionStatus::new_record(), A::SubmitForValidation).unwrap_err();
-        assert!(
-            r.reason.starts_with("Connect to Provider first"),
-            "{}",
-            r.reason
+        // Registering outside a scan.
+        let r = transition(ConnectionStatus::new_record(), A::Register).unwrap_err();
+        assert_eq!(
+            r.reason,
+            "Registration with the provider happens while the checks run (Awaiting validation); the connection is Pending."
         );
+        let r = transition(st(AwaitingValidation, true, NS, B, B), A::Register).unwrap_err();
+        assert!(r.reason.contains("already registered"), "{}", r.reason);
+        let r = transition(st(Pending, true, NS, B, B), A::Register).unwrap_err();
+        assert!(r.reason.contains("already registered"), "{}", r.reason);
+        // Passing before registering.
+        let r = transition(st(AwaitingValidation, false, NS, B, B), A::ValidationPassed)
+            .unwrap_err();
+        assert_eq!(
+            r.reason,
+            "The checks cannot pass before the connection is registered with the provider; it is Awaiting validation."
+        );
+        // Submitting outside Pending.
+        let r = transition(st(AwaitingValidation, false, NS, B, B), A::SubmitForValidation)
+            .unwrap_err();
+        assert!(r.reason.contains("already Awaiting validation"), "{}", r.reason);
+        let r = transition(st(ValidationFailed, false, NS, B, B), A::SubmitForValidation)
+            .unwrap_err();
+        assert!(r.reason.contains("use Rescan"), "{}", r.reason);
         let r = transition(st(Validated, true, Started, NO, NO), A::Onboard).unwrap_err();
         assert!(r.reason.contains("already running"), "{}", r.reason);
     }
 
     #[test]
     fn allowed_user_actions_are_user_actions_that_transition_accepts() {
+        for a in Action::ALL {
+            assert_eq!(a.is_user_action(), USER_ACTIONS.contains(&a), "{a:?}");
+        }
         for s in reachable() {
             let allowed = allowed_user_actions(s);
             for a in Action::ALL {
                 let expected = a.is_user_action() && transition(s, a).is_ok();
                 assert_eq!(allowed.contains(&a), expected, "{a:?} in {s:?}");
             }
-            // The two "Connect to ..." buttons never show together.
-            assert!(!(allowed.contains(&A::Register) && allowed.contains(&A::Onboard)));
+            // Registering and submitting are the system's doing, never a button.
+            assert!(!allowed.contains(&A::Register), "{s:?}");
+            assert!(!allowed.contains(&A::SubmitForValidation), "{s:?}");
         }
     }
 
@@ -891,9 +1061,12 @@ mod tests {
             buttons,
             ["Save", "Rescan", "Connect to provider", "Retry"]
         );
+        assert_eq!(A::Register.label(), "Registered with the provider");
+        assert_eq!(A::SubmitForValidation.label(), "Submitted for validation");
         let all: BTreeSet<_> = Action::ALL.iter().map(|a| a.label()).collect();
         assert_eq!(all.len(), Action::ALL.len(), "labels must be distinct");
         assert_eq!(Validated.to_string(), "Validated");
+        assert_eq!(A::Register.to_string(), "Registered with the provider");
     }
 
     fn db_and_serde_agree<T>(

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod guided;
 pub mod invitations;
 pub mod links;
 pub mod onboarding;

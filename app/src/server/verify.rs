@@ -4,11 +4,23 @@
 use std::{
     collections::HashMap,
     sync::{Mutex, OnceLock},
+    time::{Duration, Instant},
 };
 
+use rand::RngCore;
 use tokio::sync::oneshot;
 
-use super::AppState;
+use super::{
+    audit, clock,
+    error::ServiceError,
+    guided::{self, Detail, KIND_CONNECTION, KIND_DATA},
+    provider::{Credentials, ProviderClient},
+    scan, AppState,
+};
+use crate::model::{
+    onboarding_gaps, run_refusal, Access, ActivityId, ActivityStatus, ConnectionView, CurrentUser,
+    LinkStatus, TableSample, VerificationView,
+};
 
 type Waiters = Mutex<HashMap<(i64, String), oneshot::Sender<()>>>;
 
@@ -42,4 +54,317 @@ pub fn echo_received(_state: &AppState, connection_id: i64, nonce: &str) {
         }
         None => tracing::info!(connection = connection_id, "an echo nobody waits for (late or unknown)"),
     }
+}
+
+/// Said after every failure: who can help, and the way back.
+const WHAT_NEXT: &str = "If it keeps failing, contact the Customer Service Manager, or go back to manual registration (Guided Setup, \"Register your instance\") and connect again.";
+
+/// One run's result, before it is stored.
+struct Outcome {
+    ok: bool,
+    latency_ms: Option<i64>,
+    detail: Detail,
+}
+
+fn failure(message: String, outbound: Option<LinkStatus>, inbound: Option<LinkStatus>) -> Outcome {
+    Outcome {
+        ok: false,
+        latency_ms: None,
+        detail: Detail {
+            message: format!("{message} {WHAT_NEXT}"),
+            outbound,
+            inbound,
+            ..Detail::default()
+        },
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn nonce() -> String {
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What must hold before anything is sent: the connection onboarded and Up, and its credentials.
+async fn preflight(
+    state: &AppState,
+    conn: &ConnectionView,
+) -> Result<Result<Credentials, Outcome>, ServiceError> {
+    let gaps = onboarding_gaps(conn);
+    if !gaps.is_empty() {
+        return Ok(Err(failure(
+            format!(
+                "The connection is not onboarded and Up: {}. Finish it on the Provider connection form first.",
+                gaps.join("; ")
+            ),
+            Some(conn.outbound),
+            Some(conn.inbound),
+        )));
+    }
+    match scan::credentials(state, conn.id).await? {
+        Some(c) => Ok(Ok(c)),
+        None => Ok(Err(failure(
+            "This connection holds no provider credentials, so nothing can be sent to the provider."
+                .into(),
+            Some(conn.outbound),
+            Some(conn.inbound),
+        ))),
+    }
+}
+
+/// The round trip: out to the provider's echo, back in to our inbound endpoint.
+async fn round_trip(state: &AppState, conn: &ConnectionView) -> Result<Outcome, ServiceError> {
+    let creds = match preflight(state, conn).await? {
+        Ok(c) => c,
+        Err(failed) => return Ok(failed),
+    };
+    let limit = state.settings.provider_timeout;
+    let nonce = nonce();
+    // Registered before sending: the provider calls us back before it answers.
+    let arrived = expect_echo(conn.id, &nonce);
+    let client = ProviderClient::new(&conn.url, limit);
+    let started = Instant::now();
+    let answer = client.echo(&creds, &nonce).await;
+    let answer = match answer {
+        Ok(a) => a,
+        Err(e) => {
+            forget_echo(conn.id, &nonce);
+            return Ok(failure(
+                format!("The test message did not reach the provider: {e}."),
+                Some(LinkStatus::Down),
+                None,
+            ));
+        }
+    };
+    if !answer.ok {
+        forget_echo(conn.id, &nonce);
+        let why = answer
+            .error
+            .unwrap_or_else(|| "no reason given".to_string());
+        return Ok(failure(
+            format!(
+                "The provider received the test message but could not reach this instance's inbound endpoint ({why}). Check that this instance's base URL is reachable from the provider."
+            ),
+            Some(LinkStatus::Up),
+            Some(LinkStatus::Down),
+        ));
+    }
+    // Usually already here; otherwise wait out what is left of the time limit.
+    let left = limit.saturating_sub(started.elapsed());
+    match tokio::time::timeout(left, arrived).await {
+        Ok(Ok(())) => {
+            let total = millis(started.elapsed());
+            Ok(Outcome {
+                ok: true,
+                latency_ms: Some(total),
+                detail: Detail {
+                    message: format!(
+                        "The test message went out to the provider and came back to this instance in {total} ms: Outbound and Inbound are Up."
+                    ),
+                    outbound: Some(LinkStatus::Up),
+                    inbound: Some(LinkStatus::Up),
+                    provider_round_trip_ms: answer.round_trip_ms,
+                    ..Detail::default()
+                },
+            })
+        }
+        _ => {
+            forget_echo(conn.id, &nonce);
+            Ok(failure(
+                format!(
+                    "The provider says it echoed the test message, but it did not arrive at this instance's inbound endpoint within {} ms.",
+                    limit.as_millis()
+                ),
+                Some(LinkStatus::Up),
+                Some(LinkStatus::Down),
+            ))
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Sample {
+    tables: Vec<SampleTable>,
+}
+
+#[derive(serde::Deserialize)]
+struct SampleTable {
+    name: String,
+    count: i64,
+    #[serde(default)]
+    newest: Option<String>,
+}
+
+/// Pulls the provider's data sample and says what arrived.
+async fn data_sample(state: &AppState, conn: &ConnectionView) -> Result<Outcome, ServiceError> {
+    let creds = match preflight(state, conn).await? {
+        Ok(c) => c,
+        Err(failed) => return Ok(failed),
+    };
+    let client = ProviderClient::new(&conn.url, state.settings.provider_timeout);
+    let started = Instant::now();
+    let raw = match client.data_sample(&creds).await {
+        Ok(v) => v,
+        Err(e) => {
+            return Ok(failure(
+                format!("The provider did not send the data sample: {e}."),
+                None,
+                None,
+            ))
+        }
+    };
+    let latency = millis(started.elapsed());
+    let sample: Sample = match serde_json::from_value(raw) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(failure(
+                format!("The provider's data sample is not in the expected shape ({e})."),
+                None,
+                None,
+            ))
+        }
+    };
+    let tables: Vec<TableSample> = sample
+        .tables
+        .into_iter()
+        .map(|t| TableSample {
+            // A time we cannot read shows as unknown rather than failing the whole sample.
+            newest: t.newest.as_deref().and_then(|s| clock::from_db(s).ok()),
+            name: t.name,
+            count: t.count,
+        })
+        .collect();
+    if tables.is_empty() {
+        return Ok(failure(
+            "The provider answered, but its data sample holds no tables: no Impact data is shared with this instance yet."
+                .into(),
+            None,
+            None,
+        ));
+    }
+    let records: i64 = tables.iter().map(|t| t.count).sum();
+    let newest = tables
+        .iter()
+        .filter_map(|t| t.newest)
+        .max()
+        .map(|t| format!("; the newest record is from {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
+        .unwrap_or_default();
+    Ok(Outcome {
+        ok: true,
+        latency_ms: Some(latency),
+        detail: Detail {
+            message: format!(
+                "{} tables arrived with {records} records in {latency} ms{newest}.",
+                tables.len()
+            ),
+            tables,
+            ..Detail::default()
+        },
+    })
+}
+
+/// Stores the run (and, when it passed, the activity's completion) with its audit line.
+async fn store(
+    state: &AppState,
+    kind: &str,
+    activity: ActivityId,
+    conn: &ConnectionView,
+    outcome: Outcome,
+    actor: &str,
+    already_complete: bool,
+) -> Result<VerificationView, ServiceError> {
+    let at = clock::now();
+    let detail = serde_json::to_string(&outcome.detail).map_err(anyhow::Error::from)?;
+    let mut tx = state.db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO verification_results (kind, connection_id, ok, latency_ms, detail, run_by, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(kind)
+    .bind(conn.id)
+    .bind(i64::from(outcome.ok))
+    .bind(outcome.latency_ms)
+    .bind(&detail)
+    .bind(actor)
+    .bind(clock::to_db(at))
+    .execute(&mut *tx)
+    .await?;
+    let verdict = if outcome.ok { "passed" } else { "failed" };
+    audit::record(
+        &mut tx,
+        actor,
+        &format!("{} {verdict}", activity.title()),
+        Some(conn.id),
+        &outcome.detail.message,
+    )
+    .await?;
+    // A pass completes the activity; one that stood complete keeps its first completion.
+    if outcome.ok && !already_complete {
+        guided::record_completion(&mut tx, activity, actor, Some(conn.id)).await?;
+    }
+    tx.commit().await?;
+    Ok(VerificationView {
+        ok: outcome.ok,
+        latency_ms: outcome.latency_ms,
+        detail: outcome.detail.message,
+        outbound: outcome.detail.outbound,
+        inbound: outcome.detail.inbound,
+        tables: outcome.detail.tables,
+        run_by: actor.to_string(),
+        at,
+    })
+}
+
+/// The connection a verification runs on, once its activity is unlocked.
+async fn target(
+    state: &AppState,
+    activity: ActivityId,
+    user: &CurrentUser,
+) -> Result<(ConnectionView, bool), ServiceError> {
+    if !user.may(Access::ManageConnection) {
+        return Err(ServiceError::Forbidden(
+            Access::ManageConnection.refusal().into(),
+        ));
+    }
+    let setup = guided::view(state).await?;
+    if let Some(reason) = run_refusal(&setup, activity) {
+        return Err(ServiceError::Conflict(reason));
+    }
+    let complete = setup.status(activity) == ActivityStatus::Complete;
+    let conn = setup.connection.ok_or_else(|| {
+        ServiceError::Conflict(
+            "There is no provider connection to verify. Open the \"Connect with Impact IDI\" link in the welcome email to create it."
+                .into(),
+        )
+    })?;
+    Ok((conn, complete))
+}
+
+/// "Verify the connection": a real round trip, measured and stored. A failure is a stored
+/// result (not an error) so the page shows it and it can be re-run.
+#[tracing::instrument(skip(state, user), fields(user = %user.email))]
+pub async fn verify_connection(
+    state: &AppState,
+    user: &CurrentUser,
+) -> Result<VerificationView, ServiceError> {
+    let activity = ActivityId::VerifyConnection;
+    let (conn, complete) = target(state, activity, user).await?;
+    let outcome = round_trip(state, &conn).await?;
+    store(state, KIND_CONNECTION, activity, &conn, outcome, &user.email, complete).await
+}
+
+/// "Verify Impact data connection": the provider's data sample, counted and stored.
+#[tracing::instrument(skip(state, user), fields(user = %user.email))]
+pub async fn verify_data(
+    state: &AppState,
+    user: &CurrentUser,
+) -> Result<VerificationView, ServiceError> {
+    let activity = ActivityId::VerifyData;
+    let (conn, complete) = target(state, activity, user).await?;
+    let outcome = data_sample(state, &conn).await?;
+    store(state, KIND_DATA, activity, &conn, outcome, &user.email, complete).await
 }

@@ -1,6 +1,7 @@
 mod auth;
 mod connections;
 mod helpers;
+mod onboarding;
 mod ops;
 mod registration;
 mod scan;
