@@ -5,6 +5,8 @@ import * as fs from 'fs';
 
 // One server for the run, on its own port and a fresh SQLite file.
 const port = Number(process.env.E2E_PORT ?? 3107);
+// The app's built-in provider simulator, on a known port so tests can inject faults.
+export const simPort = Number(process.env.E2E_SIM_PORT ?? 3108);
 const dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-e2e-'));
 const serverBin =
   process.env.IMPACT_SERVER_BIN ??
@@ -41,6 +43,8 @@ export default defineConfig({
       DATABASE_URL: `sqlite://${dbDir}/e2e.db?mode=rwc`,
       LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? path.join(__dirname, '..', 'target', 'site'),
       RUST_LOG: 'warn',
+      IMPACT_SIMULATOR_ADDR: `127.0.0.1:${simPort}`,
+      IMPACT_PROVIDER_TIMEOUT_MS: '2000',
       IMPACT_ADMIN_EMAIL: 'admin@example.com',
       IMPACT_ADMIN_PASSWORD: 'e2e admin password 1',
     },

@@ -113,8 +113,18 @@ pub async fn list_invitations() -> Result<Vec<InvitationView>, ApiError> {
 }
 
 #[server(prefix = "/fn", endpoint = "issue_invitation")]
-pub async fn issue_invitation(email: String, company: String) -> Result<InvitationView, ApiError> {
-    crate::server::invitations::issue(&state()?, &email, &company, &actor()?)
+pub async fn issue_invitation(
+    email: String,
+    company: String,
+    provider_url: Option<String>,
+) -> Result<InvitationView, ApiError> {
+    crate::server::invitations::issue(
+        &state()?,
+        &email,
+        &company,
+        provider_url.as_deref(),
+        &actor()?,
+    )
         .await
         .map_err(to_user)
 }
@@ -206,7 +216,9 @@ pub async fn connect_to_provider(id: i64) -> Result<String, ApiError> {
 
 #[server(prefix = "/fn", endpoint = "guided_setup")]
 pub async fn guided_setup() -> Result<crate::model::GuidedSetupView, ApiError> {
-    crate::server::guided::view(&state()?).await.map_err(to_user)
+    crate::server::guided::view(&state()?)
+        .await
+        .map_err(to_user)
 }
 
 /// "Mark Complete" on one activity (Impact app admins; refused with the reason when not ready).

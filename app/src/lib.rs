@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    path,
+    path, SsrMode,
 };
 
 use crate::model::{Access, CurrentUser};
@@ -74,17 +74,18 @@ pub fn App() -> impl IntoView {
             </header>
             <main>
                 <Routes fallback=|| view! { <pages::not_found::NotFound/> }>
-                    <Route path=path!("/") view=pages::home::Home/>
-                    <Route path=path!("/connections") view=pages::connections::Connections/>
-                    <Route path=path!("/connections/:id") view=pages::connection::Connection/>
-                    <Route path=path!("/connections/:id/health") view=pages::health::Health/>
-                    <Route path=path!("/connect") view=pages::connect::Connect/>
-                    <Route path=path!("/registrations") view=pages::registrations::Registrations/>
-                    <Route path=path!("/outbox") view=pages::outbox::Outbox/>
-                    <Route path=path!("/login") view=pages::login::Login/>
-                    <Route path=path!("/setup") view=pages::login::Setup/>
-                    <Route path=path!("/users") view=pages::users::Users/>
-                    <Route path=path!("/audit") view=pages::audit::Audit/>
+                    <Route ssr=SsrMode::Async path=path!("/") view=pages::home::Home/>
+                    <Route ssr=SsrMode::Async path=path!("/connections") view=pages::connections::Connections/>
+                    <Route ssr=SsrMode::Async path=path!("/connections/:id") view=pages::connection::Connection/>
+                    <Route ssr=SsrMode::Async path=path!("/connections/:id/health") view=pages::health::Health/>
+                    <Route ssr=SsrMode::Async path=path!("/connect") view=pages::connect::Connect/>
+                    <Route ssr=SsrMode::Async path=path!("/registrations") view=pages::registrations::Registrations/>
+                    <Route ssr=SsrMode::Async path=path!("/outbox") view=pages::outbox::Outbox/>
+                    <Route ssr=SsrMode::Async path=path!("/login") view=pages::login::Login/>
+                    <Route ssr=SsrMode::Async path=path!("/setup") view=pages::login::Setup/>
+                    <Route ssr=SsrMode::Async path=path!("/users") view=pages::users::Users/>
+                    <Route ssr=SsrMode::Async path=path!("/audit") view=pages::audit::Audit/>
+                    <Route ssr=SsrMode::Async path=path!("/guided-setup") view=pages::guided::GuidedSetup/>
                 </Routes>
             </main>
         </Router>
@@ -97,6 +98,7 @@ fn Nav(user: CurrentUser) -> impl IntoView {
     let admin = user.may(Access::Administer);
     view! {
         <nav>
+            <A href="/guided-setup">"Guided Setup"</A>
             <A href="/connections">"Connections"</A>
             {manage.then(|| view! { <A href="/registrations">"Instance registration"</A> <A href="/outbox">"Outbox"</A> })}
             <A href="/audit">"Audit"</A>

@@ -24,7 +24,7 @@ test('issue an invitation, open the welcome email, save the pre-filled form', as
   await expect(page.getByRole('heading', { name: 'Provider connection' })).toBeVisible();
   await hydrated(page);
   await expect(page.getByTestId('company-select')).toHaveValue('ServiceNow Impact');
-  await expect(page.getByTestId('url')).toHaveValue(/^http:\/\/127\.0\.0\.1:\d+$/);
+  await expect(page.getByTestId('url')).toHaveValue(/^http:\/\/127\.0\.0\.1:\d+\/i\/default$/);
   await expect(page.getByTestId('url')).toHaveAttribute('readonly', '');
   await expect(page.getByTestId('state')).toHaveText('');
   await expect(page.getByTestId('outbound')).toHaveText('');
@@ -36,14 +36,17 @@ test('issue an invitation, open the welcome email, save the pre-filled form', as
   await page.getByRole('button', { name: 'Save' }).click();
 
   await expect(page).toHaveURL(/\/connections\/\d+$/);
-  await expect(page.getByTestId('state')).toHaveText('Pending');
-  await expect(page.getByTestId('company-select')).toHaveValue('Acme Stores');
+  // Save creates the record (history: Created, from Pending) and starts validation at once
+  // (the domain reference's reading of the procedure): it settles as Validated.
   await expect(page.getByTestId('history')).toContainText('Created');
+  await expect(page.getByTestId('history')).toContainText('Pending');
+  await expect(page.getByTestId('state')).toHaveText('Validated', { timeout: 15_000 });
+  await expect(page.getByTestId('company-select')).toHaveValue('Acme Stores');
   await shot(page, 'connection-saved');
 
   await page.getByRole('link', { name: 'Connections' }).click();
   const row = page.getByTestId('connections').getByRole('row', { name: /Acme Stores/ });
-  await expect(row).toContainText('Pending');
+  await expect(row).toContainText('Validated');
   await shot(page, 'connections-list');
 
   // The used link now explains itself.

@@ -15,18 +15,19 @@ test('an IDI admin sees the actions; an Impact app user sees none and the API re
   await shot(admin, 'users');
 
   // And a connection to look at.
-  await admin.request.post('/api/invitations', { data: { email: 'roles@example.com', company: 'Roles Co' } });
+  const sim = `http://127.0.0.1:${process.env.E2E_SIM_PORT ?? 3108}/i/roles`;
+  const issued = await admin.request.post('/api/invitations', {
+    data: { email: 'roles@example.com', company: 'Roles Co', provider_url: sim },
+  });
+  expect(issued.status()).toBe(201);
   const mails = await (await admin.request.get('/api/outbox')).json();
   const token = new URL(mails[0].link).searchParams.get('token');
-  const existing = await (await admin.request.get('/api/connections')).json();
-  let id: number;
-  if (existing.length > 0) {
-    id = existing[0].id;
-  } else {
-    const created = await admin.request.post('/api/connections', { data: { company: 'Roles Co', registration_token: token } });
-    id = (await created.json()).id;
-  }
+  const created = await admin.request.post('/api/connections', { data: { company: 'Roles Co', registration_token: token } });
+  expect(created.status()).toBe(201);
+  const id: number = (await created.json()).id;
   await admin.goto(`/connections/${id}`);
+  await expect(admin.getByTestId('state')).toHaveText('Validated', { timeout: 15_000 });
+  await expect(admin.getByRole('button', { name: 'Connect to provider' })).toBeVisible();
   await expect(admin.locator('form[data-testid=connection-form] button[type=submit]')).toBeVisible();
 
   const viewerCtx = await browser.newContext();

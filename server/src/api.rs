@@ -76,8 +76,16 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
         .route("/connections/{id}/checks/{check}/rescan", &[M::POST], post(rescan_check))
         .route("/connections/{id}/connect", &[M::POST], post(connect_to_provider))
         .route("/guided-setup", &[M::GET], get(guided_setup))
-        .route("/guided-setup/{activity}/complete", &[M::POST], post(mark_complete))
-        .route("/guided-setup/verify-connection", &[M::POST], post(verify_connection))
+        .route(
+            "/guided-setup/{activity}/complete",
+            &[M::POST],
+            post(mark_complete),
+        )
+        .route(
+            "/guided-setup/verify-connection",
+            &[M::POST],
+            post(verify_connection),
+        )
         .route("/guided-setup/verify-data", &[M::POST], post(verify_data));
     let router = r
         .router
@@ -254,7 +262,7 @@ async fn issue_invitation(
 ) -> Result<(StatusCode, Json<app::model::InvitationView>), ServiceError> {
     Ok((
         StatusCode::CREATED,
-        Json(invitations::issue(&state, &req.email, &req.company, &user.email).await?),
+        Json(invitations::issue(&state, &req.email, &req.company, req.provider_url.as_deref(), &user.email).await?),
     ))
 }
 
@@ -419,7 +427,9 @@ async fn mark_complete(
     Extension(user): Extension<CurrentUser>,
     Path(activity): Path<String>,
 ) -> ApiResult<app::model::GuidedSetupView> {
-    Ok(Json(app::server::guided::mark_complete(&state, &activity, &user).await?))
+    Ok(Json(
+        app::server::guided::mark_complete(&state, &activity, &user).await?,
+    ))
 }
 
 /// A failed verification is a stored result: 200 with `ok: false` and what to do.
@@ -428,7 +438,9 @@ async fn verify_connection(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
 ) -> ApiResult<app::model::VerificationView> {
-    Ok(Json(app::server::verify::verify_connection(&state, &user).await?))
+    Ok(Json(
+        app::server::verify::verify_connection(&state, &user).await?,
+    ))
 }
 
 #[tracing::instrument(skip(state, user))]

@@ -131,6 +131,9 @@ pub struct CreateCompany {
 pub struct InvitationRequest {
     pub email: String,
     pub company: String,
+    /// The provider instance to register with; this app's configured provider when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_url: Option<String>,
 }
 
 /// Provider side: an initiated registration, as the instance registration tab lists it.

@@ -282,7 +282,9 @@ pub fn activity_views(
             }
         };
         let (completed_by, completed_at) = match (status, done) {
-            (ActivityStatus::Complete, Some(c)) => (Some(c.completed_by.clone()), Some(c.completed_at)),
+            (ActivityStatus::Complete, Some(c)) => {
+                (Some(c.completed_by.clone()), Some(c.completed_at))
+            }
             _ => (None, None),
         };
         out.push(ActivityView {
@@ -328,10 +330,16 @@ pub fn onboarding_gaps(connection: &ConnectionView) -> Vec<String> {
         });
     }
     if connection.outbound != LinkStatus::Up {
-        gaps.push(format!("Outbound status is {}", link_label(connection.outbound)));
+        gaps.push(format!(
+            "Outbound status is {}",
+            link_label(connection.outbound)
+        ));
     }
     if connection.inbound != LinkStatus::Up {
-        gaps.push(format!("Inbound status is {}", link_label(connection.inbound)));
+        gaps.push(format!(
+            "Inbound status is {}",
+            link_label(connection.inbound)
+        ));
     }
     gaps
 }
@@ -484,7 +492,11 @@ mod tests {
         VerificationView {
             ok,
             latency_ms: Some(12),
-            detail: if ok { "Round trip in 12 ms.".into() } else { "The provider did not answer.".into() },
+            detail: if ok {
+                "Round trip in 12 ms.".into()
+            } else {
+                "The provider did not answer.".into()
+            },
             outbound: None,
             inbound: None,
             tables: vec![],
@@ -503,14 +515,26 @@ mod tests {
     fn ids_round_trip_and_are_in_order() {
         for a in ActivityId::ALL {
             assert_eq!(ActivityId::parse(a.as_str()), Some(a));
-            assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"{}\"", a.as_str()));
+            assert_eq!(
+                serde_json::to_string(&a).unwrap(),
+                format!("\"{}\"", a.as_str())
+            );
             assert!(!a.summary().is_empty());
         }
         assert_eq!(ActivityId::parse("nope"), None);
         assert_eq!(ActivityId::Learn.previous(), None);
-        assert_eq!(ActivityId::VerifyConnection.previous(), Some(ActivityId::Establish));
-        assert_eq!(ActivityId::VerifyConnection.title(), "Verify the connection");
-        assert_eq!(ActivityId::VerifyData.title(), "Verify Impact data connection");
+        assert_eq!(
+            ActivityId::VerifyConnection.previous(),
+            Some(ActivityId::Establish)
+        );
+        assert_eq!(
+            ActivityId::VerifyConnection.title(),
+            "Verify the connection"
+        );
+        assert_eq!(
+            ActivityId::VerifyData.title(),
+            "Verify Impact data connection"
+        );
         assert_eq!(ActivityStatus::NotStarted.label(), "Not started");
     }
 
@@ -526,10 +550,18 @@ mod tests {
         let learnt = [done(ActivityId::Learn, 1)];
         let setup = GuidedSetupView::build(&learnt, None, None, None);
         assert_eq!(statuses(&setup), [C, N, L, L, L]);
-        assert_eq!(setup.activities[0].completed_by.as_deref(), Some("ada@example.com"));
+        assert_eq!(
+            setup.activities[0].completed_by.as_deref(),
+            Some("ada@example.com")
+        );
         assert_eq!(setup.activities[0].completed_at, Some(time(1)));
 
-        let pending = connection(ConnectionState::Pending, Onboarding::NotStarted, LinkStatus::Blank, LinkStatus::Blank);
+        let pending = connection(
+            ConnectionState::Pending,
+            Onboarding::NotStarted,
+            LinkStatus::Blank,
+            LinkStatus::Blank,
+        );
         let setup = GuidedSetupView::build(&learnt, Some(pending.clone()), None, None);
         assert_eq!(statuses(&setup), [C, P, L, L, L]);
 
@@ -543,7 +575,11 @@ mod tests {
         let setup = GuidedSetupView::build(&registered, Some(onboarded()), None, None);
         assert_eq!(statuses(&setup), [C, C, P, L, L]);
 
-        let established = [registered[0].clone(), registered[1].clone(), done(ActivityId::Establish, 3)];
+        let established = [
+            registered[0].clone(),
+            registered[1].clone(),
+            done(ActivityId::Establish, 3),
+        ];
         let setup = GuidedSetupView::build(&established, Some(onboarded()), None, None);
         assert_eq!(statuses(&setup), [C, C, C, N, L]);
     }
@@ -564,12 +600,22 @@ mod tests {
         assert_eq!(setup.activities[3].completed_at, Some(time(4)));
 
         log.push(done(ActivityId::VerifyData, 5));
-        let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(true)), Some(check(true)));
+        let setup = GuidedSetupView::build(
+            &log,
+            Some(onboarded()),
+            Some(check(true)),
+            Some(check(true)),
+        );
         assert_eq!(statuses(&setup), [C, C, C, C, C]);
 
         // The connection stopped working and verification was re-run: it says so, and what
         // depends on it is locked again until it passes.
-        let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(false)), Some(check(true)));
+        let setup = GuidedSetupView::build(
+            &log,
+            Some(onboarded()),
+            Some(check(false)),
+            Some(check(true)),
+        );
         assert_eq!(statuses(&setup), [C, C, C, P, L]);
         assert_eq!(setup.activities[3].completed_by, None);
     }
@@ -592,22 +638,43 @@ mod tests {
         assert!(why.contains("Connect to provider"), "{why}");
         assert!(!why.contains("State is"), "{why}");
 
-        let half = connection(ConnectionState::Validated, Onboarding::Syncing, LinkStatus::Up, LinkStatus::NotOnboarded);
+        let half = connection(
+            ConnectionState::Validated,
+            Onboarding::Syncing,
+            LinkStatus::Up,
+            LinkStatus::NotOnboarded,
+        );
         let why = mark_complete_refusal(ActivityId::Establish, Some(&half)).unwrap();
-        assert!(why.contains("Syncing settings to complete onboarding"), "{why}");
+        assert!(
+            why.contains("Syncing settings to complete onboarding"),
+            "{why}"
+        );
         assert!(!why.contains("Outbound status is"), "{why}");
         assert!(why.contains("Inbound status is Not onboarded"), "{why}");
 
-        let failed = connection(ConnectionState::ValidationFailed, Onboarding::NotStarted, LinkStatus::Blank, LinkStatus::Blank);
+        let failed = connection(
+            ConnectionState::ValidationFailed,
+            Onboarding::NotStarted,
+            LinkStatus::Blank,
+            LinkStatus::Blank,
+        );
         let why = mark_complete_refusal(ActivityId::Establish, Some(&failed)).unwrap();
         assert!(why.contains("State is Validation failed"), "{why}");
         assert!(why.contains("Outbound status is blank"), "{why}");
 
-        let down = connection(ConnectionState::Validated, Onboarding::Complete, LinkStatus::Up, LinkStatus::Down);
+        let down = connection(
+            ConnectionState::Validated,
+            Onboarding::Complete,
+            LinkStatus::Up,
+            LinkStatus::Down,
+        );
         let why = mark_complete_refusal(ActivityId::Establish, Some(&down)).unwrap();
         assert!(why.contains("Inbound status is Down"), "{why}");
 
-        assert_eq!(mark_complete_refusal(ActivityId::Establish, Some(&onboarded())), None);
+        assert_eq!(
+            mark_complete_refusal(ActivityId::Establish, Some(&onboarded())),
+            None
+        );
     }
 
     #[test]
@@ -615,10 +682,18 @@ mod tests {
         let fresh = GuidedSetupView::build(&[], None, None, None);
         assert_eq!(mark_complete_check(&fresh, ActivityId::Learn), None);
         let locked = mark_complete_check(&fresh, ActivityId::Establish).unwrap();
-        assert!(locked.contains("until \"Learn about registering your instance\" is complete"), "{locked}");
+        assert!(
+            locked.contains("until \"Learn about registering your instance\" is complete"),
+            "{locked}"
+        );
 
         let log = [done(ActivityId::Learn, 1), done(ActivityId::Register, 2)];
-        let not_up = connection(ConnectionState::Validated, Onboarding::NotStarted, LinkStatus::NotOnboarded, LinkStatus::NotOnboarded);
+        let not_up = connection(
+            ConnectionState::Validated,
+            Onboarding::NotStarted,
+            LinkStatus::NotOnboarded,
+            LinkStatus::NotOnboarded,
+        );
         let setup = GuidedSetupView::build(&log, Some(not_up), None, None);
         let why = mark_complete_check(&setup, ActivityId::Establish).unwrap();
         assert!(why.contains("Outbound status is Not onboarded"), "{why}");
@@ -627,7 +702,11 @@ mod tests {
         let why = run_refusal(&setup, ActivityId::VerifyConnection).unwrap();
         assert!(why.contains("Mark Complete"), "{why}");
 
-        let log = [log[0].clone(), log[1].clone(), done(ActivityId::Establish, 3)];
+        let log = [
+            log[0].clone(),
+            log[1].clone(),
+            done(ActivityId::Establish, 3),
+        ];
         let setup = GuidedSetupView::build(&log, Some(onboarded()), None, None);
         assert_eq!(run_refusal(&setup, ActivityId::VerifyConnection), None);
         assert!(run_refusal(&setup, ActivityId::VerifyData).is_some());
@@ -638,7 +717,10 @@ mod tests {
         assert!(why.contains("The provider did not answer."), "{why}");
         // A success not yet recorded as a completion may be marked.
         let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(true)), None);
-        assert_eq!(mark_complete_check(&setup, ActivityId::VerifyConnection), None);
+        assert_eq!(
+            mark_complete_check(&setup, ActivityId::VerifyConnection),
+            None
+        );
         // Already complete: accepted again, whatever the connection does now.
         let setup = GuidedSetupView::build(&log, None, None, None);
         assert_eq!(setup.status(ActivityId::Establish), N);
@@ -647,19 +729,33 @@ mod tests {
 
     #[test]
     fn the_followed_connection_prefers_onboarded_then_the_configured_provider() {
-        let mut a = connection(ConnectionState::Pending, Onboarding::NotStarted, LinkStatus::Blank, LinkStatus::Blank);
+        let mut a = connection(
+            ConnectionState::Pending,
+            Onboarding::NotStarted,
+            LinkStatus::Blank,
+            LinkStatus::Blank,
+        );
         a.id = 1;
         a.url = "http://sim/i/one".into();
         let mut b = a.clone();
         b.id = 2;
         b.url = "http://sim/i/two".into();
         let list = vec![a.clone(), b.clone()];
-        assert_eq!(guided_connection(&list, "http://sim/i/one/").map(|c| c.id), Some(1));
-        assert_eq!(guided_connection(&list, "http://elsewhere").map(|c| c.id), Some(2));
+        assert_eq!(
+            guided_connection(&list, "http://sim/i/one/").map(|c| c.id),
+            Some(1)
+        );
+        assert_eq!(
+            guided_connection(&list, "http://elsewhere").map(|c| c.id),
+            Some(2)
+        );
         let mut a_on = onboarded();
         a_on.id = 1;
         let list = vec![a_on, b];
-        assert_eq!(guided_connection(&list, "http://sim/i/two").map(|c| c.id), Some(1));
+        assert_eq!(
+            guided_connection(&list, "http://sim/i/two").map(|c| c.id),
+            Some(1)
+        );
         assert_eq!(guided_connection(&[], "x"), None);
     }
 
@@ -671,7 +767,11 @@ mod tests {
             Some(VerificationView {
                 outbound: Some(LinkStatus::Up),
                 inbound: Some(LinkStatus::Down),
-                tables: vec![TableSample { name: "impact_account".into(), count: 42, newest: Some(time(5)) }],
+                tables: vec![TableSample {
+                    name: "impact_account".into(),
+                    count: 42,
+                    newest: Some(time(5)),
+                }],
                 ..check(false)
             }),
             None,
@@ -679,6 +779,9 @@ mod tests {
         let json = serde_json::to_string(&setup).unwrap();
         assert!(json.contains(r#""status":"in_progress""#), "{json}");
         assert!(json.contains(r#""id":"verify_connection""#), "{json}");
-        assert_eq!(serde_json::from_str::<GuidedSetupView>(&json).unwrap(), setup);
+        assert_eq!(
+            serde_json::from_str::<GuidedSetupView>(&json).unwrap(),
+            setup
+        );
     }
 }

@@ -993,18 +993,28 @@ mod tests {
         let r = transition(st(Pending, true, NS, B, B), A::Register).unwrap_err();
         assert!(r.reason.contains("already registered"), "{}", r.reason);
         // Passing before registering.
-        let r = transition(st(AwaitingValidation, false, NS, B, B), A::ValidationPassed)
-            .unwrap_err();
+        let r =
+            transition(st(AwaitingValidation, false, NS, B, B), A::ValidationPassed).unwrap_err();
         assert_eq!(
             r.reason,
             "The checks cannot pass before the connection is registered with the provider; it is Awaiting validation."
         );
         // Submitting outside Pending.
-        let r = transition(st(AwaitingValidation, false, NS, B, B), A::SubmitForValidation)
-            .unwrap_err();
-        assert!(r.reason.contains("already Awaiting validation"), "{}", r.reason);
-        let r = transition(st(ValidationFailed, false, NS, B, B), A::SubmitForValidation)
-            .unwrap_err();
+        let r = transition(
+            st(AwaitingValidation, false, NS, B, B),
+            A::SubmitForValidation,
+        )
+        .unwrap_err();
+        assert!(
+            r.reason.contains("already Awaiting validation"),
+            "{}",
+            r.reason
+        );
+        let r = transition(
+            st(ValidationFailed, false, NS, B, B),
+            A::SubmitForValidation,
+        )
+        .unwrap_err();
         assert!(r.reason.contains("use Rescan"), "{}", r.reason);
         let r = transition(st(Validated, true, Started, NO, NO), A::Onboard).unwrap_err();
         assert!(r.reason.contains("already running"), "{}", r.reason);
@@ -1057,10 +1067,7 @@ mod tests {
             .filter(|a| a.is_user_action())
             .map(|a| a.label())
             .collect();
-        assert_eq!(
-            buttons,
-            ["Save", "Rescan", "Connect to provider", "Retry"]
-        );
+        assert_eq!(buttons, ["Save", "Rescan", "Connect to provider", "Retry"]);
         assert_eq!(A::Register.label(), "Registered with the provider");
         assert_eq!(A::SubmitForValidation.label(), "Submitted for validation");
         let all: BTreeSet<_> = Action::ALL.iter().map(|a| a.label()).collect();

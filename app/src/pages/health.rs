@@ -36,7 +36,7 @@ pub fn Health() -> impl IntoView {
     let finished_scans = Memo::new(move |_| {
         live.events.with(|l| {
             l.iter()
-                .filter(|e| matches!(&e.body, EventBody::Scan { outcome: Some(_), .. }))
+                .filter(|e| matches!(&e.body, EventBody::Scan { outcome: Some(_), .. } | EventBody::Connection { .. }))
                 .count()
         })
     });

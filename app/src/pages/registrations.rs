@@ -12,9 +12,11 @@ use crate::{
 pub fn Registrations() -> impl IntoView {
     let (email, set_email) = signal(String::new());
     let (company, set_company) = signal(DEFAULT_COMPANY.to_string());
-    let issue = Action::new(|(email, company): &(String, String)| {
+    let (provider, set_provider) = signal(String::new());
+    let issue = Action::new(|(email, company, provider): &(String, String, String)| {
         let (email, company) = (email.clone(), company.clone());
-        async move { issue_invitation(email, company).await }
+        let provider = (!provider.trim().is_empty()).then(|| provider.clone());
+        async move { issue_invitation(email, company, provider).await }
     });
     let invitations = Resource::new(move || issue.version().get(), |_| list_invitations());
 
@@ -28,7 +30,7 @@ pub fn Registrations() -> impl IntoView {
                 class="fields"
                 on:submit=move |ev| {
                     ev.prevent_default();
-                    issue.dispatch((email.get_untracked(), company.get_untracked()));
+                    issue.dispatch((email.get_untracked(), company.get_untracked(), provider.get_untracked()));
                 }
             >
                 <label for="inv-email">"Named contact email"</label>
@@ -37,6 +39,9 @@ pub fn Registrations() -> impl IntoView {
                 <label for="inv-company">"Company"</label>
                 <input id="inv-company" type="text" required prop:value=company
                     on:input=move |ev| set_company.set(event_target_value(&ev))/>
+                <label for="inv-provider">"Provider instance URL (optional)"</label>
+                <input id="inv-provider" type="url" placeholder="This app's provider" prop:value=provider
+                    on:input=move |ev| set_provider.set(event_target_value(&ev))/>
                 <span></span>
                 <div>
                     <button type="submit" disabled=move || issue.pending().get()>"Initiate registration"</button>

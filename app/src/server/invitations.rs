@@ -107,11 +107,15 @@ pub async fn issue(
     state: &AppState,
     email: &str,
     company: &str,
+    provider_url: Option<&str>,
     actor: &str,
 ) -> Result<InvitationView, ServiceError> {
     let email = EmailAddress::parse(email)?;
     let company = CompanyName::parse(company)?;
-    let provider_url = ProviderUrl::parse(&state.settings.provider_url)?;
+    let provider_url = match provider_url.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(u) => ProviderUrl::parse(u)?,
+        None => ProviderUrl::parse(&state.settings.provider_url)?,
+    };
     // The provider side initiates the registration and issues its code (no transaction is
     // open while we wait on the network).
     let client = ProviderClient::new(provider_url.as_str(), state.settings.provider_timeout);

@@ -47,12 +47,18 @@ pub fn forget_echo(connection_id: i64, nonce: &str) {
 
 /// The provider echoed a nonce back to us.
 pub fn echo_received(_state: &AppState, connection_id: i64, nonce: &str) {
-    let waiter = waiters().lock().ok().and_then(|mut w| w.remove(&(connection_id, nonce.to_string())));
+    let waiter = waiters()
+        .lock()
+        .ok()
+        .and_then(|mut w| w.remove(&(connection_id, nonce.to_string())));
     match waiter {
         Some(tx) => {
             let _ = tx.send(());
         }
-        None => tracing::info!(connection = connection_id, "an echo nobody waits for (late or unknown)"),
+        None => tracing::info!(
+            connection = connection_id,
+            "an echo nobody waits for (late or unknown)"
+        ),
     }
 }
 
@@ -251,7 +257,12 @@ async fn data_sample(state: &AppState, conn: &ConnectionView) -> Result<Outcome,
         .iter()
         .filter_map(|t| t.newest)
         .max()
-        .map(|t| format!("; the newest record is from {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
+        .map(|t| {
+            format!(
+                "; the newest record is from {}",
+                t.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        })
         .unwrap_or_default();
     Ok(Outcome {
         ok: true,
@@ -354,7 +365,16 @@ pub async fn verify_connection(
     let activity = ActivityId::VerifyConnection;
     let (conn, complete) = target(state, activity, user).await?;
     let outcome = round_trip(state, &conn).await?;
-    store(state, KIND_CONNECTION, activity, &conn, outcome, &user.email, complete).await
+    store(
+        state,
+        KIND_CONNECTION,
+        activity,
+        &conn,
+        outcome,
+        &user.email,
+        complete,
+    )
+    .await
 }
 
 /// "Verify Impact data connection": the provider's data sample, counted and stored.
@@ -366,5 +386,14 @@ pub async fn verify_data(
     let activity = ActivityId::VerifyData;
     let (conn, complete) = target(state, activity, user).await?;
     let outcome = data_sample(state, &conn).await?;
-    store(state, KIND_DATA, activity, &conn, outcome, &user.email, complete).await
+    store(
+        state,
+        KIND_DATA,
+        activity,
+        &conn,
+        outcome,
+        &user.email,
+        complete,
+    )
+    .await
 }

@@ -1,5 +1,6 @@
 mod auth;
 mod connections;
+mod guided;
 mod helpers;
 mod onboarding;
 mod ops;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Benchmarks: WASM bundle size, JSON read throughput on SQLite (wrk), health-scan wall times,
+# SSE fan-out. Prints results and rewrites the measured section of docs/BENCHMARKS.md.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+"$ROOT/scripts/setup.sh" run
+command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null; }
+"$ROOT/scripts/build.sh" release
+out="$(mktemp)"
+{
+  echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, by \`make bench\`."
+  echo
+  wasm="$LEPTOS_SITE_ROOT/pkg/impact-connect_bg.wasm"
+  echo "- WASM bundle: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzip -9 (\`stat\`, \`gzip -9 -c | wc -c\`)."
+
+  # JSON read of one connection on SQLite, release server, wrk on loopback.
+  port=3190
+  db="$(mktemp -d)/bench.db"
+  IMPACT_ADMIN_EMAIL=bench@example.com IMPACT_ADMIN_PASSWORD="bench password 123" \
+    LEPTOS_SITE_ADDR=127.0.0.1:$port DATABASE_URL="sqlite://$db?mode=rwc" RUST_LOG=warn \
+    "$CARGO_TARGET_DIR/release/impact-connect" >/dev/null 2>&1 &
+  pid=$!
+  trap 'kill $pid 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+  cookie="$(curl -si -X POST -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"bench password 123"}' \
+    "http://127.0.0.1:$port/api/auth/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:"{print $2}')"
+  curl -sf -b "$cookie" -H 'content-type: application/json' -d '{"email":"a@example.com","company":"Bench"}' \
+    "http://127.0.0.1:$port/api/invitations" >/dev/null
+  token="$(curl -sf -b "$cookie" "http://127.0.0.1:$port/api/outbox" | sed -E 's/.*token=([^"]+)".*/\1/')"
+  curl -sf -b "$cookie" -H 'content-type: application/json' \
+    -d "{\"company\":\"Bench\",\"registration_token\":\"$token\"}" "http://127.0.0.1:$port/api/connections" >/dev/null
+  sleep 1
+  rps="$(wrk -t2 -c64 -d10s -H "Cookie: $cookie" "http://127.0.0.1:$port/api/connections/1" | awk '/Requests\/sec/{print $2}')"
+  echo "- JSON read of one connection (GET /api/connections/1, signed in, SQLite): $rps requests/s (\`wrk -t2 -c64 -d10s\`, server and wrk sharing the 2 cores)."
+  kill $pid 2>/dev/null || true
+
+  cargo test --release -p server --test bench -- --ignored --nocapture --test-threads=1 2>/dev/null \
+    | awk '/^BENCH /{sub(/^BENCH /,""); print "- " $0}'
+  echo
+  echo "Command: \`make bench\` (scripts/bench.sh; the scan and SSE numbers come from \`cargo test --release -p server --test bench -- --ignored --nocapture\`)."
+} | tee "$out"
+python3 - "$out" <<'PY'
+import sys, re, pathlib
+doc = pathlib.Path("docs/BENCHMARKS.md")
+text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+block = "<!-- measured:start -->\n" + pathlib.Path(sys.argv[1]).read_text() + "<!-- measured:end -->"
+if "<!-- measured:start -->" in text:
+    text = re.sub(r"<!-- measured:start -->.*<!-- measured:end -->", block, text, flags=re.S)
+else:
+    text = text.rstrip() + "\n\n" + block + "\n"
+doc.write_text(text)
+PY
