@@ -62,7 +62,7 @@ impl ActivityId {
     pub fn summary(self) -> &'static str {
         match self {
             Self::Learn => "Your Impact Store App receives its data from the provider's Impact Delivery Instance (IDI). Registering connects the two: the provider initiates a registration for your named contact administrator, who completes the Provider connection form and connects to the provider.",
-            Self::Register => "Automated registration (preferred where your provider offers it) creates the registration link, checks the registration status and creates the provider connection for you. With manual registration, the named contact administrator receives a welcome email with a \"Connect with Impact IDI\" link that opens the Provider connection form.",
+            Self::Register => "Registering tells the provider about this instance and gives its named contact administrator the link that starts the connection. Automated registration is the alternative where the provider offers it; manual registration is described below.",
             Self::Establish => "Complete the Provider connection form, select Save and wait for \"Validated\", then select \"Connect to provider\". When it reads \"Onboarding Complete\" and Outbound and Inbound status read \"Up\", return here and select Mark Complete.",
             Self::VerifyConnection => "Sends a test message to the provider, which echoes it back to this instance's inbound endpoint, and measures the round trip. It passes when both directions are Up.",
             Self::VerifyData => "Pulls a small sample of Impact data from the provider and shows what arrived: each table's record count and its newest record.",

@@ -85,6 +85,11 @@ fn failure(message: String, outbound: Option<LinkStatus>, inbound: Option<LinkSt
     }
 }
 
+/// A provider error's text as the middle of a sentence (it may end with its own full stop).
+fn cause(e: &impl std::fmt::Display) -> String {
+    e.to_string().trim_end_matches('.').to_string()
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -140,7 +145,7 @@ async fn round_trip(state: &AppState, conn: &ConnectionView) -> Result<Outcome, 
         Err(e) => {
             forget_echo(conn.id, &nonce);
             return Ok(failure(
-                format!("The test message did not reach the provider: {e}."),
+                format!("The test message did not reach the provider: {}.", cause(&e)),
                 Some(LinkStatus::Down),
                 None,
             ));
@@ -217,7 +222,7 @@ async fn data_sample(state: &AppState, conn: &ConnectionView) -> Result<Outcome,
         Ok(v) => v,
         Err(e) => {
             return Ok(failure(
-                format!("The provider did not send the data sample: {e}."),
+                format!("The provider did not send the data sample: {}.", cause(&e)),
                 None,
                 None,
             ))
@@ -228,7 +233,7 @@ async fn data_sample(state: &AppState, conn: &ConnectionView) -> Result<Outcome,
         Ok(s) => s,
         Err(e) => {
             return Ok(failure(
-                format!("The provider's data sample is not in the expected shape ({e})."),
+                format!("The provider's data sample is not in the expected shape ({}).", cause(&e)),
                 None,
                 None,
             ))
