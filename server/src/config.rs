@@ -54,6 +54,9 @@ impl Config {
                         Err(_) => 5000,
                     },
                 ),
+                smtp_url: std::env::var("IMPACT_SMTP_URL").ok().filter(|u| !u.trim().is_empty()),
+                mail_from: std::env::var("IMPACT_MAIL_FROM")
+                    .unwrap_or_else(|_| "Impact Store App <no-reply@impact.invalid>".into()),
             },
             sessions: app::server::accounts::SessionPolicy {
                 idle: chrono::Duration::minutes(minutes("IMPACT_SESSION_IDLE_MINUTES", 30)?),

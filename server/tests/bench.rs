@@ -26,6 +26,8 @@ async fn spawn(instance: &str) -> Bench {
             provider_url: sim.instance_url(instance),
             link_ttl_hours: 72,
             provider_timeout: Duration::from_secs(5),
+            smtp_url: None,
+            mail_from: "Impact <no-reply@example.com>".into(),
         },
         sessions: Default::default(),
         admin: Some(("bench@example.com".into(), "bench password 123".into())),

@@ -47,6 +47,8 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
             provider_url: sim.instance_url("secrets"),
             link_ttl_hours: 72,
             provider_timeout: std::time::Duration::from_secs(2),
+            smtp_url: None,
+            mail_from: "Impact <no-reply@example.com>".into(),
         },
         sessions: Default::default(),
         admin: Some(("admin@example.com".into(), admin_password.into())),

@@ -309,19 +309,30 @@ fn connection_check(
     run: Action<(), Result<VerificationView, ApiError>>,
 ) -> impl IntoView {
     let check = setup.connection_check.clone();
-    // The run's observation when there is one; else what the connection record says.
-    let (outbound, inbound) = match (&check, &setup.connection) {
-        (Some(c), conn) => (
-            c.outbound
-                .or(conn.as_ref().map(|x| x.outbound))
-                .unwrap_or(LinkStatus::Blank),
-            c.inbound
-                .or(conn.as_ref().map(|x| x.inbound))
-                .unwrap_or(LinkStatus::Blank),
-        ),
-        (None, Some(conn)) => (conn.outbound, conn.inbound),
-        (None, None) => (LinkStatus::Blank, LinkStatus::Blank),
-    };
+    // The run's observation when there is one (a direction it never got to is "Not tested");
+    // before any run, what the connection record says.
+    let observed =
+        |run: Option<LinkStatus>, record: Option<LinkStatus>, testid: &'static str| match (
+            &check,
+            run.or(if check.is_some() { None } else { record }),
+        ) {
+            (_, Some(status)) => view! { <LinkPill status testid/> }.into_any(),
+            (Some(_), None) => {
+                view! { <span class="muted" data-testid=testid>"Not tested"</span> }.into_any()
+            }
+            (None, None) => view! { <LinkPill status=LinkStatus::Blank testid/> }.into_any(),
+        };
+    let conn = setup.connection.as_ref();
+    let outbound = observed(
+        check.as_ref().and_then(|c| c.outbound),
+        conn.map(|c| c.outbound),
+        "check-outbound",
+    );
+    let inbound = observed(
+        check.as_ref().and_then(|c| c.inbound),
+        conn.map(|c| c.inbound),
+        "check-inbound",
+    );
     let round_trip = check
         .as_ref()
         .and_then(|c| c.latency_ms.filter(|_| c.ok))
@@ -330,8 +341,8 @@ fn connection_check(
     view! {
         <table class="compact" data-testid="connection-check">
             <tbody>
-                <tr><th scope="row">"Outbound status"</th><td><LinkPill status=outbound testid="check-outbound"/></td></tr>
-                <tr><th scope="row">"Inbound status"</th><td><LinkPill status=inbound testid="check-inbound"/></td></tr>
+                <tr><th scope="row">"Outbound status"</th><td>{outbound}</td></tr>
+                <tr><th scope="row">"Inbound status"</th><td>{inbound}</td></tr>
                 <tr><th scope="row">"Round trip"</th><td data-testid="round-trip">{round_trip}</td></tr>
             </tbody>
         </table>
@@ -362,7 +373,7 @@ fn data_check(
             .collect_view();
         view! {
             <table data-testid="data-sample">
-                <thead><tr><th>"Table"</th><th>"Records"</th><th>"Newest record"</th></tr></thead>
+                <thead><tr><th>"Table"</th><th class="num">"Records"</th><th>"Newest record"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         }

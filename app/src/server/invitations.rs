@@ -130,6 +130,7 @@ pub async fn issue(
     let detail = format!("{} for {} at {}", inv.email, inv.company, inv.provider_url);
     super::audit::record(&mut tx, actor, "Registration initiated", None, &detail).await?;
     tx.commit().await?;
+    outbox::deliver_pending(state);
     Ok(inv.view(state, clock::now()))
 }
 
@@ -289,5 +290,6 @@ pub async fn resend(state: &AppState, email: &str) -> Result<(), ServiceError> {
         send_welcome(&mut tx, state, &fresh).await?;
     }
     tx.commit().await?;
+    outbox::deliver_pending(state);
     Ok(())
 }

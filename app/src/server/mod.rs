@@ -38,6 +38,9 @@ pub struct Settings {
     pub link_ttl_hours: i64,
     /// Time limit for each provider call and each health check.
     pub provider_timeout: std::time::Duration,
+    /// `smtp://host:port`: emails are also delivered through it (the outbox keeps them anyway).
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
 }
 
 /// Everything a request handler or server function needs, handed to axum and to Leptos.

@@ -43,3 +43,72 @@ pub async fn list(db: &Db) -> Result<Vec<OutboxMessage>, ServiceError> {
         })
         .collect()
 }
+
+/// Sends queued emails through SMTP when `IMPACT_SMTP_URL` is configured (the outbox keeps
+/// them either way). One delivery pass at a time, so nothing is sent twice.
+pub fn deliver_pending(state: &super::AppState) {
+    let Some(url) = state.settings.smtp_url.clone() else { return };
+    let from = state.settings.mail_from.clone();
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _guard = ONE_AT_A_TIME.lock().await;
+        if let Err(e) = deliver(&db, &url, &from).await {
+            tracing::warn!(error = %e, "email delivery pass failed");
+        }
+    });
+}
+
+#[tracing::instrument(skip_all)]
+async fn deliver(db: &Db, smtp_url: &str, from: &str) -> Result<(), ServiceError> {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    // smtp://host:port, plain SMTP (a local relay or mail catcher); TLS relays are not supported
+    // in this build.
+    let parsed = url::Url::parse(smtp_url)
+        .ok()
+        .filter(|u| u.scheme() == "smtp")
+        .and_then(|u| Some((u.host_str()?.to_string(), u.port().unwrap_or(25))))
+        .ok_or_else(|| ServiceError::Unexpected(anyhow::anyhow!("IMPACT_SMTP_URL must look like smtp://host:port")))?;
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(parsed.0)
+        .port(parsed.1)
+        .timeout(Some(std::time::Duration::from_secs(10)))
+        .build();
+    let rows = sqlx::query(
+        "SELECT id, to_addr, subject, body, link FROM outbox WHERE sent_at IS NULL AND send_error IS NULL ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    for r in rows {
+        let id: i64 = r.try_get("id")?;
+        let to: String = r.try_get("to_addr")?;
+        let link: Option<String> = r.try_get("link")?;
+        let mut text: String = r.try_get("body")?;
+        if let Some(l) = link {
+            text.push_str(&format!("\nConnect with Impact IDI: {l}\n"));
+        }
+        let built = (|| {
+            Message::builder()
+                .from(from.parse().map_err(|e| format!("sender {from:?}: {e}"))?)
+                .to(to.parse().map_err(|e| format!("recipient: {e}"))?)
+                .subject(r.try_get::<String, _>("subject").map_err(|e| e.to_string())?)
+                .body(text)
+                .map_err(|e| e.to_string())
+        })();
+        let outcome = match built {
+            Ok(message) => transport.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let now = clock::to_db(clock::now());
+        match outcome {
+            Ok(()) => {
+                sqlx::query("UPDATE outbox SET sent_at = $1 WHERE id = $2").bind(now).bind(id).execute(&db.pool).await?;
+            }
+            Err(e) => {
+                tracing::warn!(message = id, error = %e, "email not delivered; it stays in the outbox");
+                sqlx::query("UPDATE outbox SET send_error = $1 WHERE id = $2").bind(e).bind(id).execute(&db.pool).await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -289,109 +289,52 @@ impl ProviderClient {
         .await
     }
 
+    /// A signed call on this consumer's resource `/idi/v1/consumers/{id}{suffix}`; a body makes
+    /// it a POST.
+    async fn consumer_call<T: DeserializeOwned>(
+        &self,
+        creds: &Credentials,
+        suffix: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, ProviderError> {
+        let path = format!("/idi/v1/consumers/{}{suffix}", creds.consumer_id);
+        let method = if body.is_some() { reqwest::Method::POST } else { reqwest::Method::GET };
+        self.send(self.signed(method, &path, body.as_ref(), creds)).await
+    }
+
     pub async fn consumer(&self, creds: &Credentials) -> Result<serde_json::Value, ProviderError> {
-        let path = format!("/idi/v1/consumers/{}", creds.consumer_id);
-        self.send(self.signed(reqwest::Method::GET, &path, None, creds))
-            .await
+        self.consumer_call(creds, "", None).await
     }
 
     pub async fn entitlements(&self, creds: &Credentials) -> Result<Entitlements, ProviderError> {
-        let path = format!("/idi/v1/consumers/{}/entitlements", creds.consumer_id);
-        self.send(self.signed(reqwest::Method::GET, &path, None, creds))
-            .await
+        self.consumer_call(creds, "/entitlements", None).await
     }
 
-    pub async fn callback_test(
-        &self,
-        creds: &Credentials,
-    ) -> Result<CallbackResult, ProviderError> {
-        let path = format!("/idi/v1/consumers/{}/callback-test", creds.consumer_id);
-        self.send(self.signed(
-            reqwest::Method::POST,
-            &path,
-            Some(&serde_json::json!({})),
-            creds,
-        ))
-        .await
+    pub async fn callback_test(&self, creds: &Credentials) -> Result<CallbackResult, ProviderError> {
+        self.consumer_call(creds, "/callback-test", Some(serde_json::json!({}))).await
     }
 
-    pub async fn authorize_code(
-        &self,
-        creds: &Credentials,
-        code: &str,
-    ) -> Result<serde_json::Value, ProviderError> {
-        let path = format!("/idi/v1/consumers/{}/authorizations", creds.consumer_id);
-        self.send(self.signed(
-            reqwest::Method::POST,
-            &path,
-            Some(&serde_json::json!({ "code": code })),
-            creds,
-        ))
-        .await
+    pub async fn authorize_code(&self, creds: &Credentials, code: &str) -> Result<serde_json::Value, ProviderError> {
+        self.consumer_call(creds, "/authorizations", Some(serde_json::json!({ "code": code }))).await
     }
 
-    pub async fn start_onboarding(
-        &self,
-        creds: &Credentials,
-    ) -> Result<serde_json::Value, ProviderError> {
-        let path = format!("/idi/v1/consumers/{}/onboarding", creds.consumer_id);
-        self.send(self.signed(
-            reqwest::Method::POST,
-            &path,
-            Some(&serde_json::json!({})),
-            creds,
-        ))
-        .await
+    pub async fn start_onboarding(&self, creds: &Credentials) -> Result<serde_json::Value, ProviderError> {
+        self.consumer_call(creds, "/onboarding", Some(serde_json::json!({}))).await
     }
 
-    pub async fn settings_group(
-        &self,
-        creds: &Credentials,
-        group: &str,
-    ) -> Result<serde_json::Value, ProviderError> {
-        let path = format!("/idi/v1/consumers/{}/settings/{group}", creds.consumer_id);
-        self.send(self.signed(reqwest::Method::GET, &path, None, creds))
-            .await
+    pub async fn settings_group(&self, creds: &Credentials, group: &str) -> Result<serde_json::Value, ProviderError> {
+        self.consumer_call(creds, &format!("/settings/{group}"), None).await
     }
 
-    pub async fn complete_onboarding(
-        &self,
-        creds: &Credentials,
-    ) -> Result<serde_json::Value, ProviderError> {
-        let path = format!(
-            "/idi/v1/consumers/{}/onboarding/complete",
-            creds.consumer_id
-        );
-        self.send(self.signed(
-            reqwest::Method::POST,
-            &path,
-            Some(&serde_json::json!({})),
-            creds,
-        ))
-        .await
+    pub async fn complete_onboarding(&self, creds: &Credentials) -> Result<serde_json::Value, ProviderError> {
+        self.consumer_call(creds, "/onboarding/complete", Some(serde_json::json!({}))).await
     }
 
-    pub async fn echo(
-        &self,
-        creds: &Credentials,
-        nonce: &str,
-    ) -> Result<CallbackResult, ProviderError> {
-        let path = format!("/idi/v1/consumers/{}/echo", creds.consumer_id);
-        self.send(self.signed(
-            reqwest::Method::POST,
-            &path,
-            Some(&serde_json::json!({ "nonce": nonce })),
-            creds,
-        ))
-        .await
+    pub async fn echo(&self, creds: &Credentials, nonce: &str) -> Result<CallbackResult, ProviderError> {
+        self.consumer_call(creds, "/echo", Some(serde_json::json!({ "nonce": nonce }))).await
     }
 
-    pub async fn data_sample(
-        &self,
-        creds: &Credentials,
-    ) -> Result<serde_json::Value, ProviderError> {
-        let path = format!("/idi/v1/consumers/{}/data-sample", creds.consumer_id);
-        self.send(self.signed(reqwest::Method::GET, &path, None, creds))
-            .await
+    pub async fn data_sample(&self, creds: &Credentials) -> Result<serde_json::Value, ProviderError> {
+        self.consumer_call(creds, "/data-sample", None).await
     }
 }

@@ -24,33 +24,40 @@ use crate::model::{
 
 type Waiters = Mutex<HashMap<(i64, String), oneshot::Sender<()>>>;
 
-fn waiters() -> &'static Waiters {
+/// Process-wide: the inbound endpoint and the waiting run meet here by (connection, nonce).
+fn waiters() -> std::sync::MutexGuard<'static, HashMap<(i64, String), oneshot::Sender<()>>> {
     static W: OnceLock<Waiters> = OnceLock::new();
+    // A panic elsewhere while holding the lock leaves the map itself intact: keep using it.
     W.get_or_init(Default::default)
-}
-
-/// Registers interest in the echo of `nonce` for this connection.
-pub fn expect_echo(connection_id: i64, nonce: &str) -> oneshot::Receiver<()> {
-    let (tx, rx) = oneshot::channel();
-    if let Ok(mut w) = waiters().lock() {
-        w.insert((connection_id, nonce.to_string()), tx);
-    }
-    rx
-}
-
-/// Forgets a waiter that timed out.
-pub fn forget_echo(connection_id: i64, nonce: &str) {
-    if let Ok(mut w) = waiters().lock() {
-        w.remove(&(connection_id, nonce.to_string()));
-    }
-}
-
-/// The provider echoed a nonce back to us.
-pub fn echo_received(_state: &AppState, connection_id: i64, nonce: &str) {
-    let waiter = waiters()
         .lock()
-        .ok()
-        .and_then(|mut w| w.remove(&(connection_id, nonce.to_string())));
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One run's wait for its echo. Dropping it (arrived, timed out, or the request cancelled)
+/// forgets the waiter, so nothing accumulates.
+struct EchoWait {
+    key: (i64, String),
+    arrived: oneshot::Receiver<()>,
+}
+
+impl EchoWait {
+    fn register(connection_id: i64, nonce: &str) -> Self {
+        let (tx, arrived) = oneshot::channel();
+        let key = (connection_id, nonce.to_string());
+        waiters().insert(key.clone(), tx);
+        Self { key, arrived }
+    }
+}
+
+impl Drop for EchoWait {
+    fn drop(&mut self) {
+        waiters().remove(&self.key);
+    }
+}
+
+/// The provider echoed a nonce back to us (its signature already checked by the endpoint).
+pub fn echo_received(_state: &AppState, connection_id: i64, nonce: &str) {
+    let waiter = waiters().remove(&(connection_id, nonce.to_string()));
     match waiter {
         Some(tx) => {
             let _ = tx.send(());
@@ -136,26 +143,28 @@ async fn round_trip(state: &AppState, conn: &ConnectionView) -> Result<Outcome, 
     let limit = state.settings.provider_timeout;
     let nonce = nonce();
     // Registered before sending: the provider calls us back before it answers.
-    let arrived = expect_echo(conn.id, &nonce);
+    let mut wait = EchoWait::register(conn.id, &nonce);
     let client = ProviderClient::new(&conn.url, limit);
     let started = Instant::now();
     let answer = client.echo(&creds, &nonce).await;
     let answer = match answer {
         Ok(a) => a,
         Err(e) => {
-            forget_echo(conn.id, &nonce);
             return Ok(failure(
-                format!("The test message did not reach the provider: {}.", cause(&e)),
+                format!(
+                    "The test message did not reach the provider: {}.",
+                    cause(&e)
+                ),
                 Some(LinkStatus::Down),
                 None,
             ));
         }
     };
     if !answer.ok {
-        forget_echo(conn.id, &nonce);
         let why = answer
             .error
             .unwrap_or_else(|| "no reason given".to_string());
+        let why = why.trim_end_matches('.');
         return Ok(failure(
             format!(
                 "The provider received the test message but could not reach this instance's inbound endpoint ({why}). Check that this instance's base URL is reachable from the provider."
@@ -166,7 +175,7 @@ async fn round_trip(state: &AppState, conn: &ConnectionView) -> Result<Outcome, 
     }
     // Usually already here; otherwise wait out what is left of the time limit.
     let left = limit.saturating_sub(started.elapsed());
-    match tokio::time::timeout(left, arrived).await {
+    match tokio::time::timeout(left, &mut wait.arrived).await {
         Ok(Ok(())) => {
             let total = millis(started.elapsed());
             Ok(Outcome {
@@ -184,7 +193,6 @@ async fn round_trip(state: &AppState, conn: &ConnectionView) -> Result<Outcome, 
             })
         }
         _ => {
-            forget_echo(conn.id, &nonce);
             Ok(failure(
                 format!(
                     "The provider says it echoed the test message, but it did not arrive at this instance's inbound endpoint within {} ms.",
@@ -233,7 +241,10 @@ async fn data_sample(state: &AppState, conn: &ConnectionView) -> Result<Outcome,
         Ok(s) => s,
         Err(e) => {
             return Ok(failure(
-                format!("The provider's data sample is not in the expected shape ({}).", cause(&e)),
+                format!(
+                    "The provider's data sample is not in the expected shape ({}).",
+                    cause(&e)
+                ),
                 None,
                 None,
             ))

@@ -89,6 +89,11 @@ async fn fresh_database(backend: Backend) -> (String, Option<tempdir::Dir>) {
 }
 
 pub async fn spawn(backend: Backend) -> TestApp {
+    spawn_with_smtp(backend, None).await
+}
+
+/// With emails also delivered to this SMTP server.
+pub async fn spawn_with_smtp(backend: Backend, smtp_url: Option<String>) -> TestApp {
     server::telemetry::init();
     let (database_url, dir) = fresh_database(backend).await;
     let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("simulator");
@@ -103,6 +108,8 @@ pub async fn spawn(backend: Backend) -> TestApp {
             provider_url: provider_url.clone(),
             link_ttl_hours: 72,
             provider_timeout: std::time::Duration::from_secs(2),
+            smtp_url: smtp_url.clone(),
+            mail_from: "Impact <no-reply@example.com>".into(),
         },
         sessions: Default::default(),
         admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),

@@ -167,3 +167,77 @@ both_backends!(
         assert_eq!(app.get("/api/outbox").await.body, json!([]));
     }
 );
+
+/// A minimal SMTP server on loopback that records each message's DATA.
+async fn smtp_sink() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("smtp://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let _ = w.write_all(b"220 sink ready\r\n").await;
+                let mut data = None::<String>;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(d) = data.as_mut() {
+                        if line == "." {
+                            let _ = tx.send(data.take().unwrap_or_default());
+                            let _ = w.write_all(b"250 queued\r\n").await;
+                        } else {
+                            d.push_str(&line);
+                            d.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.split_whitespace().next().unwrap_or("").to_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 sink\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    let _ = w.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn the_welcome_email_is_also_sent_through_smtp_when_configured() {
+    let (url, mut mails) = smtp_sink().await;
+    let app = crate::helpers::spawn_with_smtp(crate::helpers::Backend::Sqlite, Some(url)).await;
+    let token = app.invite("ada@example.com", "ServiceNow Impact").await;
+    let mail = tokio::time::timeout(std::time::Duration::from_secs(10), mails.recv())
+        .await
+        .expect("an email within 10 s")
+        .expect("email");
+    assert!(mail.contains("To: ada@example.com"), "{mail}");
+    assert!(mail.contains("Connect with Impact IDI"), "{mail}");
+    assert!(mail.replace("=\n", "").contains(&token[..20]), "the link is in the email: {mail}");
+    // Delivered mail is marked sent, and stays readable in the outbox.
+    let mut sent = None;
+    for _ in 0..50 {
+        sent = sqlx::query_scalar::<_, Option<String>>("SELECT sent_at FROM outbox ORDER BY id DESC LIMIT 1")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .expect("row");
+        if sent.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(sent.is_some());
+    assert_eq!(app.get("/api/outbox").await.body.as_array().map(Vec::len), Some(1));
+}
