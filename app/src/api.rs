@@ -125,8 +125,8 @@ pub async fn issue_invitation(
         provider_url.as_deref(),
         &actor()?,
     )
-        .await
-        .map_err(to_user)
+    .await
+    .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "open_registration")]
@@ -197,19 +197,28 @@ pub async fn change_user(id: i64, change: UserChange) -> Result<UserView, ApiErr
 
 #[server(prefix = "/fn", endpoint = "connection_health")]
 pub async fn connection_health(id: i64) -> Result<crate::model::HealthView, ApiError> {
-    crate::server::scan::health(&state()?, id).await.map_err(to_user)
+    crate::server::scan::health(&state()?, id)
+        .await
+        .map_err(to_user)
 }
 
 /// Validate & Resolve: re-runs one check now.
 #[server(prefix = "/fn", endpoint = "rescan_check")]
-pub async fn rescan_check(id: i64, check_id: String) -> Result<crate::model::ScanRunView, ApiError> {
-    crate::server::scan::rescan_check(&state()?, id, &check_id).await.map_err(to_user)
+pub async fn rescan_check(
+    id: i64,
+    check_id: String,
+) -> Result<crate::model::ScanRunView, ApiError> {
+    crate::server::scan::rescan_check(&state()?, id, &check_id)
+        .await
+        .map_err(to_user)
 }
 
 /// "Connect to provider": the provider's authorisation page to send the named contact to.
 #[server(prefix = "/fn", endpoint = "connect_to_provider")]
 pub async fn connect_to_provider(id: i64) -> Result<String, ApiError> {
-    crate::server::onboarding::authorize_url(&state()?, id, &user()?).await.map_err(to_user)
+    crate::server::onboarding::authorize_url(&state()?, id, &user()?)
+        .await
+        .map_err(to_user)
 }
 
 // ---- Guided Setup ----

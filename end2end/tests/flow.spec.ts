@@ -56,7 +56,24 @@ test('Save validates, Connect to provider onboards live, both directions Up, Clo
   await expect(page.getByTestId('inbound')).toHaveText('Up');
   await shot(page, 'flow-onboarded');
   await page.getByTestId('close').click();
+
+  // Back in Guided Setup: Mark Complete, then "Verify the connection" unlocks and really runs.
   await expect(page).toHaveURL(/\/guided-setup$/);
+  await hydrated(page);
+  await shot(page, 'guided-before');
+  for (const id of ['learn', 'register', 'establish']) {
+    const activity = page.getByTestId(`activity-${id}`);
+    await activity.locator('[data-action=mark-complete]').click();
+    await expect(activity).toHaveAttribute('data-status', 'complete');
+  }
+  await expect(page.getByTestId('activity-verify_connection')).not.toHaveAttribute('data-status', 'locked');
+  await page.locator('[data-action=verify-connection]').click();
+  await expect(page.getByTestId('connection-check-result')).toHaveAttribute('data-ok', 'true', { timeout: 15_000 });
+  await expect(page.getByTestId('round-trip')).toContainText('ms');
+  await expect(page.getByTestId('activity-verify_data')).not.toHaveAttribute('data-status', 'locked');
+  await page.locator('[data-action=verify-data]').click();
+  await expect(page.getByTestId('data-sample')).toContainText('impact_account', { timeout: 15_000 });
+  await shot(page, 'guided-verified');
 });
 
 test('a bad-credentials provider fails validation; the dashboard explains; fixed and rescanned it validates', async ({ page }) => {

@@ -72,9 +72,21 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
         )
         .route("/users/{id}", &[M::PUT], axum::routing::put(change_user))
         .route("/audit", &[M::GET], get(list_audit))
-        .route("/connections/{id}/health", &[M::GET], get(connection_health))
-        .route("/connections/{id}/checks/{check}/rescan", &[M::POST], post(rescan_check))
-        .route("/connections/{id}/connect", &[M::POST], post(connect_to_provider))
+        .route(
+            "/connections/{id}/health",
+            &[M::GET],
+            get(connection_health),
+        )
+        .route(
+            "/connections/{id}/checks/{check}/rescan",
+            &[M::POST],
+            post(rescan_check),
+        )
+        .route(
+            "/connections/{id}/connect",
+            &[M::POST],
+            post(connect_to_provider),
+        )
         .route("/guided-setup", &[M::GET], get(guided_setup))
         .route(
             "/guided-setup/{activity}/complete",
@@ -262,7 +274,16 @@ async fn issue_invitation(
 ) -> Result<(StatusCode, Json<app::model::InvitationView>), ServiceError> {
     Ok((
         StatusCode::CREATED,
-        Json(invitations::issue(&state, &req.email, &req.company, req.provider_url.as_deref(), &user.email).await?),
+        Json(
+            invitations::issue(
+                &state,
+                &req.email,
+                &req.company,
+                req.provider_url.as_deref(),
+                &user.email,
+            )
+            .await?,
+        ),
     ))
 }
 
@@ -347,8 +368,13 @@ async fn list_audit(State(state): State<AppState>) -> ApiResult<Vec<app::model::
 }
 
 #[tracing::instrument(skip(state))]
-async fn connection_health(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<app::model::HealthView> {
-    Ok(Json(app::server::scan::health(&state, parse_id(&id)?).await?))
+async fn connection_health(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<app::model::HealthView> {
+    Ok(Json(
+        app::server::scan::health(&state, parse_id(&id)?).await?,
+    ))
 }
 
 #[tracing::instrument(skip(state))]
@@ -356,7 +382,9 @@ async fn rescan_check(
     State(state): State<AppState>,
     Path((id, check)): Path<(String, String)>,
 ) -> ApiResult<app::model::ScanRunView> {
-    Ok(Json(app::server::scan::rescan_check(&state, parse_id(&id)?, &check).await?))
+    Ok(Json(
+        app::server::scan::rescan_check(&state, parse_id(&id)?, &check).await?,
+    ))
 }
 
 #[derive(Serialize)]

@@ -46,15 +46,15 @@ impl Config {
                 link_ttl_hours,
                 provider_timeout: std::time::Duration::from_millis(
                     match std::env::var("IMPACT_PROVIDER_TIMEOUT_MS") {
-                        Ok(v) => v
-                            .parse::<u64>()
-                            .ok()
-                            .filter(|m| *m > 0)
-                            .with_context(|| format!("IMPACT_PROVIDER_TIMEOUT_MS={v:?} is not a positive number"))?,
+                        Ok(v) => v.parse::<u64>().ok().filter(|m| *m > 0).with_context(|| {
+                            format!("IMPACT_PROVIDER_TIMEOUT_MS={v:?} is not a positive number")
+                        })?,
                         Err(_) => 5000,
                     },
                 ),
-                smtp_url: std::env::var("IMPACT_SMTP_URL").ok().filter(|u| !u.trim().is_empty()),
+                smtp_url: std::env::var("IMPACT_SMTP_URL")
+                    .ok()
+                    .filter(|u| !u.trim().is_empty()),
                 mail_from: std::env::var("IMPACT_MAIL_FROM")
                     .unwrap_or_else(|_| "Impact Store App <no-reply@impact.invalid>".into()),
             },

@@ -18,8 +18,20 @@ fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// The connection id whose secret verifies this request.
-async fn verify(state: &AppState, method: &Method, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<i64, Response> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+async fn verify(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<i64, Response> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
     let consumer = header(signing::HEADER_CONSUMER);
     let ts: i64 = header(signing::HEADER_TIMESTAMP).parse().unwrap_or(0);
     let sig = header(signing::HEADER_SIGNATURE);
@@ -29,10 +41,18 @@ async fn verify(state: &AppState, method: &Method, path: &str, headers: &HeaderM
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "inbound lookup failed");
-            refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Try again shortly.")
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Try again shortly.",
+            )
         })?;
     let Some(row) = row else {
-        return Err(refuse(StatusCode::UNAUTHORIZED, "unknown_consumer", "No connection has this consumer id."));
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "unknown_consumer",
+            "No connection has this consumer id.",
+        ));
     };
     let id: i64 = row.try_get("id").unwrap_or(0);
     let secret = row
@@ -41,19 +61,37 @@ async fn verify(state: &AppState, method: &Method, path: &str, headers: &HeaderM
         .flatten()
         .and_then(|s| B64.decode(s).ok())
         .unwrap_or_default();
-    match signing::verify(&secret, method.as_str(), path, ts, body, &sig, chrono::Utc::now().timestamp()) {
+    match signing::verify(
+        &secret,
+        method.as_str(),
+        path,
+        ts,
+        body,
+        &sig,
+        chrono::Utc::now().timestamp(),
+    ) {
         Ok(()) => Ok(id),
-        Err(signing::VerifyError::ClockSkew) => {
-            Err(refuse(StatusCode::UNAUTHORIZED, "clock_skew", "The request timestamp is too far from our clock."))
-        }
-        Err(signing::VerifyError::BadSignature) => {
-            Err(refuse(StatusCode::UNAUTHORIZED, "bad_signature", "The request signature does not match."))
-        }
+        Err(signing::VerifyError::ClockSkew) => Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "clock_skew",
+            "The request timestamp is too far from our clock.",
+        )),
+        Err(signing::VerifyError::BadSignature) => Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            "The request signature does not match.",
+        )),
     }
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn ping(State(state): State<AppState>, method: Method, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn ping(
+    State(state): State<AppState>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match verify(&state, &method, uri.path(), &headers, &body).await {
         Ok(_) => Json(json!({ "ok": true })).into_response(),
         Err(r) => r,
@@ -62,7 +100,13 @@ pub async fn ping(State(state): State<AppState>, method: Method, uri: OriginalUr
 
 /// The provider finished onboarding and reached us: Inbound is Up.
 #[tracing::instrument(skip_all)]
-pub async fn onboarded(State(state): State<AppState>, method: Method, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn onboarded(
+    State(state): State<AppState>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match verify(&state, &method, uri.path(), &headers, &body).await {
         Ok(id) => {
             app::server::onboarding::inbound_confirmed(&state, id).await;
@@ -73,7 +117,13 @@ pub async fn onboarded(State(state): State<AppState>, method: Method, uri: Origi
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn echo(State(state): State<AppState>, method: Method, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn echo(
+    State(state): State<AppState>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match verify(&state, &method, uri.path(), &headers, &body).await {
         Ok(id) => {
             let nonce = serde_json::from_slice::<serde_json::Value>(&body)

@@ -8,6 +8,6 @@ pub mod policy;
 pub mod routes;
 pub mod setup;
 pub mod simulator;
-pub mod stream;
 pub mod startup;
+pub mod stream;
 pub mod telemetry;

@@ -103,12 +103,31 @@ impl Application {
             .route(
                 "/api/connections/{id}/events",
                 &[M::GET],
-                get(stream::events_stream).with_state(Streams { state: state.clone(), shutdown: shutdown_rx.clone() }),
+                get(stream::events_stream).with_state(Streams {
+                    state: state.clone(),
+                    shutdown: shutdown_rx.clone(),
+                }),
             )
-            .route("/connections/{id}/authorized", &[M::GET], get(api::authorized).with_state(state.clone()))
-            .route("/inbound/v1/ping", &[M::POST], post(inbound::ping).with_state(state.clone()))
-            .route("/inbound/v1/onboarded", &[M::POST], post(inbound::onboarded).with_state(state.clone()))
-            .route("/inbound/v1/echo", &[M::POST], post(inbound::echo).with_state(state.clone()));
+            .route(
+                "/connections/{id}/authorized",
+                &[M::GET],
+                get(api::authorized).with_state(state.clone()),
+            )
+            .route(
+                "/inbound/v1/ping",
+                &[M::POST],
+                post(inbound::ping).with_state(state.clone()),
+            )
+            .route(
+                "/inbound/v1/onboarded",
+                &[M::POST],
+                post(inbound::onboarded).with_state(state.clone()),
+            )
+            .route(
+                "/inbound/v1/echo",
+                &[M::POST],
+                post(inbound::echo).with_state(state.clone()),
+            );
         let (api_router, api_table) = api::routes(state.clone());
         let mut table = fixed.table;
         table.extend(api_table);
@@ -157,8 +176,12 @@ impl Application {
             .and_then(|t| t.clone())
             .map(|t| format!("{}/setup?token={t}", state.settings.public_url));
         // Work a crash cut short carries on (runs are recorded step by step).
-        app::server::onboarding::resume_scans(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        app::server::onboarding::resume_interrupted(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        app::server::onboarding::resume_scans(&state)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        app::server::onboarding::resume_interrupted(&state)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Self {
             listener,
             router,

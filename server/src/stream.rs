@@ -48,7 +48,9 @@ pub async fn events_stream(
     Query(q): Query<After>,
     headers: HeaderMap,
 ) -> Result<Response, ServiceError> {
-    let id: i64 = id.parse().map_err(|_| ServiceError::NotFound(format!("There is no provider connection \"{id}\".")))?;
+    let id: i64 = id.parse().map_err(|_| {
+        ServiceError::NotFound(format!("There is no provider connection \"{id}\"."))
+    })?;
     let state = streams.state.clone();
     let conn = connections::get(&state.db, id).await?;
     // A reconnecting browser sends Last-Event-ID; a reloaded page sends ?after=.
@@ -98,9 +100,13 @@ pub async fn events_stream(
             }
         }
     };
-    let mut res = Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
+    let mut res = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
     // Proxies (nginx) must not buffer the stream.
-    res.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-    res.headers_mut().insert("cache-control", HeaderValue::from_static("no-cache"));
+    res.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-cache"));
     Ok(res)
 }

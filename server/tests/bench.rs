@@ -16,7 +16,9 @@ async fn spawn(instance: &str) -> Bench {
     let dir = std::env::temp_dir().join(format!("impact_bench_{}_{instance}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("sim");
+    let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("sim");
     let config = Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         database_url: format!("sqlite://{}/bench.db?mode=rwc", dir.display()),
@@ -36,29 +38,55 @@ async fn spawn(instance: &str) -> Bench {
     let base = format!("http://{}", application.address());
     let state = application.state.clone();
     tokio::spawn(application.run_until_stopped());
-    let client = reqwest::Client::builder().cookie_store(true).pool_max_idle_per_host(256).build().expect("client");
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
     client
         .post(format!("{base}/api/auth/login"))
         .json(&json!({ "email": "bench@example.com", "password": "bench password 123" }))
         .send()
         .await
         .expect("login");
-    Bench { base, client, sim, state }
+    Bench {
+        base,
+        client,
+        sim,
+        state,
+    }
 }
 
 impl Bench {
     async fn json(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let r = self.client.request(method, format!("{}{path}", self.base)).json(&body).send().await.expect("req");
+        let r = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("req");
         r.json().await.unwrap_or(Value::Null)
     }
 
     async fn connection(&self) -> i64 {
-        self.json(reqwest::Method::POST, "/api/invitations", json!({ "email": "a@example.com", "company": "Bench" })).await;
-        let outbox = self.json(reqwest::Method::GET, "/api/outbox", Value::Null).await;
+        self.json(
+            reqwest::Method::POST,
+            "/api/invitations",
+            json!({ "email": "a@example.com", "company": "Bench" }),
+        )
+        .await;
+        let outbox = self
+            .json(reqwest::Method::GET, "/api/outbox", Value::Null)
+            .await;
         let link = outbox[0]["link"].as_str().expect("link").to_string();
         let token = link.split_once("token=").expect("token").1.to_string();
         let c = self
-            .json(reqwest::Method::POST, "/api/connections", json!({ "company": "Bench", "registration_token": token }))
+            .json(
+                reqwest::Method::POST,
+                "/api/connections",
+                json!({ "company": "Bench", "registration_token": token }),
+            )
             .await;
         let id = c["id"].as_i64().expect("id");
         self.wait_settled(id).await;
@@ -67,7 +95,13 @@ impl Bench {
 
     async fn wait_settled(&self, id: i64) -> String {
         loop {
-            let c = self.json(reqwest::Method::GET, &format!("/api/connections/{id}"), Value::Null).await;
+            let c = self
+                .json(
+                    reqwest::Method::GET,
+                    &format!("/api/connections/{id}"),
+                    Value::Null,
+                )
+                .await;
             let s = c["state"].as_str().unwrap_or("").to_string();
             if s != "awaiting_validation" && s != "pending" {
                 return s;
@@ -77,10 +111,21 @@ impl Bench {
     }
 
     async fn rescan_wall_time(&self, id: i64) -> (Duration, String) {
-        let v = self.json(reqwest::Method::GET, &format!("/api/connections/{id}"), Value::Null).await["version"].clone();
+        let v = self
+            .json(
+                reqwest::Method::GET,
+                &format!("/api/connections/{id}"),
+                Value::Null,
+            )
+            .await["version"]
+            .clone();
         let t0 = Instant::now();
-        self.json(reqwest::Method::POST, &format!("/api/connections/{id}/actions"), json!({ "action": "rescan", "version": v }))
-            .await;
+        self.json(
+            reqwest::Method::POST,
+            &format!("/api/connections/{id}/actions"),
+            json!({ "action": "rescan", "version": v }),
+        )
+        .await;
         let s = self.wait_settled(id).await;
         (t0.elapsed(), s)
     }
@@ -96,8 +141,16 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.to_string()))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.to_string())
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
@@ -112,7 +165,11 @@ async fn bench_scan_suite() {
         healthy.push(b.rescan_wall_time(id).await.0.as_secs_f64() * 1000.0);
     }
     healthy.sort_by(f64::total_cmp);
-    println!("BENCH scan_healthy_ms p50={:.1} max={:.1} (10 runs, 14 checks)", pct(&healthy, 0.5), pct(&healthy, 1.0));
+    println!(
+        "BENCH scan_healthy_ms p50={:.1} max={:.1} (10 runs, 14 checks)",
+        pct(&healthy, 0.5),
+        pct(&healthy, 1.0)
+    );
 
     // A refused port.
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -120,10 +177,15 @@ async fn bench_scan_suite() {
     drop(l);
     repoint(&b, id, &format!("http://127.0.0.1:{port}")).await;
     let (t, s) = b.rescan_wall_time(id).await;
-    println!("BENCH scan_refused_ms {:.1} (ended {s})", t.as_secs_f64() * 1000.0);
+    println!(
+        "BENCH scan_refused_ms {:.1} (ended {s})",
+        t.as_secs_f64() * 1000.0
+    );
 
     // An address that accepts and never answers.
-    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let hole_port = hole.local_addr().expect("addr").port();
     tokio::spawn(async move {
         let mut held = Vec::new();
@@ -133,12 +195,20 @@ async fn bench_scan_suite() {
     });
     repoint(&b, id, &format!("http://127.0.0.1:{hole_port}")).await;
     let (t, s) = b.rescan_wall_time(id).await;
-    println!("BENCH scan_silent_ms {:.1} (check time limit 5000 ms; ended {s})", t.as_secs_f64() * 1000.0);
+    println!(
+        "BENCH scan_silent_ms {:.1} (check time limit 5000 ms; ended {s})",
+        t.as_secs_f64() * 1000.0
+    );
     let _ = b.sim.address();
 }
 
 async fn repoint(b: &Bench, id: i64, url: &str) {
-    sqlx::query("UPDATE connections SET url = $1 WHERE id = $2").bind(url).bind(id).execute(&b.state.db.pool).await.expect("repoint");
+    sqlx::query("UPDATE connections SET url = $1 WHERE id = $2")
+        .bind(url)
+        .bind(id)
+        .execute(&b.state.db.pool)
+        .await
+        .expect("repoint");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,10 +227,20 @@ async fn bench_sse_fanout() {
             .send()
             .await
             .expect("login");
-        r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|c| c.split(';').next()).unwrap_or("").to_string()
+        r.headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .unwrap_or("")
+            .to_string()
     };
     for n in counts {
-        let last = app::server::events::since(&b.state.db, id, 0).await.expect("events").last().map(|e| e.seq).unwrap_or(0);
+        let last = app::server::events::since(&b.state.db, id, 0)
+            .await
+            .expect("events")
+            .last()
+            .map(|e| e.seq)
+            .unwrap_or(0);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
         let ready = std::sync::Arc::new(tokio::sync::Barrier::new(n + 1));
         let mut tasks = Vec::new();
@@ -172,7 +252,10 @@ async fn bench_sse_fanout() {
             // Spread client sockets over several loopback source addresses.
             let local: std::net::IpAddr = format!("127.0.0.{}", 1 + (i % 8)).parse().expect("ip");
             tasks.push(tokio::spawn(async move {
-                let client = reqwest::Client::builder().local_address(local).build().expect("client");
+                let client = reqwest::Client::builder()
+                    .local_address(local)
+                    .build()
+                    .expect("client");
                 let mut r = match client.get(url).header("cookie", cookie).send().await {
                     Ok(r) => r,
                     Err(_) => {
@@ -196,7 +279,8 @@ async fn bench_sse_fanout() {
         b.rescan_wall_time(id).await;
         drop(tx);
         let mut lat = Vec::new();
-        while let Ok(Some((_, at))) = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
+        while let Ok(Some((_, at))) = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await
+        {
             lat.push(at.duration_since(sent).as_secs_f64() * 1000.0);
         }
         lat.sort_by(f64::total_cmp);

@@ -13,7 +13,10 @@ const EMAIL: &str = "admin@example.com";
 const PASSWORD: &str = "crash test password";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
 }
 
 fn start(db: &str, port: u16, provider: &str) -> Child {
@@ -31,10 +34,19 @@ fn start(db: &str, port: u16, provider: &str) -> Child {
 }
 
 async fn client(base: &str) -> reqwest::Client {
-    let c = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(r) = c.post(format!("{base}/api/auth/login")).json(&json!({ "email": EMAIL, "password": PASSWORD })).send().await {
+        if let Ok(r) = c
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({ "email": EMAIL, "password": PASSWORD }))
+            .send()
+            .await
+        {
             if r.status() == 200 {
                 return c;
             }
@@ -45,7 +57,13 @@ async fn client(base: &str) -> reqwest::Client {
 }
 
 async fn get(c: &reqwest::Client, url: String) -> Value {
-    c.get(url).send().await.expect("get").json().await.expect("json")
+    c.get(url)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json")
 }
 
 async fn wait_for(c: &reqwest::Client, base: &str, field: &str, value: &str) -> Value {
@@ -55,14 +73,19 @@ async fn wait_for(c: &reqwest::Client, base: &str, field: &str, value: &str) -> 
         if v[field] == value {
             return v;
         }
-        assert!(Instant::now() < deadline, "{field} never became {value}: {v}");
+        assert!(
+            Instant::now() < deadline,
+            "{field} never became {value}: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 #[tokio::test]
 async fn a_run_killed_mid_sync_resumes_after_restart() {
-    let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("sim");
+    let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("sim");
     let provider = sim.instance_url("crash");
     let dir = std::env::temp_dir().join(format!("impact_crash_{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -72,7 +95,11 @@ async fn a_run_killed_mid_sync_resumes_after_restart() {
     let mut server = start(&db, port, &provider);
     let c = client(&base).await;
 
-    c.post(format!("{base}/api/invitations")).json(&json!({ "email": EMAIL, "company": "Crash Co" })).send().await.expect("invite");
+    c.post(format!("{base}/api/invitations"))
+        .json(&json!({ "email": EMAIL, "company": "Crash Co" }))
+        .send()
+        .await
+        .expect("invite");
     let outbox = get(&c, format!("{base}/api/outbox")).await;
     let link = outbox[0]["link"].as_str().expect("link").to_string();
     let token = link.split_once("token=").expect("token").1;
@@ -85,13 +112,28 @@ async fn a_run_killed_mid_sync_resumes_after_restart() {
 
     // Every provider answer now takes 700 ms: the run is mid-sync for a few seconds.
     let faults = format!("http://{}/sim/instances/crash/faults", sim.address());
-    reqwest::Client::new().put(&faults).json(&json!({ "slow_ms": 700 })).send().await.expect("faults");
-    let auth: Value = c.post(format!("{base}/api/connections/1/connect")).send().await.expect("connect").json().await.expect("json");
+    reqwest::Client::new()
+        .put(&faults)
+        .json(&json!({ "slow_ms": 700 }))
+        .send()
+        .await
+        .expect("faults");
+    let auth: Value = c
+        .post(format!("{base}/api/connections/1/connect"))
+        .send()
+        .await
+        .expect("connect")
+        .json()
+        .await
+        .expect("json");
     let url = reqwest::Url::parse(auth["authorize_url"].as_str().expect("url")).expect("parse");
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
     let mut action = url.clone();
     action.set_query(None);
-    let browser = reqwest::Client::builder().redirect(Policy::none()).build().expect("client");
+    let browser = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
     let answer = browser
         .post(action)
         .form(&[
@@ -104,19 +146,36 @@ async fn a_run_killed_mid_sync_resumes_after_restart() {
         .send()
         .await
         .expect("allow");
-    let back = answer.headers().get("location").and_then(|v| v.to_str().ok()).expect("redirect").to_string();
+    let back = answer
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("redirect")
+        .to_string();
     c.get(back).send().await.expect("callback");
     wait_for(&c, &base, "onboarding", "syncing").await;
 
     server.kill().expect("SIGKILL");
     let _ = server.wait();
-    reqwest::Client::new().put(&faults).json(&json!({})).send().await.expect("faults");
+    reqwest::Client::new()
+        .put(&faults)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("faults");
 
     let mut server = start(&db, port, &provider);
     let c = client(&base).await;
     let done = wait_for(&c, &base, "onboarding", "complete").await;
-    assert_eq!((done["outbound"].as_str(), done["inbound"].as_str()), (Some("up"), Some("up")));
-    let r = c.get(format!("{base}/api/connections/1/events?after=0")).send().await.expect("events");
+    assert_eq!(
+        (done["outbound"].as_str(), done["inbound"].as_str()),
+        (Some("up"), Some("up"))
+    );
+    let r = c
+        .get(format!("{base}/api/connections/1/events?after=0"))
+        .send()
+        .await
+        .expect("events");
     let mut body = String::new();
     let mut r = r;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -126,7 +185,10 @@ async fn a_run_killed_mid_sync_resumes_after_restart() {
             _ => break,
         }
     }
-    assert!(body.contains("Onboarding resumed after a restart"), "{body}");
+    assert!(
+        body.contains("Onboarding resumed after a restart"),
+        "{body}"
+    );
     assert!(body.contains("Onboarding Complete"));
     let _ = server.kill();
     let _ = server.wait();

@@ -37,7 +37,9 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
     let dir = std::env::temp_dir().join(format!("impact_secrets_{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let admin_password = "very secret admin password 42";
-    let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("sim");
+    let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("sim");
     let config = Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         database_url: format!("sqlite://{}/app.db?mode=rwc", dir.display()),
@@ -128,6 +130,21 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
         .send()
         .await
         .expect("page");
+    // Let the background scan register with the provider (its secret is searched for too).
+    let mut secret = None;
+    for _ in 0..100 {
+        secret =
+            sqlx::query_scalar::<_, Option<String>>("SELECT secret FROM connections WHERE id = 1")
+                .fetch_one(&state.db.pool)
+                .await
+                .ok()
+                .flatten();
+        if secret.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let provider_secret = secret.expect("the scan registered and stored a secret");
 
     let key: String =
         sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = 'link_key'")

@@ -13,7 +13,9 @@ pub struct Live {
 
 impl Live {
     pub fn new() -> Self {
-        Self { events: RwSignal::new(Vec::new()) }
+        Self {
+            events: RwSignal::new(Vec::new()),
+        }
     }
 
     /// Adds an event unless it was already seen (a replay after reconnecting).

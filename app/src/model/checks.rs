@@ -54,9 +54,14 @@ impl CheckStatus {
     }
 
     pub fn from_db(s: &str) -> Option<Self> {
-        [CheckStatus::Passed, CheckStatus::Failed, CheckStatus::Error, CheckStatus::Skipped]
-            .into_iter()
-            .find(|c| c.as_db() == s)
+        [
+            CheckStatus::Passed,
+            CheckStatus::Failed,
+            CheckStatus::Error,
+            CheckStatus::Skipped,
+        ]
+        .into_iter()
+        .find(|c| c.as_db() == s)
     }
 
     /// Whether it is an open issue on the dashboard.
@@ -276,7 +281,10 @@ pub struct HealthView {
 /// Health score: the share of severity weight that passed. Skipped checks are left out: either
 /// they do not apply, or the check they wait on already counts as failed.
 pub fn health_score(results: &[CheckResult]) -> i64 {
-    let results: Vec<&CheckResult> = results.iter().filter(|r| r.status != CheckStatus::Skipped).collect();
+    let results: Vec<&CheckResult> = results
+        .iter()
+        .filter(|r| r.status != CheckStatus::Skipped)
+        .collect();
     let weight = |s: Severity| match s {
         Severity::Critical => 8,
         Severity::High => 4,
@@ -287,7 +295,11 @@ pub fn health_score(results: &[CheckResult]) -> i64 {
     if total == 0 {
         return 0;
     }
-    let passed: i64 = results.iter().filter(|r| r.status == CheckStatus::Passed).map(|r| weight(r.severity)).sum();
+    let passed: i64 = results
+        .iter()
+        .filter(|r| r.status == CheckStatus::Passed)
+        .map(|r| weight(r.severity))
+        .sum();
     passed * 100 / total
 }
 
@@ -299,12 +311,25 @@ mod tests {
     fn the_catalogue_is_consistent() {
         assert!(CHECKS.len() >= 10);
         for (i, c) in CHECKS.iter().enumerate() {
-            assert!(!c.resolution.is_empty() && !c.article.is_empty(), "{}", c.id);
-            assert_eq!(CHECKS.iter().filter(|o| o.id == c.id).count(), 1, "duplicate {}", c.id);
+            assert!(
+                !c.resolution.is_empty() && !c.article.is_empty(),
+                "{}",
+                c.id
+            );
+            assert_eq!(
+                CHECKS.iter().filter(|o| o.id == c.id).count(),
+                1,
+                "duplicate {}",
+                c.id
+            );
             // Dependencies come earlier in the list: no cycles, and a simple order to run in.
             for d in c.depends_on {
                 let pos = CHECKS.iter().position(|o| o.id == *d);
-                assert!(pos.is_some_and(|p| p < i), "{} depends on {d}, which must come first", c.id);
+                assert!(
+                    pos.is_some_and(|p| p < i),
+                    "{} depends on {d}, which must come first",
+                    c.id
+                );
             }
         }
     }
@@ -329,16 +354,36 @@ mod tests {
         use CheckStatus::*;
         use Severity::*;
         assert_eq!(health_score(&[]), 0);
-        assert_eq!(health_score(&[result(Critical, Passed), result(Low, Passed)]), 100);
-        assert_eq!(health_score(&[result(Critical, Failed), result(Critical, Passed)]), 50);
-        assert_eq!(health_score(&[result(Critical, Passed), result(High, Skipped)]), 100);
-        assert_eq!(health_score(&[result(Critical, Failed), result(High, Skipped)]), 0);
-        assert_eq!(health_score(&[result(Low, Failed), result(Critical, Passed)]), 88);
+        assert_eq!(
+            health_score(&[result(Critical, Passed), result(Low, Passed)]),
+            100
+        );
+        assert_eq!(
+            health_score(&[result(Critical, Failed), result(Critical, Passed)]),
+            50
+        );
+        assert_eq!(
+            health_score(&[result(Critical, Passed), result(High, Skipped)]),
+            100
+        );
+        assert_eq!(
+            health_score(&[result(Critical, Failed), result(High, Skipped)]),
+            0
+        );
+        assert_eq!(
+            health_score(&[result(Low, Failed), result(Critical, Passed)]),
+            88
+        );
     }
 
     #[test]
     fn statuses_round_trip_and_issues_are_failures_or_unknowns() {
-        for s in [CheckStatus::Passed, CheckStatus::Failed, CheckStatus::Error, CheckStatus::Skipped] {
+        for s in [
+            CheckStatus::Passed,
+            CheckStatus::Failed,
+            CheckStatus::Error,
+            CheckStatus::Skipped,
+        ] {
             assert_eq!(CheckStatus::from_db(s.as_db()), Some(s));
         }
         assert!(CheckStatus::Failed.is_issue() && CheckStatus::Error.is_issue());

@@ -283,6 +283,12 @@ mod tests {
         round_trip(&InvitationRequest {
             email: "ada@example.com".into(),
             company: "Acme".into(),
+            provider_url: None,
+        });
+        round_trip(&InvitationRequest {
+            email: "ada@example.com".into(),
+            company: "Acme".into(),
+            provider_url: Some("http://127.0.0.1:3001/i/x".into()),
         });
     }
 

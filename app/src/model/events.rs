@@ -10,11 +10,24 @@ pub enum EventBody {
     /// The record changed: a fresh snapshot of state and statuses.
     Connection { connection: ConnectionView },
     /// A scan run started or finished (`outcome` "passed" / "failed" when finished).
-    Scan { run_id: i64, suite: String, outcome: Option<String> },
+    Scan {
+        run_id: i64,
+        suite: String,
+        outcome: Option<String>,
+    },
     /// A check started (`result` None) or finished.
-    Check { run_id: i64, check_id: String, name: String, result: Option<CheckResult> },
+    Check {
+        run_id: i64,
+        check_id: String,
+        name: String,
+        result: Option<CheckResult>,
+    },
     /// An onboarding status message, as the product words it.
-    Onboarding { step: String, message: String, failed: bool },
+    Onboarding {
+        step: String,
+        message: String,
+        failed: bool,
+    },
 }
 
 impl EventBody {

@@ -5,21 +5,30 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::connection_form::CompanyPicker;
 use crate::{
-    api::{act_on_connection, connect_to_provider, connection_history, get_connection, list_companies, save_connection},
+    api::{
+        act_on_connection, connect_to_provider, connection_history, get_connection, list_companies,
+        save_connection,
+    },
     components::{
         live::{self, Live},
         status::{fmt_time, ErrorBanner, LinkPill, StatePill},
     },
     model::{
-        allowed_user_actions, transition, Action as Step, ApiError, CheckStatus, ConnectionAction, ConnectionState,
-        ConnectionView, EventBody, Onboarding, UpdateConnection,
+        allowed_user_actions, transition, Action as Step, ApiError, CheckStatus, ConnectionAction,
+        ConnectionState, ConnectionView, EventBody, Onboarding, UpdateConnection,
     },
 };
 
 #[component]
 pub fn Connection() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(-1));
+    let id = move || {
+        params.with(|p| {
+            p.get("id")
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(-1)
+        })
+    };
     // Bumped after a change made on this page, so the history reloads.
     let changed = RwSignal::new(0u32);
     let data = Resource::new(
@@ -114,11 +123,17 @@ fn ConnectionEditor(
         field: None,
     }));
     let save = Action::new(move |(company, version): &(String, i64)| {
-        let req = UpdateConnection { company: company.clone(), version: *version };
+        let req = UpdateConnection {
+            company: company.clone(),
+            version: *version,
+        };
         async move { save_connection(id, req).await }
     });
     let act = Action::new(move |(action, version): &(Step, i64)| {
-        let req = ConnectionAction { action: *action, version: *version };
+        let req = ConnectionAction {
+            action: *action,
+            version: *version,
+        };
         async move { act_on_connection(id, req).await }
     });
     let connect = Action::new(move |_: &()| async move { connect_to_provider(id).await });
@@ -154,7 +169,10 @@ fn ConnectionEditor(
                 <button type="submit" data-action="save" disabled=move || save.pending().get()>"Save"</button>
             }.into_any());
         }
-        for a in allowed_user_actions(status).into_iter().filter(|a| manage && *a != Step::Save) {
+        for a in allowed_user_actions(status)
+            .into_iter()
+            .filter(|a| manage && *a != Step::Save)
+        {
             let view = if a == Step::Onboard {
                 view! {
                     <button type="button" data-action="onboard" disabled=move || connect.pending().get()
@@ -169,7 +187,8 @@ fn ConnectionEditor(
                         on:click=move |_| { act.dispatch((a, version)); }>
                         {a.label()}
                     </button>
-                }.into_any()
+                }
+                .into_any()
             };
             out.push(view);
         }
@@ -221,7 +240,11 @@ fn StatusPanel(live: Live, current: Memo<ConnectionView>) -> impl IntoView {
         live.events.with(|list| {
             list.iter()
                 .filter_map(|e| match &e.body {
-                    EventBody::Onboarding { step, message, failed } => Some((e.seq, e.at, step.clone(), message.clone(), *failed)),
+                    EventBody::Onboarding {
+                        step,
+                        message,
+                        failed,
+                    } => Some((e.seq, e.at, step.clone(), message.clone(), *failed)),
                     _ => None,
                 })
                 .collect::<Vec<_>>()
@@ -236,7 +259,13 @@ fn StatusPanel(live: Live, current: Memo<ConnectionView>) -> impl IntoView {
             });
             let mut rows: Vec<(String, String, Option<CheckStatus>)> = Vec::new();
             for e in list {
-                if let EventBody::Check { run_id, check_id, name, result } = &e.body {
+                if let EventBody::Check {
+                    run_id,
+                    check_id,
+                    name,
+                    result,
+                } = &e.body
+                {
                     if Some(*run_id) != last_run {
                         continue;
                     }

@@ -15,13 +15,22 @@ use crate::{
 #[component]
 pub fn Health() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(-1));
+    let id = move || {
+        params.with(|p| {
+            p.get("id")
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(-1)
+        })
+    };
     let rescan_one = Action::new(move |check: &String| {
         let check = check.clone();
         async move { rescan_check(id(), check).await }
     });
     let rescan_all = Action::new(move |version: &i64| {
-        let req = ConnectionAction { action: Step::Rescan, version: *version };
+        let req = ConnectionAction {
+            action: Step::Rescan,
+            version: *version,
+        };
         async move { act_on_connection(id(), req).await.map(|_| ()) }
     });
     // Reload whenever a scan finishes (the live stream says so) or a re-check returns.
@@ -36,12 +45,27 @@ pub fn Health() -> impl IntoView {
     let finished_scans = Memo::new(move |_| {
         live.events.with(|l| {
             l.iter()
-                .filter(|e| matches!(&e.body, EventBody::Scan { outcome: Some(_), .. } | EventBody::Connection { .. }))
+                .filter(|e| {
+                    matches!(
+                        &e.body,
+                        EventBody::Scan {
+                            outcome: Some(_),
+                            ..
+                        } | EventBody::Connection { .. }
+                    )
+                })
                 .count()
         })
     });
     let data = Resource::new(
-        move || (id(), rescan_one.version().get(), rescan_all.version().get(), finished_scans.get()),
+        move || {
+            (
+                id(),
+                rescan_one.version().get(),
+                rescan_all.version().get(),
+                finished_scans.get(),
+            )
+        },
         |(id, _, _, _)| connection_health(id),
     );
     let error = move || {

@@ -7,7 +7,8 @@ use sqlx::{any::AnyRow, Any, Row, Transaction};
 use super::{clock, companies, error::ServiceError, events, invitations, scan, AppState, Db};
 use crate::model::{
     transition, Action, CompanyName, ConnectionAction, ConnectionState, ConnectionStatus,
-    ConnectionView, CreateConnection, EventBody, HistoryEntry, LinkStatus, Onboarding, UpdateConnection,
+    ConnectionView, CreateConnection, EventBody, HistoryEntry, LinkStatus, Onboarding,
+    UpdateConnection,
 };
 
 const SELECT: &str =
@@ -242,12 +243,31 @@ pub(crate) async fn write_transition(
     if done.rows_affected() != 1 {
         return Err(stale(current.id, expected_version, current.version));
     }
-    record_history(tx, current.id, actor, action.label(), current.state, next.state, reason).await?;
+    record_history(
+        tx,
+        current.id,
+        actor,
+        action.label(),
+        current.state,
+        next.state,
+        reason,
+    )
+    .await?;
     let snapshot = get_in(tx, current.id).await?;
-    events::append(tx, current.id, EventBody::Connection { connection: snapshot }).await
+    events::append(
+        tx,
+        current.id,
+        EventBody::Connection {
+            connection: snapshot,
+        },
+    )
+    .await
 }
 
-async fn get_in(tx: &mut Transaction<'static, Any>, id: i64) -> Result<ConnectionView, ServiceError> {
+async fn get_in(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+) -> Result<ConnectionView, ServiceError> {
     let row = sqlx::query(&format!("{SELECT} WHERE c.id = $1"))
         .bind(id)
         .fetch_optional(&mut **tx)
@@ -278,7 +298,11 @@ pub async fn apply(
         }
         let next = transition(current.status(), action)?;
         let mut tx = state.db.pool.begin().await?;
-        match write_transition(&mut tx, &current, version, next, None, actor, action, reason).await {
+        match write_transition(
+            &mut tx, &current, version, next, None, actor, action, reason,
+        )
+        .await
+        {
             Ok(event) => {
                 tx.commit().await?;
                 state.hub.publish(vec![event]);
@@ -330,7 +354,11 @@ pub async fn update(
 
 /// Starts the pre-onboarding suite if the state allows: Pending → Awaiting validation (after a
 /// Save), or a Rescan from Validation failed / Validated.
-pub async fn revalidate(state: &AppState, id: i64, actor: &str) -> Result<ConnectionView, ServiceError> {
+pub async fn revalidate(
+    state: &AppState,
+    id: i64,
+    actor: &str,
+) -> Result<ConnectionView, ServiceError> {
     let current = get(&state.db, id).await?;
     let action = if transition(current.status(), Action::SubmitForValidation).is_ok() {
         Action::SubmitForValidation
@@ -339,7 +367,15 @@ pub async fn revalidate(state: &AppState, id: i64, actor: &str) -> Result<Connec
     } else {
         return Ok(current);
     };
-    let view = apply(state, id, action, actor, "Pre-onboarding checks started", None).await?;
+    let view = apply(
+        state,
+        id,
+        action,
+        actor,
+        "Pre-onboarding checks started",
+        None,
+    )
+    .await?;
     scan::spawn_suite(state.clone(), id, actor.to_string());
     Ok(view)
 }

@@ -16,7 +16,9 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(capacity: usize) -> Self {
-        Self { tx: broadcast::channel(capacity).0 }
+        Self {
+            tx: broadcast::channel(capacity).0,
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<ConnectionEvent>> {
@@ -44,25 +46,38 @@ pub(crate) async fn append(
     connection_id: i64,
     body: EventBody,
 ) -> Result<ConnectionEvent, ServiceError> {
-    let seq: i64 = sqlx::query("UPDATE connections SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq")
-        .bind(connection_id)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("event_seq")?;
+    let seq: i64 = sqlx::query(
+        "UPDATE connections SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq",
+    )
+    .bind(connection_id)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("event_seq")?;
     let at = clock::now();
     let json = serde_json::to_string(&body).map_err(anyhow::Error::from)?;
-    sqlx::query("INSERT INTO connection_events (connection_id, seq, at, body) VALUES ($1, $2, $3, $4)")
-        .bind(connection_id)
-        .bind(seq)
-        .bind(clock::to_db(at))
-        .bind(json)
-        .execute(&mut **tx)
-        .await?;
-    Ok(ConnectionEvent { connection_id, seq, at, body })
+    sqlx::query(
+        "INSERT INTO connection_events (connection_id, seq, at, body) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(connection_id)
+    .bind(seq)
+    .bind(clock::to_db(at))
+    .bind(json)
+    .execute(&mut **tx)
+    .await?;
+    Ok(ConnectionEvent {
+        connection_id,
+        seq,
+        at,
+        body,
+    })
 }
 
 /// Stored events after `after`, in order.
-pub async fn since(db: &Db, connection_id: i64, after: i64) -> Result<Vec<ConnectionEvent>, ServiceError> {
+pub async fn since(
+    db: &Db,
+    connection_id: i64,
+    after: i64,
+) -> Result<Vec<ConnectionEvent>, ServiceError> {
     let rows = sqlx::query(
         "SELECT seq, at, body FROM connection_events WHERE connection_id = $1 AND seq > $2 ORDER BY seq",
     )

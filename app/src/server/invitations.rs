@@ -286,7 +286,15 @@ pub async fn resend(state: &AppState, email: &str) -> Result<(), ServiceError> {
         // Send to the address as the provider recorded it.
         let recorded = EmailAddress::parse(&old.email)?;
         // The provider's code is still unused while the invitation was pending: carry it over.
-        let fresh = insert(&mut tx, state, &recorded, &company, &url, old.registration_code.as_deref()).await?;
+        let fresh = insert(
+            &mut tx,
+            state,
+            &recorded,
+            &company,
+            &url,
+            old.registration_code.as_deref(),
+        )
+        .await?;
         send_welcome(&mut tx, state, &fresh).await?;
     }
     tx.commit().await?;

@@ -94,5 +94,6 @@ async fn link_key(db: &Db) -> anyhow::Result<Vec<u8>> {
         .fetch_one(&db.pool)
         .await?;
     let stored: String = row.try_get("value")?;
-    B64.decode(stored).context("the stored link signing key is corrupt")
+    B64.decode(stored)
+        .context("the stored link signing key is corrupt")
 }

@@ -27,14 +27,22 @@ fn nonce() -> String {
 /// value we check on the way back. Only offered when the state machine allows "Connect to
 /// provider" (or Retry after a failure).
 #[tracing::instrument(skip(state))]
-pub async fn authorize_url(state: &AppState, id: i64, user: &CurrentUser) -> Result<String, ServiceError> {
+pub async fn authorize_url(
+    state: &AppState,
+    id: i64,
+    user: &CurrentUser,
+) -> Result<String, ServiceError> {
     if !user.may(Access::ManageConnection) {
-        return Err(ServiceError::Forbidden(Access::ManageConnection.refusal().into()));
+        return Err(ServiceError::Forbidden(
+            Access::ManageConnection.refusal().into(),
+        ));
     }
     let current = connections::get(&state.db, id).await?;
     crate::model::transition(current.status(), Action::Onboard)?;
     let Some(creds) = scan::credentials(state, id).await? else {
-        return Err(ServiceError::Conflict("This connection has no provider credentials yet: Rescan first.".into()));
+        return Err(ServiceError::Conflict(
+            "This connection has no provider credentials yet: Rescan first.".into(),
+        ));
     };
     let auth_state = nonce();
     sqlx::query("UPDATE connections SET auth_state = $1 WHERE id = $2")
@@ -43,8 +51,11 @@ pub async fn authorize_url(state: &AppState, id: i64, user: &CurrentUser) -> Res
         .execute(&state.db.pool)
         .await?;
     let redirect = format!("{}/connections/{id}/authorized", state.settings.public_url);
-    let mut url = reqwest::Url::parse(&format!("{}/idi/authorize", current.url.trim_end_matches('/')))
-        .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("bad provider URL: {e}")))?;
+    let mut url = reqwest::Url::parse(&format!(
+        "{}/idi/authorize",
+        current.url.trim_end_matches('/')
+    ))
+    .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("bad provider URL: {e}")))?;
     url.query_pairs_mut()
         .append_pair("consumer_id", &creds.consumer_id)
         .append_pair("redirect_uri", &redirect)
@@ -75,16 +86,19 @@ pub async fn authorized(
                 .into(),
         ));
     }
-    sqlx::query("UPDATE connections SET auth_state = NULL WHERE id = $1").bind(id).execute(&state.db.pool).await?;
+    sqlx::query("UPDATE connections SET auth_state = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&state.db.pool)
+        .await?;
     if let Some(err) = error {
         return Err(ServiceError::Conflict(format!(
             "The provider did not grant access ({err}). The named contact must select \"Allow\" on the provider's page."
         )));
     }
     let code = code.unwrap_or("");
-    let creds = scan::credentials(state, id)
-        .await?
-        .ok_or_else(|| ServiceError::Conflict("This connection has no provider credentials.".into()))?;
+    let creds = scan::credentials(state, id).await?.ok_or_else(|| {
+        ServiceError::Conflict("This connection has no provider credentials.".into())
+    })?;
     let current = connections::get(&state.db, id).await?;
     let client = ProviderClient::new(&current.url, state.settings.provider_timeout);
     client.authorize_code(&creds, code).await.map_err(|e| {
@@ -96,8 +110,20 @@ pub async fn authorized(
 /// Starts (Onboard) or restarts (Retry) the run. Exactly one caller wins the transition.
 pub async fn start(state: &AppState, id: i64, actor: &str) -> Result<ConnectionView, ServiceError> {
     let current = connections::get(&state.db, id).await?;
-    let action = if current.onboarding == Onboarding::Failed { Action::Retry } else { Action::Onboard };
-    let view = connections::apply(state, id, action, actor, "Authorised on the provider", Some(current.version)).await?;
+    let action = if current.onboarding == Onboarding::Failed {
+        Action::Retry
+    } else {
+        Action::Onboard
+    };
+    let view = connections::apply(
+        state,
+        id,
+        action,
+        actor,
+        "Authorised on the provider",
+        Some(current.version),
+    )
+    .await?;
     emit(state, id, "started", STARTED, false).await;
     spawn_run(state.clone(), id);
     Ok(view)
@@ -106,8 +132,16 @@ pub async fn start(state: &AppState, id: i64, actor: &str) -> Result<ConnectionV
 async fn emit(state: &AppState, id: i64, step: &str, message: &str, failed: bool) {
     let result = async {
         let mut tx = state.db.pool.begin().await?;
-        let e = events::append(&mut tx, id, EventBody::Onboarding { step: step.into(), message: message.into(), failed })
-            .await?;
+        let e = events::append(
+            &mut tx,
+            id,
+            EventBody::Onboarding {
+                step: step.into(),
+                message: message.into(),
+                failed,
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok::<_, ServiceError>(e)
     }
@@ -127,52 +161,111 @@ pub fn spawn_run(state: AppState, id: i64) {
 }
 
 async fn fail(state: &AppState, id: i64, reason: &str) {
-    emit(state, id, "failed", &format!("Onboarding failed: {reason}"), true).await;
-    if let Err(e) = connections::apply(state, id, Action::OnboardingFailed, "system", reason, None).await {
+    emit(
+        state,
+        id,
+        "failed",
+        &format!("Onboarding failed: {reason}"),
+        true,
+    )
+    .await;
+    if let Err(e) =
+        connections::apply(state, id, Action::OnboardingFailed, "system", reason, None).await
+    {
         tracing::warn!(error = %e, "recording the onboarding failure failed");
     }
 }
 
 fn step_error(what: &str, e: ProviderError) -> ServiceError {
-    ServiceError::Provider(format!("{what}: {e}. Select Retry once the provider is reachable"))
+    ServiceError::Provider(format!(
+        "{what}: {e}. Select Retry once the provider is reachable"
+    ))
 }
 
 /// The run itself, from wherever the record says it stands.
 #[tracing::instrument(skip(state))]
 async fn run(state: &AppState, id: i64) -> Result<(), ServiceError> {
     let current = connections::get(&state.db, id).await?;
-    let creds = scan::credentials(state, id)
-        .await?
-        .ok_or_else(|| ServiceError::Conflict("the connection has no provider credentials".into()))?;
+    let creds = scan::credentials(state, id).await?.ok_or_else(|| {
+        ServiceError::Conflict("the connection has no provider credentials".into())
+    })?;
     let client = ProviderClient::new(&current.url, state.settings.provider_timeout);
-    let started = client.start_onboarding(&creds).await.map_err(|e| step_error("The provider could not start onboarding", e))?;
+    let started = client
+        .start_onboarding(&creds)
+        .await
+        .map_err(|e| step_error("The provider could not start onboarding", e))?;
     let groups: Vec<String> = started["groups"]
         .as_array()
-        .map(|g| g.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|g| {
+            g.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if current.onboarding == Onboarding::Started {
         // Our calls reach the provider: Outbound is Up.
-        connections::apply(state, id, Action::OnboardingSyncing, "system", "Provider accepted onboarding", None).await?;
+        connections::apply(
+            state,
+            id,
+            Action::OnboardingSyncing,
+            "system",
+            "Provider accepted onboarding",
+            None,
+        )
+        .await?;
         emit(state, id, "syncing", SYNCING, false).await;
     }
     for (i, group) in groups.iter().enumerate() {
-        let body = client.settings_group(&creds, group).await.map_err(|e| step_error(&format!("Syncing \"{group}\" failed"), e))?;
+        let body = client
+            .settings_group(&creds, group)
+            .await
+            .map_err(|e| step_error(&format!("Syncing \"{group}\" failed"), e))?;
         store_group(state, id, group, &body).await?;
-        emit(state, id, "synced_group", &format!("Synced {} ({}/{})", group.replace('_', " "), i + 1, groups.len()), false).await;
+        emit(
+            state,
+            id,
+            "synced_group",
+            &format!(
+                "Synced {} ({}/{})",
+                group.replace('_', " "),
+                i + 1,
+                groups.len()
+            ),
+            false,
+        )
+        .await;
     }
-    let done = client.complete_onboarding(&creds).await.map_err(|e| step_error("The provider could not complete onboarding", e))?;
+    let done = client
+        .complete_onboarding(&creds)
+        .await
+        .map_err(|e| step_error("The provider could not complete onboarding", e))?;
     if done["inbound_ok"].as_bool() != Some(true) {
-        let why = done["error"].as_str().unwrap_or("the provider could not reach this instance");
+        let why = done["error"]
+            .as_str()
+            .unwrap_or("the provider could not reach this instance");
         return Err(ServiceError::Provider(format!(
             "The provider could not reach this instance's inbound endpoint ({why}). Check the base URL and firewall, then select Retry"
         )));
     }
-    connections::apply(state, id, Action::OnboardingComplete, "system", "All settings synced; the provider reached us", None).await?;
+    connections::apply(
+        state,
+        id,
+        Action::OnboardingComplete,
+        "system",
+        "All settings synced; the provider reached us",
+        None,
+    )
+    .await?;
     emit(state, id, "complete", COMPLETE, false).await;
     Ok(())
 }
 
-async fn store_group(state: &AppState, id: i64, group: &str, body: &serde_json::Value) -> Result<(), ServiceError> {
+async fn store_group(
+    state: &AppState,
+    id: i64,
+    group: &str,
+    body: &serde_json::Value,
+) -> Result<(), ServiceError> {
     let json = serde_json::to_string(body).map_err(anyhow::Error::from)?;
     let now = clock::to_db(clock::now());
     // Upsert: a resumed run rewrites the same group.
@@ -209,7 +302,14 @@ pub async fn resume_interrupted(state: &AppState) -> Result<usize, ServiceError>
     for r in &rows {
         let id: i64 = r.try_get("id")?;
         tracing::info!(connection = id, "resuming an interrupted onboarding run");
-        emit(state, id, "resumed", "Onboarding resumed after a restart", false).await;
+        emit(
+            state,
+            id,
+            "resumed",
+            "Onboarding resumed after a restart",
+            false,
+        )
+        .await;
         spawn_run(state.clone(), id);
     }
     Ok(rows.len())

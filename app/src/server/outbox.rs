@@ -47,7 +47,9 @@ pub async fn list(db: &Db) -> Result<Vec<OutboxMessage>, ServiceError> {
 /// Sends queued emails through SMTP when `IMPACT_SMTP_URL` is configured (the outbox keeps
 /// them either way). One delivery pass at a time, so nothing is sent twice.
 pub fn deliver_pending(state: &super::AppState) {
-    let Some(url) = state.settings.smtp_url.clone() else { return };
+    let Some(url) = state.settings.smtp_url.clone() else {
+        return;
+    };
     let from = state.settings.mail_from.clone();
     let db = state.db.clone();
     tokio::spawn(async move {
@@ -69,7 +71,11 @@ async fn deliver(db: &Db, smtp_url: &str, from: &str) -> Result<(), ServiceError
         .ok()
         .filter(|u| u.scheme() == "smtp")
         .and_then(|u| Some((u.host_str()?.to_string(), u.port().unwrap_or(25))))
-        .ok_or_else(|| ServiceError::Unexpected(anyhow::anyhow!("IMPACT_SMTP_URL must look like smtp://host:port")))?;
+        .ok_or_else(|| {
+            ServiceError::Unexpected(anyhow::anyhow!(
+                "IMPACT_SMTP_URL must look like smtp://host:port"
+            ))
+        })?;
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(parsed.0)
         .port(parsed.1)
         .timeout(Some(std::time::Duration::from_secs(10)))
@@ -91,22 +97,37 @@ async fn deliver(db: &Db, smtp_url: &str, from: &str) -> Result<(), ServiceError
             Message::builder()
                 .from(from.parse().map_err(|e| format!("sender {from:?}: {e}"))?)
                 .to(to.parse().map_err(|e| format!("recipient: {e}"))?)
-                .subject(r.try_get::<String, _>("subject").map_err(|e| e.to_string())?)
+                .subject(
+                    r.try_get::<String, _>("subject")
+                        .map_err(|e| e.to_string())?,
+                )
                 .body(text)
                 .map_err(|e| e.to_string())
         })();
         let outcome = match built {
-            Ok(message) => transport.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+            Ok(message) => transport
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
         let now = clock::to_db(clock::now());
         match outcome {
             Ok(()) => {
-                sqlx::query("UPDATE outbox SET sent_at = $1 WHERE id = $2").bind(now).bind(id).execute(&db.pool).await?;
+                sqlx::query("UPDATE outbox SET sent_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&db.pool)
+                    .await?;
             }
             Err(e) => {
                 tracing::warn!(message = id, error = %e, "email not delivered; it stays in the outbox");
-                sqlx::query("UPDATE outbox SET send_error = $1 WHERE id = $2").bind(e).bind(id).execute(&db.pool).await?;
+                sqlx::query("UPDATE outbox SET send_error = $1 WHERE id = $2")
+                    .bind(e)
+                    .bind(id)
+                    .execute(&db.pool)
+                    .await?;
             }
         }
     }

@@ -298,8 +298,13 @@ impl ProviderClient {
         body: Option<serde_json::Value>,
     ) -> Result<T, ProviderError> {
         let path = format!("/idi/v1/consumers/{}{suffix}", creds.consumer_id);
-        let method = if body.is_some() { reqwest::Method::POST } else { reqwest::Method::GET };
-        self.send(self.signed(method, &path, body.as_ref(), creds)).await
+        let method = if body.is_some() {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::GET
+        };
+        self.send(self.signed(method, &path, body.as_ref(), creds))
+            .await
     }
 
     pub async fn consumer(&self, creds: &Credentials) -> Result<serde_json::Value, ProviderError> {
@@ -310,31 +315,65 @@ impl ProviderClient {
         self.consumer_call(creds, "/entitlements", None).await
     }
 
-    pub async fn callback_test(&self, creds: &Credentials) -> Result<CallbackResult, ProviderError> {
-        self.consumer_call(creds, "/callback-test", Some(serde_json::json!({}))).await
+    pub async fn callback_test(
+        &self,
+        creds: &Credentials,
+    ) -> Result<CallbackResult, ProviderError> {
+        self.consumer_call(creds, "/callback-test", Some(serde_json::json!({})))
+            .await
     }
 
-    pub async fn authorize_code(&self, creds: &Credentials, code: &str) -> Result<serde_json::Value, ProviderError> {
-        self.consumer_call(creds, "/authorizations", Some(serde_json::json!({ "code": code }))).await
+    pub async fn authorize_code(
+        &self,
+        creds: &Credentials,
+        code: &str,
+    ) -> Result<serde_json::Value, ProviderError> {
+        self.consumer_call(
+            creds,
+            "/authorizations",
+            Some(serde_json::json!({ "code": code })),
+        )
+        .await
     }
 
-    pub async fn start_onboarding(&self, creds: &Credentials) -> Result<serde_json::Value, ProviderError> {
-        self.consumer_call(creds, "/onboarding", Some(serde_json::json!({}))).await
+    pub async fn start_onboarding(
+        &self,
+        creds: &Credentials,
+    ) -> Result<serde_json::Value, ProviderError> {
+        self.consumer_call(creds, "/onboarding", Some(serde_json::json!({})))
+            .await
     }
 
-    pub async fn settings_group(&self, creds: &Credentials, group: &str) -> Result<serde_json::Value, ProviderError> {
-        self.consumer_call(creds, &format!("/settings/{group}"), None).await
+    pub async fn settings_group(
+        &self,
+        creds: &Credentials,
+        group: &str,
+    ) -> Result<serde_json::Value, ProviderError> {
+        self.consumer_call(creds, &format!("/settings/{group}"), None)
+            .await
     }
 
-    pub async fn complete_onboarding(&self, creds: &Credentials) -> Result<serde_json::Value, ProviderError> {
-        self.consumer_call(creds, "/onboarding/complete", Some(serde_json::json!({}))).await
+    pub async fn complete_onboarding(
+        &self,
+        creds: &Credentials,
+    ) -> Result<serde_json::Value, ProviderError> {
+        self.consumer_call(creds, "/onboarding/complete", Some(serde_json::json!({})))
+            .await
     }
 
-    pub async fn echo(&self, creds: &Credentials, nonce: &str) -> Result<CallbackResult, ProviderError> {
-        self.consumer_call(creds, "/echo", Some(serde_json::json!({ "nonce": nonce }))).await
+    pub async fn echo(
+        &self,
+        creds: &Credentials,
+        nonce: &str,
+    ) -> Result<CallbackResult, ProviderError> {
+        self.consumer_call(creds, "/echo", Some(serde_json::json!({ "nonce": nonce })))
+            .await
     }
 
-    pub async fn data_sample(&self, creds: &Credentials) -> Result<serde_json::Value, ProviderError> {
+    pub async fn data_sample(
+        &self,
+        creds: &Credentials,
+    ) -> Result<serde_json::Value, ProviderError> {
         self.consumer_call(creds, "/data-sample", None).await
     }
 }

@@ -16,8 +16,8 @@ use super::{
     AppState,
 };
 use crate::model::{
-    check_spec, Action, CheckResult, CheckSpec, CheckStatus, ConnectionState, ConnectionView, EventBody, ProviderUrl,
-    ScanRunView, CHECKS,
+    check_spec, Action, CheckResult, CheckSpec, CheckStatus, ConnectionState, ConnectionView,
+    EventBody, ProviderUrl, ScanRunView, CHECKS,
 };
 
 pub const FULL_SUITE: &str = "pre_onboarding";
@@ -32,15 +32,27 @@ struct Found {
 }
 
 fn passed(message: impl Into<String>) -> Found {
-    Found { status: CheckStatus::Passed, message: message.into(), retryable: false }
+    Found {
+        status: CheckStatus::Passed,
+        message: message.into(),
+        retryable: false,
+    }
 }
 
 fn failed(message: impl Into<String>, retryable: bool) -> Found {
-    Found { status: CheckStatus::Failed, message: message.into(), retryable }
+    Found {
+        status: CheckStatus::Failed,
+        message: message.into(),
+        retryable,
+    }
 }
 
 fn not_applicable(message: impl Into<String>) -> Found {
-    Found { status: CheckStatus::Skipped, message: message.into(), retryable: false }
+    Found {
+        status: CheckStatus::Skipped,
+        message: message.into(),
+        retryable: false,
+    }
 }
 
 /// A provider failure, worded for the check that met it.
@@ -51,7 +63,11 @@ fn provider_failure(what: &str, e: &ProviderError) -> Found {
         ProviderError::Malformed(_) | ProviderError::Network(_) => CheckStatus::Error,
         _ => CheckStatus::Failed,
     };
-    Found { status, message: format!("{what}: {e}."), retryable: retry }
+    Found {
+        status,
+        message: format!("{what}: {e}."),
+        retryable: retry,
+    }
 }
 
 /// The record plus what only the server sees (credentials, registration code).
@@ -74,9 +90,10 @@ async fn load_target(state: &AppState, id: i64) -> Result<Target, ServiceError> 
     let consumer_id: Option<String> = row.try_get("consumer_id")?;
     let secret: Option<String> = row.try_get("secret")?;
     let credentials = match (consumer_id, secret) {
-        (Some(consumer_id), Some(secret)) => {
-            Some(Credentials { consumer_id, secret: B64.decode(secret).map_err(anyhow::Error::from)? })
-        }
+        (Some(consumer_id), Some(secret)) => Some(Credentials {
+            consumer_id,
+            secret: B64.decode(secret).map_err(anyhow::Error::from)?,
+        }),
         _ => None,
     };
     Ok(Target {
@@ -107,7 +124,10 @@ impl Ctx<'_> {
         self.info
             .get_or_init(|| async {
                 let started = Instant::now();
-                self.client.info().await.map(|i| (i, started.elapsed().as_millis() as u64))
+                self.client
+                    .info()
+                    .await
+                    .map(|i| (i, started.elapsed().as_millis() as u64))
             })
             .await
     }
@@ -294,23 +314,48 @@ async fn run_check(ctx: &Ctx<'_>, spec: &CheckSpec) -> Found {
 /// Exchanges the registration code for credentials (once), stores them, and records Register.
 async fn register(ctx: &Ctx<'_>) -> Found {
     if let Some(c) = ctx.creds().await {
-        return passed(format!("Registered with the provider as {}.", c.consumer_id));
+        return passed(format!(
+            "Registered with the provider as {}.",
+            c.consumer_id
+        ));
     }
     let Some(code) = ctx.target.registration_code.as_deref() else {
-        return failed("This connection has no registration code from the provider.", false);
+        return failed(
+            "This connection has no registration code from the provider.",
+            false,
+        );
     };
     let t = &ctx.target;
     let registered = match ctx
         .client
-        .register(code, &t.view.company, &t.contact_email, &ctx.state.settings.public_url)
+        .register(
+            code,
+            &t.view.company,
+            &t.contact_email,
+            &ctx.state.settings.public_url,
+        )
         .await
     {
         Ok(r) => r,
-        Err(ProviderError::Status { status: 409, message, .. }) => {
-            return failed(format!("The registration code was already used: {message}."), false)
+        Err(ProviderError::Status {
+            status: 409,
+            message,
+            ..
+        }) => {
+            return failed(
+                format!("The registration code was already used: {message}."),
+                false,
+            )
         }
-        Err(ProviderError::Status { status: 404, message, .. }) => {
-            return failed(format!("The provider does not know this registration: {message}."), false)
+        Err(ProviderError::Status {
+            status: 404,
+            message,
+            ..
+        }) => {
+            return failed(
+                format!("The provider does not know this registration: {message}."),
+                false,
+            )
         }
         Err(e) => return provider_failure("The registration could not be completed", &e),
     };
@@ -332,15 +377,32 @@ async fn register(ctx: &Ctx<'_>) -> Found {
         .await;
     if let Err(e) = stored {
         tracing::error!(error = %e, "storing credentials failed");
-        return Found { status: CheckStatus::Error, message: "The credentials could not be stored.".into(), retryable: true };
+        return Found {
+            status: CheckStatus::Error,
+            message: "The credentials could not be stored.".into(),
+            retryable: true,
+        };
     }
-    if let Err(e) =
-        connections::apply(ctx.state, t.view.id, Action::Register, "system", "Registration code exchanged", None).await
+    if let Err(e) = connections::apply(
+        ctx.state,
+        t.view.id,
+        Action::Register,
+        "system",
+        "Registration code exchanged",
+        None,
+    )
+    .await
     {
         tracing::warn!(error = %e, "recording Register failed");
     }
-    *ctx.credentials.lock().await = Some(Credentials { consumer_id: registered.consumer_id.clone(), secret });
-    passed(format!("Registered with the provider as {}.", registered.consumer_id))
+    *ctx.credentials.lock().await = Some(Credentials {
+        consumer_id: registered.consumer_id.clone(),
+        secret,
+    });
+    passed(format!(
+        "Registered with the provider as {}.",
+        registered.consumer_id
+    ))
 }
 
 fn result_for(spec: &CheckSpec, found: Found, duration_ms: i64) -> CheckResult {
@@ -374,7 +436,9 @@ async fn emit(state: &AppState, id: i64, body: EventBody) {
 
 /// The checks `only` needs, itself included, in catalogue order (or every check).
 fn selection(only: Option<&str>) -> Vec<&'static CheckSpec> {
-    let Some(id) = only else { return CHECKS.iter().collect() };
+    let Some(id) = only else {
+        return CHECKS.iter().collect();
+    };
     let mut wanted = vec![id.to_string()];
     let mut i = 0;
     while i < wanted.len() {
@@ -387,25 +451,45 @@ fn selection(only: Option<&str>) -> Vec<&'static CheckSpec> {
         }
         i += 1;
     }
-    CHECKS.iter().filter(|c| wanted.iter().any(|w| w == c.id)).collect()
+    CHECKS
+        .iter()
+        .filter(|c| wanted.iter().any(|w| w == c.id))
+        .collect()
 }
 
 /// Runs the suite (or one check with what it depends on) and stores everything. For the full
 /// suite the connection then becomes Validated or Validation failed; for one check, it becomes
 /// Validated when no open issue is left.
 #[tracing::instrument(skip(state))]
-pub async fn run(state: &AppState, id: i64, only: Option<&str>) -> Result<ScanRunView, ServiceError> {
+pub async fn run(
+    state: &AppState,
+    id: i64,
+    only: Option<&str>,
+) -> Result<ScanRunView, ServiceError> {
     let target = load_target(state, id).await?;
-    let suite = only.map(|c| format!("check:{c}")).unwrap_or_else(|| FULL_SUITE.to_string());
+    let suite = only
+        .map(|c| format!("check:{c}"))
+        .unwrap_or_else(|| FULL_SUITE.to_string());
     let started_at = clock::now();
-    let run_id: i64 = sqlx::query("INSERT INTO scan_runs (connection_id, suite, started_at) VALUES ($1, $2, $3) RETURNING id")
-        .bind(id)
-        .bind(&suite)
-        .bind(clock::to_db(started_at))
-        .fetch_one(&state.db.pool)
-        .await?
-        .try_get("id")?;
-    emit(state, id, EventBody::Scan { run_id, suite: suite.clone(), outcome: None }).await;
+    let run_id: i64 = sqlx::query(
+        "INSERT INTO scan_runs (connection_id, suite, started_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(id)
+    .bind(&suite)
+    .bind(clock::to_db(started_at))
+    .fetch_one(&state.db.pool)
+    .await?
+    .try_get("id")?;
+    emit(
+        state,
+        id,
+        EventBody::Scan {
+            run_id,
+            suite: suite.clone(),
+            outcome: None,
+        },
+    )
+    .await;
 
     let timeout = state.settings.provider_timeout;
     let credentials = tokio::sync::Mutex::new(target.credentials.clone());
@@ -424,7 +508,9 @@ pub async fn run(state: &AppState, id: i64, only: Option<&str>) -> Result<ScanRu
         let ready: Vec<&'static CheckSpec> = todo
             .iter()
             .copied()
-            .filter(|c| !done.contains_key(c.id) && c.depends_on.iter().all(|d| done.contains_key(d)))
+            .filter(|c| {
+                !done.contains_key(c.id) && c.depends_on.iter().all(|d| done.contains_key(d))
+            })
             .collect();
         if ready.is_empty() {
             break;
@@ -433,20 +519,41 @@ pub async fn run(state: &AppState, id: i64, only: Option<&str>) -> Result<ScanRu
             let ctx = &ctx;
             let done = &done;
             async move {
-                let blocker = spec.depends_on.iter().find(|d| done.get(*d) != Some(&CheckStatus::Passed));
+                let blocker = spec
+                    .depends_on
+                    .iter()
+                    .find(|d| done.get(*d) != Some(&CheckStatus::Passed));
                 if let Some(b) = blocker {
                     // Not-applicable checks count as passed for their dependants.
-                    if done.get(b) != Some(&CheckStatus::Skipped) || check_spec(b).is_some_and(|s| !s.depends_on.is_empty()) {
+                    if done.get(b) != Some(&CheckStatus::Skipped)
+                        || check_spec(b).is_some_and(|s| !s.depends_on.is_empty())
+                    {
                         let name = check_spec(b).map(|s| s.name).unwrap_or(b);
                         let found = not_applicable(format!("Skipped: \"{name}\" did not pass."));
                         return result_for(spec, found, 0);
                     }
                 }
-                emit(state, id, EventBody::Check { run_id, check_id: spec.id.into(), name: spec.name.into(), result: None }).await;
+                emit(
+                    state,
+                    id,
+                    EventBody::Check {
+                        run_id,
+                        check_id: spec.id.into(),
+                        name: spec.name.into(),
+                        result: None,
+                    },
+                )
+                .await;
                 let t0 = Instant::now();
                 let found = match tokio::time::timeout(timeout, run_check(ctx, spec)).await {
                     Ok(f) => f,
-                    Err(_) => failed(format!("The check did not finish within {} ms.", timeout.as_millis()), true),
+                    Err(_) => failed(
+                        format!(
+                            "The check did not finish within {} ms.",
+                            timeout.as_millis()
+                        ),
+                        true,
+                    ),
                 };
                 result_for(spec, found, t0.elapsed().as_millis() as i64)
             }
@@ -454,8 +561,17 @@ pub async fn run(state: &AppState, id: i64, only: Option<&str>) -> Result<ScanRu
         .await;
         for r in outcomes {
             store_result(state, id, run_id, &r).await?;
-            emit(state, id, EventBody::Check { run_id, check_id: r.check_id.clone(), name: r.name.clone(), result: Some(r.clone()) })
-                .await;
+            emit(
+                state,
+                id,
+                EventBody::Check {
+                    run_id,
+                    check_id: r.check_id.clone(),
+                    name: r.name.clone(),
+                    result: Some(r.clone()),
+                },
+            )
+            .await;
             if let Some(spec) = check_spec(&r.check_id) {
                 done.insert(spec.id, r.status);
             }
@@ -471,12 +587,33 @@ pub async fn run(state: &AppState, id: i64, only: Option<&str>) -> Result<ScanRu
         .bind(run_id)
         .execute(&state.db.pool)
         .await?;
-    emit(state, id, EventBody::Scan { run_id, suite: suite.clone(), outcome: Some(outcome.into()) }).await;
+    emit(
+        state,
+        id,
+        EventBody::Scan {
+            run_id,
+            suite: suite.clone(),
+            outcome: Some(outcome.into()),
+        },
+    )
+    .await;
     settle(state, id, only.is_none(), outcome == "passed").await?;
-    Ok(ScanRunView { id: run_id, suite, started_at, finished_at: Some(clock::now()), outcome: Some(outcome.into()), results })
+    Ok(ScanRunView {
+        id: run_id,
+        suite,
+        started_at,
+        finished_at: Some(clock::now()),
+        outcome: Some(outcome.into()),
+        results,
+    })
 }
 
-async fn store_result(state: &AppState, id: i64, run_id: i64, r: &CheckResult) -> Result<(), ServiceError> {
+async fn store_result(
+    state: &AppState,
+    id: i64,
+    run_id: i64,
+    r: &CheckResult,
+) -> Result<(), ServiceError> {
     sqlx::query(
         "INSERT INTO scan_results (run_id, connection_id, check_id, status, message, retryable, duration_ms, at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -495,24 +632,56 @@ async fn store_result(state: &AppState, id: i64, run_id: i64, r: &CheckResult) -
 }
 
 /// Moves the connection according to what the scan found.
-async fn settle(state: &AppState, id: i64, full: bool, run_passed: bool) -> Result<(), ServiceError> {
+async fn settle(
+    state: &AppState,
+    id: i64,
+    full: bool,
+    run_passed: bool,
+) -> Result<(), ServiceError> {
     let current = connections::get(&state.db, id).await?;
     if full {
         if current.state != ConnectionState::AwaitingValidation {
             return Ok(());
         }
         let (action, reason) = if run_passed {
-            (Action::ValidationPassed, "Every pre-onboarding check passed")
+            (
+                Action::ValidationPassed,
+                "Every pre-onboarding check passed",
+            )
         } else {
-            (Action::ValidationFailed, "Some pre-onboarding checks failed: see the health dashboard")
+            (
+                Action::ValidationFailed,
+                "Some pre-onboarding checks failed: see the health dashboard",
+            )
         };
         connections::apply(state, id, action, "system", reason, None).await?;
         return Ok(());
     }
     // One check re-run: the connection is validated once no check's latest result is an issue.
-    if current.state == ConnectionState::ValidationFailed && latest(state, id).await?.iter().all(|r| !r.status.is_issue()) {
-        connections::apply(state, id, Action::Rescan, "system", "Every open issue is resolved", None).await?;
-        connections::apply(state, id, Action::ValidationPassed, "system", "Every pre-onboarding check passed", None).await?;
+    if current.state == ConnectionState::ValidationFailed
+        && latest(state, id)
+            .await?
+            .iter()
+            .all(|r| !r.status.is_issue())
+    {
+        connections::apply(
+            state,
+            id,
+            Action::Rescan,
+            "system",
+            "Every open issue is resolved",
+            None,
+        )
+        .await?;
+        connections::apply(
+            state,
+            id,
+            Action::ValidationPassed,
+            "system",
+            "Every pre-onboarding check passed",
+            None,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -534,11 +703,17 @@ fn result_from_row(r: &sqlx::any::AnyRow) -> Result<CheckResult, ServiceError> {
     let spec = check_spec(&check_id);
     let status: String = r.try_get("status")?;
     Ok(CheckResult {
-        name: spec.map(|s| s.name.to_string()).unwrap_or_else(|| check_id.clone()),
-        severity: spec.map(|s| s.severity).unwrap_or(crate::model::Severity::Medium),
+        name: spec
+            .map(|s| s.name.to_string())
+            .unwrap_or_else(|| check_id.clone()),
+        severity: spec
+            .map(|s| s.severity)
+            .unwrap_or(crate::model::Severity::Medium),
         status: CheckStatus::from_db(&status).unwrap_or(CheckStatus::Error),
         message: r.try_get("message")?,
-        resolution: spec.map(|s| s.resolution.iter().map(|x| x.to_string()).collect()).unwrap_or_default(),
+        resolution: spec
+            .map(|s| s.resolution.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default(),
         article: spec.map(|s| s.article.to_string()).unwrap_or_default(),
         duration_ms: r.try_get("duration_ms")?,
         retryable: r.try_get::<i64, _>("retryable")? != 0,
@@ -572,7 +747,10 @@ pub async fn runs(state: &AppState, id: i64, limit: i64) -> Result<Vec<ScanRunVi
             started_at: clock::from_db(&r.try_get::<String, _>("started_at")?)?,
             finished_at: finished.as_deref().map(clock::from_db).transpose()?,
             outcome: r.try_get("outcome")?,
-            results: results.iter().map(result_from_row).collect::<Result<_, _>>()?,
+            results: results
+                .iter()
+                .map(result_from_row)
+                .collect::<Result<_, _>>()?,
         });
     }
     Ok(out)
@@ -584,7 +762,15 @@ pub fn spawn_suite(state: AppState, id: i64, actor: String) {
         if let Err(e) = run(&state, id, None).await {
             tracing::error!(connection = id, %actor, error = %e, "scan failed to run");
             // Never leave the record Awaiting validation for ever.
-            let _ = connections::apply(&state, id, Action::ValidationFailed, "system", "The scan could not run", None).await;
+            let _ = connections::apply(
+                &state,
+                id,
+                Action::ValidationFailed,
+                "system",
+                "The scan could not run",
+                None,
+            )
+            .await;
         }
     });
 }
@@ -597,19 +783,37 @@ pub async fn health(state: &AppState, id: i64) -> Result<crate::model::HealthVie
     let mut checks = latest(state, id).await?;
     let order = |id: &str| CHECKS.iter().position(|c| c.id == id).unwrap_or(usize::MAX);
     checks.sort_by(|a, b| {
-        (!a.status.is_issue(), a.severity, order(&a.check_id)).cmp(&(!b.status.is_issue(), b.severity, order(&b.check_id)))
+        (!a.status.is_issue(), a.severity, order(&a.check_id)).cmp(&(
+            !b.status.is_issue(),
+            b.severity,
+            order(&b.check_id),
+        ))
     });
     let score = crate::model::health_score(&checks);
-    Ok(crate::model::HealthView { connection, checks, score, runs: runs(state, id, 10).await? })
+    Ok(crate::model::HealthView {
+        connection,
+        checks,
+        score,
+        runs: runs(state, id, 10).await?,
+    })
 }
 
 /// "Rescan" for one check (the dashboard's Validate & Resolve): runs it with what it depends on.
-pub async fn rescan_check(state: &AppState, id: i64, check_id: &str) -> Result<ScanRunView, ServiceError> {
+pub async fn rescan_check(
+    state: &AppState,
+    id: i64,
+    check_id: &str,
+) -> Result<ScanRunView, ServiceError> {
     if check_spec(check_id).is_none() {
-        return Err(ServiceError::NotFound(format!("There is no check \"{check_id}\".")));
+        return Err(ServiceError::NotFound(format!(
+            "There is no check \"{check_id}\"."
+        )));
     }
     let current = connections::get(&state.db, id).await?;
-    if matches!(current.state, ConnectionState::Pending | ConnectionState::AwaitingValidation) {
+    if matches!(
+        current.state,
+        ConnectionState::Pending | ConnectionState::AwaitingValidation
+    ) {
         return Err(ServiceError::Conflict(format!(
             "Checks can be re-run one by one once the first scan has finished; the connection is {}.",
             current.state.label()

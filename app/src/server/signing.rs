@@ -113,8 +113,14 @@ mod tests {
 
     #[test]
     fn extreme_timestamps_are_refused_not_a_panic() {
-        assert_eq!(verify(b"k", "GET", "/p", i64::MIN, b"", "00", 0), Err(VerifyError::ClockSkew));
-        assert_eq!(verify(b"k", "GET", "/p", i64::MAX, b"", "00", -5), Err(VerifyError::ClockSkew));
+        assert_eq!(
+            verify(b"k", "GET", "/p", i64::MIN, b"", "00", 0),
+            Err(VerifyError::ClockSkew)
+        );
+        assert_eq!(
+            verify(b"k", "GET", "/p", i64::MAX, b"", "00", -5),
+            Err(VerifyError::ClockSkew)
+        );
     }
 
     #[test]

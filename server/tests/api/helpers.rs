@@ -96,7 +96,9 @@ pub async fn spawn(backend: Backend) -> TestApp {
 pub async fn spawn_with_smtp(backend: Backend, smtp_url: Option<String>) -> TestApp {
     server::telemetry::init();
     let (database_url, dir) = fresh_database(backend).await;
-    let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("simulator");
+    let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("simulator");
     let instance = unique("inst");
     let provider_url = sim.instance_url(&instance);
     let config = Config {
@@ -162,12 +164,20 @@ impl TestApp {
     /// Sets this test's simulated provider faults (a partial JSON object; the rest default).
     pub async fn faults(&self, faults: Value) {
         let r = reqwest::Client::new()
-            .put(format!("http://{}/sim/instances/{}/faults", self.sim.address(), self.instance))
+            .put(format!(
+                "http://{}/sim/instances/{}/faults",
+                self.sim.address(),
+                self.instance
+            ))
             .json(&faults)
             .send()
             .await
             .expect("set faults");
-        assert!(r.status().is_success(), "faults: {}", r.text().await.unwrap_or_default());
+        assert!(
+            r.status().is_success(),
+            "faults: {}",
+            r.text().await.unwrap_or_default()
+        );
     }
 
     /// Polls the connection until it reads `state` (the scan runs in the background).
@@ -178,7 +188,10 @@ impl TestApp {
             if c["state"] == state {
                 return c;
             }
-            assert!(std::time::Instant::now() < deadline, "connection {id} never became {state}: {c}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "connection {id} never became {state}: {c}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }

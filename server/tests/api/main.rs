@@ -7,8 +7,10 @@ mod ops;
 mod registration;
 mod scan;
 
-/// Runs one async test body against SQLite and against PostgreSQL.
+/// Runs one async test body against SQLite and against PostgreSQL. (Used only inside this test
+/// crate, where `crate::helpers` is the right path.)
 #[macro_export]
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! both_backends {
     ($name:ident, $body:expr) => {
         mod $name {

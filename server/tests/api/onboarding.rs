@@ -9,7 +9,10 @@ use crate::{both_backends, helpers::TestApp};
 pub async fn validated(app: &TestApp) -> i64 {
     let token = app.invite("ada@example.com", "ServiceNow Impact").await;
     let r = app
-        .post("/api/connections", json!({ "company": "ServiceNow Impact", "registration_token": token }))
+        .post(
+            "/api/connections",
+            json!({ "company": "ServiceNow Impact", "registration_token": token }),
+        )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let id = r.body["id"].as_i64().expect("id");
@@ -20,11 +23,16 @@ pub async fn validated(app: &TestApp) -> i64 {
 /// Follows "Connect to provider" the way a browser would: the provider's page, the named
 /// contact's answer, and the redirect back to us. Returns where we finally sent the browser.
 pub async fn authorise(app: &TestApp, id: i64, email: &str) -> (u16, String) {
-    let r = app.post(&format!("/api/connections/{id}/connect"), json!({})).await;
+    let r = app
+        .post(&format!("/api/connections/{id}/connect"), json!({}))
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let url = reqwest::Url::parse(r.body["authorize_url"].as_str().expect("url")).expect("parse");
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-    let browser = reqwest::Client::builder().redirect(Policy::none()).build().expect("client");
+    let browser = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
     let page = browser.get(url.clone()).send().await.expect("page");
     assert_eq!(page.status(), 200);
     assert!(page.text().await.expect("html").contains("Allow"));
@@ -46,9 +54,18 @@ pub async fn authorise(app: &TestApp, id: i64, email: &str) -> (u16, String) {
         let status = answer.status().as_u16();
         return (status, answer.text().await.unwrap_or_default());
     }
-    let back = answer.headers().get("location").and_then(|v| v.to_str().ok()).expect("location").to_string();
+    let back = answer
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location")
+        .to_string();
     // Back on our side with the signed-in user's session.
-    let admin = reqwest::Client::builder().redirect(Policy::none()).cookie_store(true).build().expect("client");
+    let admin = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client");
     let signin = admin
         .post(format!("{}/api/auth/login", app.base))
         .json(&json!({ "email": crate::helpers::ADMIN_EMAIL, "password": crate::helpers::ADMIN_PASSWORD }))
@@ -57,7 +74,12 @@ pub async fn authorise(app: &TestApp, id: i64, email: &str) -> (u16, String) {
         .expect("login");
     assert_eq!(signin.status(), 200);
     let done = admin.get(back).send().await.expect("callback");
-    let to = done.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let to = done
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     (done.status().as_u16(), to)
 }
 
@@ -68,7 +90,10 @@ pub async fn wait_onboarding(app: &TestApp, id: i64, phase: &str) -> Value {
         if c["onboarding"] == phase {
             return c;
         }
-        assert!(std::time::Instant::now() < deadline, "onboarding never reached {phase}: {c}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "onboarding never reached {phase}: {c}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -79,7 +104,10 @@ async fn read_events(mut r: reqwest::Response, want: usize) -> Vec<(i64, String,
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while out.len() < want {
-        let chunk = tokio::time::timeout_at(deadline, r.chunk()).await.expect("events in time").expect("chunk");
+        let chunk = tokio::time::timeout_at(deadline, r.chunk())
+            .await
+            .expect("events in time")
+            .expect("chunk");
         let Some(bytes) = chunk else { break };
         buf.push_str(&String::from_utf8_lossy(&bytes));
         while let Some(end) = buf.find("\n\n") {
@@ -102,110 +130,233 @@ async fn read_events(mut r: reqwest::Response, want: usize) -> Vec<(i64, String,
     out
 }
 
-both_backends!(connect_to_provider_onboards_live_and_both_directions_come_up, |app: TestApp| async move {
-    let id = validated(&app).await;
-    // Somebody else at the provider's page is refused there.
-    let (status, page) = authorise(&app, id, "mallory@example.com").await;
-    assert_eq!(status, 403);
-    assert!(page.contains("not the authorised contact"), "{page}");
-    assert_eq!(app.get(&format!("/api/connections/{id}")).await.body["onboarding"], "not_started");
-    // The named contact allows it: back to the connection page, onboarding runs.
-    let (status, to) = authorise(&app, id, "ada@example.com").await;
-    assert_eq!((status, to.as_str()), (303, format!("/connections/{id}").as_str()));
-    let c = wait_onboarding(&app, id, "complete").await;
-    assert_eq!((c["outbound"].as_str(), c["inbound"].as_str(), c["state"].as_str()), (Some("up"), Some("up"), Some("validated")));
+both_backends!(
+    connect_to_provider_onboards_live_and_both_directions_come_up,
+    |app: TestApp| async move {
+        let id = validated(&app).await;
+        // Somebody else at the provider's page is refused there.
+        let (status, page) = authorise(&app, id, "mallory@example.com").await;
+        assert_eq!(status, 403);
+        assert!(page.contains("not the authorised contact"), "{page}");
+        assert_eq!(
+            app.get(&format!("/api/connections/{id}")).await.body["onboarding"],
+            "not_started"
+        );
+        // The named contact allows it: back to the connection page, onboarding runs.
+        let (status, to) = authorise(&app, id, "ada@example.com").await;
+        assert_eq!(
+            (status, to.as_str()),
+            (303, format!("/connections/{id}").as_str())
+        );
+        let c = wait_onboarding(&app, id, "complete").await;
+        assert_eq!(
+            (
+                c["outbound"].as_str(),
+                c["inbound"].as_str(),
+                c["state"].as_str()
+            ),
+            (Some("up"), Some("up"), Some("validated"))
+        );
 
-    // The stream replays everything, in order, and names each event.
-    let all = app.client.get(format!("{}/api/connections/{id}/events?after=0", app.base)).send().await.expect("sse");
-    assert_eq!(all.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream"));
-    assert_eq!(all.headers().get("x-accel-buffering").and_then(|v| v.to_str().ok()), Some("no"));
-    let stored: i64 = sqlx::query_scalar::<_, i64>("SELECT MAX(seq) FROM connection_events WHERE connection_id = $1")
+        // The stream replays everything, in order, and names each event.
+        let all = app
+            .client
+            .get(format!("{}/api/connections/{id}/events?after=0", app.base))
+            .send()
+            .await
+            .expect("sse");
+        assert_eq!(
+            all.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        assert_eq!(
+            all.headers()
+                .get("x-accel-buffering")
+                .and_then(|v| v.to_str().ok()),
+            Some("no")
+        );
+        let stored: i64 = sqlx::query_scalar::<_, i64>(
+            "SELECT MAX(seq) FROM connection_events WHERE connection_id = $1",
+        )
         .bind(id)
         .fetch_one(&app.state.db.pool)
         .await
         .expect("max seq");
-    let events = read_events(all, stored as usize).await;
-    let seqs: Vec<i64> = events.iter().map(|e| e.0).collect();
-    assert_eq!(seqs, (1..=stored).collect::<Vec<_>>(), "no gap, no duplicate");
-    let messages: Vec<&str> =
-        events.iter().filter(|e| e.1 == "onboarding").filter_map(|e| e.2["body"]["message"].as_str()).collect();
-    let pos = |m: &str| messages.iter().position(|x| *x == m).unwrap_or_else(|| panic!("{m} missing in {messages:?}"));
-    assert!(pos("Provider onboarding started") < pos("Syncing settings to complete onboarding"));
-    assert!(pos("Syncing settings to complete onboarding") < pos("Onboarding Complete"));
+        let events = read_events(all, stored as usize).await;
+        let seqs: Vec<i64> = events.iter().map(|e| e.0).collect();
+        assert_eq!(
+            seqs,
+            (1..=stored).collect::<Vec<_>>(),
+            "no gap, no duplicate"
+        );
+        let messages: Vec<&str> = events
+            .iter()
+            .filter(|e| e.1 == "onboarding")
+            .filter_map(|e| e.2["body"]["message"].as_str())
+            .collect();
+        let pos = |m: &str| {
+            messages
+                .iter()
+                .position(|x| *x == m)
+                .unwrap_or_else(|| panic!("{m} missing in {messages:?}"))
+        };
+        assert!(
+            pos("Provider onboarding started") < pos("Syncing settings to complete onboarding")
+        );
+        assert!(pos("Syncing settings to complete onboarding") < pos("Onboarding Complete"));
 
-    // Resume by Last-Event-ID and by ?after=: exactly what comes after.
-    let half = stored / 2;
-    let r = app
-        .client
-        .get(format!("{}/api/connections/{id}/events", app.base))
-        .header("last-event-id", half.to_string())
-        .send()
-        .await
-        .expect("sse");
-    let rest: Vec<i64> = read_events(r, (stored - half) as usize).await.iter().map(|e| e.0).collect();
-    assert_eq!(rest, ((half + 1)..=stored).collect::<Vec<_>>());
-    let r = app.client.get(format!("{}/api/connections/{id}/events?after={half}", app.base)).send().await.expect("sse");
-    let rest: Vec<i64> = read_events(r, (stored - half) as usize).await.iter().map(|e| e.0).collect();
-    assert_eq!(rest, ((half + 1)..=stored).collect::<Vec<_>>());
-    // Onboarded and up to date: nothing more can come.
-    let r = app.client.get(format!("{}/api/connections/{id}/events?after={stored}", app.base)).send().await.expect("sse");
-    assert_eq!(r.status(), 204);
-    // Synced settings are kept.
-    let groups: i64 = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM synced_settings WHERE connection_id = $1")
+        // Resume by Last-Event-ID and by ?after=: exactly what comes after.
+        let half = stored / 2;
+        let r = app
+            .client
+            .get(format!("{}/api/connections/{id}/events", app.base))
+            .header("last-event-id", half.to_string())
+            .send()
+            .await
+            .expect("sse");
+        let rest: Vec<i64> = read_events(r, (stored - half) as usize)
+            .await
+            .iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(rest, ((half + 1)..=stored).collect::<Vec<_>>());
+        let r = app
+            .client
+            .get(format!(
+                "{}/api/connections/{id}/events?after={half}",
+                app.base
+            ))
+            .send()
+            .await
+            .expect("sse");
+        let rest: Vec<i64> = read_events(r, (stored - half) as usize)
+            .await
+            .iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(rest, ((half + 1)..=stored).collect::<Vec<_>>());
+        // Onboarded and up to date: nothing more can come.
+        let r = app
+            .client
+            .get(format!(
+                "{}/api/connections/{id}/events?after={stored}",
+                app.base
+            ))
+            .send()
+            .await
+            .expect("sse");
+        assert_eq!(r.status(), 204);
+        // Synced settings are kept.
+        let groups: i64 = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM synced_settings WHERE connection_id = $1",
+        )
         .bind(id)
         .fetch_one(&app.state.db.pool)
         .await
         .expect("count");
-    assert!(groups >= 3);
-});
+        assert!(groups >= 3);
+    }
+);
 
-both_backends!(many_concurrent_starts_make_exactly_one_run, |app: TestApp| async move {
-    let id = validated(&app).await;
-    let starts = (0..50).map(|_| {
-        let state = app.state.clone();
-        tokio::spawn(async move { app::server::onboarding::start(&state, id, "racer").await.is_ok() })
-    });
-    let won = futures::future::join_all(starts).await.into_iter().filter(|r| matches!(r, Ok(true))).count();
-    assert_eq!(won, 1, "exactly one start wins");
-    wait_onboarding(&app, id, "complete").await;
-    let started: i64 = sqlx::query_scalar::<_, i64>(
+both_backends!(
+    many_concurrent_starts_make_exactly_one_run,
+    |app: TestApp| async move {
+        let id = validated(&app).await;
+        let starts = (0..50).map(|_| {
+            let state = app.state.clone();
+            tokio::spawn(async move {
+                app::server::onboarding::start(&state, id, "racer")
+                    .await
+                    .is_ok()
+            })
+        });
+        let won = futures::future::join_all(starts)
+            .await
+            .into_iter()
+            .filter(|r| matches!(r, Ok(true)))
+            .count();
+        assert_eq!(won, 1, "exactly one start wins");
+        wait_onboarding(&app, id, "complete").await;
+        let started: i64 = sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) FROM connection_history WHERE connection_id = $1 AND action = 'Connect to provider'",
     )
     .bind(id)
     .fetch_one(&app.state.db.pool)
     .await
     .expect("count");
-    assert_eq!(started, 1);
-});
+        assert_eq!(started, 1);
+    }
+);
 
-both_backends!(a_provider_fault_mid_sync_fails_then_retry_completes, |app: TestApp| async move {
-    let id = validated(&app).await;
-    app.faults(json!({ "fail_settings_group": "entitlements" })).await;
-    let (status, _) = authorise(&app, id, "ada@example.com").await;
-    assert_eq!(status, 303);
-    let c = wait_onboarding(&app, id, "failed").await;
-    // Statuses stay true: our calls worked (Outbound Up), the provider never reached us.
-    assert_eq!((c["outbound"].as_str(), c["inbound"].as_str()), (Some("up"), Some("not_onboarded")));
-    let events = sqlx::query_scalar::<_, String>("SELECT body FROM connection_events WHERE connection_id = $1 ORDER BY seq")
+both_backends!(
+    a_provider_fault_mid_sync_fails_then_retry_completes,
+    |app: TestApp| async move {
+        let id = validated(&app).await;
+        app.faults(json!({ "fail_settings_group": "entitlements" }))
+            .await;
+        let (status, _) = authorise(&app, id, "ada@example.com").await;
+        assert_eq!(status, 303);
+        let c = wait_onboarding(&app, id, "failed").await;
+        // Statuses stay true: our calls worked (Outbound Up), the provider never reached us.
+        assert_eq!(
+            (c["outbound"].as_str(), c["inbound"].as_str()),
+            (Some("up"), Some("not_onboarded"))
+        );
+        let events = sqlx::query_scalar::<_, String>(
+            "SELECT body FROM connection_events WHERE connection_id = $1 ORDER BY seq",
+        )
         .bind(id)
         .fetch_all(&app.state.db.pool)
         .await
         .expect("events");
-    assert!(events.iter().any(|e| e.contains("Onboarding failed") && e.contains("entitlements")), "{events:?}");
-    app.faults(json!({})).await;
-    let r = app.post(&format!("/api/connections/{id}/actions"), json!({ "action": "retry", "version": c["version"] })).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let c = wait_onboarding(&app, id, "complete").await;
-    assert_eq!((c["outbound"].as_str(), c["inbound"].as_str()), (Some("up"), Some("up")));
-});
+        assert!(
+            events
+                .iter()
+                .any(|e| e.contains("Onboarding failed") && e.contains("entitlements")),
+            "{events:?}"
+        );
+        app.faults(json!({})).await;
+        let r = app
+            .post(
+                &format!("/api/connections/{id}/actions"),
+                json!({ "action": "retry", "version": c["version"] }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let c = wait_onboarding(&app, id, "complete").await;
+        assert_eq!(
+            (c["outbound"].as_str(), c["inbound"].as_str()),
+            (Some("up"), Some("up"))
+        );
+    }
+);
 
-both_backends!(connect_is_refused_until_validated, |app: TestApp| async move {
-    let token = app.invite("ada@example.com", "ServiceNow Impact").await;
-    app.faults(json!({ "down": true })).await;
-    let r = app.post("/api/connections", json!({ "company": "ServiceNow Impact", "registration_token": token })).await;
-    let id = r.body["id"].as_i64().expect("id");
-    app.wait_for_state(id, "validation_failed").await;
-    let r = app.post(&format!("/api/connections/{id}/connect"), json!({})).await;
-    assert_eq!(r.status, 409);
-    assert!(r.body["message"].as_str().unwrap_or("").contains("Validated"), "{:?}", r.body);
-});
+both_backends!(
+    connect_is_refused_until_validated,
+    |app: TestApp| async move {
+        let token = app.invite("ada@example.com", "ServiceNow Impact").await;
+        app.faults(json!({ "down": true })).await;
+        let r = app
+            .post(
+                "/api/connections",
+                json!({ "company": "ServiceNow Impact", "registration_token": token }),
+            )
+            .await;
+        let id = r.body["id"].as_i64().expect("id");
+        app.wait_for_state(id, "validation_failed").await;
+        let r = app
+            .post(&format!("/api/connections/{id}/connect"), json!({}))
+            .await;
+        assert_eq!(r.status, 409);
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Validated"),
+            "{:?}",
+            r.body
+        );
+    }
+);

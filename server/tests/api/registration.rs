@@ -171,7 +171,9 @@ both_backends!(
 /// A minimal SMTP server on loopback that records each message's DATA.
 async fn smtp_sink() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("smtp://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -225,19 +227,27 @@ async fn the_welcome_email_is_also_sent_through_smtp_when_configured() {
         .expect("email");
     assert!(mail.contains("To: ada@example.com"), "{mail}");
     assert!(mail.contains("Connect with Impact IDI"), "{mail}");
-    assert!(mail.replace("=\n", "").contains(&token[..20]), "the link is in the email: {mail}");
+    assert!(
+        mail.replace("=\n", "").contains(&token[..20]),
+        "the link is in the email: {mail}"
+    );
     // Delivered mail is marked sent, and stays readable in the outbox.
     let mut sent = None;
     for _ in 0..50 {
-        sent = sqlx::query_scalar::<_, Option<String>>("SELECT sent_at FROM outbox ORDER BY id DESC LIMIT 1")
-            .fetch_one(&app.state.db.pool)
-            .await
-            .expect("row");
+        sent = sqlx::query_scalar::<_, Option<String>>(
+            "SELECT sent_at FROM outbox ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("row");
         if sent.is_some() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(sent.is_some());
-    assert_eq!(app.get("/api/outbox").await.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        app.get("/api/outbox").await.body.as_array().map(Vec::len),
+        Some(1)
+    );
 }

@@ -9,7 +9,10 @@ async fn create_with_faults(app: &TestApp, faults: Value) -> i64 {
     let token = app.invite("ada@example.com", "ServiceNow Impact").await;
     app.faults(faults).await;
     let r = app
-        .post("/api/connections", json!({ "company": "ServiceNow Impact", "registration_token": token }))
+        .post(
+            "/api/connections",
+            json!({ "company": "ServiceNow Impact", "registration_token": token }),
+        )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     r.body["id"].as_i64().expect("id")
@@ -45,17 +48,35 @@ async fn each_injected_fault_fails_validation_naming_the_right_check_in_time() {
         let id = create_with_faults(&app, faults.clone()).await;
         let c = app.wait_for_state(id, "validation_failed").await;
         // The check time limit here is 2 s; allow for the run's other waves.
-        assert!(started.elapsed() < Duration::from_secs(5), "{faults}: took {:?}", started.elapsed());
-        assert_eq!((c["outbound"].as_str(), c["inbound"].as_str()), (Some("blank"), Some("blank")));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{faults}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            (c["outbound"].as_str(), c["inbound"].as_str()),
+            (Some("blank"), Some("blank"))
+        );
         let health = app.get(&format!("/api/connections/{id}/health")).await.body;
         let failed = failing(&health);
-        assert!(failed.contains(&check.to_string()), "{faults}: expected {check} to fail, got {failed:?}");
-        let issue = health["checks"].as_array().expect("checks").iter().find(|c| c["check_id"] == check).expect("check");
+        assert!(
+            failed.contains(&check.to_string()),
+            "{faults}: expected {check} to fail, got {failed:?}"
+        );
+        let issue = health["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["check_id"] == check)
+            .expect("check");
         assert!(!issue["message"].as_str().unwrap_or("").is_empty());
         assert!(!issue["resolution"].as_array().expect("steps").is_empty());
         assert!(issue["article"].as_str().unwrap_or("").starts_with("KB-"));
         // Nothing lost from the history.
-        let history = app.get(&format!("/api/connections/{id}/history")).await.body;
+        let history = app
+            .get(&format!("/api/connections/{id}/history"))
+            .await
+            .body;
         let last = history.as_array().and_then(|h| h.last()).expect("history");
         assert_eq!(last["to_state"], "validation_failed", "{faults}");
     }
@@ -77,42 +98,99 @@ async fn a_dead_or_refusing_provider_is_reported_by_kind() {
         .await
         .expect("repoint");
     let v = app.get(&format!("/api/connections/{id}")).await.body["version"].clone();
-    let r = app.post(&format!("/api/connections/{id}/actions"), json!({ "action": "rescan", "version": v })).await;
+    let r = app
+        .post(
+            &format!("/api/connections/{id}/actions"),
+            json!({ "action": "rescan", "version": v }),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     app.wait_for_state(id, "validation_failed").await;
     let health = app.get(&format!("/api/connections/{id}/health")).await.body;
-    let reach = health["checks"].as_array().expect("checks").iter().find(|c| c["check_id"] == "reachable").expect("reachable");
-    assert!(reach["message"].as_str().unwrap_or("").contains("refused the connection"), "{reach}");
+    let reach = health["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["check_id"] == "reachable")
+        .expect("reachable");
+    assert!(
+        reach["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("refused the connection"),
+        "{reach}"
+    );
     assert_eq!(reach["retryable"], true);
-    let creds = health["checks"].as_array().expect("checks").iter().find(|c| c["check_id"] == "credentials").expect("c");
-    assert_eq!(creds["status"], "skipped", "dependants are skipped, not blamed");
+    let creds = health["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["check_id"] == "credentials")
+        .expect("c");
+    assert_eq!(
+        creds["status"], "skipped",
+        "dependants are skipped, not blamed"
+    );
 }
 
-both_backends!(fixing_the_fault_and_rescanning_validates, |app: TestApp| async move {
-    let id = create_with_faults(&app, json!({ "bad_credentials": true })).await;
-    let c = app.wait_for_state(id, "validation_failed").await;
-    // One check re-run while the fault is still there: still detected.
-    let r = app.post(&format!("/api/connections/{id}/checks/credentials/rescan"), json!({})).await;
-    assert_eq!((r.status, r.body["outcome"].as_str()), (200, Some("failed")), "{:?}", r.body);
-    app.faults(json!({})).await;
-    // Re-running just that check resolves the last open issue: the connection is Validated.
-    let r = app.post(&format!("/api/connections/{id}/checks/credentials/rescan"), json!({})).await;
-    assert_eq!((r.status, r.body["outcome"].as_str()), (200, Some("passed")), "{:?}", r.body);
-    let v = app.wait_for_state(id, "validated").await;
-    assert!(v["version"].as_i64() > c["version"].as_i64());
-    // The whole suite again, from Validated: still Validated; every run is kept.
-    let r = app.post(&format!("/api/connections/{id}/actions"), json!({ "action": "rescan", "version": v["version"] })).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    app.wait_for_state(id, "validated").await;
-    let health = app.get(&format!("/api/connections/{id}/health")).await.body;
-    assert!(failing(&health).is_empty());
-    assert_eq!(health["score"], 100);
-    assert!(health["runs"].as_array().map(Vec::len).unwrap_or(0) >= 3);
-});
+both_backends!(
+    fixing_the_fault_and_rescanning_validates,
+    |app: TestApp| async move {
+        let id = create_with_faults(&app, json!({ "bad_credentials": true })).await;
+        let c = app.wait_for_state(id, "validation_failed").await;
+        // One check re-run while the fault is still there: still detected.
+        let r = app
+            .post(
+                &format!("/api/connections/{id}/checks/credentials/rescan"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["outcome"].as_str()),
+            (200, Some("failed")),
+            "{:?}",
+            r.body
+        );
+        app.faults(json!({})).await;
+        // Re-running just that check resolves the last open issue: the connection is Validated.
+        let r = app
+            .post(
+                &format!("/api/connections/{id}/checks/credentials/rescan"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["outcome"].as_str()),
+            (200, Some("passed")),
+            "{:?}",
+            r.body
+        );
+        let v = app.wait_for_state(id, "validated").await;
+        assert!(v["version"].as_i64() > c["version"].as_i64());
+        // The whole suite again, from Validated: still Validated; every run is kept.
+        let r = app
+            .post(
+                &format!("/api/connections/{id}/actions"),
+                json!({ "action": "rescan", "version": v["version"] }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        app.wait_for_state(id, "validated").await;
+        let health = app.get(&format!("/api/connections/{id}/health")).await.body;
+        assert!(failing(&health).is_empty());
+        assert_eq!(health["score"], 100);
+        assert!(health["runs"].as_array().map(Vec::len).unwrap_or(0) >= 3);
+    }
+);
 
 both_backends!(an_unknown_check_is_404, |app: TestApp| async move {
     let id = create_with_faults(&app, json!({})).await;
     app.wait_for_state(id, "validated").await;
-    let r = app.post(&format!("/api/connections/{id}/checks/nope/rescan"), json!({})).await;
+    let r = app
+        .post(
+            &format!("/api/connections/{id}/checks/nope/rescan"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, 404);
 });
