@@ -37,7 +37,7 @@ out="$(mktemp)"
   kill $pid 2>/dev/null || true
 
   cargo test --release -p server --test bench -- --ignored --nocapture --test-threads=1 2>/dev/null \
-    | awk '/^BENCH /{sub(/^BENCH /,""); print "- " $0}'
+    | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
   echo
   echo "Command: \`make bench\` (scripts/bench.sh; the scan and SSE numbers come from \`cargo test --release -p server --test bench -- --ignored --nocapture\`)."
 } | tee "$out"
