@@ -97,3 +97,21 @@ pub async fn since(
         })
         .collect()
 }
+
+/// Records one event in its own transaction and publishes it. A failure is logged, not
+/// returned: progress events must never stop the work they describe.
+pub async fn record(state: &super::AppState, connection_id: i64, body: EventBody) {
+    let result = async {
+        let mut tx = state.db.pool.begin().await?;
+        let e = append(&mut tx, connection_id, body).await?;
+        tx.commit().await?;
+        Ok::<_, ServiceError>(e)
+    }
+    .await;
+    match result {
+        Ok(e) => state.hub.publish(vec![e]),
+        Err(e) => {
+            tracing::warn!(connection = connection_id, error = %e, "could not record an event")
+        }
+    }
+}

@@ -130,26 +130,12 @@ pub async fn start(state: &AppState, id: i64, actor: &str) -> Result<ConnectionV
 }
 
 async fn emit(state: &AppState, id: i64, step: &str, message: &str, failed: bool) {
-    let result = async {
-        let mut tx = state.db.pool.begin().await?;
-        let e = events::append(
-            &mut tx,
-            id,
-            EventBody::Onboarding {
-                step: step.into(),
-                message: message.into(),
-                failed,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok::<_, ServiceError>(e)
-    }
-    .await;
-    match result {
-        Ok(e) => state.hub.publish(vec![e]),
-        Err(e) => tracing::warn!(error = %e, "could not record an onboarding event"),
-    }
+    let body = EventBody::Onboarding {
+        step: step.into(),
+        message: message.into(),
+        failed,
+    };
+    events::record(state, id, body).await;
 }
 
 pub fn spawn_run(state: AppState, id: i64) {

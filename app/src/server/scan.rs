@@ -420,20 +420,6 @@ fn result_for(spec: &CheckSpec, found: Found, duration_ms: i64) -> CheckResult {
     }
 }
 
-async fn emit(state: &AppState, id: i64, body: EventBody) {
-    let result = async {
-        let mut tx = state.db.pool.begin().await?;
-        let e = events::append(&mut tx, id, body).await?;
-        tx.commit().await?;
-        Ok::<_, ServiceError>(e)
-    }
-    .await;
-    match result {
-        Ok(e) => state.hub.publish(vec![e]),
-        Err(e) => tracing::warn!(error = %e, "could not record a scan event"),
-    }
-}
-
 /// The checks `only` needs, itself included, in catalogue order (or every check).
 fn selection(only: Option<&str>) -> Vec<&'static CheckSpec> {
     let Some(id) = only else {
@@ -480,7 +466,7 @@ pub async fn run(
     .fetch_one(&state.db.pool)
     .await?
     .try_get("id")?;
-    emit(
+    events::record(
         state,
         id,
         EventBody::Scan {
@@ -533,7 +519,7 @@ pub async fn run(
                         return result_for(spec, found, 0);
                     }
                 }
-                emit(
+                events::record(
                     state,
                     id,
                     EventBody::Check {
@@ -561,7 +547,7 @@ pub async fn run(
         .await;
         for r in outcomes {
             store_result(state, id, run_id, &r).await?;
-            emit(
+            events::record(
                 state,
                 id,
                 EventBody::Check {
@@ -587,7 +573,7 @@ pub async fn run(
         .bind(run_id)
         .execute(&state.db.pool)
         .await?;
-    emit(
+    events::record(
         state,
         id,
         EventBody::Scan {
