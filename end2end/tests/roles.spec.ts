@@ -38,6 +38,7 @@ test('an IDI admin sees the actions; an Impact app user sees none and the API re
   await viewer.goto(`/connections/${id}`);
   await expect(viewer.getByRole('heading', { name: 'Provider connection' })).toBeVisible();
   await expect(viewer.getByTestId('connection-form').getByRole('button')).toHaveCount(0);
+  await expect(viewer.getByTestId('company-select')).toBeDisabled();
   await shot(viewer, 'connection-as-viewer');
   const refused = await viewer.request.post(`/api/connections/${id}/actions`, { data: { action: 'register', version: 1 } });
   expect(refused.status()).toBe(403);

@@ -212,7 +212,7 @@ fn ConnectionEditor(
                     save.dispatch((company.get_untracked(), current.get_untracked().version));
                 }
             >
-                <CompanyPicker companies initial=initial_company company/>
+                <CompanyPicker companies initial=initial_company company disabled=!manage/>
                 <label for="url">"URL"</label>
                 <input id="url" type="text" readonly value=url data-testid="url"/>
                 <label>"State"</label>

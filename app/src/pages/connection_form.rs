@@ -15,6 +15,9 @@ pub fn CompanyPicker(
     companies: Vec<CompanyView>,
     initial: String,
     company: RwSignal<String>,
+    /// Read-only for people who may not change the connection.
+    #[prop(optional)]
+    disabled: bool,
 ) -> impl IntoView {
     let adding = RwSignal::new(false);
     let new_name = RwSignal::new(String::new());
@@ -36,6 +39,7 @@ pub fn CompanyPicker(
                 id="company"
                 name="company"
                 data-testid="company-select"
+                disabled=disabled
                 on:change=move |ev| {
                     let v = event_target_value(&ev);
                     if v == ADD_NEW {

@@ -24,6 +24,11 @@ pub const FULL_SUITE: &str = "pre_onboarding";
 /// Clocks further apart than this fail the clock check (signed requests fail at 300 s).
 const MAX_CLOCK_DRIFT_SECS: i64 = 60;
 
+/// A provider's message inside our sentence, without its own closing full stop.
+fn sentence(message: &str) -> &str {
+    message.trim().trim_end_matches('.')
+}
+
 /// What a check found.
 struct Found {
     status: CheckStatus,
@@ -248,7 +253,7 @@ async fn run_check(ctx: &Ctx<'_>, spec: &CheckSpec) -> Found {
                     failed(format!("The provider refused our requests because the clocks differ too much ({e})."), false)
                 }
                 Err(ProviderError::Status { status: 401 | 403 | 404, message, .. }) => failed(
-                    format!("The provider refused this connection's credentials: {message}."),
+                    format!("The provider refused this connection's credentials: {}.", sentence(&message)),
                     false,
                 ),
                 Err(e) => provider_failure("The credentials could not be checked", &e),
@@ -343,7 +348,10 @@ async fn register(ctx: &Ctx<'_>) -> Found {
             ..
         }) => {
             return failed(
-                format!("The registration code was already used: {message}."),
+                format!(
+                    "The registration code was already used: {}.",
+                    sentence(&message)
+                ),
                 false,
             )
         }
@@ -353,7 +361,10 @@ async fn register(ctx: &Ctx<'_>) -> Found {
             ..
         }) => {
             return failed(
-                format!("The provider does not know this registration: {message}."),
+                format!(
+                    "The provider does not know this registration: {}.",
+                    sentence(&message)
+                ),
                 false,
             )
         }
