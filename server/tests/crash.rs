@@ -194,3 +194,66 @@ async fn a_run_killed_mid_sync_resumes_after_restart() {
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn sigterm_ends_open_event_streams_and_the_server_exits() {
+    let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("sim");
+    let provider = sim.instance_url("shutdown");
+    let dir = std::env::temp_dir().join(format!("impact_shutdown_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = format!("sqlite://{}/app.db?mode=rwc", dir.display());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start(&db, port, &provider);
+    let c = client(&base).await;
+    c.post(format!("{base}/api/invitations"))
+        .json(&json!({ "email": EMAIL, "company": "Stop Co" }))
+        .send()
+        .await
+        .expect("invite");
+    let outbox = get(&c, format!("{base}/api/outbox")).await;
+    let link = outbox[0]["link"].as_str().expect("link").to_string();
+    let token = link.split_once("token=").expect("token").1;
+    c.post(format!("{base}/api/connections"))
+        .json(&json!({ "company": "Stop Co", "registration_token": token }))
+        .send()
+        .await
+        .expect("create");
+    wait_for(&c, &base, "state", "validated").await;
+    // A live stream stays open while onboarding has not happened.
+    let mut stream = c
+        .get(format!("{base}/api/connections/1/events?after=0"))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), 200);
+    let _ = stream.chunk().await;
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.id().to_string())
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    // The stream ends (no hang), and the process exits on its own.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the event stream did not end on shutdown");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(code) = server.try_wait().expect("wait") {
+            assert!(code.success(), "graceful exit: {code:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
