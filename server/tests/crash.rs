@@ -81,22 +81,33 @@ async fn wait_for(c: &reqwest::Client, base: &str, field: &str, value: &str) -> 
     }
 }
 
-#[tokio::test]
-async fn a_run_killed_mid_sync_resumes_after_restart() {
+/// A real server process on a fresh SQLite file, talking to a simulated provider instance,
+/// with one connection saved and Validated.
+struct Running {
+    sim: Simulator,
+    provider: String,
+    dir: std::path::PathBuf,
+    db: String,
+    port: u16,
+    base: String,
+    server: Child,
+    client: reqwest::Client,
+}
+
+async fn validated(instance: &str, company: &str) -> Running {
     let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("sim");
-    let provider = sim.instance_url("crash");
-    let dir = std::env::temp_dir().join(format!("impact_crash_{}", std::process::id()));
+    let provider = sim.instance_url(instance);
+    let dir = std::env::temp_dir().join(format!("impact_{instance}_{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let db = format!("sqlite://{}/app.db?mode=rwc", dir.display());
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = start(&db, port, &provider);
+    let server = start(&db, port, &provider);
     let c = client(&base).await;
-
     c.post(format!("{base}/api/invitations"))
-        .json(&json!({ "email": EMAIL, "company": "Crash Co" }))
+        .json(&json!({ "email": EMAIL, "company": company }))
         .send()
         .await
         .expect("invite");
@@ -104,11 +115,36 @@ async fn a_run_killed_mid_sync_resumes_after_restart() {
     let link = outbox[0]["link"].as_str().expect("link").to_string();
     let token = link.split_once("token=").expect("token").1;
     c.post(format!("{base}/api/connections"))
-        .json(&json!({ "company": "Crash Co", "registration_token": token }))
+        .json(&json!({ "company": company, "registration_token": token }))
         .send()
         .await
         .expect("create");
     wait_for(&c, &base, "state", "validated").await;
+    Running {
+        sim,
+        provider,
+        dir,
+        db,
+        port,
+        base,
+        server,
+        client: c,
+    }
+}
+
+#[tokio::test]
+async fn a_run_killed_mid_sync_resumes_after_restart() {
+    let Running {
+        sim,
+        provider,
+        dir,
+        db,
+        port,
+        base,
+        server,
+        client: c,
+    } = validated("crash", "Crash Co").await;
+    let mut server = server;
 
     // Every provider answer now takes 700 ms: the run is mid-sync for a few seconds.
     let faults = format!("http://{}/sim/instances/crash/faults", sim.address());
@@ -197,31 +233,14 @@ async fn a_run_killed_mid_sync_resumes_after_restart() {
 
 #[tokio::test]
 async fn sigterm_ends_open_event_streams_and_the_server_exits() {
-    let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("sim");
-    let provider = sim.instance_url("shutdown");
-    let dir = std::env::temp_dir().join(format!("impact_shutdown_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let db = format!("sqlite://{}/app.db?mode=rwc", dir.display());
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = start(&db, port, &provider);
-    let c = client(&base).await;
-    c.post(format!("{base}/api/invitations"))
-        .json(&json!({ "email": EMAIL, "company": "Stop Co" }))
-        .send()
-        .await
-        .expect("invite");
-    let outbox = get(&c, format!("{base}/api/outbox")).await;
-    let link = outbox[0]["link"].as_str().expect("link").to_string();
-    let token = link.split_once("token=").expect("token").1;
-    c.post(format!("{base}/api/connections"))
-        .json(&json!({ "company": "Stop Co", "registration_token": token }))
-        .send()
-        .await
-        .expect("create");
-    wait_for(&c, &base, "state", "validated").await;
+    let Running {
+        sim: _sim,
+        dir,
+        base,
+        mut server,
+        client: c,
+        ..
+    } = validated("shutdown", "Stop Co").await;
     // A live stream stays open while onboarding has not happened.
     let mut stream = c
         .get(format!("{base}/api/connections/1/events?after=0"))
