@@ -55,7 +55,6 @@ pub fn access_for(method: &Method, path: &str) -> Access {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
         ["healthz"] | ["readyz"] | ["login"] | ["setup"] | ["favicon.svg"] => Access::Public,
-        ["pkg", ..] => Access::Public,
         ["auth", "login"] | ["auth", "logout"] | ["auth", "setup"] => Access::Public,
         // The provider's callbacks are authenticated by the protocol's signature instead.
         ["inbound", ..] => Access::Public,

@@ -164,10 +164,12 @@ impl Application {
                     move || shell(options.clone())
                 },
             )
-            .nest_service("/pkg", ServeDir::new(format!("{}/pkg", config.site_root)))
             .fallback_service(ServeDir::new(config.site_root.clone()))
             .with_state(leptos_options)
             .layer(middleware::from_fn_with_state(auth, auth::guard))
+            // The bundle (WASM, JS, CSS) is public and needs no session lookup per file: it is
+            // added after the guard, so only the security headers apply to it.
+            .nest_service("/pkg", ServeDir::new(format!("{}/pkg", config.site_root)))
             .layer(middleware::from_fn(auth::security_headers));
 
         let setup_link = setup_token

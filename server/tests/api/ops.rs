@@ -52,3 +52,25 @@ async fn an_unknown_page_is_404() {
         (404, Some("not_found"))
     );
 }
+
+#[tokio::test]
+async fn bundle_files_are_served_without_a_session_lookup() {
+    let app = spawn(Backend::Sqlite).await;
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    // Outside the guard: a missing file is a plain 404, never a redirect to sign in or a 401.
+    let r = anonymous
+        .get(format!("{}/pkg/no-such-file.js", app.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.headers()
+            .get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff")
+    );
+}
