@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Benchmarks: WASM bundle size, JSON read throughput on SQLite (wrk), health-scan wall times,
-# SSE fan-out. Prints results and rewrites the measured section of docs/BENCHMARKS.md.
+# event-stream fan-out (a separate load process), state change -> DOM latency in Chromium.
+# Prints results and rewrites the measured section of docs/BENCHMARKS.md.
+# BENCH_SSE_H1 / BENCH_SSE_H2: subscriber counts for the HTTP/1.1 and HTTP/2 fan-out runs.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-"$ROOT/scripts/setup.sh" run
+"$ROOT/scripts/setup.sh" test
 command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null; }
 "$ROOT/scripts/build.sh" release
+cargo build --release -p server --bin sse-load
 out="$(mktemp)"
 {
   echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, by \`make bench\`."
@@ -34,12 +37,36 @@ out="$(mktemp)"
   sleep 1
   rps="$(wrk -t2 -c64 -d10s -H "Cookie: $cookie" "http://127.0.0.1:$port/api/connections/1" | awk '/Requests\/sec/{print $2}')"
   echo "- JSON read of one connection (GET /api/connections/1, signed in, SQLite): $rps requests/s (\`wrk -t2 -c64 -d10s\`, server and wrk sharing the 2 cores)."
+
+  # Event-stream fan-out: the same release server, subscribers from a separate process. One
+  # process may hold 20,000 descriptors here (the hard limit), so HTTP/1.1 (a socket per
+  # subscriber) stops below that; HTTP/2 carries 100 subscribers per socket.
+  wait_streams_closed() {
+    for _ in $(seq 120); do
+      [ "$(ls "/proc/$pid/fd" | wc -l)" -lt 200 ] && return 0
+      sleep 0.5
+    done
+  }
+  for n in ${BENCH_SSE_H1:-1000 10000 19000}; do
+    wait_streams_closed
+    "$CARGO_TARGET_DIR/release/sse-load" --server "127.0.0.1:$port" --cookie "$cookie" \
+      --connection 1 --subscribers "$n" --server-pid "$pid" 2>&1 | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
+  done
+  for n in ${BENCH_SSE_H2:-10000 50000}; do
+    wait_streams_closed
+    "$CARGO_TARGET_DIR/release/sse-load" --server "127.0.0.1:$port" --cookie "$cookie" \
+      --connection 1 --subscribers "$n" --server-pid "$pid" --http2 2>&1 | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
+  done
   kill $pid 2>/dev/null || true
+
+  # State change -> DOM in headless Chromium, against the release server.
+  (cd "$ROOT/end2end" && IMPACT_SERVER_BIN="$CARGO_TARGET_DIR/release/impact-connect" \
+    npx playwright test -c playwright.bench.config.ts 2>&1) | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
 
   cargo test --release -p server --test bench -- --ignored --nocapture --test-threads=1 2>/dev/null \
     | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
   echo
-  echo "Command: \`make bench\` (scripts/bench.sh; the scan and SSE numbers come from \`cargo test --release -p server --test bench -- --ignored --nocapture\`)."
+  echo "Command: \`make bench\` (scripts/bench.sh: the scan numbers come from \`cargo test --release -p server --test bench -- --ignored --nocapture\`, the fan-out from \`target/release/sse-load\`, the DOM latency from \`npx playwright test -c playwright.bench.config.ts\` in end2end/)."
 } | tee "$out"
 python3 - "$out" <<'PY'
 import sys, re, pathlib

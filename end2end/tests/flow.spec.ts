@@ -1,27 +1,5 @@
-import { test, expect, Page } from '@playwright/test';
-import { ADMIN, hydrated, shot, signIn } from './util';
-
-const SIM = `http://127.0.0.1:${process.env.E2E_SIM_PORT ?? 3108}`;
-
-/** Initiates a registration for a fresh simulated provider instance and opens its link. */
-async function openRegistrationLink(page: Page, instance: string, company: string) {
-  await page.goto('/registrations');
-  await hydrated(page);
-  await page.getByLabel('Named contact email').fill(ADMIN.email);
-  await page.getByLabel('Company').fill(company);
-  await page.getByLabel('Provider instance URL').fill(`${SIM}/i/${instance}`);
-  await page.getByRole('button', { name: 'Initiate registration' }).click();
-  await expect(page.getByTestId('issued')).toBeVisible();
-  await page.goto('/outbox');
-  await page.getByTestId('email').first().getByRole('link', { name: 'Connect with Impact IDI' }).click();
-  await expect(page.getByRole('heading', { name: 'Provider connection' })).toBeVisible();
-  await hydrated(page);
-}
-
-async function setFaults(page: Page, instance: string, faults: object) {
-  const r = await page.request.put(`${SIM}/sim/instances/${instance}/faults`, { data: faults });
-  expect(r.ok()).toBeTruthy();
-}
+import { test, expect } from '@playwright/test';
+import { ADMIN, hydrated, openRegistrationLink, setFaults, shot, signIn } from './util';
 
 test('Save validates, Connect to provider onboards live, both directions Up, Close', async ({ page }) => {
   test.setTimeout(90_000);

@@ -5,18 +5,20 @@
 use std::{convert::Infallible, time::Duration};
 
 use axum::{
+    body::Body,
     extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode},
-    response::{
-        sse::{Event, KeepAlive, Sse},
-        IntoResponse, Response,
-    },
+    http::{header, HeaderMap, HeaderName, StatusCode},
+    response::{IntoResponse, Response},
 };
+use bytes::Bytes;
 use serde::Deserialize;
-use tokio::sync::{broadcast::error::RecvError, watch};
+use tokio::{
+    sync::{broadcast::error::RecvError, watch},
+    time::Instant,
+};
 
 use app::{
-    model::{ConnectionEvent, Onboarding},
+    model::Onboarding,
     server::{connections, events, AppState, ServiceError},
 };
 
@@ -33,13 +35,12 @@ pub struct After {
     after: Option<i64>,
 }
 
-fn to_sse(e: &ConnectionEvent) -> Event {
-    Event::default()
-        .id(e.seq.to_string())
-        .event(e.body.name())
-        .json_data(e)
-        .unwrap_or_else(|_| Event::default().comment("unserialisable event"))
-}
+/// How often an idle stream sends a comment line, so proxies and browsers keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Sent first: the browser's own reconnect delay if it ever falls back on it (the page's
+/// client reconnects with its own backoff).
+const PREAMBLE: &[u8] = b"retry: 1000\n\n";
 
 #[tracing::instrument(skip(streams, headers, q))]
 pub async fn events_stream(
@@ -51,7 +52,7 @@ pub async fn events_stream(
     let id: i64 = id.parse().map_err(|_| {
         ServiceError::NotFound(format!("There is no provider connection \"{id}\"."))
     })?;
-    let state = streams.state.clone();
+    let state = &streams.state;
     let conn = connections::get(&state.db, id).await?;
     // A reconnecting browser sends Last-Event-ID; a reloaded page sends ?after=.
     let after = headers
@@ -61,35 +62,40 @@ pub async fn events_stream(
         .or(q.after)
         .unwrap_or(0);
     // Subscribe before reading the backlog, so nothing falls between the two.
-    let mut rx = state.hub.subscribe();
+    let mut rx = state.hub.subscribe(id);
     let backlog = events::since(&state.db, id, after).await?;
     if backlog.is_empty() && conn.onboarding == Onboarding::Complete {
         // Onboarded and up to date: tell the browser to stop reconnecting.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let mut shutdown = streams.shutdown.clone();
+    // Only what the stream needs: it lives as long as the subscriber, times tens of thousands.
+    let db = state.db.clone();
     let stream = async_stream::stream! {
+        yield Ok::<Bytes, Infallible>(Bytes::from_static(PREAMBLE));
         let mut last = after;
-        for e in &backlog {
+        for e in backlog {
             last = e.seq;
-            yield Ok::<Event, Infallible>(to_sse(e));
+            yield Ok(events::sse_frame(&e));
         }
+        let mut keep_alive = tokio::time::interval_at(Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
+                _ = keep_alive.tick() => yield Ok(Bytes::from_static(b":\n\n")),
                 msg = rx.recv() => match msg {
-                    Ok(e) if e.connection_id == id && e.seq > last => {
-                        last = e.seq;
-                        yield Ok(to_sse(&e));
+                    Ok(p) if p.seq > last => {
+                        last = p.seq;
+                        yield Ok(p.frame.clone());
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(skipped)) => {
                         // Too slow to keep up: catch up from the log rather than drop events.
                         tracing::warn!(connection = id, skipped, "subscriber lagged; resyncing from the log");
-                        match events::since(&state.db, id, last).await {
+                        match events::since(&db, id, last).await {
                             Ok(missed) => for e in missed {
                                 last = e.seq;
-                                yield Ok(to_sse(&e));
+                                yield Ok(events::sse_frame(&e));
                             },
                             // Close: the client reconnects with Last-Event-ID and resumes.
                             Err(_) => break,
@@ -100,13 +106,14 @@ pub async fn events_stream(
             }
         }
     };
-    let mut res = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response();
-    // Proxies (nginx) must not buffer the stream.
-    res.headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    res.headers_mut()
-        .insert("cache-control", HeaderValue::from_static("no-cache"));
-    Ok(res)
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            // Proxies (nginx) must not buffer the stream.
+            (HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }

@@ -1,5 +1,6 @@
 //! Benchmarks, run by `make bench` (release build, `--ignored`): they report numbers, they do not
-//! assert timings. Results go to docs/BENCHMARKS.md.
+//! assert timings. Results go to docs/BENCHMARKS.md. The event-stream fan-out is measured by the
+//! separate `sse-load` process (scripts/bench.sh), so the server's memory is its own.
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -138,23 +139,6 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(|l| l.to_string())
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run with make bench"]
 async fn bench_scan_suite() {
@@ -209,91 +193,4 @@ async fn repoint(b: &Bench, id: i64, url: &str) {
         .execute(&b.state.db.pool)
         .await
         .expect("repoint");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run with make bench"]
-async fn bench_sse_fanout() {
-    let b = spawn("fanout").await;
-    let id = b.connection().await;
-    let counts: Vec<usize> = std::env::var("BENCH_SSE_SUBSCRIBERS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1000, 5000]);
-    let cookie = {
-        let r = reqwest::Client::new()
-            .post(format!("{}/api/auth/login", b.base))
-            .json(&json!({ "email": "bench@example.com", "password": "bench password 123" }))
-            .send()
-            .await
-            .expect("login");
-        r.headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|c| c.split(';').next())
-            .unwrap_or("")
-            .to_string()
-    };
-    for n in counts {
-        let last = app::server::events::since(&b.state.db, id, 0)
-            .await
-            .expect("events")
-            .last()
-            .map(|e| e.seq)
-            .unwrap_or(0);
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
-        let ready = std::sync::Arc::new(tokio::sync::Barrier::new(n + 1));
-        let mut tasks = Vec::new();
-        for i in 0..n {
-            let url = format!("{}/api/connections/{id}/events?after={last}", b.base);
-            let cookie = cookie.clone();
-            let tx = tx.clone();
-            let ready = ready.clone();
-            // Spread client sockets over several loopback source addresses.
-            let local: std::net::IpAddr = format!("127.0.0.{}", 1 + (i % 8)).parse().expect("ip");
-            tasks.push(tokio::spawn(async move {
-                let client = reqwest::Client::builder()
-                    .local_address(local)
-                    .build()
-                    .expect("client");
-                let mut r = match client.get(url).header("cookie", cookie).send().await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        ready.wait().await;
-                        return;
-                    }
-                };
-                ready.wait().await;
-                while let Ok(Some(chunk)) = r.chunk().await {
-                    if chunk.windows(3).any(|w| w == b"id:") {
-                        let _ = tx.send((i, Instant::now()));
-                        break;
-                    }
-                }
-            }));
-        }
-        ready.wait().await;
-        let rss_before_publish = rss_mb();
-        let sent = Instant::now();
-        // One real state-changing event: a Rescan (publishes a connection snapshot first).
-        b.rescan_wall_time(id).await;
-        drop(tx);
-        let mut lat = Vec::new();
-        while let Ok(Some((_, at))) = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await
-        {
-            lat.push(at.duration_since(sent).as_secs_f64() * 1000.0);
-        }
-        lat.sort_by(f64::total_cmp);
-        println!(
-            "BENCH sse_fanout subscribers={n} received={} first_event_latency_ms p50={:.1} p99={:.1} max={:.1} process_rss_mb={:.0} (server and clients in one process)",
-            lat.len(),
-            pct(&lat, 0.5),
-            pct(&lat, 0.99),
-            pct(&lat, 1.0),
-            rss_before_publish
-        );
-        for t in tasks {
-            t.abort();
-        }
-    }
 }

@@ -1,20 +1,43 @@
 //! The connection's live event stream in the browser: one EventSource per page (named events),
-//! replaying from the start on load so a reload shows everything so far. The browser reconnects
-//! by itself after a network loss, sending Last-Event-ID, so nothing is missed or repeated.
+//! replaying from the start on load so a reload shows everything so far.
+//!
+//! After a network loss the page reconnects on its own schedule rather than the browser's fixed
+//! retry: it closes the broken source and opens a new one after a growing, jittered delay, asking
+//! for the events after the last one it holds (`?after=`), so nothing is missed or repeated. This
+//! uses `web_sys::EventSource` directly because gloo-net's wrapper does not report the error
+//! while the browser is retrying, which is exactly the moment the backoff has to take over.
+use std::time::Duration;
+
 use leptos::prelude::*;
 
-use crate::model::ConnectionEvent;
+use crate::model::{ConnectionEvent, EventBody, Onboarding};
 
-/// Every event received so far, in sequence order, without duplicates.
+/// The state of the page's link to the server, shown to the user while it is not plain "live".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Connecting,
+    Open,
+    /// Lost; the next attempt (1-based) starts after `delay_ms`.
+    Reconnecting {
+        attempt: u32,
+        delay_ms: u32,
+    },
+    /// Nothing more can come (onboarded and up to date) or the page went away.
+    Ended,
+}
+
+/// Every event received so far, in sequence order, without duplicates, and the link's state.
 #[derive(Clone, Copy)]
 pub struct Live {
     pub events: RwSignal<Vec<ConnectionEvent>>,
+    pub link: RwSignal<Link>,
 }
 
 impl Live {
     pub fn new() -> Self {
         Self {
             events: RwSignal::new(Vec::new()),
+            link: RwSignal::new(Link::Connecting),
         }
     }
 
@@ -29,6 +52,23 @@ impl Live {
             }
         });
     }
+
+    /// The newest sequence number held: where a reconnect resumes.
+    pub fn last_seq(&self) -> i64 {
+        self.events
+            .with_untracked(|l| l.last().map_or(0, |e| e.seq))
+    }
+
+    /// True once the stream has said the connection is onboarded: the server then ends the
+    /// stream for good, so there is nothing to reconnect for.
+    pub fn finished(&self) -> bool {
+        self.events.with_untracked(|l| {
+            l.iter().rev().find_map(|e| match &e.body {
+                EventBody::Connection { connection } => Some(connection.onboarding),
+                _ => None,
+            }) == Some(Onboarding::Complete)
+        })
+    }
 }
 
 impl Default for Live {
@@ -37,46 +77,214 @@ impl Default for Live {
     }
 }
 
+/// First reconnect delay.
+const FIRST_DELAY_MS: f64 = 500.0;
+/// The delay stops growing here, so a page left open through an outage is back within seconds
+/// of the server.
+const MAX_DELAY_MS: f64 = 15_000.0;
+/// Up to this share of the delay is taken off at random, so many pages do not all reconnect at
+/// the same instant after a server restart.
+const JITTER: f64 = 0.2;
+
+/// The delay before reconnect attempt `attempt` (1-based): 0.5 s doubling up to 15 s, less a
+/// random share of up to 20 % (`random` in [0, 1)).
+pub fn reconnect_delay(attempt: u32, random: f64) -> Duration {
+    let exp = attempt.saturating_sub(1).min(16) as i32;
+    let base = (FIRST_DELAY_MS * 2f64.powi(exp)).min(MAX_DELAY_MS);
+    let factor = 1.0 - JITTER * random.clamp(0.0, 1.0);
+    Duration::from_millis((base * factor).round() as u64)
+}
+
 /// Starts streaming this connection's events into `live` (browser only; a no-op during SSR so
-/// both render the same first frame).
+/// both render the same first frame). The stream closes when the calling component goes away.
 pub fn connect(id: i64, live: Live) {
     #[cfg(feature = "hydrate")]
     {
-        use futures_util::StreamExt;
-        use gloo_net::eventsource::futures::EventSource;
-
-        let url = format!("/api/connections/{id}/events?after=0");
-        let Ok(mut source) = EventSource::new(&url) else {
-            return;
-        };
-        let mut streams = Vec::new();
-        for name in ["connection", "scan", "check", "onboarding"] {
-            if let Ok(s) = source.subscribe(name) {
-                streams.push(s);
-            }
-        }
-        let mut merged = futures_util::stream::select_all(streams);
-        // Closed when the page goes away.
-        let handle = StoredValue::new_local(Some(source));
+        let stream = browser::start(id, live);
+        let handle = StoredValue::new_local(stream);
         on_cleanup(move || {
-            if let Some(Some(s)) = handle.try_update_value(|s| s.take()) {
-                s.close();
-            }
-        });
-        leptos::task::spawn_local(async move {
-            while let Some(item) = merged.next().await {
-                if let Ok((_, msg)) = item {
-                    if let Some(text) = msg.data().as_string() {
-                        if let Ok(e) = serde_json::from_str::<ConnectionEvent>(&text) {
-                            live.push(e);
-                        }
-                    }
-                }
-            }
+            handle.try_with_value(browser::stop);
         });
     }
     #[cfg(not(feature = "hydrate"))]
     {
         let _ = (id, live);
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    use std::{cell::RefCell, rc::Rc};
+
+    use wasm_bindgen::{prelude::Closure, JsCast};
+    use web_sys::{EventSource, MessageEvent};
+
+    use super::{reconnect_delay, Link, Live};
+    use crate::model::ConnectionEvent;
+    use leptos::prelude::{set_timeout, Set};
+
+    const NAMES: [&str; 4] = ["connection", "scan", "check", "onboarding"];
+
+    type Listener = Closure<dyn FnMut(web_sys::Event)>;
+
+    pub struct Stream {
+        id: i64,
+        live: Live,
+        source: Option<EventSource>,
+        /// The current source's listeners: they must live as long as it does.
+        listeners: Vec<Listener>,
+        attempt: u32,
+        stopped: bool,
+    }
+
+    pub type Shared = Rc<RefCell<Stream>>;
+
+    pub fn start(id: i64, live: Live) -> Shared {
+        let s = Rc::new(RefCell::new(Stream {
+            id,
+            live,
+            source: None,
+            listeners: Vec::new(),
+            attempt: 0,
+            stopped: false,
+        }));
+        open(&s);
+        s
+    }
+
+    pub fn stop(s: &Shared) {
+        let mut st = s.borrow_mut();
+        st.stopped = true;
+        if let Some(es) = st.source.take() {
+            es.close();
+        }
+        st.live.link.set(Link::Ended);
+    }
+
+    fn open(s: &Shared) {
+        let mut st = s.borrow_mut();
+        if st.stopped {
+            return;
+        }
+        // Listeners of the previous source go now (never from inside one of them).
+        st.listeners.clear();
+        let url = format!(
+            "/api/connections/{}/events?after={}",
+            st.id,
+            st.live.last_seq()
+        );
+        let Ok(es) = EventSource::new(&url) else {
+            drop(st);
+            lost(s);
+            return;
+        };
+        let live = st.live;
+        let on_message: Listener = Closure::new(move |ev: web_sys::Event| {
+            let text = ev
+                .dyn_ref::<MessageEvent>()
+                .and_then(|m| m.data().as_string());
+            if let Some(e) = text.and_then(|t| serde_json::from_str::<ConnectionEvent>(&t).ok()) {
+                live.push(e);
+            }
+        });
+        for name in NAMES {
+            let _ = es.add_event_listener_with_callback(name, on_message.as_ref().unchecked_ref());
+        }
+        let weak = Rc::downgrade(s);
+        let on_open: Listener = Closure::new(move |_| {
+            if let Some(s) = weak.upgrade() {
+                let mut st = s.borrow_mut();
+                st.attempt = 0;
+                st.live.link.set(Link::Open);
+            }
+        });
+        let _ = es.add_event_listener_with_callback("open", on_open.as_ref().unchecked_ref());
+        let weak = Rc::downgrade(s);
+        let on_error: Listener = Closure::new(move |_| {
+            if let Some(s) = weak.upgrade() {
+                lost(&s);
+            }
+        });
+        let _ = es.add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref());
+        st.source = Some(es);
+        st.listeners = vec![on_message, on_open, on_error];
+    }
+
+    /// The link broke (network loss, server restart, or the server's 204 "nothing more"): close
+    /// the source so the browser stops its own retries, then reopen after the backoff delay.
+    fn lost(s: &Shared) {
+        let delay = {
+            let mut st = s.borrow_mut();
+            if let Some(es) = st.source.take() {
+                es.close();
+            }
+            if st.stopped || st.live.finished() {
+                st.live.link.set(Link::Ended);
+                return;
+            }
+            st.attempt += 1;
+            let delay = reconnect_delay(st.attempt, js_sys::Math::random());
+            st.live.link.set(Link::Reconnecting {
+                attempt: st.attempt,
+                delay_ms: delay.as_millis() as u32,
+            });
+            delay
+        };
+        let s = s.clone();
+        set_timeout(move || open(&s), delay);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delay_doubles_from_half_a_second_up_to_fifteen() {
+        let ms: Vec<u128> = (1..=8)
+            .map(|a| reconnect_delay(a, 0.0).as_millis())
+            .collect();
+        assert_eq!(ms, [500, 1000, 2000, 4000, 8000, 15000, 15000, 15000]);
+        assert_eq!(reconnect_delay(u32::MAX, 0.0).as_millis(), 15000);
+    }
+
+    #[test]
+    fn jitter_takes_off_at_most_a_fifth() {
+        for a in 1..10 {
+            let full = reconnect_delay(a, 0.0);
+            let least = reconnect_delay(a, 0.999_999);
+            assert!(least <= full);
+            assert!(least.as_secs_f64() >= full.as_secs_f64() * 0.8 - 0.001);
+        }
+        // Out-of-range randomness cannot make the delay negative or longer.
+        assert_eq!(reconnect_delay(1, 7.0), reconnect_delay(1, 1.0));
+        assert_eq!(reconnect_delay(1, -1.0), reconnect_delay(1, 0.0));
+    }
+
+    #[test]
+    fn a_replayed_event_is_kept_once_and_in_order() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = Live::new();
+            let e = |seq| ConnectionEvent {
+                connection_id: 1,
+                seq,
+                at: chrono::DateTime::from_timestamp(0, 0).unwrap_or_default(),
+                body: EventBody::Onboarding {
+                    step: "syncing".into(),
+                    message: format!("m{seq}"),
+                    failed: false,
+                },
+            };
+            for seq in [1, 2, 3, 2, 5, 4, 5] {
+                live.push(e(seq));
+            }
+            let seqs: Vec<i64> = live
+                .events
+                .with_untracked(|l| l.iter().map(|e| e.seq).collect());
+            assert_eq!(seqs, [1, 2, 3, 4, 5]);
+            assert_eq!(live.last_seq(), 5);
+            assert!(!live.finished());
+        });
     }
 }

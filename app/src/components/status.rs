@@ -2,9 +2,15 @@ use leptos::prelude::*;
 
 use crate::model::{ApiError, ConnectionState, LinkStatus};
 
+/// `version`: the record version shown, so tests and the latency benchmark can tell which change
+/// reached the page.
 #[component]
-pub fn StatePill(state: ConnectionState) -> impl IntoView {
-    view! { <span class=format!("pill {}", state.as_db()) data-testid="state">{state.label()}</span> }
+pub fn StatePill(state: ConnectionState, #[prop(optional)] version: Option<i64>) -> impl IntoView {
+    view! {
+        <span class=format!("pill {}", state.as_db()) data-testid="state" data-version=version>
+            {state.label()}
+        </span>
+    }
 }
 
 /// Outbound/Inbound status; blank shows as an empty pill-less cell, as in the product.

@@ -1,6 +1,11 @@
 //! The event log and its live channel. Events are appended inside the caller's transaction
 //! (so they exist exactly when the change does) and published after commit.
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use bytes::Bytes;
 
 use sqlx::{Any, Row, Transaction};
 use tokio::sync::broadcast;
@@ -8,34 +13,94 @@ use tokio::sync::broadcast;
 use super::{clock, error::ServiceError, Db};
 use crate::model::{ConnectionEvent, EventBody};
 
-/// Live fan-out of committed events to every subscriber (SSE streams filter by connection).
+/// One committed event as every subscriber receives it: its server-sent-events frame is encoded
+/// once at publish time, so fan-out to many subscribers costs a reference count each, not a
+/// JSON serialisation each.
+#[derive(Debug)]
+pub struct Published {
+    pub seq: i64,
+    pub frame: Bytes,
+}
+
+impl Published {
+    pub fn new(e: &ConnectionEvent) -> Self {
+        Self {
+            seq: e.seq,
+            frame: sse_frame(e),
+        }
+    }
+}
+
+/// `id:` is the sequence number (what the browser sends back as Last-Event-ID), `event:` the
+/// event's name, `data:` its JSON on one line (serde_json escapes newlines inside strings).
+pub fn sse_frame(e: &ConnectionEvent) -> Bytes {
+    let json = serde_json::to_string(e).unwrap_or_else(|_| "null".into());
+    Bytes::from(format!(
+        "id: {}\nevent: {}\ndata: {json}\n\n",
+        e.seq,
+        e.body.name()
+    ))
+}
+
+type Channel = broadcast::Sender<Arc<Published>>;
+
+/// Live fan-out of committed events: one channel per connection, so a subscriber is only woken
+/// for its own connection's events. Channels are created by the first subscriber and dropped
+/// once the last one has gone.
 #[derive(Clone)]
 pub struct Hub {
-    tx: broadcast::Sender<Arc<ConnectionEvent>>,
+    channels: Arc<Mutex<HashMap<i64, Channel>>>,
+    capacity: usize,
 }
 
 impl Hub {
+    /// `capacity`: how many events a subscriber may fall behind before it must resync from the
+    /// log.
     pub fn new(capacity: usize) -> Self {
         Self {
-            tx: broadcast::channel(capacity).0,
+            channels: Arc::default(),
+            capacity,
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ConnectionEvent>> {
-        self.tx.subscribe()
+    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Channel>> {
+        // A panic while holding the lock cannot leave the map inconsistent (single inserts and
+        // removes), so a poisoned lock is still usable.
+        self.channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn subscribe(&self, connection_id: i64) -> broadcast::Receiver<Arc<Published>> {
+        self.channels()
+            .entry(connection_id)
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe()
     }
 
     pub fn publish(&self, events: Vec<ConnectionEvent>) {
         for e in events {
-            // No subscriber is fine: the log has it.
-            let _ = self.tx.send(Arc::new(e));
+            let mut channels = self.channels();
+            if let Some(tx) = channels.get(&e.connection_id) {
+                // Nobody listening is fine: the log has it.
+                if tx.send(Arc::new(Published::new(&e))).is_err() {
+                    channels.remove(&e.connection_id);
+                }
+            }
         }
+    }
+
+    /// Live subscribers of one connection.
+    pub fn subscribers(&self, connection_id: i64) -> usize {
+        self.channels()
+            .get(&connection_id)
+            .map_or(0, |tx| tx.receiver_count())
     }
 }
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Hub({} subscribers)", self.tx.receiver_count())
+        write!(f, "Hub({} channels)", self.channels().len())
     }
 }
 
@@ -113,5 +178,74 @@ pub async fn record(state: &super::AppState, connection_id: i64, body: EventBody
         Err(e) => {
             tracing::warn!(connection = connection_id, error = %e, "could not record an event")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EventBody;
+
+    fn event(connection_id: i64, seq: i64, message: &str) -> ConnectionEvent {
+        ConnectionEvent {
+            connection_id,
+            seq,
+            at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+            body: EventBody::Onboarding {
+                step: "started".into(),
+                message: message.into(),
+                failed: false,
+            },
+        }
+    }
+
+    #[test]
+    fn a_frame_is_one_sse_event_with_the_seq_as_id_and_json_on_one_line() {
+        let e = event(7, 42, "line one\nline two");
+        let frame = String::from_utf8(sse_frame(&e).to_vec()).unwrap_or_default();
+        let lines: Vec<&str> = frame.split('\n').collect();
+        assert_eq!(lines[0], "id: 42");
+        assert_eq!(lines[1], "event: onboarding");
+        let data = lines[2].strip_prefix("data: ").unwrap_or_default();
+        let back: ConnectionEvent = serde_json::from_str(data).unwrap_or_else(|_| event(0, 0, ""));
+        assert_eq!(back, e, "the data line carries the whole event");
+        assert_eq!(&lines[3..], ["", ""], "a blank line ends the event");
+    }
+
+    #[test]
+    fn subscribers_get_only_their_own_connections_events() {
+        let hub = Hub::new(16);
+        let mut one = hub.subscribe(1);
+        let mut two = hub.subscribe(2);
+        hub.publish(vec![event(1, 1, "a"), event(2, 1, "b"), event(1, 2, "c")]);
+        let got: Vec<i64> = std::iter::from_fn(|| one.try_recv().ok().map(|p| p.seq)).collect();
+        assert_eq!(got, [1, 2]);
+        let got: Vec<i64> = std::iter::from_fn(|| two.try_recv().ok().map(|p| p.seq)).collect();
+        assert_eq!(got, [1]);
+        assert_eq!(hub.subscribers(1), 1);
+    }
+
+    #[test]
+    fn a_channel_goes_once_its_last_subscriber_has_gone() {
+        let hub = Hub::new(16);
+        let rx = hub.subscribe(3);
+        assert_eq!(hub.subscribers(3), 1);
+        drop(rx);
+        hub.publish(vec![event(3, 1, "nobody listens")]);
+        assert_eq!(hub.channels().len(), 0);
+        // Publishing with no channel at all is fine too (the log has the event).
+        hub.publish(vec![event(4, 1, "never subscribed")]);
+        assert_eq!(hub.channels().len(), 0);
+    }
+
+    #[test]
+    fn a_lagging_subscriber_is_told_how_far_behind_it_is() {
+        let hub = Hub::new(2);
+        let mut rx = hub.subscribe(5);
+        hub.publish((1..=5).map(|s| event(5, s, "x")).collect());
+        assert!(matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(3))
+        ));
     }
 }

@@ -98,20 +98,18 @@ pub async fn wait_onboarding(app: &TestApp, id: i64, phase: &str) -> Value {
     }
 }
 
-/// Reads an SSE response until `want` events have arrived (or a time limit).
-async fn read_events(mut r: reqwest::Response, want: usize) -> Vec<(i64, String, Value)> {
-    let mut buf = String::new();
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while out.len() < want {
-        let chunk = tokio::time::timeout_at(deadline, r.chunk())
-            .await
-            .expect("events in time")
-            .expect("chunk");
-        let Some(bytes) = chunk else { break };
-        buf.push_str(&String::from_utf8_lossy(&bytes));
-        while let Some(end) = buf.find("\n\n") {
-            let frame: String = buf.drain(..end + 2).collect();
+/// Splits server-sent events out of the bytes as they arrive: (id, event name, JSON data).
+#[derive(Default)]
+struct SseFrames {
+    buf: String,
+}
+
+impl SseFrames {
+    fn push(&mut self, bytes: &[u8]) -> Vec<(i64, String, Value)> {
+        self.buf.push_str(&String::from_utf8_lossy(bytes));
+        let mut out = Vec::new();
+        while let Some(end) = self.buf.find("\n\n") {
+            let frame: String = self.buf.drain(..end + 2).collect();
             let (mut id, mut name, mut data) = (None, String::new(), String::new());
             for line in frame.lines() {
                 if let Some(v) = line.strip_prefix("id:") {
@@ -126,6 +124,22 @@ async fn read_events(mut r: reqwest::Response, want: usize) -> Vec<(i64, String,
                 out.push((id, name, serde_json::from_str(&data).expect("json data")));
             }
         }
+        out
+    }
+}
+
+/// Reads an SSE response until `want` events have arrived (or a time limit).
+async fn read_events(mut r: reqwest::Response, want: usize) -> Vec<(i64, String, Value)> {
+    let mut frames = SseFrames::default();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while out.len() < want {
+        let chunk = tokio::time::timeout_at(deadline, r.chunk())
+            .await
+            .expect("events in time")
+            .expect("chunk");
+        let Some(bytes) = chunk else { break };
+        out.extend(frames.push(&bytes));
     }
     out
 }
@@ -360,3 +374,69 @@ both_backends!(
         );
     }
 );
+
+/// A front proxy may multiplex many browsers' streams over HTTP/2: the stream is the same there.
+#[tokio::test]
+async fn the_event_stream_is_the_same_over_http2() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let app = crate::helpers::spawn(crate::helpers::Backend::Sqlite).await;
+    let id = validated(&app).await;
+    let login = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", app.base))
+        .json(&json!({ "email": crate::helpers::ADMIN_EMAIL, "password": crate::helpers::ADMIN_PASSWORD }))
+        .send()
+        .await
+        .expect("sign in");
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let tcp = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let (mut h2, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("HTTP/2 with prior knowledge");
+    tokio::spawn(conn);
+    let req = hyper::Request::get(format!("http://{addr}/api/connections/{id}/events?after=0"))
+        .header("cookie", &cookie)
+        .body(Empty::<bytes::Bytes>::new())
+        .expect("request");
+    let res = h2.send_request(req).await.expect("stream");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.version(), hyper::Version::HTTP_2);
+    assert_eq!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let stored: i64 = sqlx::query_scalar::<_, i64>(
+        "SELECT MAX(seq) FROM connection_events WHERE connection_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .expect("max seq");
+    let mut body = res.into_body();
+    let mut frames = SseFrames::default();
+    let mut seqs = Vec::new();
+    while (seqs.len() as i64) < stored {
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("events in time")
+            .expect("open stream")
+            .expect("frame");
+        if let Ok(data) = frame.into_data() {
+            seqs.extend(frames.push(&data).into_iter().map(|e| e.0));
+        }
+    }
+    assert_eq!(seqs, (1..=stored).collect::<Vec<_>>());
+}

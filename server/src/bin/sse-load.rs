@@ -1,0 +1,425 @@
+//! Load generator for the event stream (`make bench`): opens N subscribers to one connection's
+//! `GET /api/connections/{id}/events` from this separate process, triggers a Rescan, and reports
+//! how long each event took from its timestamp (taken by the server just before commit) to its
+//! receipt by every subscriber, with the server's resident memory.
+//!
+//! HTTP/1.1 uses one TCP connection per subscriber, spread over several 127.x source addresses
+//! so ephemeral ports do not run out; HTTP/2 (prior knowledge, `--http2`) multiplexes up to
+//! `STREAMS_PER_CONNECTION` subscribers per TCP connection.
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::{header, Request};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::{
+    net::{TcpSocket, TcpStream},
+    sync::watch,
+};
+
+const STREAMS_PER_CONNECTION: usize = 100;
+
+struct Args {
+    server: SocketAddr,
+    cookie: String,
+    connection: i64,
+    subscribers: usize,
+    http2: bool,
+    sources: u8,
+    server_pid: Option<u32>,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        server: "127.0.0.1:3190".parse()?,
+        cookie: String::new(),
+        connection: 1,
+        subscribers: 1000,
+        http2: false,
+        sources: 8,
+        server_pid: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--server" => a.server = value()?.parse()?,
+            "--cookie" => a.cookie = value()?,
+            "--connection" => a.connection = value()?.parse()?,
+            "--subscribers" => a.subscribers = value()?.parse()?,
+            "--sources" => a.sources = value()?.parse()?,
+            "--server-pid" => a.server_pid = Some(value()?.parse()?),
+            "--http2" => a.http2 = true,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(a)
+}
+
+/// What one subscriber saw: (seq, latency in µs) per event, and whether seqs ran without a gap
+/// or a repeat.
+#[derive(Default)]
+struct Seen {
+    events: Vec<(i64, u64)>,
+    out_of_order: usize,
+}
+
+struct Shared {
+    args: Args,
+    connected: AtomicUsize,
+    failed: AtomicUsize,
+    /// Subscribers stop once they have this seq (set after the Rescan has settled).
+    last_seq: watch::Sender<i64>,
+    results: Mutex<Vec<Seen>>,
+}
+
+fn events_request(a: &Args, after: i64) -> anyhow::Result<Request<Empty<Bytes>>> {
+    Ok(Request::get(format!(
+        "/api/connections/{}/events?after={after}",
+        a.connection
+    ))
+    .header(header::HOST, a.server.to_string())
+    .header(header::COOKIE, &a.cookie)
+    .header(header::ACCEPT, "text/event-stream")
+    .body(Empty::new())?)
+}
+
+async fn connect(server: SocketAddr, source: Option<IpAddr>) -> anyhow::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Reads SSE frames from a body until it has the last seq; returns what it saw.
+async fn read_events(mut body: hyper::body::Incoming, shared: &Shared, after: i64) -> Seen {
+    let mut stop = shared.last_seq.subscribe();
+    let mut seen = Seen::default();
+    let mut buf = Vec::new();
+    let mut expected = after + 1;
+    while expected <= *stop.borrow_and_update() {
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            changed = stop.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => break,
+            },
+        };
+        let Some(Ok(frame)) = frame else {
+            break;
+        };
+        let now = SystemTime::now();
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&chunk);
+        while let Some(end) = find(&buf, b"\n\n") {
+            let event: Vec<u8> = buf.drain(..end + 2).collect();
+            let Some((seq, at)) = parse(&event) else {
+                continue;
+            };
+            if seq != expected {
+                seen.out_of_order += 1;
+            }
+            expected = seq + 1;
+            let latency = now.duration_since(at).unwrap_or(Duration::ZERO).as_micros() as u64;
+            seen.events.push((seq, latency));
+        }
+    }
+    seen
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The seq (`id:` line) and the event's own timestamp (`"at"` in the data line).
+fn parse(event: &[u8]) -> Option<(i64, SystemTime)> {
+    let text = std::str::from_utf8(event).ok()?;
+    let seq = text
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))?
+        .parse()
+        .ok()?;
+    let at = text.split("\"at\":\"").nth(1)?.split('"').next()?;
+    let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+    Some((seq, at.into()))
+}
+
+async fn subscribe_h1(shared: Arc<Shared>, index: usize, after: i64) -> anyhow::Result<()> {
+    let a = &shared.args;
+    let source = IpAddr::V4(Ipv4Addr::new(
+        127,
+        0,
+        0,
+        1 + (index % a.sources as usize) as u8,
+    ));
+    let stream = connect(a.server, Some(source)).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let res = sender.send_request(events_request(a, after)?).await?;
+    if !res.status().is_success() {
+        bail!("stream answered {}", res.status());
+    }
+    shared.connected.fetch_add(1, Ordering::AcqRel);
+    let seen = read_events(res.into_body(), &shared, after).await;
+    lock(&shared.results).push(seen);
+    Ok(())
+}
+
+async fn subscribe_h2(shared: Arc<Shared>, count: usize, after: i64) -> anyhow::Result<()> {
+    let a = &shared.args;
+    let stream = connect(a.server, None).await?;
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut tasks = Vec::new();
+    for _ in 0..count {
+        let mut sender = sender.clone();
+        let shared = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            sender.ready().await?;
+            let res = sender
+                .send_request(events_request(&shared.args, after)?)
+                .await?;
+            if !res.status().is_success() {
+                bail!("stream answered {}", res.status());
+            }
+            shared.connected.fetch_add(1, Ordering::AcqRel);
+            let seen = read_events(res.into_body(), &shared, after).await;
+            lock(&shared.results).push(seen);
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        if !matches!(t.await, Ok(Ok(()))) {
+            shared.failed.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A plain HTTP/1.1 request on its own connection (setup and the trigger, not measured).
+async fn call(a: &Args, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
+    let stream = connect(a.server, None).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, a.server.to_string())
+        .header(header::COOKIE, &a.cookie)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))?;
+    let res = sender.send_request(req).await?;
+    let status = res.status();
+    let bytes = res.into_body().collect().await?.to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if !status.is_success() {
+        bail!("{method} {path} answered {status}: {text}");
+    }
+    Ok(text)
+}
+
+/// The newest seq in the log: open a stream from the start and read until it goes quiet.
+async fn newest_seq(a: &Args) -> anyhow::Result<i64> {
+    let stream = connect(a.server, None).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let res = sender.send_request(events_request(a, 0)?).await?;
+    if res.status() == hyper::StatusCode::NO_CONTENT {
+        bail!("the connection is onboarded: its stream has ended; use a validated connection");
+    }
+    let mut body = res.into_body();
+    let mut newest = 0;
+    let mut buf = Vec::new();
+    while let Ok(Some(Ok(frame))) =
+        tokio::time::timeout(Duration::from_millis(500), body.frame()).await
+    {
+        if let Ok(chunk) = frame.into_data() {
+            buf.extend_from_slice(&chunk);
+            while let Some(end) = find(&buf, b"\n\n") {
+                let event: Vec<u8> = buf.drain(..end + 2).collect();
+                if let Some((seq, _)) = parse(&event) {
+                    newest = seq;
+                }
+            }
+        }
+    }
+    Ok(newest)
+}
+
+fn rss_mb(pid: Option<u32>) -> String {
+    let Some(pid) = pid else {
+        return "n/a".into();
+    };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or("n/a".to_string(), |kb| format!("{:.0}", kb / 1024.0))
+    };
+    format!("{} (peak {})", field("VmRSS:"), field("VmHWM:"))
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
+}
+
+async fn settle(a: &Args) -> anyhow::Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let view: serde_json::Value = serde_json::from_str(
+            &call(a, "GET", &format!("/api/connections/{}", a.connection), "").await?,
+        )?;
+        let state = view["state"].as_str().unwrap_or_default().to_string();
+        if state != "awaiting_validation" && state != "pending" {
+            return Ok(state);
+        }
+        if Instant::now() > deadline {
+            bail!("the Rescan did not finish within two minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let after = newest_seq(&args).await?;
+    let rss_idle = rss_mb(args.server_pid);
+    let n = args.subscribers;
+    let http2 = args.http2;
+    let shared = Arc::new(Shared {
+        args,
+        connected: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+        last_seq: watch::channel(i64::MAX).0,
+        results: Mutex::new(Vec::with_capacity(n)),
+    });
+
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    if http2 {
+        let mut left = n;
+        while left > 0 {
+            let count = left.min(STREAMS_PER_CONNECTION);
+            left -= count;
+            let s = shared.clone();
+            tasks.push(tokio::spawn(async move {
+                if subscribe_h2(s.clone(), count, after).await.is_err() {
+                    s.failed.fetch_add(count, Ordering::AcqRel);
+                }
+            }));
+        }
+    } else {
+        // Open in batches so the server's accept queue is not flooded.
+        for i in 0..n {
+            let s = shared.clone();
+            tasks.push(tokio::spawn(async move {
+                if subscribe_h1(s.clone(), i, after).await.is_err() {
+                    s.failed.fetch_add(1, Ordering::AcqRel);
+                }
+            }));
+            if i % 500 == 499 {
+                while shared.connected.load(Ordering::Acquire)
+                    + shared.failed.load(Ordering::Acquire)
+                    < i + 1 - 500
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+    }
+    while shared.connected.load(Ordering::Acquire) + shared.failed.load(Ordering::Acquire) < n
+        && t0.elapsed() < Duration::from_secs(300)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let connect_time = t0.elapsed();
+    let connected = shared.connected.load(Ordering::Acquire);
+    // Let the last streams' first writes drain before measuring.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_connected = rss_mb(shared.args.server_pid);
+
+    let a = &shared.args;
+    let view: serde_json::Value = serde_json::from_str(
+        &call(a, "GET", &format!("/api/connections/{}", a.connection), "").await?,
+    )?;
+    call(
+        a,
+        "POST",
+        &format!("/api/connections/{}/actions", a.connection),
+        &serde_json::json!({ "action": "rescan", "version": view["version"] }).to_string(),
+    )
+    .await?;
+    let outcome = settle(a).await?;
+    let last = newest_seq(a).await?;
+    shared.last_seq.send_replace(last);
+    // Every subscriber stops at `last`; give the stragglers time, then count what arrived.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lock(&shared.results).len() < connected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rss_after = rss_mb(a.server_pid);
+
+    let results = std::mem::take(&mut *lock(&shared.results));
+    let burst = (last - after) as usize;
+    let mut first = Vec::with_capacity(results.len());
+    let mut all = Vec::with_capacity(results.len() * burst);
+    let mut out_of_order = 0;
+    let mut complete = 0;
+    for s in &results {
+        out_of_order += s.out_of_order;
+        if s.events.len() == burst {
+            complete += 1;
+        }
+        for &(seq, lat) in &s.events {
+            if seq == after + 1 {
+                first.push(lat);
+            }
+            all.push(lat);
+        }
+    }
+    first.sort_unstable();
+    all.sort_unstable();
+    println!(
+        "BENCH sse_fanout {} subscribers={n} connected={connected} (in {:.1} s) complete={complete} \
+         out_of_order={out_of_order} events_per_subscriber={burst} rescan={outcome} | \
+         first event to every subscriber: p50={:.1} ms p99={:.1} ms last={:.1} ms | \
+         all {} deliveries: p50={:.1} ms p99={:.1} ms max={:.1} ms | \
+         server RSS MB: idle {rss_idle}, connected {rss_connected}, after {rss_after}",
+        if http2 { "http/2" } else { "http/1.1" },
+        connect_time.as_secs_f64(),
+        pct(&first, 0.5),
+        pct(&first, 0.99),
+        pct(&first, 1.0),
+        all.len(),
+        pct(&all, 0.5),
+        pct(&all, 0.99),
+        pct(&all, 1.0),
+    );
+    // Leave at once: dropping tens of thousands of streams one by one only slows the exit.
+    std::process::exit(0);
+}
