@@ -55,6 +55,7 @@ test('after a network loss the page reconnects with backoff and misses nothing',
     // (0.5 s, 1 s, 2 s … less up to 20 % jitter), not at the browser's fixed interval.
     const attempts = proxy.refused.filter((t, i, all) => i === 0 || t - all[i - 1] > 100);
     expect(attempts.length).toBeGreaterThanOrEqual(2);
+    console.log(`reconnect attempts during the outage, ms apart: ${attempts.map((t, i) => t - (i ? attempts[i - 1] : cutAt)).join(', ')}`);
     const gaps = [attempts[0] - cutAt, ...attempts.slice(1).map((t, i) => t - attempts[i])];
     for (let i = 1; i < gaps.length; i++) {
       expect(gaps[i]).toBeGreaterThan(gaps[i - 1] * 1.2);
