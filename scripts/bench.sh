@@ -20,12 +20,20 @@ out="$(mktemp)"
   # JSON read of one connection on SQLite, release server, wrk on loopback.
   port=3190
   db="$(mktemp -d)/bench.db"
-  IMPACT_ADMIN_EMAIL=bench@example.com IMPACT_ADMIN_PASSWORD="bench password 123" \
-    LEPTOS_SITE_ADDR=127.0.0.1:$port DATABASE_URL="sqlite://$db?mode=rwc" RUST_LOG=warn \
-    "$CARGO_TARGET_DIR/release/impact-connect" >/dev/null 2>&1 &
-  pid=$!
+  pid=""
   trap 'kill $pid 2>/dev/null || true' EXIT
-  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+  start_server() {
+    IMPACT_ADMIN_EMAIL=bench@example.com IMPACT_ADMIN_PASSWORD="bench password 123" \
+      LEPTOS_SITE_ADDR=127.0.0.1:$port DATABASE_URL="sqlite://$db?mode=rwc" RUST_LOG=error \
+      "$CARGO_TARGET_DIR/release/impact-connect" >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+  }
+  stop_server() {
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  }
+  start_server
   cookie="$(curl -si -X POST -H 'content-type: application/json' \
     -d '{"email":"bench@example.com","password":"bench password 123"}' \
     "http://127.0.0.1:$port/api/auth/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:"{print $2}')"
@@ -38,26 +46,19 @@ out="$(mktemp)"
   rps="$(wrk -t2 -c64 -d10s -H "Cookie: $cookie" "http://127.0.0.1:$port/api/connections/1" | awk '/Requests\/sec/{print $2}')"
   echo "- JSON read of one connection (GET /api/connections/1, signed in, SQLite): $rps requests/s (\`wrk -t2 -c64 -d10s\`, server and wrk sharing the 2 cores)."
 
-  # Event-stream fan-out: the same release server, subscribers from a separate process. One
-  # process may hold 20,000 descriptors here (the hard limit), so HTTP/1.1 (a socket per
-  # subscriber) stops below that; HTTP/2 carries 100 subscribers per socket.
-  wait_streams_closed() {
-    for _ in $(seq 120); do
-      [ "$(ls "/proc/$pid/fd" | wc -l)" -lt 200 ] && return 0
-      sleep 0.5
-    done
+  # Event-stream fan-out: subscribers from a separate process, each run against a freshly started
+  # server (same database and session) so its memory figures are its own. One process may hold
+  # 20,000 descriptors here (the hard limit), so HTTP/1.1 (a socket per subscriber) stops below
+  # that; HTTP/2 carries 100 subscribers per socket.
+  fanout() {
+    stop_server
+    start_server
+    "$CARGO_TARGET_DIR/release/sse-load" --server "127.0.0.1:$port" --cookie "$cookie" \
+      --connection 1 --server-pid "$pid" "$@" 2>&1 | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
   }
-  for n in ${BENCH_SSE_H1:-1000 10000 19000}; do
-    wait_streams_closed
-    "$CARGO_TARGET_DIR/release/sse-load" --server "127.0.0.1:$port" --cookie "$cookie" \
-      --connection 1 --subscribers "$n" --server-pid "$pid" 2>&1 | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
-  done
-  for n in ${BENCH_SSE_H2:-10000 50000}; do
-    wait_streams_closed
-    "$CARGO_TARGET_DIR/release/sse-load" --server "127.0.0.1:$port" --cookie "$cookie" \
-      --connection 1 --subscribers "$n" --server-pid "$pid" --http2 2>&1 | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
-  done
-  kill $pid 2>/dev/null || true
+  for n in ${BENCH_SSE_H1:-1000 10000 19000}; do fanout --subscribers "$n"; done
+  for n in ${BENCH_SSE_H2:-10000 50000}; do fanout --subscribers "$n" --http2; done
+  stop_server
 
   # State change -> DOM in headless Chromium, against the release server.
   (cd "$ROOT/end2end" && IMPACT_SERVER_BIN="$CARGO_TARGET_DIR/release/impact-connect" \

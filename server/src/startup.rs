@@ -34,7 +34,6 @@ pub struct Application {
     pub setup_link: Option<String>,
     /// Every route the router serves (for the access tests).
     pub route_table: Vec<RouteSpec>,
-    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -47,7 +46,6 @@ impl Application {
             settings.public_url = format!("http://{address}");
         }
         let secure_cookies = settings.public_url.starts_with("https://");
-        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
         let state = AppState::connect(&config.database_url, settings).await?;
         let setup_token = setup::first_administrator(&state, &config).await?;
         let auth = Auth {
@@ -105,7 +103,6 @@ impl Application {
                 &[M::GET],
                 get(stream::events_stream).with_state(Streams {
                     state: state.clone(),
-                    shutdown: shutdown_rx.clone(),
                 }),
             )
             .route(
@@ -191,7 +188,6 @@ impl Application {
             state,
             setup_link,
             route_table: table,
-            shutdown: shutdown_tx,
         })
     }
 
@@ -203,12 +199,13 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let streams = self.shutdown;
+        let hub = self.state.hub.clone();
+        hub.spawn_keep_alive(crate::stream::KEEP_ALIVE);
         axum::serve(self.listener, service)
             .with_graceful_shutdown(async move {
                 shutdown_signal().await;
                 // End the live streams, or the server would wait on them for ever.
-                let _ = streams.send(true);
+                hub.close();
             })
             .await?;
         Ok(())

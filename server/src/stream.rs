@@ -12,21 +12,17 @@ use axum::{
 };
 use bytes::Bytes;
 use serde::Deserialize;
-use tokio::{
-    sync::{broadcast::error::RecvError, watch},
-    time::Instant,
-};
+use tokio::sync::broadcast::error::RecvError;
 
 use app::{
     model::Onboarding,
     server::{connections, events, AppState, ServiceError},
 };
 
+/// Kept as its own state type so the stream handler's dependencies stay visible.
 #[derive(Clone)]
 pub struct Streams {
     pub state: AppState,
-    /// Flips to true when the server is shutting down: every stream then ends.
-    pub shutdown: watch::Receiver<bool>,
 }
 
 #[derive(Deserialize)]
@@ -35,8 +31,9 @@ pub struct After {
     after: Option<i64>,
 }
 
-/// How often an idle stream sends a comment line, so proxies and browsers keep it open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often idle streams get a comment line, so proxies and browsers keep them open (sent by
+/// the hub to every channel at once).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Sent first: the browser's own reconnect delay if it ever falls back on it (the page's
 /// client reconnects with its own backoff).
@@ -68,7 +65,6 @@ pub async fn events_stream(
         // Onboarded and up to date: tell the browser to stop reconnecting.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let mut shutdown = streams.shutdown.clone();
     // Only what the stream needs: it lives as long as the subscriber, times tens of thousands.
     let db = state.db.clone();
     let stream = async_stream::stream! {
@@ -78,31 +74,31 @@ pub async fn events_stream(
             last = e.seq;
             yield Ok(events::sse_frame(&e));
         }
-        let mut keep_alive = tokio::time::interval_at(Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+        // One wait per delivery: keep-alives and shutdown arrive on the same channel.
         loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = keep_alive.tick() => yield Ok(Bytes::from_static(b":\n\n")),
-                msg = rx.recv() => match msg {
-                    Ok(p) if p.seq > last => {
-                        last = p.seq;
+            match rx.recv().await {
+                Ok(p) => match p.seq {
+                    None => yield Ok(p.frame.clone()),
+                    Some(seq) if seq > last => {
+                        last = seq;
                         yield Ok(p.frame.clone());
                     }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(skipped)) => {
-                        // Too slow to keep up: catch up from the log rather than drop events.
-                        tracing::warn!(connection = id, skipped, "subscriber lagged; resyncing from the log");
-                        match events::since(&db, id, last).await {
-                            Ok(missed) => for e in missed {
-                                last = e.seq;
-                                yield Ok(events::sse_frame(&e));
-                            },
-                            // Close: the client reconnects with Last-Event-ID and resumes.
-                            Err(_) => break,
-                        }
+                    Some(_) => {}
+                },
+                Err(RecvError::Lagged(skipped)) => {
+                    // Too slow to keep up: catch up from the log rather than drop events.
+                    tracing::warn!(connection = id, skipped, "subscriber lagged; resyncing from the log");
+                    match events::since(&db, id, last).await {
+                        Ok(missed) => for e in missed {
+                            last = e.seq;
+                            yield Ok(events::sse_frame(&e));
+                        },
+                        // Close: the client reconnects with Last-Event-ID and resumes.
+                        Err(_) => break,
                     }
-                    Err(RecvError::Closed) => break,
                 }
+                // Shutdown (the hub closed the channel).
+                Err(RecvError::Closed) => break,
             }
         }
     };

@@ -13,20 +13,27 @@ use tokio::sync::broadcast;
 use super::{clock, error::ServiceError, Db};
 use crate::model::{ConnectionEvent, EventBody};
 
-/// One committed event as every subscriber receives it: its server-sent-events frame is encoded
-/// once at publish time, so fan-out to many subscribers costs a reference count each, not a
-/// JSON serialisation each.
+/// What every subscriber of a connection receives: a committed event with its server-sent-events
+/// frame encoded once at publish time (so fan-out to many subscribers costs a reference count
+/// each, not a JSON serialisation each), or a keep-alive comment (`seq` None).
 #[derive(Debug)]
 pub struct Published {
-    pub seq: i64,
+    pub seq: Option<i64>,
     pub frame: Bytes,
 }
 
 impl Published {
     pub fn new(e: &ConnectionEvent) -> Self {
         Self {
-            seq: e.seq,
+            seq: Some(e.seq),
             frame: sse_frame(e),
+        }
+    }
+
+    fn keep_alive() -> Self {
+        Self {
+            seq: None,
+            frame: Bytes::from_static(b":\n\n"),
         }
     }
 }
@@ -44,12 +51,20 @@ pub fn sse_frame(e: &ConnectionEvent) -> Bytes {
 
 type Channel = broadcast::Sender<Arc<Published>>;
 
+#[derive(Default)]
+struct Channels {
+    by_connection: HashMap<i64, Channel>,
+    /// Set on shutdown: every stream ends and no new one starts.
+    closed: bool,
+}
+
 /// Live fan-out of committed events: one channel per connection, so a subscriber is only woken
-/// for its own connection's events. Channels are created by the first subscriber and dropped
-/// once the last one has gone.
+/// for its own connection's events. Keep-alives and shutdown also travel through the channels,
+/// so a stream waits on one thing only (no timer or shutdown signal per subscriber: with tens of
+/// thousands of subscribers those dominate the cost of a delivery).
 #[derive(Clone)]
 pub struct Hub {
-    channels: Arc<Mutex<HashMap<i64, Channel>>>,
+    channels: Arc<Mutex<Channels>>,
     capacity: usize,
 }
 
@@ -63,36 +78,76 @@ impl Hub {
         }
     }
 
-    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Channel>> {
-        // A panic while holding the lock cannot leave the map inconsistent (single inserts and
-        // removes), so a poisoned lock is still usable.
+    fn channels(&self) -> std::sync::MutexGuard<'_, Channels> {
+        // Every critical section is a single insert, remove or send, so a poisoned lock still
+        // guards a consistent map.
         self.channels
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// A receiver of this connection's events from now on. After `close`, one that is already
+    /// closed.
     pub fn subscribe(&self, connection_id: i64) -> broadcast::Receiver<Arc<Published>> {
-        self.channels()
+        let mut channels = self.channels();
+        if channels.closed {
+            return broadcast::channel(1).1;
+        }
+        let capacity = self.capacity;
+        channels
+            .by_connection
             .entry(connection_id)
-            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .or_insert_with(|| broadcast::channel(capacity).0)
             .subscribe()
     }
 
     pub fn publish(&self, events: Vec<ConnectionEvent>) {
         for e in events {
             let mut channels = self.channels();
-            if let Some(tx) = channels.get(&e.connection_id) {
+            if let Some(tx) = channels.by_connection.get(&e.connection_id) {
                 // Nobody listening is fine: the log has it.
                 if tx.send(Arc::new(Published::new(&e))).is_err() {
-                    channels.remove(&e.connection_id);
+                    channels.by_connection.remove(&e.connection_id);
                 }
             }
         }
     }
 
+    /// Sends a keep-alive comment on every channel (so proxies and browsers keep idle streams
+    /// open) and drops channels nobody listens to any more.
+    pub fn keep_alive(&self) {
+        let frame = Arc::new(Published::keep_alive());
+        self.channels()
+            .by_connection
+            .retain(|_, tx| tx.send(frame.clone()).is_ok());
+    }
+
+    /// Keep-alives every `every` until the hub is closed.
+    pub fn spawn_keep_alive(&self, every: std::time::Duration) {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tick.tick().await;
+                if hub.channels().closed {
+                    break;
+                }
+                hub.keep_alive();
+            }
+        });
+    }
+
+    /// Shutdown: ends every stream (after what it has already been sent) and refuses new ones.
+    pub fn close(&self) {
+        let mut channels = self.channels();
+        channels.closed = true;
+        channels.by_connection.clear();
+    }
+
     /// Live subscribers of one connection.
     pub fn subscribers(&self, connection_id: i64) -> usize {
         self.channels()
+            .by_connection
             .get(&connection_id)
             .map_or(0, |tx| tx.receiver_count())
     }
@@ -100,7 +155,7 @@ impl Hub {
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Hub({} channels)", self.channels().len())
+        write!(f, "Hub({} channels)", self.channels().by_connection.len())
     }
 }
 
@@ -218,10 +273,12 @@ mod tests {
         let mut one = hub.subscribe(1);
         let mut two = hub.subscribe(2);
         hub.publish(vec![event(1, 1, "a"), event(2, 1, "b"), event(1, 2, "c")]);
-        let got: Vec<i64> = std::iter::from_fn(|| one.try_recv().ok().map(|p| p.seq)).collect();
-        assert_eq!(got, [1, 2]);
-        let got: Vec<i64> = std::iter::from_fn(|| two.try_recv().ok().map(|p| p.seq)).collect();
-        assert_eq!(got, [1]);
+        let got: Vec<Option<i64>> =
+            std::iter::from_fn(|| one.try_recv().ok().map(|p| p.seq)).collect();
+        assert_eq!(got, [Some(1), Some(2)]);
+        let got: Vec<Option<i64>> =
+            std::iter::from_fn(|| two.try_recv().ok().map(|p| p.seq)).collect();
+        assert_eq!(got, [Some(1)]);
         assert_eq!(hub.subscribers(1), 1);
     }
 
@@ -232,10 +289,44 @@ mod tests {
         assert_eq!(hub.subscribers(3), 1);
         drop(rx);
         hub.publish(vec![event(3, 1, "nobody listens")]);
-        assert_eq!(hub.channels().len(), 0);
+        assert_eq!(hub.channels().by_connection.len(), 0);
         // Publishing with no channel at all is fine too (the log has the event).
         hub.publish(vec![event(4, 1, "never subscribed")]);
-        assert_eq!(hub.channels().len(), 0);
+        assert_eq!(hub.channels().by_connection.len(), 0);
+        // Keep-alives prune idle channels too.
+        drop(hub.subscribe(6));
+        hub.keep_alive();
+        assert_eq!(hub.channels().by_connection.len(), 0);
+    }
+
+    #[test]
+    fn keep_alives_reach_every_subscriber_as_a_comment() {
+        let hub = Hub::new(16);
+        let mut one = hub.subscribe(1);
+        let mut two = hub.subscribe(2);
+        hub.keep_alive();
+        for rx in [&mut one, &mut two] {
+            let p = rx.try_recv().expect("a keep-alive");
+            assert_eq!((p.seq, &p.frame[..]), (None, &b":\n\n"[..]));
+        }
+    }
+
+    #[test]
+    fn closing_ends_every_stream_and_refuses_new_ones() {
+        let hub = Hub::new(16);
+        let mut rx = hub.subscribe(1);
+        hub.publish(vec![event(1, 1, "sent before the close")]);
+        hub.close();
+        assert_eq!(rx.try_recv().map(|p| p.seq).ok(), Some(Some(1)));
+        assert!(matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Closed)
+        ));
+        let mut late = hub.subscribe(1);
+        assert!(matches!(
+            late.try_recv(),
+            Err(broadcast::error::TryRecvError::Closed)
+        ));
     }
 
     #[test]

@@ -280,6 +280,17 @@ fn rss_mb(pid: Option<u32>) -> String {
     format!("{} (peak {})", field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU time (user + system) a process has used so far, in milliseconds (`/proc/PID/stat`, in
+/// clock ticks of 10 ms).
+fn cpu_ms(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10)
+}
+
 fn pct(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -367,6 +378,9 @@ async fn main() -> anyhow::Result<()> {
     let view: serde_json::Value = serde_json::from_str(
         &call(a, "GET", &format!("/api/connections/{}", a.connection), "").await?,
     )?;
+    eprintln!("{connected} subscribers connected; triggering a Rescan");
+    let server_cpu_before = a.server_pid.and_then(cpu_ms);
+    let own_cpu_before = cpu_ms(std::process::id());
     call(
         a,
         "POST",
@@ -383,6 +397,14 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let rss_after = rss_mb(a.server_pid);
+    let server_cpu = a
+        .server_pid
+        .and_then(cpu_ms)
+        .zip(server_cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let own_cpu = cpu_ms(std::process::id())
+        .zip(own_cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
 
     let results = std::mem::take(&mut *lock(&shared.results));
     let burst = (last - after) as usize;
@@ -409,7 +431,8 @@ async fn main() -> anyhow::Result<()> {
          out_of_order={out_of_order} events_per_subscriber={burst} rescan={outcome} | \
          first event to every subscriber: p50={:.1} ms p99={:.1} ms last={:.1} ms | \
          all {} deliveries: p50={:.1} ms p99={:.1} ms max={:.1} ms | \
-         server RSS MB: idle {rss_idle}, connected {rss_connected}, after {rss_after}",
+         server RSS MB: idle {rss_idle}, connected {rss_connected}, after {rss_after} | \
+         CPU during the Rescan: server {} ms ({:.1} µs per delivery), load generator {} ms",
         if http2 { "http/2" } else { "http/1.1" },
         connect_time.as_secs_f64(),
         pct(&first, 0.5),
@@ -419,6 +442,9 @@ async fn main() -> anyhow::Result<()> {
         pct(&all, 0.5),
         pct(&all, 0.99),
         pct(&all, 1.0),
+        server_cpu.map_or("n/a".into(), |ms| ms.to_string()),
+        server_cpu.map_or(f64::NAN, |ms| ms as f64 * 1000.0 / all.len().max(1) as f64),
+        own_cpu.map_or("n/a".into(), |ms| ms.to_string()),
     );
     // Leave at once: dropping tens of thousands of streams one by one only slows the exit.
     std::process::exit(0);

@@ -440,3 +440,43 @@ async fn the_event_stream_is_the_same_over_http2() {
     }
     assert_eq!(seqs, (1..=stored).collect::<Vec<_>>());
 }
+
+/// Keep-alives come from the hub to every open stream as SSE comments (the hub sends them every
+/// 15 s; here it is asked once).
+#[tokio::test]
+async fn an_idle_stream_gets_keep_alive_comments() {
+    let app = crate::helpers::spawn(crate::helpers::Backend::Sqlite).await;
+    let id = validated(&app).await;
+    let stored: i64 = sqlx::query_scalar::<_, i64>(
+        "SELECT MAX(seq) FROM connection_events WHERE connection_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .expect("max seq");
+    let mut r = app
+        .client
+        .get(format!(
+            "{}/api/connections/{id}/events?after={stored}",
+            app.base
+        ))
+        .send()
+        .await
+        .expect("sse");
+    assert_eq!(r.status(), 200);
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("\n:\n\n") {
+        if app.state.hub.subscribers(id) > 0 {
+            app.state.hub.keep_alive();
+        }
+        let chunk = tokio::time::timeout_at(deadline, r.chunk())
+            .await
+            .expect("a keep-alive in time")
+            .expect("chunk")
+            .expect("open stream");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.starts_with("retry: 1000\n\n"), "{seen:?}");
+    assert!(!seen.contains("id:"), "nothing new was published: {seen:?}");
+}
