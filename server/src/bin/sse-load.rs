@@ -35,6 +35,8 @@ struct Args {
     http2: bool,
     sources: u8,
     server_pid: Option<u32>,
+    /// Seconds to stay connected and idle before triggering (to inspect the server meanwhile).
+    hold: u64,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -46,6 +48,7 @@ fn args() -> anyhow::Result<Args> {
         http2: false,
         sources: 8,
         server_pid: None,
+        hold: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -57,6 +60,7 @@ fn args() -> anyhow::Result<Args> {
             "--subscribers" => a.subscribers = value()?.parse()?,
             "--sources" => a.sources = value()?.parse()?,
             "--server-pid" => a.server_pid = Some(value()?.parse()?),
+            "--hold" => a.hold = value()?.parse()?,
             "--http2" => a.http2 = true,
             other => bail!("unknown argument {other}"),
         }
@@ -371,7 +375,7 @@ async fn main() -> anyhow::Result<()> {
     let connect_time = t0.elapsed();
     let connected = shared.connected.load(Ordering::Acquire);
     // Let the last streams' first writes drain before measuring.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(500) + Duration::from_secs(shared.args.hold)).await;
     let rss_connected = rss_mb(shared.args.server_pid);
 
     let a = &shared.args;
