@@ -9,7 +9,7 @@ cd "$ROOT"
 "$ROOT/scripts/setup.sh" test
 command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null; }
 "$ROOT/scripts/build.sh" release
-cargo build --release -p server --bin sse-load
+cargo build --release -p server --bin sse-load --bin provider-sim
 out="$(mktemp)"
 {
   echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, by \`make bench\`."
@@ -21,10 +21,16 @@ out="$(mktemp)"
   port=3190
   db="$(mktemp -d)/bench.db"
   pid=""
-  trap 'kill $pid 2>/dev/null || true' EXIT
+  # The provider simulator runs as its own process so that it (and the credentials it issued)
+  # outlives the server restarts below, and the server's memory figures are the server's alone.
+  SIM_ADDR=127.0.0.1:$((port + 1)) RUST_LOG=error "$CARGO_TARGET_DIR/release/provider-sim" >/dev/null 2>&1 &
+  sim_pid=$!
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null && break; sleep 0.1; done
+  trap 'kill $pid $sim_pid 2>/dev/null || true' EXIT
   start_server() {
     IMPACT_ADMIN_EMAIL=bench@example.com IMPACT_ADMIN_PASSWORD="bench password 123" \
       LEPTOS_SITE_ADDR=127.0.0.1:$port DATABASE_URL="sqlite://$db?mode=rwc" RUST_LOG=error \
+      IMPACT_PROVIDER_URL="http://127.0.0.1:$((port + 1))/i/default" \
       "$CARGO_TARGET_DIR/release/impact-connect" >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
