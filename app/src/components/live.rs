@@ -77,6 +77,24 @@ impl Default for Live {
     }
 }
 
+/// Tells the user while the live link is down, and when the next attempt comes; nothing while
+/// it is up.
+#[component]
+pub fn LinkNotice(live: Live) -> impl IntoView {
+    move || match live.link.get() {
+        Link::Reconnecting { attempt, delay_ms } => Some(view! {
+            <p class="banner warn" role="status" data-testid="stream-status">
+                {format!(
+                    "The live connection to the server was lost. Reconnecting in {:.1} s (attempt {attempt}); \
+                     nothing that happens meanwhile is lost.",
+                    f64::from(delay_ms) / 1000.0
+                )}
+            </p>
+        }),
+        _ => None,
+    }
+}
+
 /// First reconnect delay.
 const FIRST_DELAY_MS: f64 = 500.0;
 /// The delay stops growing here, so a page left open through an outage is back within seconds

@@ -10,7 +10,7 @@ use crate::{
         save_connection,
     },
     components::{
-        live::{self, Link, Live},
+        live::{self, LinkNotice, Live},
         status::{fmt_time, ErrorBanner, LinkPill, StatePill},
     },
     model::{
@@ -297,18 +297,7 @@ fn StatusPanel(live: Live, current: Memo<ConnectionView>) -> impl IntoView {
     view! {
         <section class="card" data-testid="status-panel" aria-live="polite">
             <h2>"Status"</h2>
-            {move || match live.link.get() {
-                Link::Reconnecting { attempt, delay_ms } => Some(view! {
-                    <p class="banner warn" role="status" data-testid="stream-status">
-                        {format!(
-                            "The live connection to the server was lost. Reconnecting in {:.1} s (attempt {attempt}); \
-                             nothing that happens meanwhile is lost.",
-                            f64::from(delay_ms) / 1000.0
-                        )}
-                    </p>
-                }),
-                _ => None,
-            }}
+            <LinkNotice live/>
             <Show when=move || !checks().is_empty()>
                 <h3>"Health scan checks"</h3>
                 <ul class="checks" data-testid="live-checks">

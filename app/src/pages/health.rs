@@ -6,7 +6,7 @@ use leptos_router::hooks::use_params_map;
 use crate::{
     api::{act_on_connection, connection_health, rescan_check},
     components::{
-        live::{self, Live},
+        live::{self, LinkNotice, Live},
         status::{fmt_time, ErrorBanner, StatePill},
     },
     model::{Action as Step, CheckResult, ConnectionAction, EventBody, ScanRunView},
@@ -87,6 +87,7 @@ pub fn Health() -> impl IntoView {
                         view! {
                             <section class="card">
                                 <h1>"Health dashboard"</h1>
+                                <LinkNotice live/>
                                 <p>
                                     <a href=format!("/connections/{}", conn.id)>{format!("{} · {}", conn.company, conn.url)}</a>
                                     " " <StatePill state=conn.state/>
