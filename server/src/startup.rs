@@ -20,8 +20,7 @@ use crate::{
     config::Config,
     inbound, ops,
     routes::{Recorder, RouteSpec},
-    setup,
-    stream::{self, Streams},
+    setup, stream,
 };
 
 /// A bound, ready-to-run server. `build` binds (port 0 works), `run_until_stopped` serves.
@@ -101,9 +100,7 @@ impl Application {
             .route(
                 "/api/connections/{id}/events",
                 &[M::GET],
-                get(stream::events_stream).with_state(Streams {
-                    state: state.clone(),
-                }),
+                get(stream::events_stream).with_state(state.clone()),
             )
             .route(
                 "/connections/{id}/authorized",

@@ -19,12 +19,6 @@ use app::{
     server::{connections, events, AppState, ServiceError},
 };
 
-/// Kept as its own state type so the stream handler's dependencies stay visible.
-#[derive(Clone)]
-pub struct Streams {
-    pub state: AppState,
-}
-
 #[derive(Deserialize)]
 pub struct After {
     #[serde(default)]
@@ -39,9 +33,9 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// client reconnects with its own backoff).
 const PREAMBLE: &[u8] = b"retry: 1000\n\n";
 
-#[tracing::instrument(skip(streams, headers, q))]
+#[tracing::instrument(skip(state, headers, q))]
 pub async fn events_stream(
-    State(streams): State<Streams>,
+    State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<After>,
     headers: HeaderMap,
@@ -49,7 +43,6 @@ pub async fn events_stream(
     let id: i64 = id.parse().map_err(|_| {
         ServiceError::NotFound(format!("There is no provider connection \"{id}\"."))
     })?;
-    let state = &streams.state;
     let conn = connections::get(&state.db, id).await?;
     // A reconnecting browser sends Last-Event-ID; a reloaded page sends ?after=.
     let after = headers

@@ -106,6 +106,43 @@ async fn connect(server: SocketAddr, source: Option<IpAddr>) -> anyhow::Result<T
     Ok(stream)
 }
 
+/// An HTTP/1.1 connection of its own (its driver runs as a task).
+async fn http1<B>(
+    server: SocketAddr,
+    source: Option<IpAddr>,
+) -> anyhow::Result<hyper::client::conn::http1::SendRequest<B>>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = connect(server, source).await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// Takes the next complete SSE event (up to its blank line) off the front of `buf`.
+fn next_event(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let end = buf.windows(2).position(|w| w == b"\n\n")?;
+    Some(buf.drain(..end + 2).collect())
+}
+
+/// A subscriber's stream has answered: count it connected, then follow it to the last seq.
+async fn follow(
+    res: hyper::Response<hyper::body::Incoming>,
+    shared: &Shared,
+    after: i64,
+) -> anyhow::Result<()> {
+    if !res.status().is_success() {
+        bail!("stream answered {}", res.status());
+    }
+    shared.connected.fetch_add(1, Ordering::AcqRel);
+    let seen = read_events(res.into_body(), shared, after).await;
+    lock(&shared.results).push(seen);
+    Ok(())
+}
+
 /// Reads SSE frames from a body until it has the last seq; returns what it saw.
 async fn read_events(mut body: hyper::body::Incoming, shared: &Shared, after: i64) -> Seen {
     let mut stop = shared.last_seq.subscribe();
@@ -128,8 +165,7 @@ async fn read_events(mut body: hyper::body::Incoming, shared: &Shared, after: i6
             continue;
         };
         buf.extend_from_slice(&chunk);
-        while let Some(end) = find(&buf, b"\n\n") {
-            let event: Vec<u8> = buf.drain(..end + 2).collect();
+        while let Some(event) = next_event(&mut buf) {
             let Some((seq, at)) = parse(&event) else {
                 continue;
             };
@@ -142,10 +178,6 @@ async fn read_events(mut body: hyper::body::Incoming, shared: &Shared, after: i6
         }
     }
     seen
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The seq (`id:` line) and the event's own timestamp (`"at"` in the data line).
@@ -169,17 +201,9 @@ async fn subscribe_h1(shared: Arc<Shared>, index: usize, after: i64) -> anyhow::
         0,
         1 + (index % a.sources as usize) as u8,
     ));
-    let stream = connect(a.server, Some(source)).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
+    let mut sender = http1(a.server, Some(source)).await?;
     let res = sender.send_request(events_request(a, after)?).await?;
-    if !res.status().is_success() {
-        bail!("stream answered {}", res.status());
-    }
-    shared.connected.fetch_add(1, Ordering::AcqRel);
-    let seen = read_events(res.into_body(), &shared, after).await;
-    lock(&shared.results).push(seen);
-    Ok(())
+    follow(res, &shared, after).await
 }
 
 async fn subscribe_h2(shared: Arc<Shared>, count: usize, after: i64) -> anyhow::Result<()> {
@@ -197,13 +221,7 @@ async fn subscribe_h2(shared: Arc<Shared>, count: usize, after: i64) -> anyhow::
             let res = sender
                 .send_request(events_request(&shared.args, after)?)
                 .await?;
-            if !res.status().is_success() {
-                bail!("stream answered {}", res.status());
-            }
-            shared.connected.fetch_add(1, Ordering::AcqRel);
-            let seen = read_events(res.into_body(), &shared, after).await;
-            lock(&shared.results).push(seen);
-            Ok::<_, anyhow::Error>(())
+            follow(res, &shared, after).await
         }));
     }
     for t in tasks {
@@ -220,9 +238,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A plain HTTP/1.1 request on its own connection (setup and the trigger, not measured).
 async fn call(a: &Args, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
-    let stream = connect(a.server, None).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
+    let mut sender = http1(a.server, None).await?;
     let req = Request::builder()
         .method(method)
         .uri(path)
@@ -242,9 +258,7 @@ async fn call(a: &Args, method: &str, path: &str, body: &str) -> anyhow::Result<
 
 /// The newest seq in the log: open a stream from the start and read until it goes quiet.
 async fn newest_seq(a: &Args) -> anyhow::Result<i64> {
-    let stream = connect(a.server, None).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
+    let mut sender = http1(a.server, None).await?;
     let res = sender.send_request(events_request(a, 0)?).await?;
     if res.status() == hyper::StatusCode::NO_CONTENT {
         bail!("the connection is onboarded: its stream has ended; use a validated connection");
@@ -257,8 +271,7 @@ async fn newest_seq(a: &Args) -> anyhow::Result<i64> {
     {
         if let Ok(chunk) = frame.into_data() {
             buf.extend_from_slice(&chunk);
-            while let Some(end) = find(&buf, b"\n\n") {
-                let event: Vec<u8> = buf.drain(..end + 2).collect();
+            while let Some(event) = next_event(&mut buf) {
                 if let Some((seq, _)) = parse(&event) {
                     newest = seq;
                 }
@@ -302,12 +315,17 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
 }
 
+/// The connection as the API shows it.
+async fn connection(a: &Args) -> anyhow::Result<serde_json::Value> {
+    let path = format!("/api/connections/{}", a.connection);
+    Ok(serde_json::from_str(&call(a, "GET", &path, "").await?)?)
+}
+
+/// Waits until the Rescan has settled; returns the state it ended in.
 async fn settle(a: &Args) -> anyhow::Result<String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let view: serde_json::Value = serde_json::from_str(
-            &call(a, "GET", &format!("/api/connections/{}", a.connection), "").await?,
-        )?;
+        let view = connection(a).await?;
         let state = view["state"].as_str().unwrap_or_default().to_string();
         if state != "awaiting_validation" && state != "pending" {
             return Ok(state);
@@ -379,9 +397,7 @@ async fn main() -> anyhow::Result<()> {
     let rss_connected = rss_mb(shared.args.server_pid);
 
     let a = &shared.args;
-    let view: serde_json::Value = serde_json::from_str(
-        &call(a, "GET", &format!("/api/connections/{}", a.connection), "").await?,
-    )?;
+    let view = connection(a).await?;
     eprintln!("{connected} subscribers connected; triggering a Rescan");
     let server_cpu_before = a.server_pid.and_then(cpu_ms);
     let own_cpu_before = cpu_ms(std::process::id());

@@ -98,6 +98,15 @@ pub async fn wait_onboarding(app: &TestApp, id: i64, phase: &str) -> Value {
     }
 }
 
+/// The newest event's sequence number in the connection's log.
+async fn stored_seq(app: &TestApp, id: i64) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT MAX(seq) FROM connection_events WHERE connection_id = $1")
+        .bind(id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("max seq")
+}
+
 /// Splits server-sent events out of the bytes as they arrive: (id, event name, JSON data).
 #[derive(Default)]
 struct SseFrames {
@@ -191,13 +200,7 @@ both_backends!(
                 .and_then(|v| v.to_str().ok()),
             Some("no")
         );
-        let stored: i64 = sqlx::query_scalar::<_, i64>(
-            "SELECT MAX(seq) FROM connection_events WHERE connection_id = $1",
-        )
-        .bind(id)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .expect("max seq");
+        let stored = stored_seq(&app, id).await;
         let events = read_events(all, stored as usize).await;
         let seqs: Vec<i64> = events.iter().map(|e| e.0).collect();
         assert_eq!(
@@ -418,13 +421,7 @@ async fn the_event_stream_is_the_same_over_http2() {
             .and_then(|v| v.to_str().ok()),
         Some("text/event-stream")
     );
-    let stored: i64 = sqlx::query_scalar::<_, i64>(
-        "SELECT MAX(seq) FROM connection_events WHERE connection_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&app.state.db.pool)
-    .await
-    .expect("max seq");
+    let stored = stored_seq(&app, id).await;
     let mut body = res.into_body();
     let mut frames = SseFrames::default();
     let mut seqs = Vec::new();
@@ -447,13 +444,7 @@ async fn the_event_stream_is_the_same_over_http2() {
 async fn an_idle_stream_gets_keep_alive_comments() {
     let app = crate::helpers::spawn(crate::helpers::Backend::Sqlite).await;
     let id = validated(&app).await;
-    let stored: i64 = sqlx::query_scalar::<_, i64>(
-        "SELECT MAX(seq) FROM connection_events WHERE connection_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&app.state.db.pool)
-    .await
-    .expect("max seq");
+    let stored = stored_seq(&app, id).await;
     let mut r = app
         .client
         .get(format!(
