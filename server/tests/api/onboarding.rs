@@ -110,15 +110,17 @@ async fn stored_seq(app: &TestApp, id: i64) -> i64 {
 /// Splits server-sent events out of the bytes as they arrive: (id, event name, JSON data).
 #[derive(Default)]
 struct SseFrames {
-    buf: String,
+    /// Bytes, not text: a chunk may end inside a character (HTTP/2 slices long frames).
+    buf: Vec<u8>,
 }
 
 impl SseFrames {
     fn push(&mut self, bytes: &[u8]) -> Vec<(i64, String, Value)> {
-        self.buf.push_str(&String::from_utf8_lossy(bytes));
+        self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
-        while let Some(end) = self.buf.find("\n\n") {
-            let frame: String = self.buf.drain(..end + 2).collect();
+        while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+            let raw: Vec<u8> = self.buf.drain(..end + 2).collect();
+            let frame = String::from_utf8(raw).expect("a whole frame is UTF-8");
             let (mut id, mut name, mut data) = (None, String::new(), String::new());
             for line in frame.lines() {
                 if let Some(v) = line.strip_prefix("id:") {

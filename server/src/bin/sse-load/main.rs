@@ -3,9 +3,12 @@
 //! how long each event took from its timestamp (taken by the server just before commit) to its
 //! receipt by every subscriber, with the server's resident memory.
 //!
-//! HTTP/1.1 uses one TCP connection per subscriber, spread over several 127.x source addresses
-//! so ephemeral ports do not run out; HTTP/2 (prior knowledge, `--http2`) multiplexes up to
-//! `STREAMS_PER_CONNECTION` subscribers per TCP connection.
+//! HTTP/1.1 uses one TCP connection per subscriber (hyper's client), spread over several 127.x
+//! source addresses so ephemeral ports do not run out; HTTP/2 (prior knowledge, `--http2`)
+//! multiplexes up to `STREAMS_PER_CONNECTION` subscribers per TCP connection (`h2`, a minimal
+//! client of its own).
+mod h2;
+
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{
@@ -19,7 +22,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::{header, Request};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::{
     net::{TcpSocket, TcpStream},
     sync::watch,
@@ -85,15 +88,16 @@ struct Shared {
     results: Mutex<Vec<Seen>>,
 }
 
+fn events_path(a: &Args, after: i64) -> String {
+    format!("/api/connections/{}/events?after={after}", a.connection)
+}
+
 fn events_request(a: &Args, after: i64) -> anyhow::Result<Request<Empty<Bytes>>> {
-    Ok(Request::get(format!(
-        "/api/connections/{}/events?after={after}",
-        a.connection
-    ))
-    .header(header::HOST, a.server.to_string())
-    .header(header::COOKIE, &a.cookie)
-    .header(header::ACCEPT, "text/event-stream")
-    .body(Empty::new())?)
+    Ok(Request::get(events_path(a, after))
+        .header(header::HOST, a.server.to_string())
+        .header(header::COOKIE, &a.cookie)
+        .header(header::ACCEPT, "text/event-stream")
+        .body(Empty::new())?)
 }
 
 async fn connect(server: SocketAddr, source: Option<IpAddr>) -> anyhow::Result<TcpStream> {
@@ -122,11 +126,77 @@ where
     Ok(sender)
 }
 
-/// Takes the next complete SSE event (up to its blank line) off the front of `buf`.
-fn next_event(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
-    let end = buf.windows(2).position(|w| w == b"\n\n")?;
-    Some(buf.drain(..end + 2).collect())
+/// A stream's bytes as they arrive, handed out as whole SSE events (up to their blank line).
+/// Consumed events are dropped from the front only when more bytes come, not one by one.
+#[derive(Default)]
+struct Events {
+    buf: Vec<u8>,
+    start: usize,
 }
+
+impl Events {
+    fn push(&mut self, chunk: &[u8]) {
+        self.buf.drain(..self.start);
+        self.start = 0;
+        self.buf.extend_from_slice(chunk);
+    }
+
+    fn next_event(&mut self) -> Option<&[u8]> {
+        let end = self.start + memchr::memmem::find(&self.buf[self.start..], b"\n\n")? + 2;
+        let event = &self.buf[self.start..end];
+        self.start = end;
+        Some(event)
+    }
+}
+
+/// One subscriber's stream as it arrives: whole events, checked for gaps and repeats, timed.
+struct Follower {
+    seen: Seen,
+    events: Events,
+    expected: i64,
+}
+
+impl Follower {
+    fn new(after: i64) -> Self {
+        Self {
+            seen: Seen::default(),
+            events: Events::default(),
+            expected: after + 1,
+        }
+    }
+
+    /// Bytes of the stream, received at `now`.
+    fn receive(&mut self, chunk: &[u8], now: SystemTime) {
+        self.events.push(chunk);
+        while let Some(event) = self.events.next_event() {
+            let Some((seq, at)) = parse(event) else {
+                continue;
+            };
+            if seq != self.expected {
+                self.seen.out_of_order += 1;
+            }
+            self.expected = seq + 1;
+            let latency = now.duration_since(at).unwrap_or(Duration::ZERO).as_micros() as u64;
+            self.seen.events.push((seq, latency));
+        }
+    }
+
+    fn has(&self, last: i64) -> bool {
+        self.expected > last
+    }
+}
+
+/// The last seq, once the Rescan has settled and the main task has set it (`i64::MIN` if it
+/// never will). One such wait per stream, polled beside the stream only until it resolves: a
+/// new watch future per frame would cost the load generator more than the rest of a delivery.
+async fn last_seq(mut stop: watch::Receiver<i64>) -> i64 {
+    stop.wait_for(|&last| last != UNKNOWN)
+        .await
+        .map_or(i64::MIN, |last| *last)
+}
+
+/// `Shared::last_seq` until it is known.
+const UNKNOWN: i64 = i64::MAX;
 
 /// A subscriber's stream has answered: count it connected, then follow it to the last seq.
 async fn follow(
@@ -138,46 +208,32 @@ async fn follow(
         bail!("stream answered {}", res.status());
     }
     shared.connected.fetch_add(1, Ordering::AcqRel);
-    let seen = read_events(res.into_body(), shared, after).await;
-    lock(&shared.results).push(seen);
-    Ok(())
-}
-
-/// Reads SSE frames from a body until it has the last seq; returns what it saw.
-async fn read_events(mut body: hyper::body::Incoming, shared: &Shared, after: i64) -> Seen {
-    let mut stop = shared.last_seq.subscribe();
-    let mut seen = Seen::default();
-    let mut buf = Vec::new();
-    let mut expected = after + 1;
-    while expected <= *stop.borrow_and_update() {
-        let frame = tokio::select! {
-            f = body.frame() => f,
-            changed = stop.changed() => match changed {
-                Ok(()) => continue,
-                Err(_) => break,
-            },
+    let mut body = res.into_body();
+    let mut follower = Follower::new(after);
+    let known = last_seq(shared.last_seq.subscribe());
+    tokio::pin!(known);
+    let mut last = UNKNOWN;
+    while !follower.has(last) {
+        let frame = if last == UNKNOWN {
+            tokio::select! {
+                f = body.frame() => f,
+                l = &mut known => {
+                    last = l;
+                    continue;
+                }
+            }
+        } else {
+            body.frame().await
         };
         let Some(Ok(frame)) = frame else {
             break;
         };
-        let now = SystemTime::now();
-        let Ok(chunk) = frame.into_data() else {
-            continue;
-        };
-        buf.extend_from_slice(&chunk);
-        while let Some(event) = next_event(&mut buf) {
-            let Some((seq, at)) = parse(&event) else {
-                continue;
-            };
-            if seq != expected {
-                seen.out_of_order += 1;
-            }
-            expected = seq + 1;
-            let latency = now.duration_since(at).unwrap_or(Duration::ZERO).as_micros() as u64;
-            seen.events.push((seq, latency));
+        if let Ok(chunk) = frame.into_data() {
+            follower.receive(&chunk, SystemTime::now());
         }
     }
-    seen
+    lock(&shared.results).push(follower.seen);
+    Ok(())
 }
 
 /// The seq (`id:` line) and the event's own timestamp (`"at"` in the data line).
@@ -188,8 +244,9 @@ fn parse(event: &[u8]) -> Option<(i64, SystemTime)> {
         .find_map(|l| l.strip_prefix("id: "))?
         .parse()
         .ok()?;
-    let at = text.split("\"at\":\"").nth(1)?.split('"').next()?;
-    let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+    const AT: &[u8] = b"\"at\":\"";
+    let at = &text[memchr::memmem::find(event, AT)? + AT.len()..];
+    let at = chrono::DateTime::parse_from_rfc3339(&at[..at.find('"')?]).ok()?;
     Some((seq, at.into()))
 }
 
@@ -204,32 +261,6 @@ async fn subscribe_h1(shared: Arc<Shared>, index: usize, after: i64) -> anyhow::
     let mut sender = http1(a.server, Some(source)).await?;
     let res = sender.send_request(events_request(a, after)?).await?;
     follow(res, &shared, after).await
-}
-
-async fn subscribe_h2(shared: Arc<Shared>, count: usize, after: i64) -> anyhow::Result<()> {
-    let a = &shared.args;
-    let stream = connect(a.server, None).await?;
-    let (sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let mut tasks = Vec::new();
-    for _ in 0..count {
-        let mut sender = sender.clone();
-        let shared = shared.clone();
-        tasks.push(tokio::spawn(async move {
-            sender.ready().await?;
-            let res = sender
-                .send_request(events_request(&shared.args, after)?)
-                .await?;
-            follow(res, &shared, after).await
-        }));
-    }
-    for t in tasks {
-        if !matches!(t.await, Ok(Ok(()))) {
-            shared.failed.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -265,14 +296,14 @@ async fn newest_seq(a: &Args) -> anyhow::Result<i64> {
     }
     let mut body = res.into_body();
     let mut newest = 0;
-    let mut buf = Vec::new();
+    let mut events = Events::default();
     while let Ok(Some(Ok(frame))) =
         tokio::time::timeout(Duration::from_millis(500), body.frame()).await
     {
         if let Ok(chunk) = frame.into_data() {
-            buf.extend_from_slice(&chunk);
-            while let Some(event) = next_event(&mut buf) {
-                if let Some((seq, _)) = parse(&event) {
+            events.push(&chunk);
+            while let Some(event) = events.next_event() {
+                if let Some((seq, _)) = parse(event) {
                     newest = seq;
                 }
             }
@@ -348,7 +379,7 @@ async fn main() -> anyhow::Result<()> {
         args,
         connected: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
-        last_seq: watch::channel(i64::MAX).0,
+        last_seq: watch::channel(UNKNOWN).0,
         results: Mutex::new(Vec::with_capacity(n)),
     });
 
@@ -361,9 +392,7 @@ async fn main() -> anyhow::Result<()> {
             left -= count;
             let s = shared.clone();
             tasks.push(tokio::spawn(async move {
-                if subscribe_h2(s.clone(), count, after).await.is_err() {
-                    s.failed.fetch_add(count, Ordering::AcqRel);
-                }
+                h2::subscribe(&s, count, after).await;
             }));
         }
     } else {
@@ -392,8 +421,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let connect_time = t0.elapsed();
     let connected = shared.connected.load(Ordering::Acquire);
-    // Let the last streams' first writes drain before measuring.
-    tokio::time::sleep(Duration::from_millis(500) + Duration::from_secs(shared.args.hold)).await;
+    // Let the last streams' first writes drain, and the memory of the connect burst be given
+    // back, before reading the resident size with every stream open (the peak is reported too).
+    tokio::time::sleep(Duration::from_secs(3 + shared.args.hold)).await;
     let rss_connected = rss_mb(shared.args.server_pid);
 
     let a = &shared.args;
@@ -468,4 +498,27 @@ async fn main() -> anyhow::Result<()> {
     );
     // Leave at once: dropping tens of thousands of streams one by one only slows the exit.
     std::process::exit(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: i64) -> String {
+        format!("id: {seq}\nevent: check\ndata: {{\"seq\":{seq},\"at\":\"2026-11-25T10:00:00.000001Z\"}}\n\n")
+    }
+
+    #[test]
+    fn events_split_across_chunks_are_joined_and_gaps_counted() {
+        let mut f = Follower::new(4);
+        let stream = format!("retry: 1000\n\n{}{}{}", event(5), event(6), event(8));
+        let now = SystemTime::now();
+        for chunk in stream.as_bytes().chunks(7) {
+            f.receive(chunk, now);
+        }
+        let seqs: Vec<i64> = f.seen.events.iter().map(|e| e.0).collect();
+        assert_eq!(seqs, vec![5, 6, 8]);
+        assert_eq!(f.seen.out_of_order, 1);
+        assert!(f.has(8) && !f.has(9));
+    }
 }
