@@ -93,8 +93,13 @@ impl IntoResponse for ServiceError {
     }
 }
 
-/// For server functions: the user-facing error travels as the inner `Err`.
+/// For server functions: the user-facing error travels as the inner `Err`, and the response
+/// carries the same status as the REST API's (a refusal is a 4xx, not a 500). During
+/// server-side rendering the status is the page's: a missing connection renders as a 404.
 pub fn to_user(e: ServiceError) -> ApiError {
     e.log();
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(e.status());
+    }
     e.to_api()
 }

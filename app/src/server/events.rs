@@ -103,10 +103,12 @@ impl Hub {
 
     pub fn publish(&self, events: Vec<ConnectionEvent>) {
         for e in events {
+            // Encoded before the lock is taken: subscribing and other publishers wait on it.
+            let published = Arc::new(Published::new(&e));
             let mut channels = self.channels();
             if let Some(tx) = channels.by_connection.get(&e.connection_id) {
                 // Nobody listening is fine: the log has it.
-                if tx.send(Arc::new(Published::new(&e))).is_err() {
+                if tx.send(published).is_err() {
                     channels.by_connection.remove(&e.connection_id);
                 }
             }

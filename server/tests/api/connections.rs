@@ -292,3 +292,37 @@ both_backends!(
         assert_eq!(app.get(&format!("/api/connections/{id}")).await.body, c);
     }
 );
+
+// The page's server functions refuse with the same statuses as the REST API (never a 500 for
+// a request that is merely wrong), with the message the page shows.
+both_backends!(
+    server_functions_refuse_with_a_4xx_and_a_message,
+    |app: TestApp| async move {
+        let form = |path: &str, body: String| {
+            app.client
+                .post(format!("{}{path}", app.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+        };
+        let r = form("/fn/get_connection", "id=999".into())
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 404);
+        let body: Value = r.json().await.expect("json error");
+        assert_eq!(body["code"], "not_found");
+        assert!(body["message"].as_str().is_some_and(|m| m.contains("999")));
+
+        let token = app.invite("ada@example.com", "ServiceNow Impact").await;
+        let r = form(
+            "/fn/save_new_connection",
+            format!("req[company]=&req[registration_token]={token}"),
+        )
+        .await
+        .expect("request");
+        assert_eq!(r.status(), 422);
+        let body: Value = r.json().await.expect("json error");
+        assert_eq!(body["field"], "company");
+        assert_eq!(app.get("/api/connections").await.body, json!([]));
+    }
+);
