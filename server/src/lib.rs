@@ -1,6 +1,7 @@
 //! The axum server: configuration, start-up, HTTP routes.
 pub mod api;
 pub mod auth;
+pub mod coalesce;
 pub mod config;
 pub mod inbound;
 pub mod ops;

@@ -8,19 +8,8 @@ use server::{config::Config, startup::Application, telemetry};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> anyhow::Result<()> {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    // Optional, measured in docs/BENCHMARKS.md: with the LIFO slot off, an HTTP/2 connection's
-    // writer runs after its streams have all queued their events instead of after each one, so
-    // one write carries many events. The API is unstable in tokio, so the default build keeps
-    // tokio's default.
-    #[cfg(tokio_unstable)]
-    runtime.disable_lifo_slot();
-    runtime.build()?.block_on(serve())
-}
-
-async fn serve() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let mut config = Config::from_env()?;
     // No provider configured: start the built-in provider simulator and connect to it over HTTP.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::{
     middleware,
     routing::{get, post},
+    serve::ListenerExt,
     Router,
 };
 use leptos::prelude::*;
@@ -17,6 +18,7 @@ use app::{server::AppState, shell, App};
 use crate::{
     api,
     auth::{self, Auth},
+    coalesce::CoalescingListener,
     config::Config,
     inbound, ops,
     routes::{Recorder, RouteSpec},
@@ -198,7 +200,14 @@ impl Application {
             .into_make_service_with_connect_info::<SocketAddr>();
         let hub = self.state.hub.clone();
         hub.spawn_keep_alive(crate::stream::KEEP_ALIVE);
-        axum::serve(self.listener, service)
+        // Writes are coalesced per connection (see `coalesce`), so Nagle's algorithm has nothing
+        // left to gather and would only hold live events back waiting for an acknowledgement.
+        let listener = CoalescingListener(self.listener).tap_io(|io| {
+            if let Err(e) = io.get_ref().set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 shutdown_signal().await;
                 // End the live streams, or the server would wait on them for ever.
