@@ -49,7 +49,34 @@ pub fn sse_frame(e: &ConnectionEvent) -> Bytes {
     ))
 }
 
-type Channel = broadcast::Sender<Arc<Published>>;
+type Sender = broadcast::Sender<Arc<Published>>;
+
+/// Subscribers of one connection per broadcast channel, at most. Every receiver of a channel
+/// takes the same locks to read an event and to wait for the next; with tens of thousands of
+/// them on 2 cores those locks are contended, so a connection's subscribers are spread over as
+/// many channels as it takes (each event is sent on each of them: a reference count each).
+const SUBSCRIBERS_PER_SHARD: usize = 1024;
+
+/// One connection's live channel, in shards.
+struct Channel {
+    shards: Vec<Sender>,
+}
+
+impl Channel {
+    /// Sends on every shard; false when nobody listens any more.
+    fn send(&self, p: &Arc<Published>) -> bool {
+        // Every shard, so no short-circuiting `any`.
+        let mut listened = false;
+        for tx in &self.shards {
+            listened |= tx.send(p.clone()).is_ok();
+        }
+        listened
+    }
+
+    fn receivers(&self) -> usize {
+        self.shards.iter().map(|tx| tx.receiver_count()).sum()
+    }
+}
 
 #[derive(Default)]
 struct Channels {
@@ -94,11 +121,24 @@ impl Hub {
             return broadcast::channel(1).1;
         }
         let capacity = self.capacity;
-        channels
+        let channel = channels
             .by_connection
             .entry(connection_id)
-            .or_insert_with(|| broadcast::channel(capacity).0)
-            .subscribe()
+            .or_insert_with(|| Channel { shards: Vec::new() });
+        // The emptiest shard, or a new one when all are full.
+        match channel
+            .shards
+            .iter()
+            .min_by_key(|tx| tx.receiver_count())
+            .filter(|tx| tx.receiver_count() < SUBSCRIBERS_PER_SHARD)
+        {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = broadcast::channel(capacity);
+                channel.shards.push(tx);
+                rx
+            }
+        }
     }
 
     pub fn publish(&self, events: Vec<ConnectionEvent>) {
@@ -106,9 +146,9 @@ impl Hub {
             // Encoded before the lock is taken: subscribing and other publishers wait on it.
             let published = Arc::new(Published::new(&e));
             let mut channels = self.channels();
-            if let Some(tx) = channels.by_connection.get(&e.connection_id) {
+            if let Some(channel) = channels.by_connection.get(&e.connection_id) {
                 // Nobody listening is fine: the log has it.
-                if tx.send(published).is_err() {
+                if !channel.send(&published) {
                     channels.by_connection.remove(&e.connection_id);
                 }
             }
@@ -121,7 +161,7 @@ impl Hub {
         let frame = Arc::new(Published::keep_alive());
         self.channels()
             .by_connection
-            .retain(|_, tx| tx.send(frame.clone()).is_ok());
+            .retain(|_, channel| channel.send(&frame));
     }
 
     /// Keep-alives every `every` until the hub is closed.
@@ -151,7 +191,7 @@ impl Hub {
         self.channels()
             .by_connection
             .get(&connection_id)
-            .map_or(0, |tx| tx.receiver_count())
+            .map_or(0, Channel::receivers)
     }
 }
 
@@ -329,6 +369,29 @@ mod tests {
             late.try_recv(),
             Err(broadcast::error::TryRecvError::Closed)
         ));
+    }
+
+    #[test]
+    fn many_subscribers_are_spread_over_shards_and_each_gets_every_event() {
+        let hub = Hub::new(16);
+        let n = SUBSCRIBERS_PER_SHARD * 2 + 1;
+        let mut rxs: Vec<_> = (0..n).map(|_| hub.subscribe(8)).collect();
+        assert_eq!(hub.channels().by_connection[&8].shards.len(), 3);
+        assert_eq!(hub.subscribers(8), n);
+        hub.publish(vec![event(8, 1, "a"), event(8, 2, "b")]);
+        for rx in &mut rxs {
+            let got: Vec<Option<i64>> =
+                std::iter::from_fn(|| rx.try_recv().ok().map(|p| p.seq)).collect();
+            assert_eq!(got, [Some(1), Some(2)]);
+        }
+        // A shard that emptied is refilled before a new one is made.
+        rxs.truncate(SUBSCRIBERS_PER_SHARD);
+        let _more: Vec<_> = (0..10).map(|_| hub.subscribe(8)).collect();
+        assert_eq!(hub.channels().by_connection[&8].shards.len(), 3);
+        drop(rxs);
+        drop(_more);
+        hub.publish(vec![event(8, 3, "nobody listens")]);
+        assert_eq!(hub.channels().by_connection.len(), 0);
     }
 
     #[test]
