@@ -6,7 +6,9 @@
 //! connection's other streams queue their events first and one write carries them all.
 //!
 //! The cost is one extra pass through the run queue before a small write: nothing when the
-//! server is idle, and under load the write waits for tasks that were already runnable.
+//! server is idle, and under load the write waits for tasks that were already runnable. Only
+//! HTTP/2 connections (recognised by their preface) coalesce: an HTTP/1.1 connection carries
+//! one response or one stream at a time, so it has nothing to gather and would only pay.
 use std::{
     io,
     net::SocketAddr,
@@ -42,10 +44,24 @@ impl axum::serve::Listener for CoalescingListener {
     }
 }
 
-/// A stream whose writes are gathered in memory and sent on flush, after one yield when the
-/// amount is small.
+/// What every HTTP/2 connection sends first (RFC 9113, 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Mode {
+    /// Nothing read yet (or only part of the HTTP/2 preface).
+    Undecided,
+    Direct,
+    Coalescing,
+}
+
+/// A stream whose writes, once it is known to carry HTTP/2, are gathered in memory and sent on
+/// flush, after one yield when the amount is small.
 pub struct Coalesced<S> {
     inner: S,
+    mode: Mode,
+    /// Bytes read so far while undecided.
+    seen: usize,
     out: Vec<u8>,
     /// How much of `out` the socket has taken.
     sent: usize,
@@ -57,6 +73,8 @@ impl<S> Coalesced<S> {
     pub fn new(inner: S) -> Self {
         Self {
             inner,
+            mode: Mode::Undecided,
+            seen: 0,
             out: Vec::new(),
             sent: 0,
             yielded: false,
@@ -102,7 +120,23 @@ impl<S: AsyncRead + Unpin> AsyncRead for Coalesced<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        if self.mode == Mode::Undecided {
+            let new = &buf.filled()[before..];
+            let this = &mut *self;
+            let expected = &H2_PREFACE[this.seen.min(H2_PREFACE.len())..];
+            let n = new.len().min(expected.len());
+            this.mode = if new.is_empty() || new[..n] != expected[..n] {
+                Mode::Direct
+            } else if this.seen + n == H2_PREFACE.len() {
+                Mode::Coalescing
+            } else {
+                this.seen += n;
+                Mode::Undecided
+            };
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -112,6 +146,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesced<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.mode != Mode::Coalescing {
+            return Pin::new(&mut self.inner).poll_write(cx, buf);
+        }
         ready!(self.poll_room(cx))?;
         self.out.extend_from_slice(buf);
         Poll::Ready(Ok(buf.len()))
@@ -122,6 +159,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesced<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.mode != Mode::Coalescing {
+            return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        }
         ready!(self.poll_room(cx))?;
         let mut n = 0;
         for b in bufs {
@@ -131,15 +171,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesced<S> {
         Poll::Ready(Ok(n))
     }
 
-    /// No: everything is copied into one buffer anyway, and this is what makes h2 copy DATA
-    /// payloads of up to 1 KB into its own write buffer too (with vectored writes it copies only
-    /// those under 256 bytes and sends each longer one with a flush of its own).
+    /// Not when coalescing: everything is copied into one buffer anyway, and this is what makes
+    /// h2 copy DATA payloads of up to 1 KB into its own write buffer too (with vectored writes
+    /// it copies only those under 256 bytes and sends each longer one with a flush of its own).
+    /// h2 asks once, after the preface has been read.
     fn is_write_vectored(&self) -> bool {
-        false
+        self.mode != Mode::Coalescing && self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if this.mode != Mode::Coalescing {
+            return Pin::new(&mut this.inner).poll_flush(cx);
+        }
         if this.buffered() > 0 && this.buffered() < WRITE_NOW && !this.yielded {
             // Let the tasks that are already runnable (this connection's other streams) add
             // theirs first; a task that wakes itself goes to the back of tokio's run queue.
@@ -163,11 +207,25 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// A coalescing stream: its peer has sent the HTTP/2 preface, in two pieces.
+    async fn http2() -> (Coalesced<tokio::io::DuplexStream>, tokio::io::DuplexStream) {
+        let (ours, mut peer) = tokio::io::duplex(1024);
+        let mut w = Coalesced::new(ours);
+        let mut got = vec![0u8; H2_PREFACE.len()];
+        peer.write_all(&H2_PREFACE[..5]).await.expect("write");
+        let n = w.read(&mut got).await.expect("read");
+        assert_eq!(w.mode, Mode::Undecided);
+        peer.write_all(&H2_PREFACE[5..]).await.expect("write");
+        w.read_exact(&mut got[n..]).await.expect("read");
+        assert_eq!(w.mode, Mode::Coalescing);
+        assert!(!w.is_write_vectored());
+        (w, peer)
+    }
+
     #[tokio::test]
     async fn writes_arrive_whole_and_in_order_after_flush() {
-        let (client, server) = tokio::io::duplex(1024);
-        let mut w = Coalesced::new(client);
-        let mut r = server;
+        let (mut w, r) = http2().await;
+        let mut r = r;
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();
             r.read_to_end(&mut got).await.map(|_| got)
@@ -187,8 +245,7 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_is_written_before_a_flush() {
-        let (client, mut server) = tokio::io::duplex(1024);
-        let mut w = Coalesced::new(client);
+        let (mut w, mut server) = http2().await;
         w.write_all(b"held").await.expect("write");
         let mut buf = [0u8; 4];
         let early = tokio::time::timeout(
@@ -200,5 +257,20 @@ mod tests {
         w.flush().await.expect("flush");
         server.read_exact(&mut buf).await.expect("read");
         assert_eq!(&buf, b"held");
+    }
+
+    #[tokio::test]
+    async fn http1_passes_straight_through() {
+        let (ours, mut peer) = tokio::io::duplex(1024);
+        let mut w = Coalesced::new(ours);
+        peer.write_all(b"GET / HTTP/1.1\r\n").await.expect("write");
+        let mut got = [0u8; 16];
+        w.read_exact(&mut got).await.expect("read");
+        assert_eq!(w.mode, Mode::Direct);
+        w.write_all(b"sent").await.expect("write");
+        let mut buf = [0u8; 4];
+        // Arrives without a flush: nothing is held back.
+        peer.read_exact(&mut buf).await.expect("read");
+        assert_eq!(&buf, b"sent");
     }
 }
