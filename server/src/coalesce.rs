@@ -45,7 +45,7 @@ impl axum::serve::Listener for CoalescingListener {
 }
 
 /// What every HTTP/2 connection sends first (RFC 9113, 3.4).
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Mode {

@@ -9,9 +9,11 @@ use std::{sync::atomic::Ordering, time::SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{connect, events_path, last_seq, lock, Args, Follower, Shared, UNKNOWN};
+use server::coalesce::H2_PREFACE;
 
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+use super::{
+    connect, events_path, last_seq, lock, read_until_known, Args, Follower, Shared, UNKNOWN,
+};
 const DATA: u8 = 0x0;
 const HEADERS: u8 = 0x1;
 const RST_STREAM: u8 = 0x3;
@@ -134,7 +136,7 @@ pub async fn subscribe(shared: &Shared, count: usize, after: i64) {
 async fn run(shared: &Shared, streams: &mut [Stream], after: i64) -> anyhow::Result<()> {
     let a = &shared.args;
     let mut tcp = connect(a.server, None).await?;
-    let mut out = PREFACE.to_vec();
+    let mut out = H2_PREFACE.to_vec();
     let mut settings = Vec::new();
     settings.extend_from_slice(&SETTINGS_ENABLE_PUSH.to_be_bytes());
     settings.extend_from_slice(&0u32.to_be_bytes());
@@ -171,17 +173,11 @@ async fn run(shared: &Shared, streams: &mut [Stream], after: i64) -> anyhow::Res
         if !following {
             return Ok(());
         }
-        let read = if last == UNKNOWN {
-            tokio::select! {
-                r = tcp.read_buf(&mut buf) => r?,
-                l = &mut known => {
-                    last = l;
-                    continue;
-                }
-            }
-        } else {
-            tcp.read_buf(&mut buf).await?
+        let Some(read) = read_until_known(tcp.read_buf(&mut buf), &mut known, &mut last).await
+        else {
+            continue;
         };
+        let read = read?;
         if read == 0 {
             anyhow::bail!("the server closed the connection");
         }

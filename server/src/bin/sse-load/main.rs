@@ -198,6 +198,26 @@ async fn last_seq(mut stop: watch::Receiver<i64>) -> i64 {
 /// `Shared::last_seq` until it is known.
 const UNKNOWN: i64 = i64::MAX;
 
+/// The next `read`, or None when the last seq became known first (the caller then checks
+/// whether it is done). Once the last seq is known, only `read` is awaited: `known` has
+/// resolved and must not be polled again.
+async fn read_until_known<T>(
+    read: impl std::future::Future<Output = T>,
+    known: &mut std::pin::Pin<&mut impl std::future::Future<Output = i64>>,
+    last: &mut i64,
+) -> Option<T> {
+    if *last != UNKNOWN {
+        return Some(read.await);
+    }
+    tokio::select! {
+        r = read => Some(r),
+        l = known.as_mut() => {
+            *last = l;
+            None
+        }
+    }
+}
+
 /// A subscriber's stream has answered: count it connected, then follow it to the last seq.
 async fn follow(
     res: hyper::Response<hyper::body::Incoming>,
@@ -214,16 +234,8 @@ async fn follow(
     tokio::pin!(known);
     let mut last = UNKNOWN;
     while !follower.has(last) {
-        let frame = if last == UNKNOWN {
-            tokio::select! {
-                f = body.frame() => f,
-                l = &mut known => {
-                    last = l;
-                    continue;
-                }
-            }
-        } else {
-            body.frame().await
+        let Some(frame) = read_until_known(body.frame(), &mut known, &mut last).await else {
+            continue;
         };
         let Some(Ok(frame)) = frame else {
             break;
