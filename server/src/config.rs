@@ -15,7 +15,13 @@ pub struct Config {
     pub sessions: app::server::accounts::SessionPolicy,
     /// The first administrator, from IMPACT_ADMIN_EMAIL / IMPACT_ADMIN_PASSWORD.
     pub admin: Option<(String, String)>,
+    /// Requests handled at once (IMPACT_MAX_IN_FLIGHT); the rest wait (see `admission`).
+    pub max_in_flight: usize,
 }
+
+/// Far above what eight database connections can serve at once, far below what a burst of
+/// subscribers would hold in memory if all were handled together.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -71,6 +77,16 @@ impl Config {
             ) {
                 (Ok(e), Ok(p)) => Some((e, p)),
                 _ => None,
+            },
+            max_in_flight: match std::env::var("IMPACT_MAX_IN_FLIGHT") {
+                Ok(v) => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| {
+                        format!("IMPACT_MAX_IN_FLIGHT={v:?} is not a positive number of requests")
+                    })?,
+                Err(_) => DEFAULT_MAX_IN_FLIGHT,
             },
         })
     }

@@ -1,4 +1,5 @@
 //! The axum server: configuration, start-up, HTTP routes.
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod coalesce;

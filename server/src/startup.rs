@@ -16,6 +16,7 @@ use tower_http::services::ServeDir;
 use app::{server::AppState, shell, App};
 
 use crate::{
+    admission::{self, Gate},
     api,
     auth::{self, Auth},
     coalesce::CoalescingListener,
@@ -166,7 +167,12 @@ impl Application {
             // The bundle (WASM, JS, CSS) is public and needs no session lookup per file: it is
             // added after the guard, so only the security headers apply to it.
             .nest_service("/pkg", ServeDir::new(format!("{}/pkg", config.site_root)))
-            .layer(middleware::from_fn(auth::security_headers));
+            .layer(middleware::from_fn(auth::security_headers))
+            // Outermost: a request waiting for its turn has built none of the stack above.
+            .layer(middleware::from_fn_with_state(
+                Gate::new(config.max_in_flight),
+                admission::admit,
+            ));
 
         let setup_link = setup_token
             .lock()

@@ -115,6 +115,7 @@ pub async fn spawn_with_smtp(backend: Backend, smtp_url: Option<String>) -> Test
         },
         sessions: Default::default(),
         admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
+        max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
     };
     let application = Application::build(config).await.expect("build app");
     let base = format!("http://{}", application.address());

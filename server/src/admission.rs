@@ -1,0 +1,178 @@
+//! Admission: at most `limit` requests are being handled at once; the rest wait their turn
+//! (first come, first served) before any of the handler stack is built for them.
+//!
+//! Why: a request being handled holds its middleware and handler futures (a few KB: session
+//! lookup, database queries), and a burst of tens of thousands of subscribers arriving together
+//! would otherwise hold them all at once while they queue for the database's eight connections.
+//! Waiting here costs the request only itself. A response body (an event stream) is not covered:
+//! the turn ends when the handler has returned its response.
+//!
+//! The provider's calls to `/inbound/v1/…` are let through without a turn: a check that is being
+//! handled may be waiting on exactly such a call, which must not queue behind it.
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::Response,
+};
+use tokio::sync::Semaphore;
+
+/// Shared by every request of one server.
+#[derive(Clone)]
+pub struct Gate {
+    turns: Arc<Semaphore>,
+}
+
+impl Gate {
+    /// `limit` of at least 1 (0 is taken as 1: nothing would ever be served).
+    pub fn new(limit: usize) -> Self {
+        Self {
+            turns: Arc::new(Semaphore::new(limit.max(1))),
+        }
+    }
+
+    /// Requests that could start now.
+    pub fn available(&self) -> usize {
+        self.turns.available_permits()
+    }
+}
+
+/// Paths that never wait for a turn.
+fn exempt(path: &str) -> bool {
+    path.starts_with("/inbound/")
+}
+
+/// Middleware (outermost): waits for a turn, then runs the rest of the stack.
+pub async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    if exempt(req.uri().path()) {
+        return next.run(req).await;
+    }
+    // The semaphore is never closed, so acquiring only fails if it were; serve rather than fail.
+    let _turn = gate.turns.acquire().await.ok();
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::atomic::AtomicUsize, sync::atomic::Ordering, time::Duration};
+
+    use axum::{body::Body, middleware, routing::get, Router};
+    use futures::StreamExt;
+    use tokio::sync::Notify;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A router whose `/slow` and `/inbound/v1/ping` handlers count themselves in and wait for
+    /// `release`; `/stream` answers at once with a body that never ends.
+    fn app(gate: Gate, inside: Arc<AtomicUsize>, release: Arc<Notify>) -> Router {
+        let slow = {
+            let (inside, release) = (inside.clone(), release.clone());
+            move || async move {
+                inside.fetch_add(1, Ordering::SeqCst);
+                release.notified().await;
+                "done"
+            }
+        };
+        Router::new()
+            .route("/slow", get(slow.clone()))
+            .route("/inbound/v1/ping", get(slow))
+            .route(
+                "/stream",
+                get(|| async {
+                    Body::from_stream(futures::stream::pending::<
+                        Result<bytes::Bytes, std::io::Error>,
+                    >())
+                }),
+            )
+            .layer(middleware::from_fn_with_state(gate, admit))
+    }
+
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    fn get_req(path: &str) -> Request {
+        Request::get(path).body(Body::empty()).expect("request")
+    }
+
+    #[tokio::test]
+    async fn only_limit_requests_are_handled_at_once_and_the_rest_wait_their_turn() {
+        let (gate, inside, release) = (
+            Gate::new(2),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(Notify::new()),
+        );
+        let router = app(gate.clone(), inside.clone(), release.clone());
+        let calls: Vec<_> = (0..3)
+            .map(|_| tokio::spawn(router.clone().oneshot(get_req("/slow"))))
+            .collect();
+        settle().await;
+        assert_eq!(
+            inside.load(Ordering::SeqCst),
+            2,
+            "two handled, the third waits"
+        );
+        assert_eq!(gate.available(), 0);
+        release.notify_waiters();
+        settle().await;
+        assert_eq!(inside.load(Ordering::SeqCst), 3, "the third got its turn");
+        release.notify_waiters();
+        for c in calls {
+            let res = c.await.expect("task").expect("response");
+            assert_eq!(res.status(), 200);
+        }
+        assert_eq!(gate.available(), 2, "every turn given back");
+    }
+
+    #[tokio::test]
+    async fn the_providers_inbound_calls_never_wait() {
+        let (gate, inside, release) = (
+            Gate::new(1),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(Notify::new()),
+        );
+        let router = app(gate, inside.clone(), release.clone());
+        let held = tokio::spawn(router.clone().oneshot(get_req("/slow")));
+        settle().await;
+        let inbound = tokio::spawn(router.clone().oneshot(get_req("/inbound/v1/ping")));
+        settle().await;
+        assert_eq!(
+            inside.load(Ordering::SeqCst),
+            2,
+            "the inbound call is handled while /slow holds the only turn"
+        );
+        release.notify_waiters();
+        assert_eq!(held.await.expect("task").expect("response").status(), 200);
+        assert_eq!(
+            inbound.await.expect("task").expect("response").status(),
+            200
+        );
+    }
+
+    #[tokio::test]
+    async fn an_open_event_stream_does_not_hold_a_turn() {
+        let (gate, inside, release) = (
+            Gate::new(1),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(Notify::new()),
+        );
+        let router = app(gate.clone(), inside, release);
+        let res = router
+            .clone()
+            .oneshot(get_req("/stream"))
+            .await
+            .expect("response");
+        let mut body = res.into_body().into_data_stream();
+        // The body is still open (nothing has come, nothing ended) …
+        assert!(tokio::time::timeout(Duration::from_millis(20), body.next())
+            .await
+            .is_err());
+        // … and its turn is already back.
+        assert_eq!(gate.available(), 1);
+    }
+}
