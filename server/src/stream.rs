@@ -2,7 +2,7 @@
 //! Subscribes to the live channel first, then sends the stored backlog after the client's last
 //! id, then live events, skipping any it already sent. A lagging subscriber is resynced from the
 //! log. Ends on shutdown; answers 204 when nothing more can come.
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     body::Body,
@@ -10,13 +10,21 @@ use axum::{
     http::{header, HeaderMap, HeaderName, StatusCode, Version},
     response::{IntoResponse, Response},
 };
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::Stream;
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{
+    error::{RecvError, TryRecvError},
+    Receiver,
+};
 
 use app::{
-    model::Onboarding,
-    server::{connections, events, AppState, ServiceError},
+    model::{ConnectionEvent, Onboarding},
+    server::{
+        connections,
+        events::{self, Published},
+        AppState, Db, ServiceError,
+    },
 };
 
 #[derive(Deserialize)]
@@ -49,6 +57,44 @@ fn pieces(frame: Bytes, http2: bool) -> impl Iterator<Item = Bytes> {
         .map(move |start| frame.slice(start..(start + step).min(frame.len())))
 }
 
+/// The frames one wake-up of a subscriber sends: one frame is sent as it is (its memory shared
+/// with every other subscriber); several are copied into one chunk, so a subscriber that wakes
+/// behind a quick succession of events takes them all with one write instead of one each.
+#[derive(Default)]
+struct Batch {
+    first: Option<Bytes>,
+    more: Option<BytesMut>,
+}
+
+impl Batch {
+    /// A chunk stops growing here (a subscriber far behind is sent its backlog in several).
+    const FULL: usize = 16 * 1024;
+
+    fn push(&mut self, frame: &Bytes) {
+        match (&mut self.more, self.first.take()) {
+            (Some(more), _) => more.extend_from_slice(frame),
+            (None, None) => self.first = Some(frame.clone()),
+            (None, Some(first)) => {
+                let mut more = BytesMut::with_capacity(first.len() + frame.len() * 4);
+                more.extend_from_slice(&first);
+                more.extend_from_slice(frame);
+                self.more = Some(more);
+            }
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.more.as_ref().is_some_and(|m| m.len() >= Self::FULL)
+    }
+
+    fn take(&mut self) -> Option<Bytes> {
+        self.more
+            .take()
+            .map(BytesMut::freeze)
+            .or_else(|| self.first.take())
+    }
+}
+
 #[tracing::instrument(skip(state, headers, q))]
 pub async fn events_stream(
     State(state): State<AppState>,
@@ -69,56 +115,20 @@ pub async fn events_stream(
         .or(q.after)
         .unwrap_or(0);
     // Subscribe before reading the backlog, so nothing falls between the two.
-    let mut rx = state.hub.subscribe(id);
+    let rx = state.hub.subscribe(id);
     let backlog = events::since(&state.db, id, after).await?;
     if backlog.is_empty() && conn.onboarding == Onboarding::Complete {
         // Onboarded and up to date: tell the browser to stop reconnecting.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    // Only what the stream needs: it lives as long as the subscriber, times tens of thousands.
-    let db = state.db.clone();
-    let http2 = version == Version::HTTP_2;
-    let stream = async_stream::stream! {
-        yield Ok::<Bytes, Infallible>(Bytes::from_static(PREAMBLE));
-        let mut last = after;
-        for e in backlog {
-            last = e.seq;
-            for piece in pieces(events::sse_frame(&e), http2) {
-                yield Ok(piece);
-            }
-        }
-        // One wait per delivery: keep-alives and shutdown arrive on the same channel.
-        loop {
-            match rx.recv().await {
-                Ok(p) => match p.seq {
-                    None => yield Ok(p.frame.clone()),
-                    Some(seq) if seq > last => {
-                        last = seq;
-                        for piece in pieces(p.frame.clone(), http2) {
-                            yield Ok(piece);
-                        }
-                    }
-                    Some(_) => {}
-                },
-                Err(RecvError::Lagged(skipped)) => {
-                    // Too slow to keep up: catch up from the log rather than drop events.
-                    tracing::warn!(connection = id, skipped, "subscriber lagged; resyncing from the log");
-                    match events::since(&db, id, last).await {
-                        Ok(missed) => for e in missed {
-                            last = e.seq;
-                            for piece in pieces(events::sse_frame(&e), http2) {
-                                yield Ok(piece);
-                            }
-                        },
-                        // Close: the client reconnects with Last-Event-ID and resumes.
-                        Err(_) => break,
-                    }
-                }
-                // Shutdown (the hub closed the channel).
-                Err(RecvError::Closed) => break,
-            }
-        }
-    };
+    let stream = follow(
+        rx,
+        state.db.clone(),
+        id,
+        after,
+        backlog,
+        version == Version::HTTP_2,
+    );
     Ok((
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -129,6 +139,74 @@ pub async fn events_stream(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The stream's body: `backlog` (the log after `after`), then what arrives on `rx`, each event
+/// once, in order. A lag is caught up from the log in `db`; ends when `rx` is closed.
+pub fn follow(
+    mut rx: Receiver<Arc<Published>>,
+    db: Db,
+    id: i64,
+    after: i64,
+    backlog: Vec<ConnectionEvent>,
+    http2: bool,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    async_stream::stream! {
+        let mut batch = Batch::default();
+        batch.push(&Bytes::from_static(PREAMBLE));
+        let mut last = after;
+        for e in backlog {
+            last = e.seq;
+            batch.push(&events::sse_frame(&e));
+        }
+        // Keep-alives and shutdown arrive on the live channel too. Whatever is already waiting
+        // when this subscriber wakes goes out in one chunk.
+        let mut open = true;
+        loop {
+            // A full batch (or the stream's last) is sent before looking further.
+            let waiting = if !open || batch.is_full() { Err(TryRecvError::Empty) } else { rx.try_recv() };
+            let got = match waiting {
+                Ok(p) => Ok(p),
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                Err(TryRecvError::Empty) => {
+                    if let Some(chunk) = batch.take() {
+                        for piece in pieces(chunk, http2) {
+                            yield Ok::<Bytes, Infallible>(piece);
+                        }
+                    }
+                    if !open {
+                        break;
+                    }
+                    rx.recv().await
+                }
+            };
+            match got {
+                Ok(p) => match p.seq {
+                    None => batch.push(&p.frame),
+                    Some(seq) if seq > last => {
+                        last = seq;
+                        batch.push(&p.frame);
+                    }
+                    Some(_) => {}
+                },
+                Err(RecvError::Lagged(skipped)) => {
+                    // Too slow to keep up: catch up from the log rather than drop events.
+                    tracing::warn!(connection = id, skipped, "subscriber lagged; resyncing from the log");
+                    match events::since(&db, id, last).await {
+                        Ok(missed) => for e in missed {
+                            last = e.seq;
+                            batch.push(&events::sse_frame(&e));
+                        },
+                        // End: the client reconnects with Last-Event-ID and resumes.
+                        Err(_) => open = false,
+                    }
+                }
+                // Shutdown (the hub closed the channel).
+                Err(RecvError::Closed) => open = false,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -142,6 +220,44 @@ mod tests {
         assert_eq!(slices.len(), 3);
         assert!(slices.iter().all(|s| s.len() <= H2_PIECE && !s.is_empty()));
         assert_eq!(slices.concat(), frame.to_vec());
+    }
+
+    #[test]
+    fn one_frame_is_sent_as_it_is_and_several_as_one_chunk_in_order() {
+        let (a, b, c) = (
+            Bytes::from("id: 1\n\n"),
+            Bytes::from("id: 2\n\n"),
+            Bytes::from("id: 3\n\n"),
+        );
+        let mut batch = Batch::default();
+        assert_eq!(batch.take(), None);
+        batch.push(&a);
+        let alone = batch.take().expect("one frame");
+        assert_eq!(alone.as_ptr(), a.as_ptr(), "shared, not copied");
+        assert_eq!(batch.take(), None, "taken once");
+        for f in [&a, &b, &c] {
+            batch.push(f);
+        }
+        assert_eq!(
+            batch.take().expect("three frames"),
+            "id: 1\n\nid: 2\n\nid: 3\n\n"
+        );
+        assert_eq!(batch.take(), None);
+    }
+
+    #[test]
+    fn a_batch_is_full_at_sixteen_kilobytes() {
+        let frame = Bytes::from(vec![b'x'; 1000]);
+        let mut batch = Batch::default();
+        for _ in 0..16 {
+            assert!(!batch.is_full());
+            batch.push(&frame);
+        }
+        assert!(!batch.is_full(), "16,000 bytes");
+        batch.push(&frame);
+        assert!(batch.is_full());
+        assert_eq!(batch.take().map(|b| b.len()), Some(17_000));
+        assert!(!batch.is_full());
     }
 
     #[test]

@@ -473,3 +473,46 @@ async fn an_idle_stream_gets_keep_alive_comments() {
     assert!(seen.starts_with("retry: 1000\n\n"), "{seen:?}");
     assert!(!seen.contains("id:"), "nothing new was published: {seen:?}");
 }
+
+// A subscriber that falls further behind than the live channel holds is caught up from the
+// log: every event once, in order, then the stream ends when the channel closes. (Driven on
+// the stream itself, with a channel of four, so the lag is certain.)
+both_backends!(
+    a_lagging_subscriber_is_caught_up_from_the_log_without_a_gap_or_a_repeat,
+    |app: TestApp| async move {
+        use app::server::events::{self, Hub};
+        use futures::StreamExt;
+
+        let id = validated(&app).await;
+        let stored = events::since(&app.state.db, id, 0).await.expect("log");
+        assert!(stored.len() > 10, "a scan records more than ten events");
+        // Subscribed after the fifth event; everything after it is published while the
+        // subscriber is not reading.
+        let from = stored[4].seq;
+        for http2 in [false, true] {
+            let hub = Hub::new(4);
+            let rx = hub.subscribe(id);
+            let stream =
+                server::stream::follow(rx, app.state.db.clone(), id, from, Vec::new(), http2);
+            hub.publish(stored[5..].to_vec());
+            // Published again: a live repeat must not reach the subscriber twice.
+            hub.publish(stored[stored.len() - 2..].to_vec());
+            hub.close();
+            let chunks: Vec<bytes::Bytes> = tokio::time::timeout(
+                Duration::from_secs(10),
+                stream.map(|c| c.expect("infallible")).collect(),
+            )
+            .await
+            .expect("the stream ends once the channel is closed");
+            let mut frames = SseFrames::default();
+            let seqs: Vec<i64> = chunks
+                .iter()
+                .flat_map(|c| frames.push(c))
+                .map(|e| e.0)
+                .collect();
+            let want: Vec<i64> = stored[5..].iter().map(|e| e.seq).collect();
+            assert_eq!(seqs, want, "http2: {http2}");
+            assert!(frames.buf.is_empty(), "no partial frame left over");
+        }
+    }
+);
