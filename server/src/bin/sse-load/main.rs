@@ -13,7 +13,7 @@ use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
+        Arc, LazyLock, Mutex,
     },
     time::{Duration, Instant, SystemTime},
 };
@@ -23,6 +23,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::{header, Request};
 use hyper_util::rt::TokioIo;
+use memchr::memmem::Finder;
 use tokio::{
     net::{TcpSocket, TcpStream},
     sync::watch,
@@ -126,6 +127,10 @@ where
     Ok(sender)
 }
 
+// Built once: building a searcher costs more than the search in one short event.
+static BLANK_LINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\n"));
+static AT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"at\":\""));
+
 /// A stream's bytes as they arrive, handed out as whole SSE events (up to their blank line).
 /// Consumed events are dropped from the front only when more bytes come, not one by one.
 #[derive(Default)]
@@ -142,7 +147,7 @@ impl Events {
     }
 
     fn next_event(&mut self) -> Option<&[u8]> {
-        let end = self.start + memchr::memmem::find(&self.buf[self.start..], b"\n\n")? + 2;
+        let end = self.start + BLANK_LINE.find(&self.buf[self.start..])? + 2;
         let event = &self.buf[self.start..end];
         self.start = end;
         Some(event)
@@ -256,8 +261,7 @@ fn parse(event: &[u8]) -> Option<(i64, SystemTime)> {
         .find_map(|l| l.strip_prefix("id: "))?
         .parse()
         .ok()?;
-    const AT: &[u8] = b"\"at\":\"";
-    let at = &text[memchr::memmem::find(event, AT)? + AT.len()..];
+    let at = &text[AT.find(event)? + AT.needle().len()..];
     let at = chrono::DateTime::parse_from_rfc3339(&at[..at.find('"')?]).ok()?;
     Some((seq, at.into()))
 }
