@@ -7,8 +7,9 @@
 //! Waiting here costs the request only itself. A response body (an event stream) is not covered:
 //! the turn ends when the handler has returned its response.
 //!
-//! The provider's calls to `/inbound/v1/…` are let through without a turn: a check that is being
-//! handled may be waiting on exactly such a call, which must not queue behind it.
+//! Let through without a turn: the provider's calls to `/inbound/v1/…` (a check that is being
+//! handled may be waiting on exactly such a call, which must not queue behind it) and the
+//! liveness and readiness probes (a burst must not look like a dead server to an orchestrator).
 use std::sync::Arc;
 
 use axum::{
@@ -40,7 +41,7 @@ impl Gate {
 
 /// Paths that never wait for a turn.
 fn exempt(path: &str) -> bool {
-    path.starts_with("/inbound/")
+    path.starts_with("/inbound/") || path == "/healthz" || path == "/readyz"
 }
 
 /// Middleware (outermost): waits for a turn, then runs the rest of the stack.
@@ -64,8 +65,8 @@ mod tests {
 
     use super::*;
 
-    /// A router whose `/slow` and `/inbound/v1/ping` handlers count themselves in and wait for
-    /// `release`; `/stream` answers at once with a body that never ends.
+    /// A router whose `/slow`, `/inbound/v1/ping` and `/healthz` handlers count themselves in
+    /// and wait for `release`; `/stream` answers at once with a body that never ends.
     fn app(gate: Gate, inside: Arc<AtomicUsize>, release: Arc<Notify>) -> Router {
         let slow = {
             let (inside, release) = (inside.clone(), release.clone());
@@ -77,7 +78,8 @@ mod tests {
         };
         Router::new()
             .route("/slow", get(slow.clone()))
-            .route("/inbound/v1/ping", get(slow))
+            .route("/inbound/v1/ping", get(slow.clone()))
+            .route("/healthz", get(slow))
             .route(
                 "/stream",
                 get(|| async {
@@ -130,28 +132,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_providers_inbound_calls_never_wait() {
-        let (gate, inside, release) = (
-            Gate::new(1),
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(Notify::new()),
-        );
-        let router = app(gate, inside.clone(), release.clone());
-        let held = tokio::spawn(router.clone().oneshot(get_req("/slow")));
-        settle().await;
-        let inbound = tokio::spawn(router.clone().oneshot(get_req("/inbound/v1/ping")));
-        settle().await;
-        assert_eq!(
-            inside.load(Ordering::SeqCst),
-            2,
-            "the inbound call is handled while /slow holds the only turn"
-        );
-        release.notify_waiters();
-        assert_eq!(held.await.expect("task").expect("response").status(), 200);
-        assert_eq!(
-            inbound.await.expect("task").expect("response").status(),
-            200
-        );
+    async fn the_providers_inbound_calls_and_the_probes_never_wait() {
+        for path in ["/inbound/v1/ping", "/healthz"] {
+            let (gate, inside, release) = (
+                Gate::new(1),
+                Arc::new(AtomicUsize::new(0)),
+                Arc::new(Notify::new()),
+            );
+            let router = app(gate, inside.clone(), release.clone());
+            let held = tokio::spawn(router.clone().oneshot(get_req("/slow")));
+            settle().await;
+            let exempt = tokio::spawn(router.clone().oneshot(get_req(path)));
+            settle().await;
+            assert_eq!(
+                inside.load(Ordering::SeqCst),
+                2,
+                "{path} is handled while /slow holds the only turn"
+            );
+            release.notify_waiters();
+            assert_eq!(held.await.expect("task").expect("response").status(), 200);
+            assert_eq!(exempt.await.expect("task").expect("response").status(), 200);
+        }
     }
 
     #[tokio::test]
