@@ -2,7 +2,7 @@
 //! Subscribes to the live channel first, then sends the stored backlog after the client's last
 //! id, then live events, skipping any it already sent. A lagging subscriber is resynced from the
 //! log. Ends on shutdown; answers 204 when nothing more can come.
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     body::Body,
@@ -154,11 +154,11 @@ pub fn follow(
     async_stream::stream! {
         let mut batch = Batch::default();
         batch.push(&Bytes::from_static(PREAMBLE));
-        let mut last = after;
-        for e in backlog {
-            last = e.seq;
-            batch.push(&events::sse_frame(&e));
+        let mut order = InOrder::after(after);
+        for e in &backlog {
+            order.fill(e, &mut batch);
         }
+        drop(backlog);
         // Keep-alives and shutdown arrive on the live channel too. Whatever is already waiting
         // when this subscriber wakes goes out in one chunk.
         let mut open = true;
@@ -178,25 +178,29 @@ pub fn follow(
                     if !open {
                         break;
                     }
-                    rx.recv().await
+                    if order.has_gap() {
+                        // A gap that does not close soon is filled from the log (below, as
+                        // for a lag of nothing).
+                        tokio::time::timeout(GAP_WAIT, rx.recv())
+                            .await
+                            .unwrap_or(Err(RecvError::Lagged(0)))
+                    } else {
+                        rx.recv().await
+                    }
                 }
             };
             match got {
                 Ok(p) => match p.seq {
                     None => batch.push(&p.frame),
-                    Some(seq) if seq > last => {
-                        last = seq;
-                        batch.push(&p.frame);
-                    }
-                    Some(_) => {}
+                    Some(seq) => order.offer(seq, &p.frame, &mut batch),
                 },
                 Err(RecvError::Lagged(skipped)) => {
-                    // Too slow to keep up: catch up from the log rather than drop events.
-                    tracing::warn!(connection = id, skipped, "subscriber lagged; resyncing from the log");
-                    match events::since(&db, id, last).await {
-                        Ok(missed) => for e in missed {
-                            last = e.seq;
-                            batch.push(&events::sse_frame(&e));
+                    // Too slow to keep up, or a gap that did not close: catch up from the log
+                    // rather than drop events.
+                    tracing::warn!(connection = id, skipped, after = order.last, "catching up from the log");
+                    match events::since(&db, id, order.last).await {
+                        Ok(missed) => for e in &missed {
+                            order.fill(e, &mut batch);
                         },
                         // End: the client reconnects with Last-Event-ID and resumes.
                         Err(_) => open = false,
@@ -204,6 +208,73 @@ pub fn follow(
                 }
                 // Shutdown (the hub closed the channel).
                 Err(RecvError::Closed) => open = false,
+            }
+        }
+    }
+}
+
+/// How long a subscriber waits for a missing event to arrive live before reading it from the
+/// log.
+const GAP_WAIT: Duration = Duration::from_millis(200);
+
+/// Puts live events in sequence order. Two writers commit seq N and N+1 in that order (the
+/// counter row serialises them), but may publish them the other way round (two futures of one
+/// scan, polled in list order); a subscriber that took N+1 as "newer than anything sent" would
+/// then drop N for ever. An early event is held until the gap closes, or the log fills it.
+struct InOrder {
+    /// The last seq sent (or queued in the batch).
+    last: i64,
+    /// Events that came before the one(s) before them.
+    held: BTreeMap<i64, Bytes>,
+}
+
+impl InOrder {
+    fn after(last: i64) -> Self {
+        Self {
+            last,
+            held: BTreeMap::new(),
+        }
+    }
+
+    fn has_gap(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// A live event: queued if it is the next one (with whatever it releases), held if it is
+    /// early, skipped if it was sent already.
+    fn offer(&mut self, seq: i64, frame: &Bytes, batch: &mut Batch) {
+        if seq <= self.last {
+            return;
+        }
+        if seq > self.last + 1 {
+            self.held.insert(seq, frame.clone());
+            return;
+        }
+        self.last = seq;
+        batch.push(frame);
+        self.release(batch);
+    }
+
+    /// An event read from the log (in order: the backlog, or a catch-up).
+    fn fill(&mut self, e: &ConnectionEvent, batch: &mut Batch) {
+        if e.seq > self.last {
+            self.last = e.seq;
+            batch.push(&events::sse_frame(e));
+        }
+        self.release(batch);
+    }
+
+    /// Queues held events that are now next; forgets those already sent.
+    fn release(&mut self, batch: &mut Batch) {
+        while let Some(entry) = self.held.first_entry() {
+            let seq = *entry.key();
+            if seq > self.last + 1 {
+                break;
+            }
+            let frame = entry.remove();
+            if seq == self.last + 1 {
+                self.last = seq;
+                batch.push(&frame);
             }
         }
     }
@@ -258,6 +329,66 @@ mod tests {
         assert!(batch.is_full());
         assert_eq!(batch.take().map(|b| b.len()), Some(17_000));
         assert!(!batch.is_full());
+    }
+
+    fn frame(seq: i64) -> Bytes {
+        Bytes::from(format!("id: {seq}\n\n"))
+    }
+
+    fn sent(batch: &mut Batch) -> String {
+        batch
+            .take()
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .replace("\n\n", " ")
+                    .replace("id: ", "")
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_early_event_waits_for_the_one_before_it_and_repeats_are_skipped() {
+        let (mut order, mut batch) = (InOrder::after(4), Batch::default());
+        order.offer(5, &frame(5), &mut batch);
+        order.offer(7, &frame(7), &mut batch);
+        order.offer(8, &frame(8), &mut batch);
+        assert!(order.has_gap());
+        assert_eq!(sent(&mut batch), "5 ");
+        order.offer(6, &frame(6), &mut batch);
+        assert!(!order.has_gap());
+        assert_eq!(sent(&mut batch), "6 7 8 ");
+        order.offer(7, &frame(7), &mut batch);
+        order.offer(3, &frame(3), &mut batch);
+        assert_eq!(batch.take(), None, "nothing sent twice");
+        assert_eq!(order.last, 8);
+    }
+
+    #[test]
+    fn a_gap_filled_from_the_log_releases_what_was_held_after_it() {
+        let (mut order, mut batch) = (InOrder::after(1), Batch::default());
+        order.offer(3, &frame(3), &mut batch);
+        order.offer(5, &frame(5), &mut batch);
+        assert_eq!(batch.take(), None);
+        let logged = |seq| ConnectionEvent {
+            connection_id: 1,
+            seq,
+            at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+            body: app::model::EventBody::Onboarding {
+                step: "started".into(),
+                message: "m".into(),
+                failed: false,
+            },
+        };
+        // The log has 2 and 3 (3 was held and is not sent twice); 4 is still missing.
+        order.fill(&logged(2), &mut batch);
+        order.fill(&logged(3), &mut batch);
+        assert_eq!(order.last, 3);
+        assert!(order.has_gap(), "5 still waits for 4");
+        order.offer(4, &frame(4), &mut batch);
+        assert!(!order.has_gap());
+        let out = String::from_utf8_lossy(&batch.take().expect("sent")).to_string();
+        let ids: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
+        assert_eq!(ids, ["2", "3", "4", "5"]);
     }
 
     #[test]

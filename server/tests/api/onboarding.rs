@@ -516,3 +516,51 @@ both_backends!(
         }
     }
 );
+
+// Two writers may publish committed events out of sequence order. The subscriber still gets
+// every event once, in order: an early one waits for the one before it, and one that never
+// comes live (here: never published) is read from the log.
+both_backends!(
+    events_published_out_of_order_reach_the_subscriber_in_order,
+    |app: TestApp| async move {
+        use app::server::events::{self, Hub};
+        use futures::StreamExt;
+
+        let id = validated(&app).await;
+        let stored = events::since(&app.state.db, id, 0).await.expect("log");
+        let from = stored[4].seq;
+        let hub = Hub::new(64);
+        let rx = hub.subscribe(id);
+        let mut stream = Box::pin(server::stream::follow(
+            rx,
+            app.state.db.clone(),
+            id,
+            from,
+            Vec::new(),
+            false,
+        ));
+        // 6 before 5 (of those after `from`), and the 8th never published live.
+        let mut live = stored[5..].to_vec();
+        live.swap(0, 1);
+        live.remove(7);
+        hub.publish(live);
+        let want: Vec<i64> = stored[5..].iter().map(|e| e.seq).collect();
+        let mut frames = SseFrames::default();
+        let mut seqs = Vec::new();
+        while seqs.len() < want.len() {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+                .await
+                .expect("events in time")
+                .expect("open stream")
+                .expect("infallible");
+            seqs.extend(frames.push(&chunk).into_iter().map(|e| e.0));
+        }
+        assert_eq!(seqs, want);
+        hub.close();
+        let rest: Vec<_> =
+            tokio::time::timeout(Duration::from_secs(10), stream.collect::<Vec<_>>())
+                .await
+                .expect("the stream ends once the channel is closed");
+        assert!(rest.is_empty(), "nothing after the last event");
+    }
+);
