@@ -17,6 +17,7 @@ use tokio::sync::broadcast::{
     error::{RecvError, TryRecvError},
     Receiver,
 };
+use tokio::time::Instant;
 
 use app::{
     model::{ConnectionEvent, Onboarding},
@@ -178,14 +179,13 @@ pub fn follow(
                     if !open {
                         break;
                     }
-                    if order.has_gap() {
-                        // A gap that does not close soon is filled from the log (below, as
+                    match order.gap_deadline() {
+                        // A gap that does not close in time is filled from the log (below, as
                         // for a lag of nothing).
-                        tokio::time::timeout(GAP_WAIT, rx.recv())
+                        Some(deadline) => tokio::time::timeout_at(deadline, rx.recv())
                             .await
-                            .unwrap_or(Err(RecvError::Lagged(0)))
-                    } else {
-                        rx.recv().await
+                            .unwrap_or(Err(RecvError::Lagged(0))),
+                        None => rx.recv().await,
                     }
                 }
             };
@@ -226,6 +226,8 @@ struct InOrder {
     last: i64,
     /// Events that came before the one(s) before them.
     held: BTreeMap<i64, Bytes>,
+    /// When the current gap opened (the first event was held).
+    gap_since: Option<Instant>,
 }
 
 impl InOrder {
@@ -233,11 +235,14 @@ impl InOrder {
         Self {
             last,
             held: BTreeMap::new(),
+            gap_since: None,
         }
     }
 
-    fn has_gap(&self) -> bool {
-        !self.held.is_empty()
+    /// Until when to wait for the missing event live: `GAP_WAIT` after the gap opened, however
+    /// many other events come meanwhile.
+    fn gap_deadline(&self) -> Option<Instant> {
+        self.gap_since.map(|t| t + GAP_WAIT)
     }
 
     /// A live event: queued if it is the next one (with whatever it releases), held if it is
@@ -248,6 +253,7 @@ impl InOrder {
         }
         if seq > self.last + 1 {
             self.held.insert(seq, frame.clone());
+            self.gap_since.get_or_insert_with(Instant::now);
             return;
         }
         self.last = seq;
@@ -276,6 +282,9 @@ impl InOrder {
                 self.last = seq;
                 batch.push(&frame);
             }
+        }
+        if self.held.is_empty() {
+            self.gap_since = None;
         }
     }
 }
@@ -352,15 +361,35 @@ mod tests {
         order.offer(5, &frame(5), &mut batch);
         order.offer(7, &frame(7), &mut batch);
         order.offer(8, &frame(8), &mut batch);
-        assert!(order.has_gap());
+        assert!(order.gap_deadline().is_some());
         assert_eq!(sent(&mut batch), "5 ");
         order.offer(6, &frame(6), &mut batch);
-        assert!(!order.has_gap());
+        assert!(order.gap_deadline().is_none());
         assert_eq!(sent(&mut batch), "6 7 8 ");
         order.offer(7, &frame(7), &mut batch);
         order.offer(3, &frame(3), &mut batch);
         assert_eq!(batch.take(), None, "nothing sent twice");
         assert_eq!(order.last, 8);
+        assert_eq!(order.gap_deadline(), None, "no gap, no deadline");
+    }
+
+    #[test]
+    fn a_gap_keeps_its_first_deadline_while_other_events_come() {
+        let (mut order, mut batch) = (InOrder::after(1), Batch::default());
+        let before = Instant::now();
+        order.offer(3, &frame(3), &mut batch);
+        let deadline = order.gap_deadline().expect("a gap");
+        assert!(deadline >= before + GAP_WAIT && deadline <= Instant::now() + GAP_WAIT);
+        std::thread::sleep(Duration::from_millis(5));
+        order.offer(4, &frame(4), &mut batch);
+        assert_eq!(
+            order.gap_deadline(),
+            Some(deadline),
+            "not pushed back by a later event"
+        );
+        order.offer(2, &frame(2), &mut batch);
+        assert_eq!(order.gap_deadline(), None);
+        assert_eq!(sent(&mut batch), "2 3 4 ");
     }
 
     #[test]
@@ -383,9 +412,9 @@ mod tests {
         order.fill(&logged(2), &mut batch);
         order.fill(&logged(3), &mut batch);
         assert_eq!(order.last, 3);
-        assert!(order.has_gap(), "5 still waits for 4");
+        assert!(order.gap_deadline().is_some(), "5 still waits for 4");
         order.offer(4, &frame(4), &mut batch);
-        assert!(!order.has_gap());
+        assert!(order.gap_deadline().is_none());
         let out = String::from_utf8_lossy(&batch.take().expect("sent")).to_string();
         let ids: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
         assert_eq!(ids, ["2", "3", "4", "5"]);
