@@ -36,3 +36,16 @@ test('operators: /healthz and /readyz answer', async ({ request }) => {
   expect(ready.status()).toBe(200);
   expect(await ready.json()).toEqual({ status: 'ready' });
 });
+
+test('the bundle travels gzip-compressed to a browser that accepts it', async ({ request }) => {
+  for (const file of ['impact-connect_bg.wasm', 'impact-connect.js', 'impact-connect.css']) {
+    const zipped = await request.get(`/pkg/${file}`, { headers: { 'accept-encoding': 'gzip' } });
+    expect(zipped.status(), file).toBe(200);
+    expect(zipped.headers()['content-encoding'], file).toBe('gzip');
+    expect(zipped.headers()['vary'] ?? '', file).toMatch(/accept-encoding/i);
+    const plain = await request.get(`/pkg/${file}`, { headers: { 'accept-encoding': 'identity' } });
+    expect(plain.headers()['content-encoding'], file).toBeUndefined();
+    // Decoded, the compressed copy is the file itself.
+    expect((await zipped.body()).equals(await plain.body()), file).toBe(true);
+  }
+});

@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 
 use std::sync::Arc;
 
+use axum::http::{header, HeaderValue};
 use axum::{
     middleware,
     routing::{get, post},
@@ -11,7 +12,7 @@ use axum::{
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
-use tower_http::services::ServeDir;
+use tower_http::{services::ServeDir, set_header::SetResponseHeader};
 
 use app::{server::AppState, shell, App};
 
@@ -166,7 +167,16 @@ impl Application {
             .layer(middleware::from_fn_with_state(auth, auth::guard))
             // The bundle (WASM, JS, CSS) is public and needs no session lookup per file: it is
             // added after the guard, so only the security headers apply to it.
-            .nest_service("/pkg", ServeDir::new(format!("{}/pkg", config.site_root)))
+            .nest_service(
+                "/pkg",
+                // A file is sent gzipped (its FILE.gz) or not depending on Accept-Encoding, so
+                // caches must key on it.
+                SetResponseHeader::if_not_present(
+                    ServeDir::new(format!("{}/pkg", config.site_root)).precompressed_gzip(),
+                    header::VARY,
+                    HeaderValue::from_static("accept-encoding"),
+                ),
+            )
             .layer(middleware::from_fn(auth::security_headers))
             // Outermost: a request waiting for its turn has built none of the stack above.
             .layer(middleware::from_fn_with_state(
