@@ -35,12 +35,7 @@ impl Config {
         let public_url = std::env::var("IMPACT_PUBLIC_URL").ok();
         // Empty: the built-in provider simulator is started and used.
         let provider_url = std::env::var("IMPACT_PROVIDER_URL").unwrap_or_default();
-        let link_ttl_hours = match std::env::var("IMPACT_LINK_TTL_HOURS") {
-            Ok(v) => v.parse::<i64>().ok().filter(|h| *h > 0).with_context(|| {
-                format!("IMPACT_LINK_TTL_HOURS={v:?} is not a positive number of hours")
-            })?,
-            Err(_) => 72,
-        };
+        let link_ttl_hours = positive("IMPACT_LINK_TTL_HOURS", 72, "a positive number of hours")?;
         Ok(Self {
             addr,
             database_url,
@@ -50,14 +45,11 @@ impl Config {
                 public_url: public_url.unwrap_or_default(),
                 provider_url,
                 link_ttl_hours,
-                provider_timeout: std::time::Duration::from_millis(
-                    match std::env::var("IMPACT_PROVIDER_TIMEOUT_MS") {
-                        Ok(v) => v.parse::<u64>().ok().filter(|m| *m > 0).with_context(|| {
-                            format!("IMPACT_PROVIDER_TIMEOUT_MS={v:?} is not a positive number")
-                        })?,
-                        Err(_) => 5000,
-                    },
-                ),
+                provider_timeout: std::time::Duration::from_millis(positive(
+                    "IMPACT_PROVIDER_TIMEOUT_MS",
+                    5000,
+                    "a positive number",
+                )?),
                 smtp_url: std::env::var("IMPACT_SMTP_URL")
                     .ok()
                     .filter(|u| !u.trim().is_empty()),
@@ -65,10 +57,15 @@ impl Config {
                     .unwrap_or_else(|_| "Impact Store App <no-reply@impact.invalid>".into()),
             },
             sessions: app::server::accounts::SessionPolicy {
-                idle: chrono::Duration::minutes(minutes("IMPACT_SESSION_IDLE_MINUTES", 30)?),
-                absolute: chrono::Duration::minutes(minutes(
+                idle: chrono::Duration::minutes(positive(
+                    "IMPACT_SESSION_IDLE_MINUTES",
+                    30,
+                    "a positive number of minutes",
+                )?),
+                absolute: chrono::Duration::minutes(positive(
                     "IMPACT_SESSION_MAX_MINUTES",
                     12 * 60,
+                    "a positive number of minutes",
                 )?),
             },
             admin: match (
@@ -78,27 +75,56 @@ impl Config {
                 (Ok(e), Ok(p)) => Some((e, p)),
                 _ => None,
             },
-            max_in_flight: match std::env::var("IMPACT_MAX_IN_FLIGHT") {
-                Ok(v) => v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .with_context(|| {
-                        format!("IMPACT_MAX_IN_FLIGHT={v:?} is not a positive number of requests")
-                    })?,
-                Err(_) => DEFAULT_MAX_IN_FLIGHT,
-            },
+            max_in_flight: positive(
+                "IMPACT_MAX_IN_FLIGHT",
+                DEFAULT_MAX_IN_FLIGHT,
+                "a positive number of requests",
+            )?,
         })
     }
 }
 
-fn minutes(var: &str, default: i64) -> anyhow::Result<i64> {
+/// `var` as a number above zero, or `default` when unset; `what` names what it must be.
+fn positive<T>(var: &str, default: T, what: &str) -> anyhow::Result<T>
+where
+    T: std::str::FromStr + PartialOrd + Default,
+{
     match std::env::var(var) {
         Ok(v) => v
-            .parse::<i64>()
+            .parse::<T>()
             .ok()
-            .filter(|m| *m > 0)
-            .with_context(|| format!("{var}={v:?} is not a positive number of minutes")),
+            .filter(|n| *n > T::default())
+            .with_context(|| format!("{var}={v:?} is not {what}")),
         Err(_) => Ok(default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setting_must_be_a_number_above_zero_and_says_what_it_should_be() {
+        // Names of their own: the environment is shared by the tests running at once.
+        assert_eq!(
+            positive("IMPACT_TEST_UNSET_SETTING", 7u64, "x").ok(),
+            Some(7)
+        );
+        std::env::set_var("IMPACT_TEST_GOOD_SETTING", "12");
+        assert_eq!(
+            positive("IMPACT_TEST_GOOD_SETTING", 7i64, "x").ok(),
+            Some(12)
+        );
+        for (var, value) in [
+            ("IMPACT_TEST_ZERO_SETTING", "0"),
+            ("IMPACT_TEST_WORD_SETTING", "ten"),
+        ] {
+            std::env::set_var(var, value);
+            let e = positive(var, 7usize, "a positive number of requests").expect_err(value);
+            assert_eq!(
+                e.to_string(),
+                format!("{var}={value:?} is not a positive number of requests")
+            );
+        }
     }
 }
