@@ -65,30 +65,55 @@ mod tests {
 
     use super::*;
 
-    /// A router whose `/slow`, `/inbound/v1/ping` and `/healthz` handlers count themselves in
-    /// and wait for `release`; `/stream` answers at once with a body that never ends.
-    fn app(gate: Gate, inside: Arc<AtomicUsize>, release: Arc<Notify>) -> Router {
-        let slow = {
-            let (inside, release) = (inside.clone(), release.clone());
-            move || async move {
-                inside.fetch_add(1, Ordering::SeqCst);
-                release.notified().await;
-                "done"
+    /// A gate of `limit` turns in front of a router whose `/slow`, `/inbound/v1/ping` and
+    /// `/healthz` handlers count themselves in (`inside`) and wait for `release`; `/stream`
+    /// answers at once with a body that never ends.
+    struct Fixture {
+        gate: Gate,
+        router: Router,
+        inside: Arc<AtomicUsize>,
+        release: Arc<Notify>,
+    }
+
+    impl Fixture {
+        fn new(limit: usize) -> Self {
+            let (gate, inside, release) = (
+                Gate::new(limit),
+                Arc::new(AtomicUsize::new(0)),
+                Arc::new(Notify::new()),
+            );
+            let slow = {
+                let (inside, release) = (inside.clone(), release.clone());
+                move || async move {
+                    inside.fetch_add(1, Ordering::SeqCst);
+                    release.notified().await;
+                    "done"
+                }
+            };
+            let router = Router::new()
+                .route("/slow", get(slow.clone()))
+                .route("/inbound/v1/ping", get(slow.clone()))
+                .route("/healthz", get(slow))
+                .route(
+                    "/stream",
+                    get(|| async {
+                        Body::from_stream(futures::stream::pending::<
+                            Result<bytes::Bytes, std::io::Error>,
+                        >())
+                    }),
+                )
+                .layer(middleware::from_fn_with_state(gate.clone(), admit));
+            Self {
+                gate,
+                router,
+                inside,
+                release,
             }
-        };
-        Router::new()
-            .route("/slow", get(slow.clone()))
-            .route("/inbound/v1/ping", get(slow.clone()))
-            .route("/healthz", get(slow))
-            .route(
-                "/stream",
-                get(|| async {
-                    Body::from_stream(futures::stream::pending::<
-                        Result<bytes::Bytes, std::io::Error>,
-                    >())
-                }),
-            )
-            .layer(middleware::from_fn_with_state(gate, admit))
+        }
+
+        fn inside(&self) -> usize {
+            self.inside.load(Ordering::SeqCst)
+        }
     }
 
     async fn settle() {
@@ -104,52 +129,38 @@ mod tests {
 
     #[tokio::test]
     async fn only_limit_requests_are_handled_at_once_and_the_rest_wait_their_turn() {
-        let (gate, inside, release) = (
-            Gate::new(2),
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(Notify::new()),
-        );
-        let router = app(gate.clone(), inside.clone(), release.clone());
+        let f = Fixture::new(2);
         let calls: Vec<_> = (0..3)
-            .map(|_| tokio::spawn(router.clone().oneshot(get_req("/slow"))))
+            .map(|_| tokio::spawn(f.router.clone().oneshot(get_req("/slow"))))
             .collect();
         settle().await;
-        assert_eq!(
-            inside.load(Ordering::SeqCst),
-            2,
-            "two handled, the third waits"
-        );
-        assert_eq!(gate.available(), 0);
-        release.notify_waiters();
+        assert_eq!(f.inside(), 2, "two handled, the third waits");
+        assert_eq!(f.gate.available(), 0);
+        f.release.notify_waiters();
         settle().await;
-        assert_eq!(inside.load(Ordering::SeqCst), 3, "the third got its turn");
-        release.notify_waiters();
+        assert_eq!(f.inside(), 3, "the third got its turn");
+        f.release.notify_waiters();
         for c in calls {
             let res = c.await.expect("task").expect("response");
             assert_eq!(res.status(), 200);
         }
-        assert_eq!(gate.available(), 2, "every turn given back");
+        assert_eq!(f.gate.available(), 2, "every turn given back");
     }
 
     #[tokio::test]
     async fn the_providers_inbound_calls_and_the_probes_never_wait() {
         for path in ["/inbound/v1/ping", "/healthz"] {
-            let (gate, inside, release) = (
-                Gate::new(1),
-                Arc::new(AtomicUsize::new(0)),
-                Arc::new(Notify::new()),
-            );
-            let router = app(gate, inside.clone(), release.clone());
-            let held = tokio::spawn(router.clone().oneshot(get_req("/slow")));
+            let f = Fixture::new(1);
+            let held = tokio::spawn(f.router.clone().oneshot(get_req("/slow")));
             settle().await;
-            let exempt = tokio::spawn(router.clone().oneshot(get_req(path)));
+            let exempt = tokio::spawn(f.router.clone().oneshot(get_req(path)));
             settle().await;
             assert_eq!(
-                inside.load(Ordering::SeqCst),
+                f.inside(),
                 2,
                 "{path} is handled while /slow holds the only turn"
             );
-            release.notify_waiters();
+            f.release.notify_waiters();
             assert_eq!(held.await.expect("task").expect("response").status(), 200);
             assert_eq!(exempt.await.expect("task").expect("response").status(), 200);
         }
@@ -157,13 +168,9 @@ mod tests {
 
     #[tokio::test]
     async fn an_open_event_stream_does_not_hold_a_turn() {
-        let (gate, inside, release) = (
-            Gate::new(1),
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(Notify::new()),
-        );
-        let router = app(gate.clone(), inside, release);
-        let res = router
+        let f = Fixture::new(1);
+        let res = f
+            .router
             .clone()
             .oneshot(get_req("/stream"))
             .await
@@ -174,6 +181,6 @@ mod tests {
             .await
             .is_err());
         // … and its turn is already back.
-        assert_eq!(gate.available(), 1);
+        assert_eq!(f.gate.available(), 1);
     }
 }
