@@ -1,7 +1,8 @@
 //! `GET /api/connections/{id}/events`: the connection's live event stream (server-sent events).
 //! Subscribes to the live channel first, then sends the stored backlog after the client's last
-//! id, then live events, skipping any it already sent. A lagging subscriber is resynced from the
-//! log. Ends on shutdown; answers 204 when nothing more can come.
+//! id, then live events in sequence order, skipping any it already sent. A lagging subscriber,
+//! or one missing an event that was published late, is caught up from the log. Ends on
+//! shutdown; answers 204 when nothing more can come.
 use std::{collections::BTreeMap, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
@@ -156,10 +157,9 @@ pub fn follow(
         let mut batch = Batch::default();
         batch.push(&Bytes::from_static(PREAMBLE));
         let mut order = InOrder::after(after);
-        for e in &backlog {
-            order.fill(e, &mut batch);
+        for e in backlog {
+            order.fill(&e, &mut batch);
         }
-        drop(backlog);
         // Keep-alives and shutdown arrive on the live channel too. Whatever is already waiting
         // when this subscriber wakes goes out in one chunk.
         let mut open = true;
