@@ -31,6 +31,7 @@ out="$(mktemp)"
     IMPACT_ADMIN_EMAIL=bench@example.com IMPACT_ADMIN_PASSWORD="bench password 123" \
       LEPTOS_SITE_ADDR=127.0.0.1:$port DATABASE_URL="sqlite://$db?mode=rwc" RUST_LOG=error \
       IMPACT_PROVIDER_URL="http://127.0.0.1:$((port + 1))/i/default" \
+      IMPACT_ALLOW_PROVIDER_HOSTS="127.0.0.1:$((port + 1))" \
       "$CARGO_TARGET_DIR/release/impact-connect" >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done

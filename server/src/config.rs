@@ -55,6 +55,13 @@ impl Config {
                     .filter(|u| !u.trim().is_empty()),
                 mail_from: std::env::var("IMPACT_MAIL_FROM")
                     .unwrap_or_else(|_| "Impact Store App <no-reply@impact.invalid>".into()),
+                outbound: app::server::outbound::Outbound::from_settings(
+                    &std::env::var("IMPACT_ALLOW_PROVIDER_HOSTS").unwrap_or_default(),
+                    std::env::var("IMPACT_PROVIDER_CA_FILE")
+                        .ok()
+                        .filter(|f| !f.trim().is_empty())
+                        .as_deref(),
+                )?,
             },
             sessions: app::server::accounts::SessionPolicy {
                 idle: chrono::Duration::minutes(positive(

@@ -17,6 +17,8 @@ async fn main() -> anyhow::Result<()> {
         let addr = std::env::var("IMPACT_SIMULATOR_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
         let sim = server::simulator::Simulator::spawn(addr.parse()?).await?;
         config.settings.provider_url = sim.instance_url("default");
+        // The built-in simulator is the one plain-http, loopback provider allowed by default.
+        config.settings.outbound.allow(&sim.address().to_string())?;
         println!(
             "Provider simulator at {} (faults: PUT http://{}/sim/instances/default/faults)",
             config.settings.provider_url,

@@ -31,6 +31,9 @@ async fn spawn(instance: &str) -> Bench {
             provider_timeout: Duration::from_secs(5),
             smtp_url: None,
             mail_from: "Impact <no-reply@example.com>".into(),
+            // The test's simulator is the one plain-http, loopback provider allowed.
+            outbound: app::server::outbound::Outbound::new(&sim.address().to_string(), None)
+                .expect("allow list"),
         },
         sessions: Default::default(),
         admin: Some(("bench@example.com".into(), "bench password 123".into())),

@@ -20,10 +20,16 @@ fn free_port() -> u16 {
 }
 
 fn start(db: &str, port: u16, provider: &str) -> Child {
+    // The test's simulator (plain http on loopback) is the provider the server may call.
+    let allow = reqwest::Url::parse(provider)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port()?)))
+        .expect("provider URL with a port");
     Command::new(env!("CARGO_BIN_EXE_impact-connect"))
         .env("DATABASE_URL", db)
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env("IMPACT_PROVIDER_URL", provider)
+        .env("IMPACT_ALLOW_PROVIDER_HOSTS", allow)
         .env("IMPACT_ADMIN_EMAIL", EMAIL)
         .env("IMPACT_ADMIN_PASSWORD", PASSWORD)
         .env("RUST_LOG", "warn")

@@ -51,6 +51,9 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
             provider_timeout: std::time::Duration::from_secs(2),
             smtp_url: None,
             mail_from: "Impact <no-reply@example.com>".into(),
+            // The test's simulator is the one plain-http, loopback provider allowed.
+            outbound: app::server::outbound::Outbound::new(&sim.address().to_string(), None)
+                .expect("allow list"),
         },
         sessions: Default::default(),
         admin: Some(("admin@example.com".into(), admin_password.into())),

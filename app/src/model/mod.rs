@@ -2,6 +2,7 @@
 //! shapes. Pure Rust (no IO, no Leptos), so the server and the browser build agree on every rule.
 
 pub mod access;
+pub mod address;
 pub mod checks;
 pub mod company;
 pub mod dto;
@@ -13,6 +14,7 @@ pub mod provider_url;
 pub mod state;
 
 pub use access::*;
+pub use address::*;
 pub use checks::*;
 pub use company::*;
 pub use dto::*;

@@ -1,6 +1,7 @@
 //! The address of the provider instance (the IDI) a connection talks to.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use url::{Host, Url};
@@ -20,6 +21,9 @@ use super::field::FieldError;
 pub struct ProviderUrl {
     url: String,
     host: String,
+    /// The host when it is an IP address, however it was spelled (decimal, octal, hex).
+    ip: Option<IpAddr>,
+    port: u16,
     loopback: bool,
 }
 
@@ -72,6 +76,11 @@ impl ProviderUrl {
                 "The provider URL must start with https://, such as {EXAMPLE} (http:// is only allowed for a provider on this machine)."
             )));
         }
+        let ip = match url.host() {
+            Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
         let loopback = match url.host() {
             Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
             Some(Host::Ipv4(ip)) => ip.is_loopback(),
@@ -110,6 +119,8 @@ impl ProviderUrl {
         Ok(Self {
             url: normalized,
             host,
+            ip,
+            port: url.port_or_known_default().unwrap_or(443),
             loopback,
         })
     }
@@ -129,6 +140,21 @@ impl ProviderUrl {
     /// The host name or address (IPv6 in brackets), without the port.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// The host as an IP address, when the URL names one instead of a host name.
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.ip
+    }
+
+    /// The port calls go to (443 or 80 unless the URL names one).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether calls are made over https.
+    pub fn is_https(&self) -> bool {
+        self.url.starts_with("https://")
     }
 
     /// Whether the provider runs on this machine (the simulator), which is what allows http.

@@ -145,6 +145,9 @@ pub async fn create(
         .into());
     }
     let inv = invitations::check(state, token).await?;
+    // The policy may have changed since the invitation: nothing is created for a refused URL.
+    let url = crate::model::ProviderUrl::parse(&inv.provider_url)?;
+    state.settings.outbound.vet(&url).await?;
     if let Some(existing) = find_by_url(&state.db, &inv.provider_url).await? {
         return Err(ServiceError::Conflict(format!(
             "A connection to {} already exists (#{}, {}): open it to continue instead of creating another.",

@@ -5,9 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sqlx::{Any, Row, Transaction};
 
-use super::{
-    clock, error::ServiceError, links::LinkClaims, outbox, provider::ProviderClient, AppState,
-};
+use super::{clock, error::ServiceError, links::LinkClaims, outbox, AppState};
 use crate::model::{CompanyName, EmailAddress, InvitationView, ProviderUrl, RegistrationLinkView};
 
 pub const PENDING: &str = "pending";
@@ -118,7 +116,8 @@ pub async fn issue(
     };
     // The provider side initiates the registration and issues its code (no transaction is
     // open while we wait on the network).
-    let client = ProviderClient::new(provider_url.as_str(), state.settings.provider_timeout);
+    state.settings.outbound.vet(&provider_url).await?;
+    let client = state.provider(provider_url.as_str());
     let code = client.initiate_registration(company.as_str(), email.as_str()).await.map_err(|e| {
         ServiceError::Provider(format!(
             "The provider at {provider_url} could not initiate the registration: {e}. Nothing was sent; try again once it is reachable."

@@ -12,6 +12,7 @@ pub mod guided;
 pub mod invitations;
 pub mod links;
 pub mod onboarding;
+pub mod outbound;
 pub mod outbox;
 pub mod provider;
 pub mod scan;
@@ -41,6 +42,8 @@ pub struct Settings {
     /// `smtp://host:port`: emails are also delivered through it (the outbox keeps them anyway).
     pub smtp_url: Option<String>,
     pub mail_from: String,
+    /// Which provider addresses may be called, and the TLS roots trusted for them.
+    pub outbound: outbound::Outbound,
 }
 
 /// Everything a request handler or server function needs, handed to axum and to Leptos.
@@ -59,6 +62,11 @@ impl std::fmt::Debug for Db {
 }
 
 impl AppState {
+    /// A client for the provider at `url`, under the outbound policy and time limit.
+    pub fn provider(&self, url: &str) -> provider::ProviderClient {
+        provider::ProviderClient::new(url, self.settings.provider_timeout, &self.settings.outbound)
+    }
+
     pub async fn connect(database_url: &str, settings: Settings) -> anyhow::Result<Self> {
         let db = Db::connect(database_url).await?;
         let key = link_key(&db).await?;

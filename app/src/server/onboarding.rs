@@ -5,11 +5,7 @@ use rand::RngCore;
 use sqlx::Row;
 
 use super::{
-    clock, connections,
-    error::ServiceError,
-    events,
-    provider::{ProviderClient, ProviderError},
-    scan, AppState,
+    clock, connections, error::ServiceError, events, provider::ProviderError, scan, AppState,
 };
 use crate::model::{Access, Action, ConnectionView, CurrentUser, EventBody, Onboarding};
 
@@ -100,7 +96,7 @@ pub async fn authorized(
         ServiceError::Conflict("This connection has no provider credentials.".into())
     })?;
     let current = connections::get(&state.db, id).await?;
-    let client = ProviderClient::new(&current.url, state.settings.provider_timeout);
+    let client = state.provider(&current.url);
     client.authorize_code(&creds, code).await.map_err(|e| {
         ServiceError::Provider(format!("The provider did not accept the authorisation: {e}. Select \"Connect to provider\" again."))
     })?;
@@ -175,7 +171,7 @@ async fn run(state: &AppState, id: i64) -> Result<(), ServiceError> {
     let creds = scan::credentials(state, id).await?.ok_or_else(|| {
         ServiceError::Conflict("the connection has no provider credentials".into())
     })?;
-    let client = ProviderClient::new(&current.url, state.settings.provider_timeout);
+    let client = state.provider(&current.url);
     let started = client
         .start_onboarding(&creds)
         .await

@@ -5,11 +5,80 @@ use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use super::signing;
+use super::{outbound::Outbound, signing};
+use crate::model::ProviderUrl;
 
 pub const PROTOCOL_VERSION: i64 = 1;
 
-#[derive(Debug, thiserror::Error)]
+/// What went wrong with the provider's TLS certificate or handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsProblem {
+    Expired,
+    NotYetValid,
+    WrongHost,
+    UnknownIssuer,
+    Revoked,
+    /// Any other handshake failure, as our TLS library words it.
+    Other(String),
+}
+
+impl std::fmt::Display for TlsProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsProblem::Expired => "the provider's certificate has expired",
+            TlsProblem::NotYetValid => "the provider's certificate is not valid yet",
+            TlsProblem::WrongHost => {
+                "the provider's certificate is not issued for the host in the provider URL"
+            }
+            TlsProblem::UnknownIssuer => {
+                "the provider's certificate is issued by an unknown authority (for a private CA, \
+                 set IMPACT_PROVIDER_CA_FILE)"
+            }
+            TlsProblem::Revoked => "the provider's certificate has been revoked",
+            TlsProblem::Other(reason) => return write!(f, "the TLS handshake failed ({reason})"),
+        })
+    }
+}
+
+impl TlsProblem {
+    /// Finds the TLS library's own error in a cause chain. An `io::Error` hides what it wraps
+    /// from `source()` (and the client wraps one io::Error in another), so those are opened.
+    fn find(e: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(s) = src {
+            if let Some(t) = s.downcast_ref::<rustls::Error>() {
+                return Some(Self::from_rustls(t));
+            }
+            src = match s
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => s.source(),
+            };
+        }
+        None
+    }
+
+    fn from_rustls(e: &rustls::Error) -> Self {
+        use rustls::CertificateError as C;
+        match e {
+            rustls::Error::InvalidCertificate(c) => match c {
+                C::Expired | C::ExpiredContext { .. } => TlsProblem::Expired,
+                C::NotValidYet | C::NotValidYetContext { .. } => TlsProblem::NotYetValid,
+                C::NotValidForName | C::NotValidForNameContext { .. } => TlsProblem::WrongHost,
+                C::UnknownIssuer => TlsProblem::UnknownIssuer,
+                C::Revoked => TlsProblem::Revoked,
+                other => TlsProblem::Other(format!("{other:?}")),
+            },
+            other => TlsProblem::Other(other.to_string()),
+        }
+    }
+}
+
+/// Why a provider call failed. Messages name what failed and what to do; they never repeat what
+/// a foreign host sent beyond the protocol's own error message.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
     #[error("the provider's host name could not be resolved (DNS)")]
     Dns,
@@ -17,17 +86,30 @@ pub enum ProviderError {
     Refused,
     #[error("the provider did not answer within {0} ms")]
     Timeout(u64),
-    #[error("the TLS handshake with the provider failed (certificate or protocol)")]
-    Tls,
+    #[error("{0}")]
+    Tls(TlsProblem),
+    #[error("{0}")]
+    AddressRefused(crate::model::AddressRefused),
+    #[error(
+        "the provider URL uses plain http, which is only allowed for the built-in simulator and \
+         hosts in IMPACT_ALLOW_PROVIDER_HOSTS; use https"
+    )]
+    PlainHttp,
+    #[error("the provider URL is not usable: {0}")]
+    InvalidUrl(String),
     #[error("the provider answered HTTP {status}: {message}")]
     Status {
         status: u16,
         code: String,
         message: String,
     },
-    #[error("the provider's answer is not the expected JSON: {0}")]
+    #[error("the provider's answer is not the expected JSON")]
     Malformed(String),
-    #[error("the connection to the provider failed: {0}")]
+    #[error("the provider's answer is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the provider redirected the call elsewhere (HTTP {0}); redirects are not followed")]
+    Redirected(u16),
+    #[error("the connection to the provider failed")]
     Network(String),
 }
 
@@ -47,16 +129,42 @@ impl ProviderError {
             ProviderError::Dns => "dns",
             ProviderError::Refused => "refused",
             ProviderError::Timeout(_) => "timeout",
-            ProviderError::Tls => "tls",
+            ProviderError::Tls(_) => "tls",
+            ProviderError::AddressRefused(_) => "address_refused",
+            ProviderError::PlainHttp => "plain_http",
+            ProviderError::InvalidUrl(_) => "invalid_url",
             ProviderError::Status { code, .. } => code,
             ProviderError::Malformed(_) => "malformed",
+            ProviderError::TooLarge(_) => "too_large",
+            ProviderError::Redirected(_) => "redirected",
             ProviderError::Network(_) => "network",
         }
+    }
+
+    /// Whether the URL itself is refused by policy (a 4xx for whoever entered it).
+    pub fn is_policy(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::AddressRefused(_)
+                | ProviderError::PlainHttp
+                | ProviderError::InvalidUrl(_)
+        )
     }
 
     fn classify(e: reqwest::Error, total_ms: u64) -> Self {
         if e.is_timeout() {
             return ProviderError::Timeout(total_ms);
+        }
+        if let Some(tls) = TlsProblem::find(&e) {
+            return ProviderError::Tls(tls);
+        }
+        // The address check runs inside the client's resolver: find its refusal.
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(s) = src {
+            if let Some(r) = s.downcast_ref::<crate::model::AddressRefused>() {
+                return ProviderError::AddressRefused(r.clone());
+            }
+            src = s.source();
         }
         // reqwest folds the cause into its source chain: read it to tell failures apart.
         let mut chain = String::new();
@@ -74,7 +182,7 @@ impl ProviderError {
         } else if chain.contains("connection refused") {
             ProviderError::Refused
         } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("ssl") {
-            ProviderError::Tls
+            ProviderError::Tls(TlsProblem::Other("the handshake did not complete".into()))
         } else if chain.contains("timed out") {
             ProviderError::Timeout(total_ms)
         } else if e.is_decode() {
@@ -149,25 +257,33 @@ struct ErrorBody {
     message: String,
 }
 
+/// The most a provider answer may hold; the protocol's answers are a few kilobytes.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
 #[derive(Clone)]
 pub struct ProviderClient {
-    http: reqwest::Client,
+    /// Or why no call may be made to this provider (the URL is refused by policy).
+    http: Result<reqwest::Client, ProviderError>,
     base: String,
+    /// The URL's path part (any instance prefix), as requests are signed.
+    prefix: String,
     timeout: Duration,
 }
 
 impl ProviderClient {
-    /// `timeout` bounds each call from connect to last byte.
-    pub fn new(base: &str, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(3)))
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+    /// `timeout` bounds each call from connect to last byte. A URL the outbound policy refuses
+    /// gives a client whose every call fails with the refusal.
+    pub fn new(base: &str, timeout: Duration, outbound: &Outbound) -> Self {
+        let http = ProviderUrl::parse(base)
+            .map_err(|e| ProviderError::InvalidUrl(e.message))
+            .and_then(|url| outbound.client(&url, timeout));
+        let prefix = reqwest::Url::parse(base)
+            .map(|u| u.path().trim_end_matches('/').to_string())
             .unwrap_or_default();
         Self {
             http,
             base: base.trim_end_matches('/').to_string(),
+            prefix,
             timeout,
         }
     }
@@ -176,40 +292,56 @@ impl ProviderClient {
         format!("{}{path}", self.base)
     }
 
-    /// Path as signed: the URL's path part (with any instance prefix) plus the endpoint.
-    fn signed_path(&self, path: &str) -> String {
-        let prefix = reqwest::Url::parse(&self.base)
-            .map(|u| u.path().trim_end_matches('/').to_string())
-            .unwrap_or_default();
-        format!("{prefix}{path}")
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+        let http = self.http.as_ref().map_err(Clone::clone)?;
+        Ok(http.request(method, self.url(path)))
     }
 
     async fn send<T: DeserializeOwned>(
         &self,
-        req: reqwest::RequestBuilder,
+        req: Result<reqwest::RequestBuilder, ProviderError>,
     ) -> Result<T, ProviderError> {
         let ms = self.timeout.as_millis() as u64;
-        let res = req
+        let mut res = req?
             .send()
             .await
             .map_err(|e| ProviderError::classify(e, ms))?;
         let status = res.status();
-        let bytes = res
-            .bytes()
+        if status.is_redirection() {
+            return Err(ProviderError::Redirected(status.as_u16()));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = res
+            .chunk()
             .await
-            .map_err(|e| ProviderError::classify(e, ms))?;
+            .map_err(|e| ProviderError::classify(e, ms))?
+        {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(ProviderError::TooLarge(MAX_ANSWER_BYTES));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if !status.is_success() {
+            // Only the protocol's own error body is repeated, and only its bounded fields: an
+            // answer from something that is not a provider is not echoed back to the caller.
             let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
                 code: format!("http_{}", status.as_u16()),
-                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                message: "no error description in the protocol's format".into(),
             });
             return Err(ProviderError::Status {
                 status: status.as_u16(),
-                code: body.code,
-                message: body.message,
+                code: body.code.chars().take(64).collect(),
+                message: body.message.chars().take(300).collect(),
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| ProviderError::Malformed(e.to_string()))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            tracing::debug!(error = %e, "provider answer is not the expected JSON");
+            ProviderError::Malformed(e.to_string())
+        })
     }
 
     fn signed(
@@ -218,7 +350,7 @@ impl ProviderClient {
         path: &str,
         body: Option<&serde_json::Value>,
         creds: &Credentials,
-    ) -> reqwest::RequestBuilder {
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
         let bytes = body
             .map(|b| serde_json::to_vec(b).unwrap_or_default())
             .unwrap_or_default();
@@ -226,25 +358,25 @@ impl ProviderClient {
         let sig = signing::sign(
             &creds.secret,
             method.as_str(),
-            &self.signed_path(path),
+            &format!("{}{path}", self.prefix),
             ts,
             &bytes,
         );
         let mut req = self
-            .http
-            .request(method, self.url(path))
+            .request(method, path)?
             .header(signing::HEADER_CONSUMER, &creds.consumer_id)
             .header(signing::HEADER_TIMESTAMP, ts.to_string())
             .header(signing::HEADER_SIGNATURE, sig);
         if body.is_some() {
             req = req.header("content-type", "application/json").body(bytes);
         }
-        req
+        Ok(req)
     }
 
     #[tracing::instrument(skip(self), fields(base = %self.base))]
     pub async fn info(&self) -> Result<Info, ProviderError> {
-        self.send(self.http.get(self.url("/idi/v1/info"))).await
+        self.send(self.request(reqwest::Method::GET, "/idi/v1/info"))
+            .await
     }
 
     /// The provider side's "Initiate registration" (our admin screen stands in for it).
@@ -261,9 +393,8 @@ impl ProviderClient {
         let body = serde_json::json!({ "company": company, "contact_email": contact_email });
         let code: Code = self
             .send(
-                self.http
-                    .post(self.url("/idi/v1/admin/registrations"))
-                    .json(&body),
+                self.request(reqwest::Method::POST, "/idi/v1/admin/registrations")
+                    .map(|r| r.json(&body)),
             )
             .await?;
         Ok(code.registration_code)
@@ -282,9 +413,8 @@ impl ProviderClient {
             "contact_email": contact_email, "consumer_url": consumer_url,
         });
         self.send(
-            self.http
-                .post(self.url("/idi/v1/registrations"))
-                .json(&body),
+            self.request(reqwest::Method::POST, "/idi/v1/registrations")
+                .map(|r| r.json(&body)),
         )
         .await
     }

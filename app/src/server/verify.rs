@@ -14,7 +14,7 @@ use super::{
     audit, clock,
     error::ServiceError,
     guided::{self, Detail, KIND_CONNECTION, KIND_DATA},
-    provider::{Credentials, ProviderClient},
+    provider::Credentials,
     scan, AppState,
 };
 use crate::model::{
@@ -144,7 +144,7 @@ async fn round_trip(state: &AppState, conn: &ConnectionView) -> Result<Outcome, 
     let nonce = nonce();
     // Registered before sending: the provider calls us back before it answers.
     let mut wait = EchoWait::register(conn.id, &nonce);
-    let client = ProviderClient::new(&conn.url, limit);
+    let client = state.provider(&conn.url);
     let started = Instant::now();
     let answer = client.echo(&creds, &nonce).await;
     let answer = match answer {
@@ -224,7 +224,7 @@ async fn data_sample(state: &AppState, conn: &ConnectionView) -> Result<Outcome,
         Ok(c) => c,
         Err(failed) => return Ok(failed),
     };
-    let client = ProviderClient::new(&conn.url, state.settings.provider_timeout);
+    let client = state.provider(&conn.url);
     let started = Instant::now();
     let raw = match client.data_sample(&creds).await {
         Ok(v) => v,

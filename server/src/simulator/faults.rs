@@ -23,6 +23,10 @@ pub struct Faults {
     pub inbound_blocked: bool,
     pub clock_skew_secs: i64,
     pub fail_settings_group: Option<String>,
+    /// Every provider endpoint answers `307` to this address instead.
+    pub redirect_to: Option<String>,
+    /// Every provider endpoint answers a body larger than any consumer accepts (2 MiB).
+    pub oversized_answer: bool,
 }
 
 impl Default for Faults {
@@ -38,6 +42,8 @@ impl Default for Faults {
             inbound_blocked: false,
             clock_skew_secs: 0,
             fail_settings_group: None,
+            redirect_to: None,
+            oversized_answer: false,
         }
     }
 }

@@ -14,6 +14,7 @@ mod faults;
 mod registration;
 mod signed;
 mod state;
+mod tls;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -29,6 +30,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tower_http::trace::TraceLayer;
 
 pub use faults::{EntitlementFault, Faults};
+pub use tls::SimCert;
 
 use error::SimError;
 use extract::Params;
@@ -36,12 +38,16 @@ use state::SimState;
 
 /// Protocol payloads are tiny; anything bigger is a mistake.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The `oversized_answer` fault's body: twice what a consumer reads from a provider.
+const OVERSIZED_BYTES: usize = 2 * 1024 * 1024;
 
 /// A simulator serving in a background task. Dropping it leaves the server running until the
 /// runtime ends; `stop` shuts it down gracefully.
 #[derive(Debug)]
 pub struct Simulator {
     address: SocketAddr,
+    /// Set when it serves https.
+    certificate: Option<tls::Certificate>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
@@ -49,11 +55,24 @@ pub struct Simulator {
 impl Simulator {
     /// Binds (port 0 allowed) and serves in a background tokio task.
     pub async fn spawn(addr: SocketAddr) -> anyhow::Result<Simulator> {
+        Self::start(addr, None).await
+    }
+
+    /// Like `spawn`, over https with this certificate (which `set_certificate` can swap).
+    pub async fn spawn_tls(addr: SocketAddr, cert: &SimCert) -> anyhow::Result<Simulator> {
+        Self::start(addr, Some(tls::Certificate::new(cert)?)).await
+    }
+
+    async fn start(
+        addr: SocketAddr,
+        certificate: Option<tls::Certificate>,
+    ) -> anyhow::Result<Simulator> {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the provider simulator to {addr}"))?;
         let address = listener.local_addr()?;
         let (shutdown, stop) = oneshot::channel::<()>();
+        let served = certificate.clone();
         let task = tokio::spawn(async move {
             // Only an explicit `stop` ends the server; a dropped handle does not.
             let stopped = async {
@@ -61,19 +80,33 @@ impl Simulator {
                     std::future::pending::<()>().await;
                 }
             };
-            if let Err(e) = axum::serve(listener, router())
-                .with_graceful_shutdown(stopped)
-                .await
-            {
-                tracing::error!(error = %e, "the provider simulator stopped");
+            match served {
+                Some(certificate) => tls::serve(listener, router(), certificate, stopped).await,
+                None => {
+                    if let Err(e) = axum::serve(listener, router())
+                        .with_graceful_shutdown(stopped)
+                        .await
+                    {
+                        tracing::error!(error = %e, "the provider simulator stopped");
+                    }
+                }
             }
         });
-        tracing::info!(%address, "provider simulator started");
+        tracing::info!(%address, https = certificate.is_some(), "provider simulator started");
         Ok(Simulator {
             address,
+            certificate,
             shutdown,
             task,
         })
+    }
+
+    /// The certificate presented from the next handshake on (an https simulator only).
+    pub fn set_certificate(&self, cert: &SimCert) -> anyhow::Result<()> {
+        self.certificate
+            .as_ref()
+            .context("this simulator serves plain http")?
+            .set(cert)
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -82,7 +115,12 @@ impl Simulator {
 
     /// Base URL of one simulated instance.
     pub fn instance_url(&self, instance: &str) -> String {
-        format!("http://{}/i/{instance}", self.address)
+        let scheme = if self.certificate.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}/i/{instance}", self.address)
     }
 
     /// Stops accepting connections and waits for requests in flight to finish.
@@ -161,8 +199,25 @@ async fn instance_faults(
     if slow_ms > 0 {
         tokio::time::sleep(Duration::from_millis(slow_ms)).await;
     }
-    if state.faults(&instance).down {
+    let faults = state.faults(&instance);
+    if faults.down {
         return SimError::Unavailable.into_response();
+    }
+    if let Some(to) = faults.redirect_to {
+        return (
+            axum::http::StatusCode::TEMPORARY_REDIRECT,
+            [(axum::http::header::LOCATION, to)],
+        )
+            .into_response();
+    }
+    if faults.oversized_answer {
+        // Valid JSON, padded: only its size is wrong.
+        let body = format!("{{\"padding\": \"{}\"}}", "x".repeat(OVERSIZED_BYTES));
+        return (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
     }
     next.run(req).await
 }

@@ -94,11 +94,24 @@ pub async fn spawn(backend: Backend) -> TestApp {
 
 /// With emails also delivered to this SMTP server.
 pub async fn spawn_with_smtp(backend: Backend, smtp_url: Option<String>) -> TestApp {
-    server::telemetry::init();
-    let (database_url, dir) = fresh_database(backend).await;
     let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("simulator");
+    // The test's simulator is the one plain-http, loopback provider allowed.
+    let outbound =
+        app::server::outbound::Outbound::new(&sim.address().to_string(), None).expect("allow list");
+    spawn_with_provider(backend, sim, outbound, smtp_url).await
+}
+
+/// With this simulator as the provider, called under this outbound policy.
+pub async fn spawn_with_provider(
+    backend: Backend,
+    sim: server::simulator::Simulator,
+    outbound: app::server::outbound::Outbound,
+    smtp_url: Option<String>,
+) -> TestApp {
+    server::telemetry::init();
+    let (database_url, dir) = fresh_database(backend).await;
     let instance = unique("inst");
     let provider_url = sim.instance_url(&instance);
     let config = Config {
@@ -112,6 +125,7 @@ pub async fn spawn_with_smtp(backend: Backend, smtp_url: Option<String>) -> Test
             provider_timeout: std::time::Duration::from_secs(2),
             smtp_url: smtp_url.clone(),
             mail_from: "Impact <no-reply@example.com>".into(),
+            outbound,
         },
         sessions: Default::default(),
         admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
@@ -164,10 +178,16 @@ pub struct Reply {
 impl TestApp {
     /// Sets this test's simulated provider faults (a partial JSON object; the rest default).
     pub async fn faults(&self, faults: Value) {
-        let r = reqwest::Client::new()
+        // An https simulator may present a deliberately bad certificate: this is the test
+        // steering its simulator, not the app calling a provider.
+        let sim_admin = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("client");
+        let r = sim_admin
             .put(format!(
-                "http://{}/sim/instances/{}/faults",
-                self.sim.address(),
+                "{}/sim/instances/{}/faults",
+                self.sim_base(),
                 self.instance
             ))
             .json(&faults)
@@ -179,6 +199,14 @@ impl TestApp {
             "faults: {}",
             r.text().await.unwrap_or_default()
         );
+    }
+
+    /// The simulator's own address (its `/sim/…` admin API), over http or https.
+    pub fn sim_base(&self) -> String {
+        self.provider_url
+            .split_once("/i/")
+            .map(|(base, _)| base.to_string())
+            .unwrap_or_default()
     }
 
     /// Polls the connection until it reads `state` (the scan runs in the background).

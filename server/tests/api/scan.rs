@@ -84,7 +84,15 @@ async fn each_injected_fault_fails_validation_naming_the_right_check_in_time() {
 
 #[tokio::test]
 async fn a_dead_or_refusing_provider_is_reported_by_kind() {
-    let app = crate::helpers::spawn(crate::helpers::Backend::Sqlite).await;
+    // Every port of 127.0.0.1 is allowed here (as an operator may allow a host), so that the
+    // closed port below is called and its refusal reported, not refused by the address policy.
+    let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("simulator");
+    let outbound = app::server::outbound::Outbound::new("127.0.0.1", None).expect("allow");
+    let app =
+        crate::helpers::spawn_with_provider(crate::helpers::Backend::Sqlite, sim, outbound, None)
+            .await;
     let id = create_with_faults(&app, json!({})).await;
     app.wait_for_state(id, "validated").await;
     // Point the connection at a closed port: "refused", not "check your credentials".
