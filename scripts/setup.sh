@@ -53,8 +53,9 @@ if [ ! -x "$ROOT/scripts/tools/node_modules/.bin/wasm-opt" ]; then
 fi
 
 if [ "$what" = "test" ]; then
-  # 4. Browser, database server, and Playwright from npm (no browser download).
-  apt_install chromium postgresql
+  # 4. Browser, database server, and Playwright from npm (no browser download). aiosmtpd is the
+  #    real SMTP relay (STARTTLS, implicit TLS, AUTH) that the outbox tests deliver to.
+  apt_install chromium postgresql python3-aiosmtpd
   if ! command -v node >/dev/null; then apt_install nodejs npm; fi
   if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
     log "installing Playwright (npm)"
