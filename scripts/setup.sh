@@ -53,12 +53,20 @@ if [ ! -x "$ROOT/scripts/tools/node_modules/.bin/wasm-opt" ]; then
 fi
 
 if [ "$what" = "test" ]; then
-  # 4. Browser, database server, and Playwright from npm (no browser download).
-  apt_install chromium postgresql
+  # 4. Browser, database server, and Playwright from npm (no browser download). aiosmtpd is the
+  #    real SMTP relay (STARTTLS, implicit TLS, AUTH) that the outbox tests deliver to.
+  apt_install chromium postgresql python3-aiosmtpd
   if ! command -v node >/dev/null; then apt_install nodejs npm; fi
   if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
     log "installing Playwright (npm)"
     (cd "$ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+  fi
+  # 5. cargo-deny for the dependency checks (licenses, bans, sources, advisories), a pinned
+  #    release built from crates.io with its own lockfile. It builds in a throw-away folder, not
+  #    the shared target dir, so it never holds the project's build lock.
+  if ! cargo deny --version 2>/dev/null | grep -q " $CARGO_DENY_VERSION\$"; then
+    log "installing cargo-deny $CARGO_DENY_VERSION (a few minutes, once)"
+    env -u CARGO_TARGET_DIR cargo install -q --locked cargo-deny --version "$CARGO_DENY_VERSION" --force
   fi
 fi
 log "setup complete ($what)"

@@ -19,6 +19,21 @@ else
   log "skipping the wasm32 clippy pass: Debian's rustc-web has no clippy"
 fi
 
+log "cargo deny: licenses, bans, sources (deny.toml)"
+cargo deny --locked check --hide-inclusion-graph licenses bans sources
+# The RustSec advisory database is a GitHub repository. Where it can be fetched, it is checked;
+# where it cannot (no route to GitHub), a copy fetched earlier into cargo-deny's folder is used,
+# and otherwise the check is skipped, loudly.
+if cargo deny --locked fetch db >/dev/null 2>&1; then
+  log "cargo deny: advisories (RustSec database just fetched)"
+  cargo deny --locked --offline check --hide-inclusion-graph advisories
+elif compgen -G "${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-*/crates" >/dev/null; then
+  log "cargo deny: advisories (RustSec database could not be fetched: using the copy from an earlier fetch)"
+  cargo deny --locked --offline check --hide-inclusion-graph advisories
+else
+  log "WARNING: advisories NOT checked: the RustSec database (GitHub) cannot be fetched from here"
+fi
+
 log "starting PostgreSQL for the integration tests"
 source "$ROOT/scripts/postgres.sh"
 start_postgres

@@ -50,9 +50,7 @@ impl Config {
                     5000,
                     "a positive number",
                 )?),
-                smtp_url: std::env::var("IMPACT_SMTP_URL")
-                    .ok()
-                    .filter(|u| !u.trim().is_empty()),
+                smtp_url: smtp_relay()?,
                 mail_from: std::env::var("IMPACT_MAIL_FROM")
                     .unwrap_or_else(|_| "Impact Store App <no-reply@impact.invalid>".into()),
                 outbound: app::server::outbound::Outbound::from_settings(
@@ -89,6 +87,20 @@ impl Config {
             )?,
         })
     }
+}
+
+/// The relay from IMPACT_SMTP_URL (unset or empty: none) and IMPACT_SMTP_CA_FILE, checked now so
+/// that a bad URL or CA file stops start-up.
+fn smtp_relay() -> anyhow::Result<Option<app::server::smtp::SmtpRelay>> {
+    let set = |var| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+    let Some(url) = set("IMPACT_SMTP_URL") else {
+        return Ok(None);
+    };
+    let ca_file = set("IMPACT_SMTP_CA_FILE");
+    Ok(Some(app::server::smtp::SmtpRelay::from_settings(
+        url.trim(),
+        ca_file.as_deref(),
+    )?))
 }
 
 /// `var` as a number above zero, or `default` when unset; `what` names what it must be.

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod provider;
 pub mod scan;
 pub mod signing;
+pub mod smtp;
 pub mod verify;
 
 use anyhow::Context;
@@ -39,8 +40,9 @@ pub struct Settings {
     pub link_ttl_hours: i64,
     /// Time limit for each provider call and each health check.
     pub provider_timeout: std::time::Duration,
-    /// `smtp://host:port`: emails are also delivered through it (the outbox keeps them anyway).
-    pub smtp_url: Option<String>,
+    /// The relay from IMPACT_SMTP_URL (see `smtp`): emails are also delivered through it (the
+    /// outbox keeps them anyway).
+    pub smtp_url: Option<smtp::SmtpRelay>,
     pub mail_from: String,
     /// Which provider addresses may be called, and the TLS roots trusted for them.
     pub outbound: outbound::Outbound,

@@ -2,7 +2,7 @@
 //! the outbox to administrators.
 use sqlx::{Any, Row, Transaction};
 
-use super::{clock, error::ServiceError, Db};
+use super::{clock, error::ServiceError, smtp::SmtpRelay, Db};
 use crate::model::OutboxMessage;
 
 pub(crate) async fn queue(
@@ -44,10 +44,10 @@ pub async fn list(db: &Db) -> Result<Vec<OutboxMessage>, ServiceError> {
         .collect()
 }
 
-/// Sends queued emails through SMTP when `IMPACT_SMTP_URL` is configured (the outbox keeps
-/// them either way). One delivery pass at a time, so nothing is sent twice.
+/// Sends queued emails through the SMTP relay when `IMPACT_SMTP_URL` is configured (the outbox
+/// keeps them either way). One delivery pass at a time, so nothing is sent twice.
 pub fn deliver_pending(state: &super::AppState) {
-    let Some(url) = state.settings.smtp_url.clone() else {
+    let Some(relay) = state.settings.smtp_url.clone() else {
         return;
     };
     let from = state.settings.mail_from.clone();
@@ -55,31 +55,17 @@ pub fn deliver_pending(state: &super::AppState) {
     tokio::spawn(async move {
         static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
         let _guard = ONE_AT_A_TIME.lock().await;
-        if let Err(e) = deliver(&db, &url, &from).await {
+        if let Err(e) = deliver(&db, &relay, &from).await {
             tracing::warn!(error = %e, "email delivery pass failed");
         }
     });
 }
 
-#[tracing::instrument(skip_all)]
-async fn deliver(db: &Db, smtp_url: &str, from: &str) -> Result<(), ServiceError> {
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+#[tracing::instrument(skip_all, fields(relay = %relay.host(), port = relay.port()))]
+async fn deliver(db: &Db, relay: &SmtpRelay, from: &str) -> Result<(), ServiceError> {
+    use lettre::{AsyncTransport, Message};
 
-    // smtp://host:port, plain SMTP (a local relay or mail catcher); TLS relays are not supported
-    // in this build.
-    let parsed = url::Url::parse(smtp_url)
-        .ok()
-        .filter(|u| u.scheme() == "smtp")
-        .and_then(|u| Some((u.host_str()?.to_string(), u.port().unwrap_or(25))))
-        .ok_or_else(|| {
-            ServiceError::Unexpected(anyhow::anyhow!(
-                "IMPACT_SMTP_URL must look like smtp://host:port"
-            ))
-        })?;
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(parsed.0)
-        .port(parsed.1)
-        .timeout(Some(std::time::Duration::from_secs(10)))
-        .build();
+    let transport = relay.transport();
     let rows = sqlx::query(
         "SELECT id, to_addr, subject, body, link FROM outbox WHERE sent_at IS NULL AND send_error IS NULL ORDER BY id",
     )
@@ -109,7 +95,7 @@ async fn deliver(db: &Db, smtp_url: &str, from: &str) -> Result<(), ServiceError
                 .send(message)
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
+                .map_err(|e| relay.describe_send_error(&e)),
             Err(e) => Err(e),
         };
         let now = clock::to_db(clock::now());

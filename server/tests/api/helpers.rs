@@ -92,8 +92,17 @@ pub async fn spawn(backend: Backend) -> TestApp {
     spawn_with_smtp(backend, None).await
 }
 
-/// With emails also delivered to this SMTP server.
+/// With emails also delivered to this SMTP server (`smtp://host:port`).
 pub async fn spawn_with_smtp(backend: Backend, smtp_url: Option<String>) -> TestApp {
+    let relay = smtp_url.map(|u| app::server::smtp::SmtpRelay::parse(&u, None).expect("SMTP URL"));
+    spawn_with_relay(backend, relay).await
+}
+
+/// With emails also delivered through this relay.
+pub async fn spawn_with_relay(
+    backend: Backend,
+    smtp_url: Option<app::server::smtp::SmtpRelay>,
+) -> TestApp {
     let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("simulator");
@@ -108,7 +117,7 @@ pub async fn spawn_with_provider(
     backend: Backend,
     sim: server::simulator::Simulator,
     outbound: app::server::outbound::Outbound,
-    smtp_url: Option<String>,
+    smtp_url: Option<app::server::smtp::SmtpRelay>,
 ) -> TestApp {
     server::telemetry::init();
     let (database_url, dir) = fresh_database(backend).await;

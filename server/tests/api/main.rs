@@ -6,6 +6,7 @@ mod onboarding;
 mod ops;
 mod registration;
 mod scan;
+mod smtp;
 mod tls;
 
 /// Runs one async test body against SQLite and against PostgreSQL. (Used only inside this test
