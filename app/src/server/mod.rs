@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod provider;
 pub mod scan;
 pub mod signing;
+pub mod streams;
 pub mod verify;
 
 use anyhow::Context;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub settings: Settings,
     pub signer: LinkSigner,
     pub hub: events::Hub,
+    /// Open event streams per user (capped; ended on sign-out or a change of the user).
+    pub streams: streams::OpenStreams,
 }
 
 impl std::fmt::Debug for Db {
@@ -67,6 +70,7 @@ impl AppState {
             settings,
             signer: LinkSigner::new(key),
             hub: events::Hub::new(4096),
+            streams: streams::OpenStreams::default(),
         })
     }
 }

@@ -94,6 +94,19 @@ pub async fn spawn(backend: Backend) -> TestApp {
 
 /// With emails also delivered to this SMTP server.
 pub async fn spawn_with_smtp(backend: Backend, smtp_url: Option<String>) -> TestApp {
+    spawn_configured(backend, smtp_url, |_| {}).await
+}
+
+/// With the configuration changed by `configure` (edge limits, say) before the app starts.
+pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_configured(backend, None, configure).await
+}
+
+async fn spawn_configured(
+    backend: Backend,
+    smtp_url: Option<String>,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     server::telemetry::init();
     let (database_url, dir) = fresh_database(backend).await;
     let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
@@ -101,7 +114,7 @@ pub async fn spawn_with_smtp(backend: Backend, smtp_url: Option<String>) -> Test
         .expect("simulator");
     let instance = unique("inst");
     let provider_url = sim.instance_url(&instance);
-    let config = Config {
+    let mut config = Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         database_url,
         site_root: "target/site".into(),
@@ -116,7 +129,9 @@ pub async fn spawn_with_smtp(backend: Backend, smtp_url: Option<String>) -> Test
         sessions: Default::default(),
         admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
         max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
+        limits: Default::default(),
     };
+    configure(&mut config);
     let application = Application::build(config).await.expect("build app");
     let base = format!("http://{}", application.address());
     let state = application.state.clone();
