@@ -79,7 +79,7 @@ pub async fn read_whole(State(limits): State<BodyLimits>, req: Request, next: Ne
 fn too_large(max: usize) -> Response {
     json_error(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
+        "payload_too_large",
         &format!("The request body is larger than {max} bytes."),
     )
 }
