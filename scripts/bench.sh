@@ -29,6 +29,7 @@ out="$(mktemp)"
   trap 'kill $pid $sim_pid 2>/dev/null || true' EXIT
   start_server() {
     IMPACT_ADMIN_EMAIL=bench@example.com IMPACT_ADMIN_PASSWORD="bench password 123" \
+      IMPACT_MAX_QUEUED=1000000 IMPACT_MAX_CONNECTIONS_PER_IP=1000000 IMPACT_MAX_STREAMS_PER_USER=1000000 \
       LEPTOS_SITE_ADDR=127.0.0.1:$port DATABASE_URL="sqlite://$db?mode=rwc" RUST_LOG=error \
       IMPACT_PROVIDER_URL="http://127.0.0.1:$((port + 1))/i/default" \
       IMPACT_ALLOW_PROVIDER_HOSTS="127.0.0.1:$((port + 1))" \

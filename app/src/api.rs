@@ -12,10 +12,22 @@ use crate::model::{
     UpdateConnection, UserChange, UserView,
 };
 
+/// The error code of a server function call whose arguments could not be read.
+pub const BAD_ARGUMENTS: &str = "bad_arguments";
+
 impl FromServerFnError for ApiError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        // Arguments the server could not read are the caller's mistake (the server answers 400
+        // for this code), not a network failure.
+        if let ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) = value {
+            return ApiError {
+                code: BAD_ARGUMENTS.into(),
+                message: format!("The request's arguments could not be read ({value})."),
+                field: None,
+            };
+        }
         ApiError {
             code: "transport".into(),
             message: format!(
@@ -188,7 +200,7 @@ pub async fn create_user(new: NewUser) -> Result<UserView, ApiError> {
 
 #[server(prefix = "/fn", endpoint = "change_user")]
 pub async fn change_user(id: i64, change: UserChange) -> Result<UserView, ApiError> {
-    crate::server::accounts::change_user(&state()?.db, id, &change, &user()?)
+    crate::server::accounts::change_user_and_streams(&state()?, id, &change, &user()?)
         .await
         .map_err(to_user)
 }

@@ -10,10 +10,17 @@
 //! Let through without a turn: the provider's calls to `/inbound/v1/…` (a check that is being
 //! handled may be waiting on exactly such a call, which must not queue behind it) and the
 //! liveness and readiness probes (a burst must not look like a dead server to an orchestrator).
-use std::sync::Arc;
+//!
+//! The queue is bounded: when `max_queued` requests already wait, the next is answered 503 with
+//! `Retry-After` at once, rather than holding its connection for a turn that is far off.
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc,
+};
 
 use axum::{
     extract::{Request, State},
+    http::{header, HeaderValue, StatusCode},
     middleware::Next,
     response::Response,
 };
@@ -23,14 +30,34 @@ use tokio::sync::Semaphore;
 #[derive(Clone)]
 pub struct Gate {
     turns: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    max_queued: usize,
+}
+
+/// Counts one waiting request for as long as it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Gate {
-    /// `limit` of at least 1 (0 is taken as 1: nothing would ever be served).
+    /// `limit` of at least 1 (0 is taken as 1: nothing would ever be served); the queue is
+    /// unbounded until `queue_bound`.
     pub fn new(limit: usize) -> Self {
         Self {
             turns: Arc::new(Semaphore::new(limit.max(1))),
+            waiting: Arc::default(),
+            max_queued: usize::MAX,
         }
+    }
+
+    /// At most `max_queued` requests wait; more are answered 503 at once.
+    pub fn queue_bound(mut self, max_queued: usize) -> Self {
+        self.max_queued = max_queued;
+        self
     }
 
     /// Requests that could start now.
@@ -49,9 +76,30 @@ pub async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Respon
     if exempt(req.uri().path()) {
         return next.run(req).await;
     }
-    // The semaphore is never closed, so acquiring only fails if it were; serve rather than fail.
-    let _turn = gate.turns.acquire().await.ok();
+    let _turn = match gate.turns.try_acquire() {
+        Ok(turn) => Some(turn),
+        Err(_) => {
+            let waiting = Waiting(&gate.waiting);
+            if waiting.0.fetch_add(1, Ordering::SeqCst) >= gate.max_queued {
+                return busy();
+            }
+            // The semaphore is never closed, so acquiring only fails if it were; serve rather
+            // than fail.
+            gate.turns.acquire().await.ok()
+        }
+    };
     next.run(req).await
+}
+
+fn busy() -> Response {
+    let mut res = crate::auth::json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "The server is busy. Try again in a moment.",
+    );
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    res
 }
 
 #[cfg(test)]
@@ -77,8 +125,12 @@ mod tests {
 
     impl Fixture {
         fn new(limit: usize) -> Self {
+            Self::queued(limit, usize::MAX)
+        }
+
+        fn queued(limit: usize, max_queued: usize) -> Self {
             let (gate, inside, release) = (
-                Gate::new(limit),
+                Gate::new(limit).queue_bound(max_queued),
                 Arc::new(AtomicUsize::new(0)),
                 Arc::new(Notify::new()),
             );
@@ -145,6 +197,38 @@ mod tests {
             assert_eq!(res.status(), 200);
         }
         assert_eq!(f.gate.available(), 2, "every turn given back");
+    }
+
+    #[tokio::test]
+    async fn beyond_the_queue_bound_a_request_is_told_to_come_back_at_once() {
+        let f = Fixture::queued(1, 1);
+        let held = tokio::spawn(f.router.clone().oneshot(get_req("/slow")));
+        settle().await;
+        let queued = tokio::spawn(f.router.clone().oneshot(get_req("/slow")));
+        settle().await;
+        let res = f
+            .router
+            .clone()
+            .oneshot(get_req("/slow"))
+            .await
+            .expect("response");
+        assert_eq!(res.status(), 503);
+        assert_eq!(
+            res.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+        f.release.notify_waiters();
+        assert_eq!(held.await.expect("task").expect("response").status(), 200);
+        settle().await;
+        f.release.notify_waiters();
+        assert_eq!(queued.await.expect("task").expect("response").status(), 200);
+        assert_eq!(
+            f.gate.waiting.load(Ordering::SeqCst),
+            0,
+            "the queue is empty again"
+        );
     }
 
     #[tokio::test]

@@ -358,7 +358,7 @@ async fn change_user(
         .parse::<i64>()
         .map_err(|_| ServiceError::NotFound(format!("There is no user \"{id}\".")))?;
     Ok(Json(
-        accounts::change_user(&state.db, id, &change, &user).await?,
+        accounts::change_user_and_streams(&state, id, &change, &user).await?,
     ))
 }
 

@@ -1,11 +1,6 @@
 //! Sign-in, sessions, the per-route guard, CSRF protection, login throttling and security
 //! headers.
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     extract::{ConnectInfo, Query, Request, State},
@@ -21,7 +16,10 @@ use app::{
     server::{accounts, AppState, ServiceError},
 };
 
-use crate::policy::{self, Surface};
+use crate::{
+    policy::{self, Surface},
+    throttle::{Keys, Throttle},
+};
 
 pub const COOKIE: &str = "impact_session";
 
@@ -33,57 +31,30 @@ pub struct Auth {
     pub throttle: Arc<Throttle>,
     /// Cookies get `Secure` when the app is served over https.
     pub secure_cookies: bool,
+    /// The public URL's origin (`scheme://host[:port]`): a browser's write must come from it.
+    pub site_origin: String,
 }
 
-/// Slows repeated failed sign-ins: after `FREE_FAILURES` failures for one email (or one client
-/// address) within the window, each further attempt must wait, doubling up to 15 minutes.
-#[derive(Default)]
-pub struct Throttle {
-    entries: Mutex<HashMap<String, (u32, Instant)>>,
-}
+/// The signed-in session's key, put on the request by the guard (its streams are registered
+/// under it, so signing out can end them).
+#[derive(Clone, Debug)]
+pub struct SessionKey(pub String);
 
-const FREE_FAILURES: u32 = 5;
-const WINDOW: Duration = Duration::from_secs(15 * 60);
-
-impl Throttle {
-    /// Seconds to wait before another attempt is accepted, if any.
-    pub fn wait(&self, keys: &[String]) -> Option<u64> {
-        let map = self.entries.lock().ok()?;
-        keys.iter()
-            .filter_map(|k| map.get(k))
-            .filter_map(|(n, last)| {
-                if *n < FREE_FAILURES || last.elapsed() > WINDOW {
-                    return None;
-                }
-                let delay =
-                    Duration::from_secs(2u64.saturating_pow(n - FREE_FAILURES + 1).min(900));
-                delay
-                    .checked_sub(last.elapsed())
-                    .map(|d| d.as_secs().max(1))
-            })
-            .max()
-    }
-
-    pub fn failed(&self, keys: &[String]) {
-        if let Ok(mut map) = self.entries.lock() {
-            for k in keys {
-                let e = map.entry(k.clone()).or_insert((0, Instant::now()));
-                if e.1.elapsed() > WINDOW {
-                    e.0 = 0;
-                }
-                e.0 += 1;
-                e.1 = Instant::now();
-            }
-        }
-    }
-
-    pub fn succeeded(&self, keys: &[String]) {
-        if let Ok(mut map) = self.entries.lock() {
-            for k in keys {
-                map.remove(k);
-            }
-        }
-    }
+/// `scheme://host[:port]` of a URL or an Origin header, lowercased, without a default port.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let authority = match scheme.as_str() {
+        "http" => authority.strip_suffix(":80").unwrap_or(&authority),
+        "https" => authority.strip_suffix(":443").unwrap_or(&authority),
+        _ => return None,
+    };
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
 }
 
 fn session_token(headers: &HeaderMap) -> Option<String> {
@@ -97,7 +68,7 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         axum::Json(ApiError {
@@ -110,7 +81,9 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// A state-changing request from another site is refused: the browser says where it came from.
-fn cross_origin(req: &Request) -> bool {
+/// Compared with the public URL's origin, not the Host header: behind a proxy Host is the
+/// proxy's upstream name, and over HTTP/2 there is no Host at all.
+fn cross_origin(req: &Request, site_origin: &str) -> bool {
     if req.method() == Method::GET
         || req.method() == Method::HEAD
         || req.method() == Method::OPTIONS
@@ -118,13 +91,9 @@ fn cross_origin(req: &Request) -> bool {
         return false;
     }
     let headers = req.headers();
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
-        return origin == "null" || origin_host != host;
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().ok().and_then(origin_of);
+        return origin.as_deref() != Some(site_origin);
     }
     // No Origin: only a cross-site fetch metadata header can still tell us.
     matches!(
@@ -137,7 +106,7 @@ fn cross_origin(req: &Request) -> bool {
 pub async fn guard(State(auth): State<Auth>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let surface = policy::surface(&path);
-    if cross_origin(&req) {
+    if cross_origin(&req, &auth.site_origin) {
         tracing::warn!(%path, "cross-origin request refused");
         return json_error(
             StatusCode::FORBIDDEN,
@@ -146,14 +115,16 @@ pub async fn guard(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
         );
     }
     let access = policy::access_for(req.method(), &path);
-    let user = match session_token(req.headers()) {
-        Some(token) => match accounts::resolve_session(&auth.state.db, &token, auth.sessions).await
-        {
-            Ok(u) => u,
-            // Public routes (health, readiness, sign-in) still answer when the database does not.
-            Err(_) if access == Access::Public => None,
-            Err(e) => return e.into_response(),
-        },
+    let token = session_token(req.headers());
+    let user = match &token {
+        Some(token) => {
+            match accounts::resolve_session(&auth.state.db, token, auth.sessions).await {
+                Ok(u) => u,
+                // Public routes (health, readiness, sign-in) still answer when the database does not.
+                Err(_) if access == Access::Public => None,
+                Err(e) => return e.into_response(),
+            }
+        }
         None => None,
     };
     if access != Access::Public {
@@ -180,8 +151,10 @@ pub async fn guard(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
             _ => {}
         }
     }
-    if let Some(u) = user {
+    if let (Some(u), Some(token)) = (user, token) {
         req.extensions_mut().insert(u);
+        req.extensions_mut()
+            .insert(SessionKey(accounts::session_key(&token)));
     }
     next.run(req).await
 }
@@ -207,19 +180,42 @@ pub fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// Only same-site paths are followed after sign-in (no open redirect).
+/// Only same-site paths are followed after sign-in (no open redirect; the rule is
+/// `app::model::safe_next`).
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/".to_string(),
-    }
+    next.and_then(app::model::safe_next)
+        .unwrap_or("/")
+        .to_string()
+}
+
+/// What `security_headers` adds beyond the fixed set.
+#[derive(Clone, Copy)]
+pub struct HeaderPolicy {
+    /// Served over https: browsers are told to use nothing else (HSTS).
+    pub https: bool,
 }
 
 /// Security headers on every response. Scripts are governed by the page's own CSP (with the
-/// per-response nonce); this header adds what a meta CSP cannot: frame-ancestors.
-pub async fn security_headers(req: Request, next: Next) -> Response {
+/// per-response nonce); this header adds what a meta CSP cannot: frame-ancestors. Answers of the
+/// API and the server functions carry a user's data: no cache may keep them.
+pub async fn security_headers(
+    State(policy): State<HeaderPolicy>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    let private = path.starts_with("/api/") || path.starts_with("/fn/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    if private {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if policy.https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
@@ -259,11 +255,9 @@ async fn attempt(
     email: &str,
     password: &str,
 ) -> LoginOutcome {
-    let mut keys = vec![format!("email:{}", email.trim().to_lowercase())];
-    if let Some(p) = peer {
-        keys.push(format!("ip:{}", p.ip()));
-    }
-    if let Some(wait) = auth.throttle.wait(&keys) {
+    let keys = Keys::new(email, peer.map(|p| p.ip()));
+    // Reserved before the (slow) password check, so parallel guesses cannot all pass.
+    if let Err(wait) = auth.throttle.reserve(&keys) {
         return LoginOutcome::Throttled(wait);
     }
     match accounts::verify_login(&auth.state.db, email, password).await {
@@ -278,8 +272,8 @@ async fn attempt(
             }
         }
         Err(e) => {
-            if matches!(e, ServiceError::Unauthorized(_)) {
-                auth.throttle.failed(&keys);
+            if !matches!(e, ServiceError::Unauthorized(_)) {
+                auth.throttle.release(&keys);
             }
             tracing::info!("sign-in refused");
             LoginOutcome::Refused(e)
@@ -369,6 +363,10 @@ pub async fn logout(
         if let Err(e) = accounts::end_session(&auth.state.db, &token).await {
             return e.into_response();
         }
+        // Its open event streams end too (within a moment: they are woken now).
+        auth.state
+            .streams
+            .revoke_session(&accounts::session_key(&token));
     }
     let mut res = Redirect::to("/login").into_response();
     res.headers_mut()

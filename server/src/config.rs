@@ -1,4 +1,4 @@
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 
@@ -17,6 +17,90 @@ pub struct Config {
     pub admin: Option<(String, String)>,
     /// Requests handled at once (IMPACT_MAX_IN_FLIGHT); the rest wait (see `admission`).
     pub max_in_flight: usize,
+    /// What slow or abusive clients may hold (time limits, sizes, caps).
+    pub limits: EdgeLimits,
+}
+
+/// The edge's limits on what one client may hold. Each has its own IMPACT_… setting.
+#[derive(Debug, Clone)]
+pub struct EdgeLimits {
+    /// A request's header must arrive within this (IMPACT_HEADER_TIMEOUT_MS); the connection
+    /// is closed otherwise. Also how long an idle HTTP/1.1 keep-alive connection is kept.
+    pub header_read: Duration,
+    /// A request's whole body must arrive within this (IMPACT_BODY_TIMEOUT_MS): 408 otherwise.
+    pub body_read: Duration,
+    /// Largest request body (IMPACT_MAX_BODY_BYTES): 413 beyond it.
+    pub max_body_bytes: usize,
+    /// Requests waiting for a turn (IMPACT_MAX_QUEUED); beyond it, 503 with Retry-After.
+    pub max_queued: usize,
+    /// Open connections from one IP address (IMPACT_MAX_CONNECTIONS_PER_IP); more are closed
+    /// as they arrive. Behind a proxy that opens one connection per client, raise it.
+    pub max_connections_per_ip: usize,
+    /// Open event streams per user (IMPACT_MAX_STREAMS_PER_USER): 429 beyond it.
+    pub max_streams_per_user: usize,
+    /// Password hashes or checks at once (IMPACT_HASH_CONCURRENCY).
+    pub hash_concurrency: usize,
+    /// Addresses and sign-in names the login throttle remembers (IMPACT_THROTTLE_ENTRIES).
+    pub throttle_entries: usize,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(15),
+            max_body_bytes: 64 * 1024,
+            max_queued: 2048,
+            max_connections_per_ip: 256,
+            max_streams_per_user: app::server::streams::DEFAULT_STREAMS_PER_USER,
+            hash_concurrency: 2,
+            throttle_entries: 10_000,
+        }
+    }
+}
+
+impl EdgeLimits {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let d = Self::default();
+        let ms = |var, default: Duration| -> anyhow::Result<Duration> {
+            positive(
+                var,
+                default.as_millis() as u64,
+                "a positive number of milliseconds",
+            )
+            .map(Duration::from_millis)
+        };
+        Ok(Self {
+            header_read: ms("IMPACT_HEADER_TIMEOUT_MS", d.header_read)?,
+            body_read: ms("IMPACT_BODY_TIMEOUT_MS", d.body_read)?,
+            max_body_bytes: positive(
+                "IMPACT_MAX_BODY_BYTES",
+                d.max_body_bytes,
+                "a positive number of bytes",
+            )?,
+            max_queued: positive("IMPACT_MAX_QUEUED", d.max_queued, "a positive number")?,
+            max_connections_per_ip: positive(
+                "IMPACT_MAX_CONNECTIONS_PER_IP",
+                d.max_connections_per_ip,
+                "a positive number",
+            )?,
+            max_streams_per_user: positive(
+                "IMPACT_MAX_STREAMS_PER_USER",
+                d.max_streams_per_user,
+                "a positive number",
+            )?,
+            hash_concurrency: positive(
+                "IMPACT_HASH_CONCURRENCY",
+                d.hash_concurrency,
+                "a positive number",
+            )?,
+            throttle_entries: positive(
+                "IMPACT_THROTTLE_ENTRIES",
+                d.throttle_entries,
+                "a positive number",
+            )?,
+        })
+    }
 }
 
 /// Far above what eight database connections can serve at once, far below what a burst of
@@ -45,7 +129,7 @@ impl Config {
                 public_url: public_url.unwrap_or_default(),
                 provider_url,
                 link_ttl_hours,
-                provider_timeout: std::time::Duration::from_millis(positive(
+                provider_timeout: Duration::from_millis(positive(
                     "IMPACT_PROVIDER_TIMEOUT_MS",
                     5000,
                     "a positive number",
@@ -85,6 +169,7 @@ impl Config {
                 DEFAULT_MAX_IN_FLIGHT,
                 "a positive number of requests",
             )?,
+            limits: EdgeLimits::from_env()?,
         })
     }
 }

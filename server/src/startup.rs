@@ -6,7 +6,6 @@ use axum::http::{header, HeaderValue};
 use axum::{
     middleware,
     routing::{get, post},
-    serve::ListenerExt,
     Router,
 };
 use leptos::prelude::*;
@@ -19,12 +18,14 @@ use app::{server::AppState, shell, App};
 use crate::{
     admission::{self, Gate},
     api,
-    auth::{self, Auth},
+    auth::{self, Auth, HeaderPolicy},
+    body::{self, BodyLimits},
     coalesce::CoalescingListener,
-    config::Config,
-    inbound, ops,
+    config::{Config, EdgeLimits},
+    fn_status, inbound, ops,
     routes::{Recorder, RouteSpec},
-    setup, stream,
+    serve, setup, stream,
+    throttle::Throttle,
 };
 
 /// A bound, ready-to-run server. `build` binds (port 0 works), `run_until_stopped` serves.
@@ -37,6 +38,7 @@ pub struct Application {
     pub setup_link: Option<String>,
     /// Every route the router serves (for the access tests).
     pub route_table: Vec<RouteSpec>,
+    limits: EdgeLimits,
 }
 
 impl Application {
@@ -51,11 +53,21 @@ impl Application {
         let secure_cookies = settings.public_url.starts_with("https://");
         let state = AppState::connect(&config.database_url, settings).await?;
         let setup_token = setup::first_administrator(&state, &config).await?;
+        let limits = config.limits.clone();
+        app::server::accounts::limit_hashing(limits.hash_concurrency);
+        state.streams.set_limit(limits.max_streams_per_user);
+        let site_origin = auth::origin_of(&state.settings.public_url).ok_or_else(|| {
+            anyhow::anyhow!(
+                "IMPACT_PUBLIC_URL={:?} is not an http:// or https:// address",
+                state.settings.public_url
+            )
+        })?;
         let auth = Auth {
             state: state.clone(),
             sessions: config.sessions,
-            throttle: Arc::new(auth::Throttle::default()),
+            throttle: Arc::new(Throttle::new(limits.throttle_entries)),
             secure_cookies,
+            site_origin,
         };
 
         let leptos_options = LeptosOptions::builder()
@@ -177,11 +189,25 @@ impl Application {
                     HeaderValue::from_static("accept-encoding"),
                 ),
             )
-            .layer(middleware::from_fn(auth::security_headers))
-            // Outermost: a request waiting for its turn has built none of the stack above.
+            .layer(middleware::from_fn(fn_status::statuses))
             .layer(middleware::from_fn_with_state(
-                Gate::new(config.max_in_flight),
+                HeaderPolicy {
+                    https: secure_cookies,
+                },
+                auth::security_headers,
+            ))
+            // A request waiting for its turn has built none of the stack above.
+            .layer(middleware::from_fn_with_state(
+                Gate::new(config.max_in_flight).queue_bound(limits.max_queued),
                 admission::admit,
+            ))
+            // Outermost: the body arrives (in time, within its size) before the request queues.
+            .layer(middleware::from_fn_with_state(
+                BodyLimits {
+                    max_bytes: limits.max_body_bytes,
+                    timeout: limits.body_read,
+                },
+                body::read_whole,
             ));
 
         let setup_link = setup_token
@@ -203,6 +229,7 @@ impl Application {
             state,
             setup_link,
             route_table: table,
+            limits,
         })
     }
 
@@ -211,25 +238,19 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
         let hub = self.state.hub.clone();
         hub.spawn_keep_alive(crate::stream::KEEP_ALIVE);
-        // Writes are coalesced per connection (see `coalesce`), so Nagle's algorithm has nothing
-        // left to gather and would only hold live events back waiting for an acknowledgement.
-        let listener = CoalescingListener(self.listener).tap_io(|io| {
-            if let Err(e) = io.get_ref().set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
+        serve::serve(
+            CoalescingListener(self.listener),
+            self.router,
+            &self.limits,
+            async move {
                 shutdown_signal().await;
                 // End the live streams, or the server would wait on them for ever.
                 hub.close();
-            })
-            .await?;
+            },
+        )
+        .await;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ use axum::{
     extract::{Path, Query, State},
     http::{header, HeaderMap, HeaderName, StatusCode, Version},
     response::{IntoResponse, Response},
+    Extension,
 };
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
@@ -21,13 +22,16 @@ use tokio::sync::broadcast::{
 use tokio::time::Instant;
 
 use app::{
-    model::{ConnectionEvent, Onboarding},
+    model::{ConnectionEvent, CurrentUser, Onboarding},
     server::{
         connections,
         events::{self, Published},
+        streams::{StreamTicket, TooManyStreams},
         AppState, Db, ServiceError,
     },
 };
+
+use crate::auth::{json_error, SessionKey};
 
 #[derive(Deserialize)]
 pub struct After {
@@ -97,14 +101,22 @@ impl Batch {
     }
 }
 
-#[tracing::instrument(skip(state, headers, q))]
+#[tracing::instrument(skip(state, headers, q, user, session))]
 pub async fn events_stream(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<After>,
     version: Version,
     headers: HeaderMap,
+    user: Option<Extension<CurrentUser>>,
+    session: Option<Extension<SessionKey>>,
 ) -> Result<Response, ServiceError> {
+    // The guard lets no one without a session this far; refuse rather than serve if it did.
+    let (Some(Extension(user)), Some(Extension(session))) = (user, session) else {
+        return Err(ServiceError::Unauthorized(
+            "Sign in first: this needs a session.".into(),
+        ));
+    };
     let id: i64 = id.parse().map_err(|_| {
         ServiceError::NotFound(format!("There is no provider connection \"{id}\"."))
     })?;
@@ -123,7 +135,23 @@ pub async fn events_stream(
         // Onboarded and up to date: tell the browser to stop reconnecting.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let stream = follow(
+    // Held for as long as the stream is open: counts it against the user's cap, and ends it
+    // when the session is signed out or the user changed.
+    let ticket = match state.streams.open(user.id, &session.0) {
+        Ok(t) => t,
+        Err(TooManyStreams(n)) => {
+            return Ok(json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                &format!(
+                    "You already have {n} live views open. Close one (another tab or window) \
+                     and try again."
+                ),
+            ))
+        }
+    };
+    let stream = follow_while(
+        Some(ticket),
         rx,
         state.db.clone(),
         id,
@@ -146,6 +174,19 @@ pub async fn events_stream(
 /// The stream's body: `backlog` (the log after `after`), then what arrives on `rx`, each event
 /// once, in order. A lag is caught up from the log in `db`; ends when `rx` is closed.
 pub fn follow(
+    rx: Receiver<Arc<Published>>,
+    db: Db,
+    id: i64,
+    after: i64,
+    backlog: Vec<ConnectionEvent>,
+    http2: bool,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    follow_while(None, rx, db, id, after, backlog, http2)
+}
+
+/// `follow`, ended early when `ticket` is revoked (sign-out, a changed user).
+pub fn follow_while(
+    mut ticket: Option<StreamTicket>,
     mut rx: Receiver<Arc<Published>>,
     db: Db,
     id: i64,
@@ -179,13 +220,27 @@ pub fn follow(
                     if !open {
                         break;
                     }
-                    match order.gap_deadline() {
-                        // A gap that does not close in time is filled from the log (below, as
-                        // for a lag of nothing).
-                        Some(deadline) => tokio::time::timeout_at(deadline, rx.recv())
-                            .await
-                            .unwrap_or(Err(RecvError::Lagged(0))),
-                        None => rx.recv().await,
+                    let deadline = order.gap_deadline();
+                    let next = async {
+                        match deadline {
+                            // A gap that does not close in time is filled from the log (below,
+                            // as for a lag of nothing).
+                            Some(deadline) => tokio::time::timeout_at(deadline, rx.recv())
+                                .await
+                                .unwrap_or(Err(RecvError::Lagged(0))),
+                            None => rx.recv().await,
+                        }
+                    };
+                    tokio::select! {
+                        biased;
+                        // Signed out, or the user changed: end now, send nothing more.
+                        _ = async {
+                            match ticket.as_mut() {
+                                Some(t) => t.revoked().await,
+                                None => std::future::pending().await,
+                            }
+                        } => break,
+                        got = next => got,
                     }
                 }
             };

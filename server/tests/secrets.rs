@@ -58,6 +58,7 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
         sessions: Default::default(),
         admin: Some(("admin@example.com".into(), admin_password.into())),
         max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
+        limits: Default::default(),
     };
     let application = Application::build(config).await.expect("build");
     let base = format!("http://{}", application.address());

@@ -11,6 +11,7 @@ pub mod events;
 pub mod field;
 pub mod guided;
 pub mod provider_url;
+pub mod redirect;
 pub mod state;
 
 pub use access::*;
@@ -23,4 +24,5 @@ pub use events::*;
 pub use field::*;
 pub use guided::*;
 pub use provider_url::*;
+pub use redirect::*;
 pub use state::*;

@@ -35,6 +35,37 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
 }
 
+/// Password hashes computed at once (argon2 takes tens of milliseconds of CPU and memory each).
+static HASHING: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+
+/// At most `n` (at least 1) password hashes or checks run at once in this process. The first
+/// call decides (start-up); without one, as many as the machine has cores.
+pub fn limit_hashing(n: usize) {
+    let _ = HASHING.set(tokio::sync::Semaphore::new(n.max(1)));
+}
+
+/// Runs argon2 work on the blocking pool, behind the hashing semaphore: a burst of sign-ins
+/// waits its turn there instead of stalling the async workers every other request needs.
+async fn off_the_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ServiceError> {
+    let turns = HASHING.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _turn = turns
+        .acquire()
+        .await
+        .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("hashing closed: {e}")))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("password work failed: {e}")))
+}
+
+/// The session's key as stored: the SHA-256 of its token (streams are registered under it).
+pub fn session_key(token: &str) -> String {
+    hash_token(token)
+}
+
 fn hash_token(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
@@ -100,7 +131,8 @@ pub async fn create_user(db: &Db, new: &NewUser, actor: &str) -> Result<UserView
     if new.roles.is_empty() {
         return Err(FieldError::new("roles", "Give the user at least one role.").into());
     }
-    let hash = hash_password(&new.password)?;
+    let password = new.password.clone();
+    let hash = off_the_workers(move || hash_password(&password)).await??;
     let mut tx = db.pool.begin().await?;
     let row = sqlx::query(
         "INSERT INTO users (email, password_hash, roles, disabled, created_at) VALUES ($1, $2, $3, 0, $4) \
@@ -183,6 +215,21 @@ pub async fn change_user(
     Ok(user)
 }
 
+/// `change_user`, then ends the user's open event streams: they were authorised for the roles
+/// the user had, and a disabled user must stop receiving at once. (Their page reconnects and is
+/// authorised afresh, or refused.)
+pub async fn change_user_and_streams(
+    state: &super::AppState,
+    id: i64,
+    change: &UserChange,
+    actor: &CurrentUser,
+) -> Result<UserView, ServiceError> {
+    let user = change_user(&state.db, id, change, actor).await?;
+    let ended = state.streams.revoke_user(id);
+    tracing::info!(user = id, ended, "user changed: open streams ended");
+    Ok(user)
+}
+
 /// Checks a password. The same error for an unknown email and a wrong password, and the hash
 /// work is done either way, so the answer's timing does not reveal which.
 #[tracing::instrument(skip(db, password))]
@@ -198,17 +245,22 @@ pub async fn verify_login(
             .fetch_optional(&db.pool)
             .await?;
     let stored = match &row {
-        Some(r) => r.try_get::<String, _>("password_hash")?,
-        // Verify against a throwaway hash, so unknown emails cost the same.
-        None => dummy_hash().to_string(),
+        Some(r) => Some(r.try_get::<String, _>("password_hash")?),
+        None => None,
     };
-    let ok = PasswordHash::new(&stored)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false);
+    let password = password.to_string();
+    let ok = off_the_workers(move || {
+        // Verify against a throwaway hash, so unknown emails cost the same.
+        let stored = stored.unwrap_or_else(|| dummy_hash().to_string());
+        PasswordHash::new(&stored)
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await?;
     let Some(row) = row.filter(|_| ok) else {
         return Err(refused());
     };

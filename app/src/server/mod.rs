@@ -18,6 +18,7 @@ pub mod provider;
 pub mod scan;
 pub mod signing;
 pub mod smtp;
+pub mod streams;
 pub mod verify;
 
 use anyhow::Context;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub settings: Settings,
     pub signer: LinkSigner,
     pub hub: events::Hub,
+    /// Open event streams per user (capped; ended on sign-out or a change of the user).
+    pub streams: streams::OpenStreams,
 }
 
 impl std::fmt::Debug for Db {
@@ -77,6 +80,7 @@ impl AppState {
             settings,
             signer: LinkSigner::new(key),
             hub: events::Hub::new(4096),
+            streams: streams::OpenStreams::default(),
         })
     }
 }

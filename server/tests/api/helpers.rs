@@ -89,7 +89,7 @@ async fn fresh_database(backend: Backend) -> (String, Option<tempdir::Dir>) {
 }
 
 pub async fn spawn(backend: Backend) -> TestApp {
-    spawn_with_smtp(backend, None).await
+    spawn_configured(backend, None, None, |_| {}).await
 }
 
 /// With emails also delivered to this SMTP server (`smtp://host:port`).
@@ -101,15 +101,14 @@ pub async fn spawn_with_smtp(backend: Backend, smtp_url: Option<String>) -> Test
 /// With emails also delivered through this relay.
 pub async fn spawn_with_relay(
     backend: Backend,
-    smtp_url: Option<app::server::smtp::SmtpRelay>,
+    relay: Option<app::server::smtp::SmtpRelay>,
 ) -> TestApp {
-    let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("simulator");
-    // The test's simulator is the one plain-http, loopback provider allowed.
-    let outbound =
-        app::server::outbound::Outbound::new(&sim.address().to_string(), None).expect("allow list");
-    spawn_with_provider(backend, sim, outbound, smtp_url).await
+    spawn_configured(backend, None, relay, |_| {}).await
+}
+
+/// With the configuration changed by `configure` (edge limits, say) before the app starts.
+pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_configured(backend, None, None, configure).await
 }
 
 /// With this simulator as the provider, called under this outbound policy.
@@ -117,13 +116,38 @@ pub async fn spawn_with_provider(
     backend: Backend,
     sim: server::simulator::Simulator,
     outbound: app::server::outbound::Outbound,
-    smtp_url: Option<app::server::smtp::SmtpRelay>,
+    relay: Option<app::server::smtp::SmtpRelay>,
 ) -> TestApp {
+    spawn_configured(backend, Some((sim, outbound)), relay, |_| {}).await
+}
+
+/// `provider`: the simulator and outbound policy, or a fresh plain-http simulator on loopback,
+/// the one provider allowed.
+async fn spawn_configured(
+    backend: Backend,
+    provider: Option<(
+        server::simulator::Simulator,
+        app::server::outbound::Outbound,
+    )>,
+    smtp_url: Option<app::server::smtp::SmtpRelay>,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
+    let (sim, outbound) = match provider {
+        Some(p) => p,
+        None => {
+            let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
+                .await
+                .expect("simulator");
+            let outbound = app::server::outbound::Outbound::new(&sim.address().to_string(), None)
+                .expect("allow list");
+            (sim, outbound)
+        }
+    };
     server::telemetry::init();
     let (database_url, dir) = fresh_database(backend).await;
     let instance = unique("inst");
     let provider_url = sim.instance_url(&instance);
-    let config = Config {
+    let mut config = Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         database_url,
         site_root: "target/site".into(),
@@ -139,7 +163,9 @@ pub async fn spawn_with_provider(
         sessions: Default::default(),
         admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
         max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
+        limits: Default::default(),
     };
+    configure(&mut config);
     let application = Application::build(config).await.expect("build app");
     let base = format!("http://{}", application.address());
     let state = application.state.clone();

@@ -1,5 +1,6 @@
 mod auth;
 mod connections;
+mod edge;
 mod guided;
 mod helpers;
 mod onboarding;
