@@ -146,7 +146,11 @@ async fn run_check(ctx: &Ctx<'_>, spec: &CheckSpec) -> Found {
     let url = &ctx.target.view.url;
     match spec.id {
         "url" => match ProviderUrl::parse(url) {
-            Ok(_) => passed(format!("{url} is a valid provider URL.")),
+            // The address policy may have changed since the URL was entered.
+            Ok(u) => match ctx.state.settings.outbound.check(&u).await {
+                Err(e) if e.is_policy() => failed(format!("The provider URL {url} is refused: {e}."), false),
+                _ => passed(format!("{url} is a valid provider URL.")),
+            },
             Err(e) => failed(format!("The provider URL {url:?} is not usable: {}", e.message), false),
         },
         "base_url" => match reqwest::Url::parse(&ctx.state.settings.public_url) {

@@ -235,3 +235,38 @@ async fn redirects_are_not_followed_and_oversized_answers_are_refused() {
         assert!(message.contains(said), "{faults}: {message}");
     }
 }
+
+/// A URL already stored (the policy may have changed since it was entered) is checked again on
+/// every scan: the URL check fails, and nothing that depends on it calls the address.
+#[tokio::test]
+async fn a_stored_url_the_policy_refuses_fails_the_url_check_and_is_not_called() {
+    let app = crate::helpers::spawn(Backend::Sqlite).await;
+    let token = app.invite("ada@example.com", "ServiceNow Impact").await;
+    let id = create(&app, &token).await;
+    app.wait_for_state(id, "validated").await;
+    sqlx::query("UPDATE connections SET url = $1 WHERE id = $2")
+        .bind("https://127.0.0.2:9")
+        .bind(id)
+        .execute(&app.state.db.pool)
+        .await
+        .expect("repoint");
+    let v = app.get(&format!("/api/connections/{id}")).await.body["version"].clone();
+    let r = app
+        .post(
+            &format!("/api/connections/{id}/actions"),
+            json!({ "action": "rescan", "version": v }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    app.wait_for_state(id, "validation_failed").await;
+    let health = app.get(&format!("/api/connections/{id}/health")).await.body;
+    let url = check(&health, "url");
+    assert_eq!(url["status"], "failed", "{url}");
+    let message = url["message"].as_str().unwrap_or("");
+    assert!(message.contains("is refused") && message.contains("loopback"), "{message}");
+    let reachable = check(&health, "reachable");
+    assert!(
+        !reachable["message"].as_str().unwrap_or("").contains("refused the connection"),
+        "the address was called: {reachable}"
+    );
+}
