@@ -15,6 +15,7 @@ pub mod onboarding;
 pub mod outbox;
 pub mod provider;
 pub mod scan;
+pub mod sealed;
 pub mod signing;
 pub mod verify;
 
