@@ -17,6 +17,9 @@ pub struct Config {
     pub admin: Option<(String, String)>,
     /// Requests handled at once (IMPACT_MAX_IN_FLIGHT); the rest wait (see `admission`).
     pub max_in_flight: usize,
+    /// The key that seals secrets at rest, and previous ones (IMPACT_SECRET_KEY…; see
+    /// `app::server::sealed`). The default is the key file beside the database.
+    pub secret_keys: app::server::sealed::KeySource,
 }
 
 /// Far above what eight database connections can serve at once, far below what a burst of
@@ -80,6 +83,7 @@ impl Config {
                 DEFAULT_MAX_IN_FLIGHT,
                 "a positive number of requests",
             )?,
+            secret_keys: app::server::sealed::KeySource::from_env()?,
         })
     }
 }

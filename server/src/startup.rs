@@ -49,7 +49,9 @@ impl Application {
             settings.public_url = format!("http://{address}");
         }
         let secure_cookies = settings.public_url.starts_with("https://");
-        let state = AppState::connect(&config.database_url, settings).await?;
+        let keys = config.secret_keys.load(&config.database_url)?;
+        let state = AppState::connect(&config.database_url, settings, keys).await?;
+        let inbound_state = inbound::Inbound::new(state.clone());
         let setup_token = setup::first_administrator(&state, &config).await?;
         let auth = Auth {
             state: state.clone(),
@@ -114,17 +116,17 @@ impl Application {
             .route(
                 "/inbound/v1/ping",
                 &[M::POST],
-                post(inbound::ping).with_state(state.clone()),
+                post(inbound::ping).with_state(inbound_state.clone()),
             )
             .route(
                 "/inbound/v1/onboarded",
                 &[M::POST],
-                post(inbound::onboarded).with_state(state.clone()),
+                post(inbound::onboarded).with_state(inbound_state.clone()),
             )
             .route(
                 "/inbound/v1/echo",
                 &[M::POST],
-                post(inbound::echo).with_state(state.clone()),
+                post(inbound::echo).with_state(inbound_state.clone()),
             );
         let (api_router, api_table) = api::routes(state.clone());
         let mut table = fixed.table;
@@ -210,7 +212,17 @@ impl Application {
         self.address
     }
 
+    /// Serves until SIGTERM or Ctrl-C.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then shuts down gracefully: open connections are closed
+    /// once their request is answered (the tests stop and restart an app on one address so).
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -225,7 +237,7 @@ impl Application {
         });
         axum::serve(listener, service)
             .with_graceful_shutdown(async move {
-                shutdown_signal().await;
+                stop.await;
                 // End the live streams, or the server would wait on them for ever.
                 hub.close();
             })

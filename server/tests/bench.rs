@@ -35,6 +35,7 @@ async fn spawn(instance: &str) -> Bench {
         sessions: Default::default(),
         admin: Some(("bench@example.com".into(), "bench password 123".into())),
         max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
+        secret_keys: Default::default(),
     };
     let application = Application::build(config).await.expect("build");
     let base = format!("http://{}", application.address());

@@ -2,6 +2,7 @@
 //! database on the PostgreSQL server the test script started (TEST_POSTGRES_URL).
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use app::server::sealed::{KeySource, SecretKey};
 use serde_json::{json, Value};
 use server::{config::Config, startup::Application};
 
@@ -12,11 +13,15 @@ pub struct TestApp {
     pub state: app::server::AppState,
     pub route_table: Vec<server::routes::RouteSpec>,
     /// The provider simulator this app talks to, over HTTP on loopback.
-    pub sim: server::simulator::Simulator,
+    pub sim: std::sync::Arc<server::simulator::Simulator>,
     /// This test's simulated provider instance (faults are per instance).
     pub provider_url: String,
     pub instance: String,
-    _dir: Option<tempdir::Dir>,
+    /// How to start another app on the same database and provider.
+    pub restart: Restart,
+    /// Ends serving: see `stop`.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -94,45 +99,97 @@ pub async fn spawn(backend: Backend) -> TestApp {
 
 /// With emails also delivered to this SMTP server.
 pub async fn spawn_with_smtp(backend: Backend, smtp_url: Option<String>) -> TestApp {
+    start(
+        &fresh(backend, smtp_url).await,
+        KeySource::key(SecretKey::generate()),
+    )
+    .await
+    .expect("build app")
+}
+
+/// A fresh database and simulated provider instance, for `start`.
+pub async fn fresh(backend: Backend, smtp_url: Option<String>) -> Restart {
     server::telemetry::init();
     let (database_url, dir) = fresh_database(backend).await;
     let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("simulator");
-    let instance = unique("inst");
-    let provider_url = sim.instance_url(&instance);
-    let config = Config {
-        addr: "127.0.0.1:0".parse().expect("addr"),
+    Restart {
         database_url,
+        sim: std::sync::Arc::new(sim),
+        instance: unique("inst"),
+        smtp_url,
+        addr: None,
+        _dir: dir.map(std::sync::Arc::new),
+    }
+}
+
+/// What an app needs to start again on the same database and simulated provider.
+#[derive(Clone)]
+pub struct Restart {
+    pub database_url: String,
+    pub sim: std::sync::Arc<server::simulator::Simulator>,
+    pub instance: String,
+    pub smtp_url: Option<String>,
+    /// Where to listen (port 0 when `None`): a restarted app takes its predecessor's address,
+    /// which the provider was given at registration.
+    pub addr: Option<std::net::SocketAddr>,
+    /// The SQLite database's folder, removed when the last app using it is dropped.
+    _dir: Option<std::sync::Arc<tempdir::Dir>>,
+}
+
+/// Starts an app on `restart`'s database with these secret keys (a restart when the database
+/// was used before); the error is the start-up error.
+pub async fn start(restart: &Restart, keys: KeySource) -> anyhow::Result<TestApp> {
+    server::telemetry::init();
+    let provider_url = restart.sim.instance_url(&restart.instance);
+    let config = Config {
+        addr: restart
+            .addr
+            .unwrap_or_else(|| "127.0.0.1:0".parse().expect("addr")),
+        database_url: restart.database_url.clone(),
         site_root: "target/site".into(),
         settings: app::server::Settings {
             public_url: String::new(),
             provider_url: provider_url.clone(),
             link_ttl_hours: 72,
             provider_timeout: std::time::Duration::from_secs(2),
-            smtp_url: smtp_url.clone(),
+            smtp_url: restart.smtp_url.clone(),
             mail_from: "Impact <no-reply@example.com>".into(),
         },
         sessions: Default::default(),
         admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
         max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
+        secret_keys: keys,
     };
-    let application = Application::build(config).await.expect("build app");
+    let application = Application::build(config).await?;
     let base = format!("http://{}", application.address());
     let state = application.state.clone();
     let route_table = application.route_table.clone();
-    tokio::spawn(application.run_until_stopped());
+    let address = application.address();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until(async move {
+        // Dropped without `stop`: serve until the test's runtime ends.
+        if stopped.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }));
     let client = signed_in(&base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    TestApp {
+    Ok(TestApp {
         base,
         client,
         state,
         route_table,
-        sim,
+        sim: restart.sim.clone(),
         provider_url,
-        instance,
-        _dir: dir,
-    }
+        instance: restart.instance.clone(),
+        restart: Restart {
+            addr: Some(address),
+            ..restart.clone()
+        },
+        stop: Some(stop),
+        server: Some(server),
+    })
 }
 
 /// A client with its own cookie jar, signed in as this user.
@@ -162,6 +219,19 @@ pub struct Reply {
 }
 
 impl TestApp {
+    /// Stops serving, as a process stopping would: no new connections, open ones closed. The
+    /// state (and its database pool) stays usable. Returns how to start again at this address.
+    pub async fn stop(&mut self) -> Restart {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+            assert!(stopped.is_ok(), "the app did not stop within 10 s");
+        }
+        self.restart.clone()
+    }
+
     /// Sets this test's simulated provider faults (a partial JSON object; the rest default).
     pub async fn faults(&self, faults: Value) {
         let r = reqwest::Client::new()

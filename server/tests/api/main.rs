@@ -1,7 +1,9 @@
+mod at_rest;
 mod auth;
 mod connections;
 mod guided;
 mod helpers;
+mod inbound;
 mod onboarding;
 mod ops;
 mod registration;
