@@ -215,3 +215,42 @@ both_backends!(
         assert_eq!(snapshot(&app, id).await, before);
     }
 );
+
+// Two connections cannot share a consumer id: inbound calls are matched to one secret by it.
+both_backends!(
+    a_consumer_id_names_one_connection,
+    |app: TestApp| async move {
+        let id = validated(&app).await;
+        let consumer: String =
+            sqlx::query_scalar("SELECT consumer_id FROM connections WHERE id = $1")
+                .bind(id)
+                .fetch_one(&app.state.db.pool)
+                .await
+                .expect("consumer id");
+        let pool = &app.state.db.pool;
+        let company: i64 = sqlx::query_scalar(
+        "INSERT INTO companies (name, name_key, created_at) VALUES ('Other', 'other', '2026-01-01T00:00:00Z') RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("company");
+        // Another connection, with a consumer id of its own: fine.
+        let other: i64 = sqlx::query_scalar(
+        "INSERT INTO connections (company_id, url, contact_email, state, registered, onboarding, outbound, inbound, version, created_at, updated_at, consumer_id) \
+         VALUES ($1, 'http://127.0.0.1:9/i/other', 'bob@example.com', 'validated', 1, 'not_started', 'blank', 'blank', 1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'con_other') RETURNING id",
+    )
+    .bind(company)
+    .fetch_one(pool)
+    .await
+    .expect("another connection");
+        let dup = sqlx::query("UPDATE connections SET consumer_id = $1 WHERE id = $2")
+            .bind(&consumer)
+            .bind(other)
+            .execute(pool)
+            .await;
+        assert!(
+            dup.is_err(),
+            "a second connection took consumer id {consumer}"
+        );
+    }
+);
