@@ -193,11 +193,14 @@ pub fn opened(keys: &Keyring, context: &str, stored: &str, what: &str) -> anyhow
     keys.open(context, stored).map_err(|e| match e {
         sealed::OpenError::UnknownKey(id) => anyhow::anyhow!(
             "cannot open {what}: it is sealed under key id {id}, and the configured secret keys \
-             are {} (current, IMPACT_SECRET_KEY or its key file) and {:?} \
+             are {} (current: IMPACT_SECRET_KEY, or the key file when it is unset) and {} \
              (IMPACT_SECRET_KEY_PREVIOUS). Start with the key it was sealed under, as \
              IMPACT_SECRET_KEY, or as IMPACT_SECRET_KEY_PREVIOUS to rotate to a new key",
             keys.current_id(),
-            keys.previous_ids()
+            match keys.previous_ids() {
+                ids if ids.is_empty() => "none".to_string(),
+                ids => ids.join(", "),
+            }
         ),
         other => anyhow::anyhow!("cannot open {what}: {other}"),
     })

@@ -52,7 +52,7 @@ impl std::fmt::Debug for SecretKey {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("is not a key: 32 bytes written as 64 hex digits or as base64 are expected")]
+#[error("expected 32 bytes written as 64 hex digits or as base64")]
 pub struct MalformedKey;
 
 impl SecretKey {
