@@ -19,6 +19,9 @@ pub struct Config {
     pub max_in_flight: usize,
     /// What slow or abusive clients may hold (time limits, sizes, caps).
     pub limits: EdgeLimits,
+    /// The key that seals secrets at rest, and previous ones (IMPACT_SECRET_KEY…; see
+    /// `app::server::sealed`). The default is the key file beside the database.
+    pub secret_keys: app::server::sealed::KeySource,
 }
 
 /// The edge's limits on what one client may hold. Each has its own IMPACT_… setting.
@@ -170,6 +173,7 @@ impl Config {
                 "a positive number of requests",
             )?,
             limits: EdgeLimits::from_env()?,
+            secret_keys: app::server::sealed::KeySource::from_env()?,
         })
     }
 }

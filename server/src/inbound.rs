@@ -1,5 +1,10 @@
 //! The consumer's inbound endpoints, called by the provider. Authenticated by the protocol's
 //! signature with the connection's secret (not by a session).
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
 use axum::{
     body::Bytes,
     extract::{OriginalUri, State},
@@ -7,24 +12,112 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::json;
 use sqlx::Row;
 
-use app::server::{signing, AppState};
+use app::server::{sealed, signing, AppState};
+
+/// The inbound endpoints' state: the app's, and the signatures already accepted.
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    pub state: AppState,
+    pub seen: Arc<ReplayCache>,
+}
+
+impl Inbound {
+    pub fn new(state: AppState) -> Self {
+        Self {
+            state,
+            seen: Arc::new(ReplayCache::new(REPLAY_CACHE_CAPACITY)),
+        }
+    }
+}
+
+/// Far more signed calls than a provider makes within one clock window (a few per minute).
+pub const REPLAY_CACHE_CAPACITY: usize = 100_000;
+
+/// The signatures of accepted requests, each kept until its timestamp leaves the clock window
+/// (after which the clock check refuses it anyway), so a captured request cannot be replayed.
+///
+/// In memory, per process: enough for one instance; several instances behind one address would
+/// each keep their own (a replay could then succeed once per instance). Bounded: expired entries
+/// are pruned whenever it is full, and when even that leaves no room new requests are refused
+/// (fail closed) instead of forgetting signatures that are still valid.
+#[derive(Debug)]
+pub struct ReplayCache {
+    capacity: usize,
+    /// Signature → the unix second after which its timestamp is outside the window.
+    seen: Mutex<HashMap<String, i64>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    First,
+    Replayed,
+    Full,
+}
+
+impl ReplayCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records a verified request's signature, unless it was seen before.
+    pub fn check_and_record(&self, signature: &str, timestamp: i64, now: i64) -> Seen {
+        // Hex is read in either case: both spellings are the same signature.
+        let signature = signature.to_ascii_lowercase();
+        let Ok(mut seen) = self.seen.lock() else {
+            return Seen::Full;
+        };
+        if seen.get(&signature).is_some_and(|until| *until >= now) {
+            return Seen::Replayed;
+        }
+        if seen.len() >= self.capacity {
+            seen.retain(|_, until| *until >= now);
+            if seen.len() >= self.capacity {
+                return Seen::Full;
+            }
+        }
+        seen.insert(signature, timestamp.saturating_add(signing::MAX_SKEW_SECS));
+        Seen::First
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "code": code, "message": message }))).into_response()
 }
 
-/// The connection id whose secret verifies this request.
+/// One answer for an unknown consumer, a connection without a secret and a wrong signature, so
+/// that nobody can tell which consumer ids exist.
+fn bad_signature() -> Response {
+    refuse(
+        StatusCode::UNAUTHORIZED,
+        "bad_signature",
+        "The request signature does not match.",
+    )
+}
+
+/// The connection id whose secret verifies this request; refused unless the request is signed
+/// with that connection's secret, within the clock window, and not seen before.
 async fn verify(
-    state: &AppState,
+    inbound: &Inbound,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<i64, Response> {
+    let state = &inbound.state;
     let header = |name: &str| {
         headers
             .get(name)
@@ -35,64 +128,84 @@ async fn verify(
     let consumer = header(signing::HEADER_CONSUMER);
     let ts: i64 = header(signing::HEADER_TIMESTAMP).parse().unwrap_or(0);
     let sig = header(signing::HEADER_SIGNATURE);
-    let row = sqlx::query("SELECT id, secret FROM connections WHERE consumer_id = $1")
-        .bind(&consumer)
-        .fetch_optional(&state.db.pool)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "inbound lookup failed");
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Try again shortly.",
-            )
-        })?;
-    let Some(row) = row else {
-        return Err(refuse(
-            StatusCode::UNAUTHORIZED,
-            "unknown_consumer",
-            "No connection has this consumer id.",
-        ));
+    let now = chrono::Utc::now().timestamp();
+    let row = if consumer.is_empty() {
+        None
+    } else {
+        sqlx::query("SELECT id, secret FROM connections WHERE consumer_id = $1")
+            .bind(&consumer)
+            .fetch_optional(&state.db.pool)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "inbound lookup failed");
+                refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Try again shortly.",
+                )
+            })?
     };
-    let id: i64 = row.try_get("id").unwrap_or(0);
-    let secret = row
-        .try_get::<Option<String>, _>("secret")
-        .ok()
-        .flatten()
-        .and_then(|s| B64.decode(s).ok())
-        .unwrap_or_default();
-    match signing::verify(
-        &secret,
-        method.as_str(),
-        path,
-        ts,
-        body,
-        &sig,
-        chrono::Utc::now().timestamp(),
-    ) {
-        Ok(()) => Ok(id),
-        Err(signing::VerifyError::ClockSkew) => Err(refuse(
+    // Known consumer with a secret that opens, or nothing: fail closed. An unknown consumer is
+    // checked against a throw-away key, so it is answered like (and as fast as) a bad signature,
+    // clock check included.
+    let found = row.and_then(|row| {
+        let id: i64 = row.try_get("id").ok()?;
+        let stored: String = row.try_get::<Option<String>, _>("secret").ok()??;
+        match state
+            .keys
+            .open(&sealed::connection_secret_context(id), &stored)
+        {
+            Ok(secret) if !secret.is_empty() => Some((id, secret)),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::error!(connection = id, error = %e, "a stored provider secret does not open");
+                None
+            }
+        }
+    });
+    let (id, secret) = match found {
+        Some((id, secret)) => (Some(id), secret),
+        None => (None, vec![0u8; 32]),
+    };
+    let verified = signing::verify(&secret, method.as_str(), path, ts, body, &sig, now);
+    match (verified, id) {
+        (Err(signing::VerifyError::ClockSkew), _) => Err(refuse(
             StatusCode::UNAUTHORIZED,
             "clock_skew",
             "The request timestamp is too far from our clock.",
         )),
-        Err(signing::VerifyError::BadSignature) => Err(refuse(
-            StatusCode::UNAUTHORIZED,
-            "bad_signature",
-            "The request signature does not match.",
-        )),
+        (Err(signing::VerifyError::BadSignature), _) | (Ok(()), None) => Err(bad_signature()),
+        (Ok(()), Some(id)) => match inbound.seen.check_and_record(&sig, ts, now) {
+            Seen::First => Ok(id),
+            Seen::Replayed => {
+                tracing::warn!(connection = id, "a replayed inbound request was refused");
+                Err(refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "replayed",
+                    "This request was already received; sign each request anew.",
+                ))
+            }
+            Seen::Full => {
+                tracing::error!("the inbound replay cache is full");
+                Err(refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Too many requests at once; try again shortly.",
+                ))
+            }
+        },
     }
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn ping(
-    State(state): State<AppState>,
+    State(inbound): State<Inbound>,
     method: Method,
     uri: OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match verify(&state, &method, uri.path(), &headers, &body).await {
+    match verify(&inbound, &method, uri.path(), &headers, &body).await {
         Ok(_) => Json(json!({ "ok": true })).into_response(),
         Err(r) => r,
     }
@@ -101,15 +214,15 @@ pub async fn ping(
 /// The provider finished onboarding and reached us: Inbound is Up.
 #[tracing::instrument(skip_all)]
 pub async fn onboarded(
-    State(state): State<AppState>,
+    State(inbound): State<Inbound>,
     method: Method,
     uri: OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match verify(&state, &method, uri.path(), &headers, &body).await {
+    match verify(&inbound, &method, uri.path(), &headers, &body).await {
         Ok(id) => {
-            app::server::onboarding::inbound_confirmed(&state, id).await;
+            app::server::onboarding::inbound_confirmed(&inbound.state, id).await;
             Json(json!({ "ok": true })).into_response()
         }
         Err(r) => r,
@@ -118,21 +231,42 @@ pub async fn onboarded(
 
 #[tracing::instrument(skip_all)]
 pub async fn echo(
-    State(state): State<AppState>,
+    State(inbound): State<Inbound>,
     method: Method,
     uri: OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match verify(&state, &method, uri.path(), &headers, &body).await {
+    match verify(&inbound, &method, uri.path(), &headers, &body).await {
         Ok(id) => {
             let nonce = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v["nonce"].as_str().map(str::to_string))
                 .unwrap_or_default();
-            app::server::verify::echo_received(&state, id, &nonce);
+            app::server::verify::echo_received(&inbound.state, id, &nonce);
             Json(json!({ "ok": true })).into_response()
         }
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_is_accepted_once_within_its_window_and_the_cache_stays_bounded() {
+        let cache = ReplayCache::new(2);
+        let now = 1_000_000;
+        assert_eq!(cache.check_and_record("aa", now, now), Seen::First);
+        assert_eq!(cache.check_and_record("AA", now, now), Seen::Replayed);
+        assert_eq!(cache.check_and_record("bb", now, now), Seen::First);
+        // Full of signatures still in their window: refused, none forgotten.
+        assert_eq!(cache.check_and_record("cc", now, now), Seen::Full);
+        assert_eq!(cache.check_and_record("aa", now, now + 10), Seen::Replayed);
+        // Once the window has passed they are pruned and room is made.
+        let later = now + signing::MAX_SKEW_SECS + 1;
+        assert_eq!(cache.check_and_record("cc", later, later), Seen::First);
+        assert_eq!(cache.len(), 1);
     }
 }

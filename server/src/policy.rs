@@ -30,7 +30,8 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("connection_for_url", Access::View),
     ("list_companies", Access::View),
     ("open_registration", Access::View),
-    ("resend_registration", Access::View),
+    // Sends a fresh registration link: an IDI admin's act, like issuing one.
+    ("resend_registration", Access::ManageConnection),
     ("list_audit", Access::View),
     ("save_new_connection", Access::ManageConnection),
     ("save_connection", Access::ManageConnection),
@@ -68,6 +69,7 @@ pub fn access_for(method: &Method, path: &str) -> Access {
             .unwrap_or(Access::Administer),
         ["api", "users", ..] => Access::Administer,
         ["api", "invitations", ..] | ["api", "outbox", ..] => Access::ManageConnection,
+        ["api", "registration", "resend"] => Access::ManageConnection,
         ["api", "registration", ..] => Access::View,
         ["api", "audit"] => Access::View,
         ["api", "guided-setup"] if safe => Access::View,

@@ -51,7 +51,9 @@ impl Application {
             settings.public_url = format!("http://{address}");
         }
         let secure_cookies = settings.public_url.starts_with("https://");
-        let state = AppState::connect(&config.database_url, settings).await?;
+        let keys = config.secret_keys.load(&config.database_url)?;
+        let state = AppState::connect(&config.database_url, settings, keys).await?;
+        let inbound_state = inbound::Inbound::new(state.clone());
         let setup_token = setup::first_administrator(&state, &config).await?;
         let limits = config.limits.clone();
         app::server::accounts::limit_hashing(limits.hash_concurrency);
@@ -126,17 +128,17 @@ impl Application {
             .route(
                 "/inbound/v1/ping",
                 &[M::POST],
-                post(inbound::ping).with_state(state.clone()),
+                post(inbound::ping).with_state(inbound_state.clone()),
             )
             .route(
                 "/inbound/v1/onboarded",
                 &[M::POST],
-                post(inbound::onboarded).with_state(state.clone()),
+                post(inbound::onboarded).with_state(inbound_state.clone()),
             )
             .route(
                 "/inbound/v1/echo",
                 &[M::POST],
-                post(inbound::echo).with_state(state.clone()),
+                post(inbound::echo).with_state(inbound_state.clone()),
             );
         let (api_router, api_table) = api::routes(state.clone());
         let mut table = fixed.table;
@@ -237,7 +239,17 @@ impl Application {
         self.address
     }
 
+    /// Serves until SIGTERM or Ctrl-C.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then shuts down gracefully: open connections are closed
+    /// once their request is answered (the tests stop and restart an app on one address so).
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let hub = self.state.hub.clone();
         hub.spawn_keep_alive(crate::stream::KEEP_ALIVE);
         serve::serve(
@@ -245,7 +257,7 @@ impl Application {
             self.router,
             &self.limits,
             async move {
-                shutdown_signal().await;
+                stop.await;
                 // End the live streams, or the server would wait on them for ever.
                 hub.close();
             },

@@ -39,6 +39,7 @@ async fn spawn(instance: &str) -> Bench {
         admin: Some(("bench@example.com".into(), "bench password 123".into())),
         max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
         limits: Default::default(),
+        secret_keys: Default::default(),
     };
     let application = Application::build(config).await.expect("build");
     let base = format!("http://{}", application.address());

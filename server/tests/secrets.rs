@@ -40,6 +40,7 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
     let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("sim");
+    let secret_key = app::server::sealed::SecretKey::generate();
     let config = Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         database_url: format!("sqlite://{}/app.db?mode=rwc", dir.display()),
@@ -59,6 +60,7 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
         admin: Some(("admin@example.com".into(), admin_password.into())),
         max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
         limits: Default::default(),
+        secret_keys: app::server::sealed::KeySource::key(secret_key.clone()),
     };
     let application = Application::build(config).await.expect("build");
     let base = format!("http://{}", application.address());
@@ -150,12 +152,28 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let provider_secret = secret.expect("the scan registered and stored a secret");
+    // Stored sealed: what it opens to is searched for too, as base64 and as hex.
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let provider_secret_plain = app::server::opened(
+        &state.keys,
+        &app::server::sealed::connection_secret_context(1),
+        &provider_secret,
+        "the provider secret",
+    )
+    .expect("the stored secret opens");
 
     let key: String =
         sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = 'link_key'")
             .fetch_one(&state.db.pool)
             .await
             .expect("key");
+    let key_plain = app::server::opened(
+        &state.keys,
+        app::server::sealed::LINK_KEY_CONTEXT,
+        &key,
+        "the link key",
+    )
+    .expect("the stored link key opens");
     let hashes: Vec<String> = sqlx::query_scalar::<_, String>("SELECT password_hash FROM users")
         .fetch_all(&state.db.pool)
         .await
@@ -180,6 +198,21 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
     );
     secrets.extend(hashes);
     secrets.push(provider_secret);
+    for plain in [&provider_secret_plain, &key_plain] {
+        secrets.push(base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            plain,
+        ));
+        secrets.push(hex(plain));
+    }
+    // The key that seals them, as base64 and as hex.
+    secrets.push(secret_key.to_base64().to_string());
+    let key_bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        secret_key.to_base64().as_str(),
+    )
+    .expect("base64");
+    secrets.push(hex(&key_bytes));
     for s in secrets {
         assert!(!s.is_empty());
         if let Some(at) = logs.find(&s) {

@@ -16,6 +16,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod provider;
 pub mod scan;
+pub mod sealed;
 pub mod signing;
 pub mod smtp;
 pub mod streams;
@@ -29,6 +30,7 @@ use sqlx::Row;
 pub use db::Db;
 pub use error::ServiceError;
 use links::LinkSigner;
+use sealed::Keyring;
 
 /// Settings that come from the environment.
 #[derive(Debug, Clone)]
@@ -58,6 +60,8 @@ pub struct AppState {
     pub hub: events::Hub,
     /// Open event streams per user (capped; ended on sign-out or a change of the user).
     pub streams: streams::OpenStreams,
+    /// Seals and opens the secrets stored in the database (see `sealed`).
+    pub keys: std::sync::Arc<Keyring>,
 }
 
 impl std::fmt::Debug for Db {
@@ -72,22 +76,30 @@ impl AppState {
         provider::ProviderClient::new(url, self.settings.provider_timeout, &self.settings.outbound)
     }
 
-    pub async fn connect(database_url: &str, settings: Settings) -> anyhow::Result<Self> {
+    /// Opens the database and brings every stored secret under the current key first (a wrong
+    /// key is an error here, at start-up, naming the key id that is needed).
+    pub async fn connect(
+        database_url: &str,
+        settings: Settings,
+        keys: Keyring,
+    ) -> anyhow::Result<Self> {
         let db = Db::connect(database_url).await?;
-        let key = link_key(&db).await?;
+        seal_stored_secrets(&db, &keys).await?;
+        let key = link_key(&db, &keys).await?;
         Ok(Self {
             db,
             settings,
             signer: LinkSigner::new(key),
             hub: events::Hub::new(4096),
             streams: streams::OpenStreams::default(),
+            keys: std::sync::Arc::new(keys),
         })
     }
 }
 
 /// The registration-link signing key: IMPACT_LINK_KEY if set, else one generated at first start
-/// and kept in the database so links survive restarts.
-async fn link_key(db: &Db) -> anyhow::Result<Vec<u8>> {
+/// and kept in the database (sealed) so links survive restarts.
+async fn link_key(db: &Db, keys: &Keyring) -> anyhow::Result<Vec<u8>> {
     if let Ok(k) = std::env::var("IMPACT_LINK_KEY") {
         if k.len() >= 32 {
             return Ok(k.into_bytes());
@@ -100,7 +112,7 @@ async fn link_key(db: &Db) -> anyhow::Result<Vec<u8>> {
     sqlx::query(
         "INSERT INTO settings (key, value) VALUES ('link_key', $1) ON CONFLICT (key) DO NOTHING",
     )
-    .bind(B64.encode(fresh))
+    .bind(keys.seal(sealed::LINK_KEY_CONTEXT, &fresh))
     .execute(&db.pool)
     .await
     .context("cannot store the link signing key")?;
@@ -108,6 +120,102 @@ async fn link_key(db: &Db) -> anyhow::Result<Vec<u8>> {
         .fetch_one(&db.pool)
         .await?;
     let stored: String = row.try_get("value")?;
-    B64.decode(stored)
-        .context("the stored link signing key is corrupt")
+    opened(
+        keys,
+        sealed::LINK_KEY_CONTEXT,
+        &stored,
+        "the link signing key",
+    )
+}
+
+/// At start-up, in one transaction: values stored in plain base64 by an older version are
+/// sealed, and values sealed under a previous key are re-sealed under the current one. A value
+/// no configured key opens stops the start with an error that says which key it needs.
+async fn seal_stored_secrets(db: &Db, keys: &Keyring) -> anyhow::Result<()> {
+    let mut tx = db.pool.begin().await?;
+    let link_key: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'link_key'")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let mut resealed = 0;
+    if let Some(stored) = link_key {
+        if let Some(value) = resealed_value(
+            keys,
+            sealed::LINK_KEY_CONTEXT,
+            &stored,
+            "the link signing key",
+        )? {
+            sqlx::query("UPDATE settings SET value = $1 WHERE key = 'link_key'")
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+            resealed += 1;
+        }
+    }
+    let rows = sqlx::query("SELECT id, secret FROM connections WHERE secret IS NOT NULL")
+        .fetch_all(&mut *tx)
+        .await?;
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let stored: String = row.try_get("secret")?;
+        let what = format!("the provider secret of connection {id}");
+        let context = sealed::connection_secret_context(id);
+        if let Some(value) = resealed_value(keys, &context, &stored, &what)? {
+            sqlx::query("UPDATE connections SET secret = $1 WHERE id = $2")
+                .bind(value)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            resealed += 1;
+        }
+    }
+    tx.commit().await?;
+    if resealed > 0 {
+        tracing::info!(
+            resealed,
+            key_id = keys.current_id(),
+            "stored secrets sealed under the current key"
+        );
+    }
+    Ok(())
+}
+
+/// The value to store instead of `stored`, if it is not already sealed under the current key.
+fn resealed_value(
+    keys: &Keyring,
+    context: &str,
+    stored: &str,
+    what: &str,
+) -> anyhow::Result<Option<String>> {
+    if sealed::is_sealed(stored) && keys.is_current(stored) {
+        // Opened anyway, so damage shows now rather than at the first provider call.
+        opened(keys, context, stored, what)?;
+        return Ok(None);
+    }
+    let plain = if sealed::is_sealed(stored) {
+        opened(keys, context, stored, what)?
+    } else {
+        // Written before secrets were sealed: plain base64.
+        B64.decode(stored.trim())
+            .with_context(|| format!("{what} is stored neither sealed nor as base64"))?
+    };
+    Ok(Some(keys.seal(context, &plain)))
+}
+
+/// A stored sealed value, opened; the error says which key is needed, never any key material.
+pub fn opened(keys: &Keyring, context: &str, stored: &str, what: &str) -> anyhow::Result<Vec<u8>> {
+    keys.open(context, stored).map_err(|e| match e {
+        sealed::OpenError::UnknownKey(id) => anyhow::anyhow!(
+            "cannot open {what}: it is sealed under key id {id}, and the configured secret keys \
+             are {} (current: IMPACT_SECRET_KEY, or the key file when it is unset) and {} \
+             (IMPACT_SECRET_KEY_PREVIOUS). Start with the key it was sealed under, as \
+             IMPACT_SECRET_KEY, or as IMPACT_SECRET_KEY_PREVIOUS to rotate to a new key",
+            keys.current_id(),
+            match keys.previous_ids() {
+                ids if ids.is_empty() => "none".to_string(),
+                ids => ids.join(", "),
+            }
+        ),
+        other => anyhow::anyhow!("cannot open {what}: {other}"),
+    })
 }

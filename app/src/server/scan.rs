@@ -97,7 +97,12 @@ async fn load_target(state: &AppState, id: i64) -> Result<Target, ServiceError> 
     let credentials = match (consumer_id, secret) {
         (Some(consumer_id), Some(secret)) => Some(Credentials {
             consumer_id,
-            secret: B64.decode(secret).map_err(anyhow::Error::from)?,
+            secret: super::opened(
+                &state.keys,
+                &super::sealed::connection_secret_context(id),
+                &secret,
+                "the provider secret",
+            )?,
         }),
         _ => None,
     };
@@ -391,7 +396,10 @@ async fn register(ctx: &Ctx<'_>) -> Found {
     };
     let stored = sqlx::query("UPDATE connections SET consumer_id = $1, secret = $2 WHERE id = $3")
         .bind(&registered.consumer_id)
-        .bind(B64.encode(&secret))
+        .bind(ctx.state.keys.seal(
+            &super::sealed::connection_secret_context(t.view.id),
+            &secret,
+        ))
         .bind(t.view.id)
         .execute(&ctx.state.db.pool)
         .await;

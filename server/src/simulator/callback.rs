@@ -79,6 +79,16 @@ impl Callback {
                 return Outcome::failed(0, format!("the consumer URL {raw} is not valid: {e}"))
             }
         };
+        // Each call unique, as the protocol asks: the consumer refuses a request identical to
+        // one it already accepted (its replay protection), and two pings in the same second
+        // would otherwise be byte for byte the same. An echo is made unique by its nonce.
+        let mut body = body.clone();
+        if let Some(fields) = body.as_object_mut().filter(|f| !f.contains_key("nonce")) {
+            fields.insert(
+                "request_id".into(),
+                Value::String(format!("{:016x}", rand::random::<u64>())),
+            );
+        }
         let body = body.to_string().into_bytes();
         let timestamp = skewed_now(self.skew_secs).timestamp();
         let signature = signing::sign(&self.secret, "POST", url.path(), timestamp, &body);

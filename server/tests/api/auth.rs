@@ -174,6 +174,14 @@ async fn the_policy_matches_the_roles_the_product_requires() {
         policy::access_for(&post, "/inbound/v1/ping"),
         Access::Public
     );
+    assert_eq!(
+        policy::access_for(&post, "/api/registration/resend"),
+        Access::ManageConnection
+    );
+    assert_eq!(
+        policy::access_for(&post, "/fn/resend_registration"),
+        Access::ManageConnection
+    );
 }
 
 #[tokio::test]
@@ -405,4 +413,48 @@ async fn a_page_without_a_session_sends_you_to_sign_in_and_back() {
         Some("/"),
         "no open redirect"
     );
+}
+
+// Sending a fresh registration link is an IDI admin's act (issue 12): an Impact app user who
+// may look at everything may not make the app email a new link, by REST or server function.
+#[tokio::test]
+async fn resending_a_registration_link_needs_the_idi_admin_role() {
+    let app = spawn(Backend::Sqlite).await;
+    app.invite("ada@example.com", "ServiceNow Impact").await;
+    async fn outbox_len(app: &TestApp) -> Option<usize> {
+        app.get("/api/outbox").await.body.as_array().map(Vec::len)
+    }
+    assert_eq!(outbox_len(&app).await, Some(1));
+    let viewer = app.user_with("viewer@example.com", &["impact_user"]).await;
+    let idi = app.user_with("idi@example.com", &["idi_admin"]).await;
+    let rest = |client: &reqwest::Client| {
+        client
+            .post(format!("{}/api/registration/resend", app.base))
+            .json(&json!({ "email": "ada@example.com" }))
+            .send()
+    };
+    let server_fn = |client: &reqwest::Client| {
+        client
+            .post(format!("{}/fn/resend_registration", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("email=ada%40example.com")
+            .send()
+    };
+
+    let r = rest(&viewer).await.expect("request");
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("IDI admin"),
+        "{body}"
+    );
+    let r = server_fn(&viewer).await.expect("request");
+    assert_eq!(r.status(), 403);
+    assert_eq!(outbox_len(&app).await, Some(1), "no email was sent");
+
+    let r = rest(&idi).await.expect("request");
+    assert_eq!(r.status(), 202);
+    let r = server_fn(&idi).await.expect("request");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(outbox_len(&app).await, Some(3), "two fresh links were sent");
 }

@@ -2,6 +2,7 @@
 //! database on the PostgreSQL server the test script started (TEST_POSTGRES_URL).
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use app::server::sealed::{KeySource, SecretKey};
 use serde_json::{json, Value};
 use server::{config::Config, startup::Application};
 
@@ -12,11 +13,15 @@ pub struct TestApp {
     pub state: app::server::AppState,
     pub route_table: Vec<server::routes::RouteSpec>,
     /// The provider simulator this app talks to, over HTTP on loopback.
-    pub sim: server::simulator::Simulator,
+    pub sim: std::sync::Arc<server::simulator::Simulator>,
     /// This test's simulated provider instance (faults are per instance).
     pub provider_url: String,
     pub instance: String,
-    _dir: Option<tempdir::Dir>,
+    /// How to start another app on the same database and provider.
+    pub restart: Restart,
+    /// Ends serving: see `stop`.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -121,17 +126,38 @@ pub async fn spawn_with_provider(
     spawn_configured(backend, Some((sim, outbound)), relay, |_| {}).await
 }
 
-/// `provider`: the simulator and outbound policy, or a fresh plain-http simulator on loopback,
-/// the one provider allowed.
 async fn spawn_configured(
     backend: Backend,
     provider: Option<(
         server::simulator::Simulator,
         app::server::outbound::Outbound,
     )>,
-    smtp_url: Option<app::server::smtp::SmtpRelay>,
+    relay: Option<app::server::smtp::SmtpRelay>,
     configure: impl FnOnce(&mut Config),
 ) -> TestApp {
+    let restart = fresh_with(backend, provider, relay).await;
+    start_configured(&restart, KeySource::key(SecretKey::generate()), configure)
+        .await
+        .expect("build app")
+}
+
+/// A fresh database and simulated provider instance, for `start`.
+pub async fn fresh(backend: Backend, smtp_url: Option<String>) -> Restart {
+    let relay = smtp_url.map(|u| app::server::smtp::SmtpRelay::parse(&u, None).expect("SMTP URL"));
+    fresh_with(backend, None, relay).await
+}
+
+/// `provider`: the simulator and outbound policy, or a fresh plain-http simulator on loopback,
+/// the one provider allowed.
+async fn fresh_with(
+    backend: Backend,
+    provider: Option<(
+        server::simulator::Simulator,
+        app::server::outbound::Outbound,
+    )>,
+    smtp_url: Option<app::server::smtp::SmtpRelay>,
+) -> Restart {
+    server::telemetry::init();
     let (sim, outbound) = match provider {
         Some(p) => p,
         None => {
@@ -143,45 +169,97 @@ async fn spawn_configured(
             (sim, outbound)
         }
     };
-    server::telemetry::init();
     let (database_url, dir) = fresh_database(backend).await;
-    let instance = unique("inst");
-    let provider_url = sim.instance_url(&instance);
-    let mut config = Config {
-        addr: "127.0.0.1:0".parse().expect("addr"),
+    Restart {
         database_url,
+        sim: std::sync::Arc::new(sim),
+        outbound,
+        instance: unique("inst"),
+        smtp_url,
+        addr: None,
+        _dir: dir.map(std::sync::Arc::new),
+    }
+}
+
+/// What an app needs to start again on the same database and simulated provider.
+#[derive(Clone)]
+pub struct Restart {
+    pub database_url: String,
+    pub sim: std::sync::Arc<server::simulator::Simulator>,
+    /// Which provider addresses the app may call (the simulator's, at least).
+    pub outbound: app::server::outbound::Outbound,
+    pub instance: String,
+    pub smtp_url: Option<app::server::smtp::SmtpRelay>,
+    /// Where to listen (port 0 when `None`): a restarted app takes its predecessor's address,
+    /// which the provider was given at registration.
+    pub addr: Option<std::net::SocketAddr>,
+    /// The SQLite database's folder, removed when the last app using it is dropped.
+    _dir: Option<std::sync::Arc<tempdir::Dir>>,
+}
+
+/// Starts an app on `restart`'s database with these secret keys (a restart when the database
+/// was used before); the error is the start-up error.
+pub async fn start(restart: &Restart, keys: KeySource) -> anyhow::Result<TestApp> {
+    start_configured(restart, keys, |_| {}).await
+}
+
+async fn start_configured(
+    restart: &Restart,
+    keys: KeySource,
+    configure: impl FnOnce(&mut Config),
+) -> anyhow::Result<TestApp> {
+    server::telemetry::init();
+    let provider_url = restart.sim.instance_url(&restart.instance);
+    let mut config = Config {
+        addr: restart
+            .addr
+            .unwrap_or_else(|| "127.0.0.1:0".parse().expect("addr")),
+        database_url: restart.database_url.clone(),
         site_root: "target/site".into(),
         settings: app::server::Settings {
             public_url: String::new(),
             provider_url: provider_url.clone(),
             link_ttl_hours: 72,
             provider_timeout: std::time::Duration::from_secs(2),
-            smtp_url: smtp_url.clone(),
+            smtp_url: restart.smtp_url.clone(),
             mail_from: "Impact <no-reply@example.com>".into(),
-            outbound,
+            outbound: restart.outbound.clone(),
         },
         sessions: Default::default(),
         admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
         max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
         limits: Default::default(),
+        secret_keys: keys,
     };
     configure(&mut config);
-    let application = Application::build(config).await.expect("build app");
+    let application = Application::build(config).await?;
     let base = format!("http://{}", application.address());
     let state = application.state.clone();
     let route_table = application.route_table.clone();
-    tokio::spawn(application.run_until_stopped());
+    let address = application.address();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until(async move {
+        // Dropped without `stop`: serve until the test's runtime ends.
+        if stopped.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }));
     let client = signed_in(&base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    TestApp {
+    Ok(TestApp {
         base,
         client,
         state,
         route_table,
-        sim,
+        sim: restart.sim.clone(),
         provider_url,
-        instance,
-        _dir: dir,
-    }
+        instance: restart.instance.clone(),
+        restart: Restart {
+            addr: Some(address),
+            ..restart.clone()
+        },
+        stop: Some(stop),
+        server: Some(server),
+    })
 }
 
 /// A client with its own cookie jar, signed in as this user.
@@ -211,6 +289,19 @@ pub struct Reply {
 }
 
 impl TestApp {
+    /// Stops serving, as a process stopping would: no new connections, open ones closed. The
+    /// state (and its database pool) stays usable. Returns how to start again at this address.
+    pub async fn stop(&mut self) -> Restart {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+            assert!(stopped.is_ok(), "the app did not stop within 10 s");
+        }
+        self.restart.clone()
+    }
+
     /// Sets this test's simulated provider faults (a partial JSON object; the rest default).
     pub async fn faults(&self, faults: Value) {
         // An https simulator may present a deliberately bad certificate: this is the test

@@ -1,8 +1,10 @@
+mod at_rest;
 mod auth;
 mod connections;
 mod edge;
 mod guided;
 mod helpers;
+mod inbound;
 mod onboarding;
 mod ops;
 mod registration;

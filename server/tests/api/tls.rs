@@ -263,10 +263,16 @@ async fn a_stored_url_the_policy_refuses_fails_the_url_check_and_is_not_called()
     let url = check(&health, "url");
     assert_eq!(url["status"], "failed", "{url}");
     let message = url["message"].as_str().unwrap_or("");
-    assert!(message.contains("is refused") && message.contains("loopback"), "{message}");
+    assert!(
+        message.contains("is refused") && message.contains("loopback"),
+        "{message}"
+    );
     let reachable = check(&health, "reachable");
     assert!(
-        !reachable["message"].as_str().unwrap_or("").contains("refused the connection"),
+        !reachable["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("refused the connection"),
         "the address was called: {reachable}"
     );
 }
