@@ -226,14 +226,7 @@ async fn beyond_the_queue_bound_requests_are_told_to_retry() {
 /// A connection whose live stream stays open (validated, not onboarded).
 async fn new_connection(app: &TestApp) -> i64 {
     let token = app.invite("ada@example.com", "ServiceNow Impact").await;
-    let r = app
-        .post(
-            "/api/connections",
-            json!({ "company": "ServiceNow Impact", "registration_token": token }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    r.body["id"].as_i64().expect("id")
+    app.create_from_link(&token).await
 }
 
 async fn open_stream(client: &reqwest::Client, app: &TestApp, id: i64) -> reqwest::Response {

@@ -420,4 +420,35 @@ impl TestApp {
             .1
             .to_string()
     }
+
+    /// "Save" on the form opened from a registration link: the new connection's id.
+    pub async fn create_from_link(&self, token: &str) -> i64 {
+        let r = self
+            .post(
+                "/api/connections",
+                json!({ "company": "ServiceNow Impact", "registration_token": token }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["id"].as_i64().expect("id")
+    }
+
+    /// Points a connection at another provider URL behind the app's back (as a changed policy
+    /// or a tampered record would leave it) and starts a full Rescan.
+    pub async fn repoint_and_rescan(&self, id: i64, url: &str) {
+        sqlx::query("UPDATE connections SET url = $1 WHERE id = $2")
+            .bind(url)
+            .bind(id)
+            .execute(&self.state.db.pool)
+            .await
+            .expect("repoint");
+        let v = self.get(&format!("/api/connections/{id}")).await.body["version"].clone();
+        let r = self
+            .post(
+                &format!("/api/connections/{id}/actions"),
+                json!({ "action": "rescan", "version": v }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
 }

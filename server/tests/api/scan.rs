@@ -8,14 +8,7 @@ use crate::{both_backends, helpers::TestApp};
 async fn create_with_faults(app: &TestApp, faults: Value) -> i64 {
     let token = app.invite("ada@example.com", "ServiceNow Impact").await;
     app.faults(faults).await;
-    let r = app
-        .post(
-            "/api/connections",
-            json!({ "company": "ServiceNow Impact", "registration_token": token }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    r.body["id"].as_i64().expect("id")
+    app.create_from_link(&token).await
 }
 
 fn failing(health: &Value) -> Vec<String> {
@@ -99,20 +92,8 @@ async fn a_dead_or_refusing_provider_is_reported_by_kind() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
-    sqlx::query("UPDATE connections SET url = $1 WHERE id = $2")
-        .bind(format!("http://127.0.0.1:{port}"))
-        .bind(id)
-        .execute(&app.state.db.pool)
-        .await
-        .expect("repoint");
-    let v = app.get(&format!("/api/connections/{id}")).await.body["version"].clone();
-    let r = app
-        .post(
-            &format!("/api/connections/{id}/actions"),
-            json!({ "action": "rescan", "version": v }),
-        )
+    app.repoint_and_rescan(id, &format!("http://127.0.0.1:{port}"))
         .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
     app.wait_for_state(id, "validation_failed").await;
     let health = app.get(&format!("/api/connections/{id}/health")).await.body;
     let reach = health["checks"]

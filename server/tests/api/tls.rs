@@ -79,23 +79,12 @@ fn check<'a>(health: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {id} check in {health}"))
 }
 
-async fn create(app: &TestApp, token: &str) -> i64 {
-    let r = app
-        .post(
-            "/api/connections",
-            json!({ "company": "ServiceNow Impact", "registration_token": token }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    r.body["id"].as_i64().expect("id")
-}
-
 #[tokio::test]
 async fn a_provider_over_https_with_a_good_certificate_validates() {
     let ca = TestCa::new("Test private CA");
     let app = https_app(&ca, &ca.server_cert(GOOD_NAMES, 2020, 2090)).await;
     let token = app.invite("ada@example.com", "ServiceNow Impact").await;
-    let id = create(&app, &token).await;
+    let id = app.create_from_link(&token).await;
     app.wait_for_state(id, "validated").await;
     let health = app.get(&format!("/api/connections/{id}/health")).await.body;
     let tls = check(&health, "tls");
@@ -140,7 +129,7 @@ async fn each_bad_certificate_fails_the_tls_check_with_its_own_reason() {
         // The registration is initiated while the certificate is good; then it goes bad.
         let token = app.invite("ada@example.com", "ServiceNow Impact").await;
         app.sim.set_certificate(&bad).expect("swap certificate");
-        let id = create(&app, &token).await;
+        let id = app.create_from_link(&token).await;
         app.wait_for_state(id, "validation_failed").await;
         let health = app.get(&format!("/api/connections/{id}/health")).await.body;
         let tls = check(&health, "tls");
@@ -226,7 +215,7 @@ async fn redirects_are_not_followed_and_oversized_answers_are_refused() {
         let app = crate::helpers::spawn(Backend::Sqlite).await;
         let token = app.invite("ada@example.com", "ServiceNow Impact").await;
         app.faults(faults.clone()).await;
-        let id = create(&app, &token).await;
+        let id = app.create_from_link(&token).await;
         app.wait_for_state(id, "validation_failed").await;
         let health = app.get(&format!("/api/connections/{id}/health")).await.body;
         let reachable = check(&health, "reachable");
@@ -242,22 +231,9 @@ async fn redirects_are_not_followed_and_oversized_answers_are_refused() {
 async fn a_stored_url_the_policy_refuses_fails_the_url_check_and_is_not_called() {
     let app = crate::helpers::spawn(Backend::Sqlite).await;
     let token = app.invite("ada@example.com", "ServiceNow Impact").await;
-    let id = create(&app, &token).await;
+    let id = app.create_from_link(&token).await;
     app.wait_for_state(id, "validated").await;
-    sqlx::query("UPDATE connections SET url = $1 WHERE id = $2")
-        .bind("https://127.0.0.2:9")
-        .bind(id)
-        .execute(&app.state.db.pool)
-        .await
-        .expect("repoint");
-    let v = app.get(&format!("/api/connections/{id}")).await.body["version"].clone();
-    let r = app
-        .post(
-            &format!("/api/connections/{id}/actions"),
-            json!({ "action": "rescan", "version": v }),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
+    app.repoint_and_rescan(id, "https://127.0.0.2:9").await;
     app.wait_for_state(id, "validation_failed").await;
     let health = app.get(&format!("/api/connections/{id}/health")).await.body;
     let url = check(&health, "url");
