@@ -435,11 +435,34 @@ pub async fn authorized(
     .await;
     match outcome {
         Ok(_) => axum::response::Redirect::to(&format!("/connections/{id}")).into_response(),
-        Err(e) => {
-            let msg = crate::auth::urlencode(&e.to_api().message);
-            axum::response::Redirect::to(&format!("/connections/{id}?error={msg}")).into_response()
-        }
+        // A refused answer (a second tab, a replay, a denial) is a plain page with its own
+        // status, never a redirect that looks like success.
+        Err(e) => refused_page(e.status(), &e.to_api().message, id),
     }
+}
+
+fn refused_page(
+    status: axum::http::StatusCode,
+    message: &str,
+    id: i64,
+) -> axum::response::Response {
+    let escaped: String = message
+        .chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Authorisation not accepted</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/impact-connect.css\"></head><body><main><section class=\"card\">\
+         <h1>Authorisation not accepted</h1><p>{escaped}</p><p><a href=\"/connections/{id}\">Back to the connection</a></p>\
+         </section></main></body></html>"
+    );
+    (status, axum::response::Html(body)).into_response()
 }
 
 // ---- Guided Setup ----

@@ -56,12 +56,24 @@ pub async fn create_first_admin(
         ))
         .into_response()
     };
-    let valid = token
-        .lock()
-        .map(|t| t.as_deref() == Some(form.token.as_str()))
-        .unwrap_or(false);
-    if !valid {
+    // Taken, not just compared: of two posts with the token, one proceeds.
+    let taken = token.lock().ok().and_then(|mut t| match t.as_deref() {
+        Some(expected) if expected == form.token => t.take(),
+        _ => None,
+    });
+    let Some(taken) = taken else {
         return back("This setup link has already been used or is not valid. Sign in instead.");
+    };
+    // A user made since start-up (by the command line, say) ends the link too.
+    match accounts::count_users(&auth.state.db).await {
+        Ok(0) => {}
+        Ok(_) => {
+            return back("An administrator already exists. Sign in instead.");
+        }
+        Err(e) => {
+            restore(&token, taken);
+            return e.into_response();
+        }
     }
     let new = NewUser {
         email: form.email.clone(),
@@ -70,11 +82,12 @@ pub async fn create_first_admin(
     };
     let user = match accounts::create_user(&auth.state.db, &new, "first start").await {
         Ok(u) => u,
-        Err(e) => return back(&e.to_api().message),
+        Err(e) => {
+            // Nothing was created (a short password, say): the link still works.
+            restore(&token, taken);
+            return back(&e.to_api().message);
+        }
     };
-    if let Ok(mut t) = token.lock() {
-        *t = None;
-    }
     let current = app::model::CurrentUser {
         id: user.id,
         email: user.email,
@@ -89,5 +102,11 @@ pub async fn create_first_admin(
             res
         }
         Err(e) => e.into_response(),
+    }
+}
+
+fn restore(token: &SetupToken, value: String) {
+    if let Ok(mut t) = token.lock() {
+        *t = Some(value);
     }
 }

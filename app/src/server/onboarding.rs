@@ -70,22 +70,25 @@ pub async fn authorized(
     returned_state: &str,
     actor: &str,
 ) -> Result<ConnectionView, ServiceError> {
-    let row = sqlx::query("SELECT auth_state FROM connections WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&state.db.pool)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("There is no provider connection #{id}.")))?;
-    let expected: Option<String> = row.try_get("auth_state")?;
-    if expected.as_deref() != Some(returned_state) || returned_state.is_empty() {
+    // Check and clear in one statement: of two answers carrying the same state (two tabs, a
+    // replay), exactly one clears it; the others find it gone.
+    let cleared = if returned_state.is_empty() {
+        0
+    } else {
+        sqlx::query("UPDATE connections SET auth_state = NULL WHERE id = $1 AND auth_state = $2")
+            .bind(id)
+            .bind(returned_state)
+            .execute(&state.db.pool)
+            .await?
+            .rows_affected()
+    };
+    if cleared != 1 {
+        connections::get(&state.db, id).await?;
         return Err(ServiceError::Conflict(
-            "This authorisation answer does not match the request we sent (it is old or was altered). Select \"Connect to provider\" again."
+            "This authorisation answer does not match the request we sent (it was already used, is old or was altered). Select \"Connect to provider\" again."
                 .into(),
         ));
     }
-    sqlx::query("UPDATE connections SET auth_state = NULL WHERE id = $1")
-        .bind(id)
-        .execute(&state.db.pool)
-        .await?;
     if let Some(err) = error {
         return Err(ServiceError::Conflict(format!(
             "The provider did not grant access ({err}). The named contact must select \"Allow\" on the provider's page."

@@ -12,6 +12,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: app::server::AppState,
     pub route_table: Vec<server::routes::RouteSpec>,
+    /// The one-time first-administrator link, when the app started with no users.
+    pub setup_link: Option<String>,
     /// The provider simulator this app talks to, over HTTP on loopback.
     pub sim: std::sync::Arc<server::simulator::Simulator>,
     /// This test's simulated provider instance (faults are per instance).
@@ -232,7 +234,9 @@ async fn start_configured(
         secret_keys: keys,
     };
     configure(&mut config);
+    let admin = config.admin.is_some();
     let application = Application::build(config).await?;
+    let setup_link = application.setup_link.clone();
     let base = format!("http://{}", application.address());
     let state = application.state.clone();
     let route_table = application.route_table.clone();
@@ -244,12 +248,21 @@ async fn start_configured(
             std::future::pending::<()>().await;
         }
     }));
-    let client = signed_in(&base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    // Without a configured administrator there may be nobody to sign in as.
+    let client = if admin {
+        signed_in(&base, ADMIN_EMAIL, ADMIN_PASSWORD).await
+    } else {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .expect("client")
+    };
     Ok(TestApp {
         base,
         client,
         state,
         route_table,
+        setup_link,
         sim: restart.sim.clone(),
         provider_url,
         instance: restart.instance.clone(),

@@ -9,6 +9,7 @@ mod onboarding;
 mod ops;
 mod registration;
 mod scan;
+mod setup;
 mod smtp;
 mod tls;
 

@@ -23,6 +23,30 @@ pub async fn validated(app: &TestApp) -> i64 {
 /// Follows "Connect to provider" the way a browser would: the provider's page, the named
 /// contact's answer, and the redirect back to us. Returns where we finally sent the browser.
 pub async fn authorise(app: &TestApp, id: i64, email: &str) -> (u16, String) {
+    let back = match allow_on_provider(app, id, email).await {
+        Ok(back) => back,
+        Err(refused) => return refused,
+    };
+    // Back on our side with the signed-in user's session.
+    let admin = admin_browser(app).await;
+    let done = admin.get(back).send().await.expect("callback");
+    let to = done
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (done.status().as_u16(), to)
+}
+
+/// Selects "Connect to provider" and answers on the provider's page as `email`. Returns the
+/// callback URL the provider sent the browser back to (code and state in its query), or the
+/// provider page's refusal (status, page).
+pub async fn allow_on_provider(
+    app: &TestApp,
+    id: i64,
+    email: &str,
+) -> Result<String, (u16, String)> {
     let r = app
         .post(&format!("/api/connections/{id}/connect"), json!({}))
         .await;
@@ -52,15 +76,18 @@ pub async fn authorise(app: &TestApp, id: i64, email: &str) -> (u16, String) {
         .expect("answer");
     if answer.status() != 303 {
         let status = answer.status().as_u16();
-        return (status, answer.text().await.unwrap_or_default());
+        return Err((status, answer.text().await.unwrap_or_default()));
     }
-    let back = answer
+    Ok(answer
         .headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
         .expect("location")
-        .to_string();
-    // Back on our side with the signed-in user's session.
+        .to_string())
+}
+
+/// A browser signed in as the first administrator that does not follow redirects.
+pub async fn admin_browser(app: &TestApp) -> reqwest::Client {
     let admin = reqwest::Client::builder()
         .redirect(Policy::none())
         .cookie_store(true)
@@ -73,14 +100,7 @@ pub async fn authorise(app: &TestApp, id: i64, email: &str) -> (u16, String) {
         .await
         .expect("login");
     assert_eq!(signin.status(), 200);
-    let done = admin.get(back).send().await.expect("callback");
-    let to = done
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    (done.status().as_u16(), to)
+    admin
 }
 
 pub async fn wait_onboarding(app: &TestApp, id: i64, phase: &str) -> Value {
@@ -564,3 +584,101 @@ both_backends!(
         assert!(rest.is_empty(), "nothing after the last event");
     }
 );
+
+/// Two tabs (here ten) return the same authorisation answer at once, then the answer is replayed
+/// after onboarding finished: one run, and every other answer a plain 409.
+async fn raced_and_replayed_callbacks_start_exactly_one_run(backend: crate::helpers::Backend) {
+    let app = crate::helpers::spawn(backend).await;
+    let id = validated(&app).await;
+    let back = allow_on_provider(&app, id, "ada@example.com")
+        .await
+        .expect("the named contact allows");
+    // One browser, one session, ten tabs.
+    let browser = admin_browser(&app).await;
+    let tabs = 10;
+    let go = std::sync::Arc::new(tokio::sync::Barrier::new(tabs));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..tabs {
+        let (browser, back, go) = (browser.clone(), back.clone(), go.clone());
+        set.spawn(async move {
+            go.wait().await;
+            let r = browser.get(back).send().await.expect("callback");
+            let status = r.status().as_u16();
+            let location = r
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            (status, location, r.text().await.unwrap_or_default())
+        });
+    }
+    let answers = set.join_all().await;
+    let home = format!("/connections/{id}");
+    let won = answers
+        .iter()
+        .filter(|(status, location, _)| *status == 303 && *location == home)
+        .count();
+    assert_eq!(won, 1, "exactly one tab starts onboarding: {answers:?}");
+    for (status, location, body) in answers
+        .iter()
+        .filter(|(status, location, _)| !(*status == 303 && *location == home))
+    {
+        assert_eq!(
+            *status, 409,
+            "a losing tab is told plainly, never a 5xx: {location} {body}"
+        );
+        assert!(body.contains("already used"), "{body}");
+    }
+    wait_onboarding(&app, id, "complete").await;
+
+    // The same code and state again, after success.
+    let replay = browser.get(&back).send().await.expect("replay");
+    assert_eq!(replay.status(), 409);
+    let page = replay.text().await.expect("page");
+    assert!(page.contains("already used"), "{page}");
+    assert!(
+        page.contains(&format!("href=\"/connections/{id}\"")),
+        "{page}"
+    );
+
+    let started: i64 = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM connection_history WHERE connection_id = $1 AND action = 'Connect to provider'",
+    )
+    .bind(id)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .expect("count");
+    assert_eq!(started, 1, "one Connect in the history");
+    let events = sqlx::query_scalar::<_, String>(
+        "SELECT body FROM connection_events WHERE connection_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(&app.state.db.pool)
+    .await
+    .expect("events");
+    let runs = events
+        .iter()
+        .filter(|e| e.contains(app::server::onboarding::STARTED))
+        .count();
+    assert_eq!(runs, 1, "one run started: {events:?}");
+    let complete = events
+        .iter()
+        .filter(|e| e.contains(app::server::onboarding::COMPLETE))
+        .count();
+    assert_eq!(complete, 1, "one run completed: {events:?}");
+}
+
+mod raced_and_replayed_callbacks {
+    use crate::helpers::Backend;
+
+    // Several worker threads, so the tabs' requests are handled truly in parallel.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        super::raced_and_replayed_callbacks_start_exactly_one_run(Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres() {
+        super::raced_and_replayed_callbacks_start_exactly_one_run(Backend::Postgres).await
+    }
+}
