@@ -28,7 +28,8 @@ if cargo deny --locked fetch db >/dev/null 2>&1; then
   log "cargo deny: advisories (RustSec database just fetched)"
   cargo deny --locked --offline check --hide-inclusion-graph advisories
 elif compgen -G "${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-*/crates" >/dev/null; then
-  log "cargo deny: advisories (RustSec database could not be fetched: using the copy from an earlier fetch)"
+  copy_date="$(git -C "$(compgen -G "${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-*" | head -1)" log -1 --format=%cs 2>/dev/null || echo unknown)"
+  log "cargo deny: advisories (RustSec database could not be fetched: using the copy from an earlier fetch, dated $copy_date)"
   cargo deny --locked --offline check --hide-inclusion-graph advisories
 else
   log "WARNING: advisories NOT checked: the RustSec database (GitHub) cannot be fetched from here"
