@@ -407,7 +407,10 @@ async fn killed_mid_sync(backend: Backend, instance: &str) {
     // No onboarding message at all is repeated (started, syncing, each group, resumed, complete).
     for m in messages.iter().collect::<std::collections::BTreeSet<_>>() {
         if count(&messages, m) != 1 {
-            problems.push(format!("event \"{m}\" recorded {} times", count(&messages, m)));
+            problems.push(format!(
+                "event \"{m}\" recorded {} times",
+                count(&messages, m)
+            ));
         }
     }
     // What the provider saw (its counters, docs/PROVIDER_PROTOCOL.md). A group whose "Synced"
@@ -440,7 +443,9 @@ async fn killed_mid_sync(backend: Backend, instance: &str) {
                 ));
             }
         } else if !(1..=2).contains(&n) {
-            problems.push(format!("group {group} fetched {n} times (1, or 2 if the kill hit it)"));
+            problems.push(format!(
+                "group {group} fetched {n} times (1, or 2 if the kill hit it)"
+            ));
         }
     }
     if twice > 1 {
@@ -459,7 +464,9 @@ async fn killed_mid_sync(backend: Backend, instance: &str) {
     ] {
         let n = count(&actions, &action.to_string());
         if n != want {
-            problems.push(format!("history has {n} \"{action}\", not {want}: {actions:?}"));
+            problems.push(format!(
+                "history has {n} \"{action}\", not {want}: {actions:?}"
+            ));
         }
     }
     assert!(
@@ -546,15 +553,14 @@ async fn killed_mid_scan(backend: Backend, instance: &str) {
             "scan events (finished?) are {scans:?}, not one start then one finish"
         ));
     }
-    let runs: Vec<(i64, Option<String>)> = sqlx::query(
-        "SELECT id, outcome FROM scan_runs WHERE connection_id = 1 ORDER BY id",
-    )
-    .fetch_all(&store)
-    .await
-    .expect("runs")
-    .iter()
-    .map(|r| (r.get("id"), r.get("outcome")))
-    .collect();
+    let runs: Vec<(i64, Option<String>)> =
+        sqlx::query("SELECT id, outcome FROM scan_runs WHERE connection_id = 1 ORDER BY id")
+            .fetch_all(&store)
+            .await
+            .expect("runs")
+            .iter()
+            .map(|r| (r.get("id"), r.get("outcome")))
+            .collect();
     if runs.len() != 1 || runs[0].1.as_deref() != Some("passed") {
         problems.push(format!("scan runs are {runs:?}, not one passed run"));
     }
@@ -594,7 +600,9 @@ async fn killed_mid_scan(backend: Backend, instance: &str) {
     ] {
         let n = count(&actions, &action.to_string());
         if n != want {
-            problems.push(format!("history has {n} \"{action}\", not {want}: {actions:?}"));
+            problems.push(format!(
+                "history has {n} \"{action}\", not {want}: {actions:?}"
+            ));
         }
     }
     assert!(

@@ -161,7 +161,14 @@ pub fn spawn_run(state: AppState, id: i64) {
 
 async fn fail(state: &AppState, id: i64, reason: &str) {
     let failed = message("failed", &format!("Onboarding failed: {reason}"), true);
-    if let Err(e) = step(state, id, Some((Action::OnboardingFailed, reason)), None, failed).await
+    if let Err(e) = step(
+        state,
+        id,
+        Some((Action::OnboardingFailed, reason)),
+        None,
+        failed,
+    )
+    .await
     {
         tracing::warn!(error = %e, "recording the onboarding failure failed");
     }
@@ -245,12 +252,13 @@ async fn done_so_far(state: &AppState, id: i64) -> Result<Done, ServiceError> {
         .fetch_one(&state.db.pool)
         .await?
         .try_get("onboarding_run")?;
-    let rows =
-        sqlx::query("SELECT step, detail FROM onboarding_steps WHERE connection_id = $1 AND run = $2")
-            .bind(id)
-            .bind(run)
-            .fetch_all(&state.db.pool)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT step, detail FROM onboarding_steps WHERE connection_id = $1 AND run = $2",
+    )
+    .bind(id)
+    .bind(run)
+    .fetch_all(&state.db.pool)
+    .await?;
     let mut done = Done {
         run,
         groups: None,
@@ -399,11 +407,7 @@ async fn store_group(
         id,
         message(
             "synced_group",
-            &format!(
-                "Synced {} ({}/{total})",
-                group.replace('_', " "),
-                index + 1
-            ),
+            &format!("Synced {} ({}/{total})", group.replace('_', " "), index + 1),
             false,
         ),
     )

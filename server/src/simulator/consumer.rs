@@ -150,7 +150,10 @@ pub async fn settings(State(state): State<SimState>, signed: Signed) -> JsonResu
             )));
         }
         c.onboarding.synced_groups.insert(group.clone());
-        *ctx.counters.settings_served.entry(group.clone()).or_default() += 1;
+        *ctx.counters
+            .settings_served
+            .entry(group.clone())
+            .or_default() += 1;
         Ok(Json(json!({ "group": group, "settings": settings })))
     })
 }
