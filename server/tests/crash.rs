@@ -1,6 +1,9 @@
-//! Crash safety: the server process is killed with SIGKILL in the middle of an onboarding run;
-//! started again on the same database, it resumes the run from the record and finishes it.
+//! Crash safety: the server process is killed with SIGKILL in the middle of an onboarding run
+//! (and of a scan); started again on the same database, it resumes the run from its last
+//! completed step and finishes it, without doing or announcing any step twice. On SQLite and on
+//! PostgreSQL (a fresh database on the server at TEST_POSTGRES_URL).
 use std::{
+    collections::BTreeMap,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -8,6 +11,105 @@ use std::{
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 use server::simulator::Simulator;
+use sqlx::Row;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database for one test: a new SQLite file under `dir`, or a new PostgreSQL database
+/// (as server/tests/api/helpers.rs makes them).
+async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}/app.db?mode=rwc", dir.display()),
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let admin = std::env::var("TEST_POSTGRES_URL").expect(
+                "TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts PostgreSQL",
+            );
+            let name = format!(
+                "impact_crash_{}_{}",
+                std::process::id(),
+                dir.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("x")
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            );
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(admin);
+            format!("{base}/{name}")
+        }
+    }
+}
+
+/// The test's own look at the database the server writes (the server may be dead meanwhile).
+async fn pool(db: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(2)
+        .connect(db)
+        .await
+        .expect("open the database")
+}
+
+/// Connection 1's stored events, in sequence order: (seq, body).
+async fn stored_events(db: &sqlx::AnyPool) -> Vec<(i64, Value)> {
+    sqlx::query("SELECT seq, body FROM connection_events WHERE connection_id = 1 ORDER BY seq")
+        .fetch_all(db)
+        .await
+        .expect("events")
+        .iter()
+        .map(|r| {
+            let body: String = r.get("body");
+            (
+                r.get::<i64, _>("seq"),
+                serde_json::from_str(&body).expect("event body"),
+            )
+        })
+        .collect()
+}
+
+/// Connection 1's history, oldest first: the actions as history shows them.
+async fn history(db: &sqlx::AnyPool) -> Vec<String> {
+    sqlx::query("SELECT action FROM connection_history WHERE connection_id = 1 ORDER BY id")
+        .fetch_all(db)
+        .await
+        .expect("history")
+        .iter()
+        .map(|r| r.get::<String, _>("action"))
+        .collect()
+}
+
+fn count<T: PartialEq>(items: &[T], item: &T) -> usize {
+    items.iter().filter(|x| *x == item).count()
+}
+
+/// Polls `probe` until it gives Some, with a generous deadline.
+async fn until<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(t) = probe().await {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 const EMAIL: &str = "admin@example.com";
 const PASSWORD: &str = "crash test password";
@@ -87,8 +189,8 @@ async fn wait_for(c: &reqwest::Client, base: &str, field: &str, value: &str) -> 
     }
 }
 
-/// A real server process on a fresh SQLite file, talking to a simulated provider instance,
-/// with one connection saved and Validated.
+/// A real server process on a fresh database, talking to a simulated provider instance, with one
+/// connection saved (and, from `validated`, Validated).
 struct Running {
     sim: Simulator,
     provider: String,
@@ -100,14 +202,31 @@ struct Running {
     client: reqwest::Client,
 }
 
-async fn validated(instance: &str, company: &str) -> Running {
+/// The simulator's admin address for an instance.
+fn sim_admin(sim: &Simulator, instance: &str) -> String {
+    format!("http://{}/sim/instances/{instance}", sim.address())
+}
+
+async fn set_faults(sim: &Simulator, instance: &str, faults: Value) {
+    let r = reqwest::Client::new()
+        .put(format!("{}/faults", sim_admin(sim, instance)))
+        .json(&faults)
+        .send()
+        .await
+        .expect("faults");
+    assert_eq!(r.status(), 200, "faults {faults} refused");
+}
+
+/// Saves a connection; with `slow_ms`, every provider answer takes that long from just before
+/// the save, so the scan it starts runs for several seconds.
+async fn saved(backend: Backend, instance: &str, company: &str, slow_ms: Option<u64>) -> Running {
     let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("sim");
     let provider = sim.instance_url(instance);
     let dir = std::env::temp_dir().join(format!("impact_{instance}_{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let db = format!("sqlite://{}/app.db?mode=rwc", dir.display());
+    let db = fresh_database(backend, &dir).await;
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let server = start(&db, port, &provider);
@@ -120,12 +239,14 @@ async fn validated(instance: &str, company: &str) -> Running {
     let outbox = get(&c, format!("{base}/api/outbox")).await;
     let link = outbox[0]["link"].as_str().expect("link").to_string();
     let token = link.split_once("token=").expect("token").1;
+    if let Some(ms) = slow_ms {
+        set_faults(&sim, instance, json!({ "slow_ms": ms })).await;
+    }
     c.post(format!("{base}/api/connections"))
         .json(&json!({ "company": company, "registration_token": token }))
         .send()
         .await
         .expect("create");
-    wait_for(&c, &base, "state", "validated").await;
     Running {
         sim,
         provider,
@@ -138,8 +259,43 @@ async fn validated(instance: &str, company: &str) -> Running {
     }
 }
 
-#[tokio::test]
-async fn a_run_killed_mid_sync_resumes_after_restart() {
+async fn validated(backend: Backend, instance: &str, company: &str) -> Running {
+    let running = saved(backend, instance, company, None).await;
+    wait_for(&running.client, &running.base, "state", "validated").await;
+    running
+}
+
+fn kill(server: &mut Child) {
+    server.kill().expect("SIGKILL");
+    let _ = server.wait();
+}
+
+/// The settings groups the simulator serves (server/src/simulator/catalog.rs), as the product
+/// words them in its "Synced …" events.
+const GROUPS: [(&str, &str); 3] = [
+    ("exchange_settings", "Synced exchange settings"),
+    ("entitlements", "Synced entitlements"),
+    ("sync_definitions", "Synced sync definitions"),
+];
+
+fn onboarding_messages(events: &[(i64, Value)]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|(_, b)| b["type"] == "onboarding")
+        .filter_map(|(_, b)| b["message"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Sequence numbers are 1..=N: none missing, none repeated.
+fn contiguous(events: &[(i64, Value)], problems: &mut Vec<String>) {
+    let seqs: Vec<i64> = events.iter().map(|(s, _)| *s).collect();
+    let want: Vec<i64> = (1..=seqs.len() as i64).collect();
+    if seqs != want {
+        problems.push(format!("event seqs are not 1..={}: {seqs:?}", seqs.len()));
+    }
+}
+
+async fn killed_mid_sync(backend: Backend, instance: &str) {
     let Running {
         sim,
         provider,
@@ -149,17 +305,12 @@ async fn a_run_killed_mid_sync_resumes_after_restart() {
         base,
         server,
         client: c,
-    } = validated("crash", "Crash Co").await;
+    } = validated(backend, instance, "Crash Co").await;
     let mut server = server;
+    let store = pool(&db).await;
 
     // Every provider answer now takes 700 ms: the run is mid-sync for a few seconds.
-    let faults = format!("http://{}/sim/instances/crash/faults", sim.address());
-    reqwest::Client::new()
-        .put(&faults)
-        .json(&json!({ "slow_ms": 700 }))
-        .send()
-        .await
-        .expect("faults");
+    set_faults(&sim, instance, json!({ "slow_ms": 700 })).await;
     let auth: Value = c
         .post(format!("{base}/api/connections/1/connect"))
         .send()
@@ -195,16 +346,24 @@ async fn a_run_killed_mid_sync_resumes_after_restart() {
         .expect("redirect")
         .to_string();
     c.get(back).send().await.expect("callback");
-    wait_for(&c, &base, "onboarding", "syncing").await;
 
-    server.kill().expect("SIGKILL");
-    let _ = server.wait();
-    reqwest::Client::new()
-        .put(&faults)
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("faults");
+    // Killed once at least one group is synced (its event stored) and before the run completes.
+    until("a first \"Synced\" event", || async {
+        let messages = onboarding_messages(&stored_events(&store).await);
+        messages
+            .iter()
+            .any(|m| m.starts_with("Synced "))
+            .then_some(())
+    })
+    .await;
+    kill(&mut server);
+    let before = onboarding_messages(&stored_events(&store).await);
+    let synced_before = before.iter().filter(|m| m.starts_with("Synced ")).count();
+    assert!(
+        synced_before < GROUPS.len() && !before.iter().any(|m| m == "Onboarding Complete"),
+        "the kill came too late to test a resume (the run had finished syncing): {before:?}"
+    );
+    set_faults(&sim, instance, json!({})).await;
 
     let mut server = start(&db, port, &provider);
     let c = client(&base).await;
@@ -232,9 +391,239 @@ async fn a_run_killed_mid_sync_resumes_after_restart() {
         "{body}"
     );
     assert!(body.contains("Onboarding Complete"));
+
+    // Everything below is collected, then asserted at once, so a failure lists every broken
+    // promise.
+    let mut problems = Vec::new();
+    let events = stored_events(&store).await;
+    contiguous(&events, &mut problems);
+    let messages = onboarding_messages(&events);
+    for (_, synced) in GROUPS {
+        let n = messages.iter().filter(|m| m.starts_with(synced)).count();
+        if n != 1 {
+            problems.push(format!("\"{synced}\" recorded {n} times, not once"));
+        }
+    }
+    // No onboarding message at all is repeated (started, syncing, each group, resumed, complete).
+    for m in messages.iter().collect::<std::collections::BTreeSet<_>>() {
+        if count(&messages, m) != 1 {
+            problems.push(format!(
+                "event \"{m}\" recorded {} times",
+                count(&messages, m)
+            ));
+        }
+    }
+    // What the provider saw (its counters, docs/PROVIDER_PROTOCOL.md). A group whose "Synced"
+    // event was stored before the kill is served exactly once. The kill can land while the next
+    // group's request is in flight: the simulator may then have answered it although the server
+    // never stored it, so that one group (and only one) may be served twice. Onboarding is
+    // started on the provider once: starting it again would make the provider forget the
+    // groups already read.
+    let counters: Value = reqwest::get(sim_admin(&sim, instance))
+        .await
+        .expect("counters")
+        .json()
+        .await
+        .expect("json");
+    if counters["onboarding_starts"] != 1 {
+        problems.push(format!(
+            "the provider's onboarding was started {} times, not once",
+            counters["onboarding_starts"]
+        ));
+    }
+    let served: BTreeMap<String, u64> =
+        serde_json::from_value(counters["settings_served"].clone()).expect("settings_served");
+    let twice = served.values().filter(|n| **n == 2).count();
+    for (group, synced) in GROUPS {
+        let n = served.get(group).copied().unwrap_or(0);
+        if before.iter().any(|m| m.starts_with(synced)) {
+            if n != 1 {
+                problems.push(format!(
+                    "group {group}, synced before the kill, fetched {n} times, not once"
+                ));
+            }
+        } else if !(1..=2).contains(&n) {
+            problems.push(format!(
+                "group {group} fetched {n} times (1, or 2 if the kill hit it)"
+            ));
+        }
+    }
+    if twice > 1 {
+        problems.push(format!(
+            "more than one group fetched again after the restart: {served:?}"
+        ));
+    }
+    // History: one start, one switch to syncing, one completion, no failure or retry.
+    let actions = history(&store).await;
+    for (action, want) in [
+        ("Connect to provider", 1),
+        ("Onboarding began syncing settings", 1),
+        ("Onboarding completed", 1),
+        ("Onboarding attempt failed", 0),
+        ("Retry", 0),
+    ] {
+        let n = count(&actions, &action.to_string());
+        if n != want {
+            problems.push(format!(
+                "history has {n} \"{action}\", not {want}: {actions:?}"
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "killed after {synced_before} synced group(s):\n{}\nevents: {messages:?}",
+        problems.join("\n")
+    );
+    store.close().await;
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_run_killed_mid_sync_resumes_after_restart_sqlite() {
+    killed_mid_sync(Backend::Sqlite, "crash_sqlite").await;
+}
+
+#[tokio::test]
+async fn a_run_killed_mid_sync_resumes_after_restart_postgres() {
+    killed_mid_sync(Backend::Postgres, "crash_postgres").await;
+}
+
+/// Check events of connection 1: (check id, whether it carries a result).
+fn check_events(events: &[(i64, Value)]) -> Vec<(String, bool)> {
+    events
+        .iter()
+        .filter(|(_, b)| b["type"] == "check")
+        .map(|(_, b)| {
+            (
+                b["check_id"].as_str().unwrap_or("").to_string(),
+                !b["result"].is_null(),
+            )
+        })
+        .collect()
+}
+
+async fn killed_mid_scan(backend: Backend, instance: &str) {
+    // Each provider answer takes 700 ms: the checks that call the provider come in several
+    // rounds of that, while those that need no provider have their results at once.
+    let Running {
+        sim,
+        provider,
+        dir,
+        db,
+        port,
+        base,
+        server,
+        ..
+    } = saved(backend, instance, "Scan Crash Co", Some(700)).await;
+    let mut server = server;
+    let store = pool(&db).await;
+    until("a first check result", || async {
+        let checks = check_events(&stored_events(&store).await);
+        checks.iter().any(|(_, result)| *result).then_some(())
+    })
+    .await;
+    kill(&mut server);
+    let before = stored_events(&store).await;
+    let results_before = check_events(&before).iter().filter(|(_, r)| *r).count();
+    assert!(
+        !before
+            .iter()
+            .any(|(_, b)| b["type"] == "scan" && !b["outcome"].is_null()),
+        "the kill came too late to test a resume (the scan had finished)"
+    );
+    set_faults(&sim, instance, json!({})).await;
+
+    let mut server = start(&db, port, &provider);
+    let c = client(&base).await;
+    wait_for(&c, &base, "state", "validated").await;
+
+    let mut problems = Vec::new();
+    let events = stored_events(&store).await;
+    contiguous(&events, &mut problems);
+    // One run, resumed: one "scan started" and one "scan finished" event, one run stored.
+    let scans: Vec<bool> = events
+        .iter()
+        .filter(|(_, b)| b["type"] == "scan")
+        .map(|(_, b)| !b["outcome"].is_null())
+        .collect();
+    if scans != [false, true] {
+        problems.push(format!(
+            "scan events (finished?) are {scans:?}, not one start then one finish"
+        ));
+    }
+    let runs: Vec<(i64, Option<String>)> =
+        sqlx::query("SELECT id, outcome FROM scan_runs WHERE connection_id = 1 ORDER BY id")
+            .fetch_all(&store)
+            .await
+            .expect("runs")
+            .iter()
+            .map(|r| (r.get("id"), r.get("outcome")))
+            .collect();
+    if runs.len() != 1 || runs[0].1.as_deref() != Some("passed") {
+        problems.push(format!("scan runs are {runs:?}, not one passed run"));
+    }
+    // Each check: one stored result, one result event, at most one "started" event.
+    let results: Vec<String> =
+        sqlx::query("SELECT check_id FROM scan_results WHERE connection_id = 1")
+            .fetch_all(&store)
+            .await
+            .expect("results")
+            .iter()
+            .map(|r| r.get("check_id"))
+            .collect();
+    let checks = check_events(&events);
+    let distinct: std::collections::BTreeSet<&String> = results.iter().collect();
+    for id in distinct {
+        let stored = count(&results, id);
+        let finished = count(&checks, &(id.clone(), true));
+        let started = count(&checks, &(id.clone(), false));
+        if stored != 1 || finished != 1 || started > 1 {
+            problems.push(format!(
+                "check {id}: {stored} stored results, {finished} result events, {started} start events"
+            ));
+        }
+    }
+    if results.len() <= results_before {
+        problems.push(format!(
+            "{} results after the restart, {results_before} before: the scan did not go on",
+            results.len()
+        ));
+    }
+    // History: submitted once, passed once, nothing failed.
+    let actions = history(&store).await;
+    for (action, want) in [
+        ("Submitted for validation", 1),
+        ("Validation checks passed", 1),
+        ("Validation checks failed", 0),
+    ] {
+        let n = count(&actions, &action.to_string());
+        if n != want {
+            problems.push(format!(
+                "history has {n} \"{action}\", not {want}: {actions:?}"
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "killed after {results_before} check result(s):\n{}",
+        problems.join("\n")
+    );
+    store.close().await;
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_scan_killed_mid_run_resumes_after_restart_sqlite() {
+    killed_mid_scan(Backend::Sqlite, "scan_crash_sqlite").await;
+}
+
+#[tokio::test]
+async fn a_scan_killed_mid_run_resumes_after_restart_postgres() {
+    killed_mid_scan(Backend::Postgres, "scan_crash_postgres").await;
 }
 
 #[tokio::test]
@@ -246,7 +635,7 @@ async fn sigterm_ends_open_event_streams_and_the_server_exits() {
         mut server,
         client: c,
         ..
-    } = validated("shutdown", "Stop Co").await;
+    } = validated(Backend::Sqlite, "shutdown", "Stop Co").await;
     // A live stream stays open while onboarding has not happened.
     let mut stream = c
         .get(format!("{base}/api/connections/1/events?after=0"))

@@ -106,7 +106,8 @@ pub async fn authorized(
     start(state, id, actor).await
 }
 
-/// Starts (Onboard) or restarts (Retry) the run. Exactly one caller wins the transition.
+/// Starts (Onboard) or restarts (Retry) the run. Exactly one caller wins the transition. The
+/// transition, the new run number and the "started" event are one transaction.
 pub async fn start(state: &AppState, id: i64, actor: &str) -> Result<ConnectionView, ServiceError> {
     let current = connections::get(&state.db, id).await?;
     let action = if current.onboarding == Onboarding::Failed {
@@ -114,27 +115,40 @@ pub async fn start(state: &AppState, id: i64, actor: &str) -> Result<ConnectionV
     } else {
         Action::Onboard
     };
-    let view = connections::apply(
-        state,
-        id,
-        action,
+    let next = crate::model::transition(current.status(), action)?;
+    let mut tx = state.db.pool.begin().await?;
+    let changed = connections::write_transition(
+        &mut tx,
+        &current,
+        current.version,
+        next,
+        None,
         actor,
+        action,
         "Authorised on the provider",
-        Some(current.version),
     )
     .await?;
-    emit(state, id, "started", STARTED, false).await;
+    sqlx::query("UPDATE connections SET onboarding_run = onboarding_run + 1 WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let started = events::append(&mut tx, id, message("started", STARTED, false)).await?;
+    tx.commit().await?;
+    state.hub.publish(vec![changed, started]);
     spawn_run(state.clone(), id);
-    Ok(view)
+    connections::get(&state.db, id).await
 }
 
-async fn emit(state: &AppState, id: i64, step: &str, message: &str, failed: bool) {
-    let body = EventBody::Onboarding {
+fn message(step: &str, message: &str, failed: bool) -> EventBody {
+    EventBody::Onboarding {
         step: step.into(),
         message: message.into(),
         failed,
-    };
-    events::record(state, id, body).await;
+    }
+}
+
+async fn emit(state: &AppState, id: i64, step: &str, text: &str, failed: bool) {
+    events::record(state, id, message(step, text, failed)).await;
 }
 
 pub fn spawn_run(state: AppState, id: i64) {
@@ -146,20 +160,127 @@ pub fn spawn_run(state: AppState, id: i64) {
 }
 
 async fn fail(state: &AppState, id: i64, reason: &str) {
-    emit(
+    let failed = message("failed", &format!("Onboarding failed: {reason}"), true);
+    if let Err(e) = step(
         state,
         id,
-        "failed",
-        &format!("Onboarding failed: {reason}"),
-        true,
+        Some((Action::OnboardingFailed, reason)),
+        None,
+        failed,
     )
-    .await;
-    if let Err(e) =
-        connections::apply(state, id, Action::OnboardingFailed, "system", reason, None).await
+    .await
     {
         tracing::warn!(error = %e, "recording the onboarding failure failed");
     }
 }
+
+/// A progress row of the current run: which step, and what it found.
+struct Progress<'a> {
+    run: i64,
+    step: &'a str,
+    detail: Option<&'a str>,
+}
+
+/// One step of a run as one transaction: the state change if any, the progress row if any, and
+/// the step's event. Either all of it is recorded or none (a crash in between leaves the step
+/// to be done again, never half-recorded). A system transition racing another writer is tried
+/// again, as `connections::apply` does.
+async fn step(
+    state: &AppState,
+    id: i64,
+    action: Option<(Action, &str)>,
+    progress: Option<Progress<'_>>,
+    body: EventBody,
+) -> Result<(), ServiceError> {
+    let mut attempts = 0;
+    loop {
+        let current = connections::get(&state.db, id).await?;
+        let mut tx = state.db.pool.begin().await?;
+        let mut published = Vec::new();
+        if let Some((action, reason)) = action {
+            let next = crate::model::transition(current.status(), action)?;
+            match connections::write_transition(
+                &mut tx,
+                &current,
+                current.version,
+                next,
+                None,
+                "system",
+                action,
+                reason,
+            )
+            .await
+            {
+                Ok(e) => published.push(e),
+                Err(ServiceError::Conflict(_)) if attempts < 3 => {
+                    attempts += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(p) = &progress {
+            sqlx::query(
+                "INSERT INTO onboarding_steps (connection_id, run, step, detail, at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(p.run)
+            .bind(p.step)
+            .bind(p.detail)
+            .bind(clock::to_db(clock::now()))
+            .execute(&mut *tx)
+            .await?;
+        }
+        published.push(events::append(&mut tx, id, body).await?);
+        tx.commit().await?;
+        state.hub.publish(published);
+        return Ok(());
+    }
+}
+
+/// What the current run has already done: its number, the provider's groups once the provider
+/// has started onboarding for it, and the groups synced since.
+struct Done {
+    run: i64,
+    groups: Option<Vec<String>>,
+    synced: std::collections::HashSet<String>,
+}
+
+async fn done_so_far(state: &AppState, id: i64) -> Result<Done, ServiceError> {
+    let run: i64 = sqlx::query("SELECT onboarding_run FROM connections WHERE id = $1")
+        .bind(id)
+        .fetch_one(&state.db.pool)
+        .await?
+        .try_get("onboarding_run")?;
+    let rows = sqlx::query(
+        "SELECT step, detail FROM onboarding_steps WHERE connection_id = $1 AND run = $2",
+    )
+    .bind(id)
+    .bind(run)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut done = Done {
+        run,
+        groups: None,
+        synced: Default::default(),
+    };
+    for r in &rows {
+        let step: String = r.try_get("step")?;
+        if step == PROVIDER_STARTED {
+            let detail: Option<String> = r.try_get("detail")?;
+            let groups: Vec<String> = serde_json::from_str(detail.as_deref().unwrap_or("[]"))
+                .map_err(anyhow::Error::from)?;
+            done.groups = Some(groups);
+        } else if let Some(group) = step.strip_prefix(GROUP_STEP) {
+            done.synced.insert(group.to_string());
+        }
+    }
+    Ok(done)
+}
+
+/// Progress steps: the provider started onboarding for this run; a group was synced.
+const PROVIDER_STARTED: &str = "provider_started";
+const GROUP_STEP: &str = "group:";
 
 fn step_error(what: &str, e: ProviderError) -> ServiceError {
     ServiceError::Provider(format!(
@@ -167,7 +288,9 @@ fn step_error(what: &str, e: ProviderError) -> ServiceError {
     ))
 }
 
-/// The run itself, from wherever the record says it stands.
+/// The run itself, from wherever the record says it stands: a resumed run neither starts the
+/// provider's onboarding again (that would make it forget the groups already read) nor fetches a
+/// group it has recorded as synced.
 #[tracing::instrument(skip(state))]
 async fn run(state: &AppState, id: i64) -> Result<(), ServiceError> {
     let current = connections::get(&state.db, id).await?;
@@ -175,85 +298,91 @@ async fn run(state: &AppState, id: i64) -> Result<(), ServiceError> {
         ServiceError::Conflict("the connection has no provider credentials".into())
     })?;
     let client = state.provider(&current.url);
-    let started = client
-        .start_onboarding(&creds)
-        .await
-        .map_err(|e| step_error("The provider could not start onboarding", e))?;
-    let groups: Vec<String> = started["groups"]
-        .as_array()
-        .map(|g| {
-            g.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    if current.onboarding == Onboarding::Started {
-        // Our calls reach the provider: Outbound is Up.
-        connections::apply(
-            state,
-            id,
-            Action::OnboardingSyncing,
-            "system",
-            "Provider accepted onboarding",
-            None,
-        )
-        .await?;
-        emit(state, id, "syncing", SYNCING, false).await;
-    }
+    let done = done_so_far(state, id).await?;
+    let groups = match done.groups {
+        Some(groups) => groups,
+        None => {
+            let started = client
+                .start_onboarding(&creds)
+                .await
+                .map_err(|e| step_error("The provider could not start onboarding", e))?;
+            let groups: Vec<String> = started["groups"]
+                .as_array()
+                .map(|g| {
+                    g.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let detail = serde_json::to_string(&groups).map_err(anyhow::Error::from)?;
+            let progress = Progress {
+                run: done.run,
+                step: PROVIDER_STARTED,
+                detail: Some(&detail),
+            };
+            // Our calls reach the provider: Outbound is Up.
+            let action = (current.onboarding == Onboarding::Started)
+                .then_some((Action::OnboardingSyncing, "Provider accepted onboarding"));
+            step(
+                state,
+                id,
+                action,
+                Some(progress),
+                message("syncing", SYNCING, false),
+            )
+            .await?;
+            groups
+        }
+    };
     for (i, group) in groups.iter().enumerate() {
+        if done.synced.contains(group) {
+            continue;
+        }
         let body = client
             .settings_group(&creds, group)
             .await
             .map_err(|e| step_error(&format!("Syncing \"{group}\" failed"), e))?;
-        store_group(state, id, group, &body).await?;
-        emit(
-            state,
-            id,
-            "synced_group",
-            &format!(
-                "Synced {} ({}/{})",
-                group.replace('_', " "),
-                i + 1,
-                groups.len()
-            ),
-            false,
-        )
-        .await;
+        store_group(state, id, done.run, group, &body, i, groups.len()).await?;
     }
-    let done = client
+    let finished = client
         .complete_onboarding(&creds)
         .await
         .map_err(|e| step_error("The provider could not complete onboarding", e))?;
-    if done["inbound_ok"].as_bool() != Some(true) {
-        let why = done["error"]
+    if finished["inbound_ok"].as_bool() != Some(true) {
+        let why = finished["error"]
             .as_str()
             .unwrap_or("the provider could not reach this instance");
         return Err(ServiceError::Provider(format!(
             "The provider could not reach this instance's inbound endpoint ({why}). Check the base URL and firewall, then select Retry"
         )));
     }
-    connections::apply(
+    step(
         state,
         id,
-        Action::OnboardingComplete,
-        "system",
-        "All settings synced; the provider reached us",
+        Some((
+            Action::OnboardingComplete,
+            "All settings synced; the provider reached us",
+        )),
         None,
+        message("complete", COMPLETE, false),
     )
-    .await?;
-    emit(state, id, "complete", COMPLETE, false).await;
-    Ok(())
+    .await
 }
 
+/// Stores a synced group, records the step and its "Synced" event: one transaction.
 async fn store_group(
     state: &AppState,
     id: i64,
+    run: i64,
     group: &str,
     body: &serde_json::Value,
+    index: usize,
+    total: usize,
 ) -> Result<(), ServiceError> {
     let json = serde_json::to_string(body).map_err(anyhow::Error::from)?;
     let now = clock::to_db(clock::now());
-    // Upsert: a resumed run rewrites the same group.
+    let mut tx = state.db.pool.begin().await?;
+    // Upsert: an earlier run (before a Retry) may have stored the same group.
     sqlx::query(
         "INSERT INTO synced_settings (connection_id, grp, body, synced_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (connection_id, grp) DO UPDATE SET body = excluded.body, synced_at = excluded.synced_at",
@@ -261,9 +390,30 @@ async fn store_group(
     .bind(id)
     .bind(group)
     .bind(json)
-    .bind(now)
-    .execute(&state.db.pool)
+    .bind(&now)
+    .execute(&mut *tx)
     .await?;
+    sqlx::query(
+        "INSERT INTO onboarding_steps (connection_id, run, step, detail, at) VALUES ($1, $2, $3, NULL, $4)",
+    )
+    .bind(id)
+    .bind(run)
+    .bind(format!("{GROUP_STEP}{group}"))
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    let synced = events::append(
+        &mut tx,
+        id,
+        message(
+            "synced_group",
+            &format!("Synced {} ({}/{total})", group.replace('_', " "), index + 1),
+            false,
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    state.hub.publish(vec![synced]);
     Ok(())
 }
 
@@ -300,14 +450,15 @@ pub async fn resume_interrupted(state: &AppState) -> Result<usize, ServiceError>
     Ok(rows.len())
 }
 
-/// Scans cut short by a crash would leave the record Awaiting validation: run them again.
+/// Scans cut short by a crash leave the record Awaiting validation: each continues its
+/// unfinished run (or, when none was recorded, runs the suite).
 pub async fn resume_scans(state: &AppState) -> Result<usize, ServiceError> {
     let rows = sqlx::query("SELECT id FROM connections WHERE state = 'awaiting_validation'")
         .fetch_all(&state.db.pool)
         .await?;
     for r in &rows {
         let id: i64 = r.try_get("id")?;
-        scan::spawn_suite(state.clone(), id, "system".into());
+        scan::spawn_resumed_suite(state.clone(), id);
     }
     Ok(rows.len())
 }

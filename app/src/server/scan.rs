@@ -480,30 +480,111 @@ pub async fn run(
     id: i64,
     only: Option<&str>,
 ) -> Result<ScanRunView, ServiceError> {
+    run_from(state, id, only, None).await
+}
+
+/// What a full-suite run cut short by a crash had already recorded.
+struct Resumed {
+    run_id: i64,
+    started_at: chrono::DateTime<chrono::Utc>,
+    results: Vec<CheckResult>,
+    /// Checks whose "started" event is already in the log.
+    started: std::collections::HashSet<String>,
+}
+
+async fn resumed(state: &AppState, id: i64, run_id: i64) -> Result<Resumed, ServiceError> {
+    let started_at: String = sqlx::query("SELECT started_at FROM scan_runs WHERE id = $1")
+        .bind(run_id)
+        .fetch_one(&state.db.pool)
+        .await?
+        .try_get("started_at")?;
+    let rows = sqlx::query(
+        "SELECT check_id, status, message, retryable, duration_ms, at FROM scan_results WHERE run_id = $1 ORDER BY id",
+    )
+    .bind(run_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let results = rows.iter().map(result_from_row).collect::<Result<_, _>>()?;
+    let started = events::since(&state.db, id, 0)
+        .await?
+        .into_iter()
+        .filter_map(|e| match e.body {
+            EventBody::Check {
+                run_id: r,
+                check_id,
+                result: None,
+                ..
+            } if r == run_id => Some(check_id),
+            _ => None,
+        })
+        .collect();
+    Ok(Resumed {
+        run_id,
+        started_at: clock::from_db(&started_at)?,
+        results,
+        started,
+    })
+}
+
+/// The full suite's latest run when it never finished (the server stopped mid-run).
+async fn unfinished_run(state: &AppState, id: i64) -> Result<Option<i64>, ServiceError> {
+    let row = sqlx::query(
+        "SELECT id, finished_at FROM scan_runs WHERE connection_id = $1 AND suite = $2 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(id)
+    .bind(FULL_SUITE)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let finished: Option<String> = row.try_get("finished_at")?;
+    Ok(match finished {
+        None => Some(row.try_get("id")?),
+        Some(_) => None,
+    })
+}
+
+/// A run, new or resumed: a resumed one keeps its run id, does not repeat the checks it has
+/// results for, and does not announce again what its log already says.
+async fn run_from(
+    state: &AppState,
+    id: i64,
+    only: Option<&str>,
+    resume: Option<Resumed>,
+) -> Result<ScanRunView, ServiceError> {
     let target = load_target(state, id).await?;
     let suite = only
         .map(|c| format!("check:{c}"))
         .unwrap_or_else(|| FULL_SUITE.to_string());
-    let started_at = clock::now();
-    let run_id: i64 = sqlx::query(
-        "INSERT INTO scan_runs (connection_id, suite, started_at) VALUES ($1, $2, $3) RETURNING id",
-    )
-    .bind(id)
-    .bind(&suite)
-    .bind(clock::to_db(started_at))
-    .fetch_one(&state.db.pool)
-    .await?
-    .try_get("id")?;
-    events::record(
-        state,
-        id,
-        EventBody::Scan {
-            run_id,
-            suite: suite.clone(),
-            outcome: None,
-        },
-    )
-    .await;
+    let (run_id, started_at, earlier, announced) = match resume {
+        Some(r) => (r.run_id, r.started_at, r.results, r.started),
+        None => {
+            let started_at = clock::now();
+            // The run and its "started" event: one transaction.
+            let mut tx = state.db.pool.begin().await?;
+            let run_id: i64 = sqlx::query(
+                "INSERT INTO scan_runs (connection_id, suite, started_at) VALUES ($1, $2, $3) RETURNING id",
+            )
+            .bind(id)
+            .bind(&suite)
+            .bind(clock::to_db(started_at))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("id")?;
+            let e = events::append(
+                &mut tx,
+                id,
+                EventBody::Scan {
+                    run_id,
+                    suite: suite.clone(),
+                    outcome: None,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            state.hub.publish(vec![e]);
+            (run_id, started_at, Vec::new(), Default::default())
+        }
+    };
 
     let timeout = state.settings.provider_timeout;
     let credentials = tokio::sync::Mutex::new(target.credentials.clone());
@@ -514,8 +595,12 @@ pub async fn run(
         info: OnceCell::new(),
         credentials,
     };
-    let mut done: HashMap<&'static str, CheckStatus> = HashMap::new();
-    let mut results = Vec::new();
+    let mut done: HashMap<&'static str, CheckStatus> = earlier
+        .iter()
+        .filter_map(|r| check_spec(&r.check_id).map(|spec| (spec.id, r.status)))
+        .collect();
+    let mut results = earlier;
+    let announced: &std::collections::HashSet<String> = &announced;
     let todo = selection(only);
     // Waves: everything whose dependencies are settled runs concurrently.
     while done.len() < todo.len() {
@@ -547,17 +632,19 @@ pub async fn run(
                         return result_for(spec, found, 0);
                     }
                 }
-                events::record(
-                    state,
-                    id,
-                    EventBody::Check {
-                        run_id,
-                        check_id: spec.id.into(),
-                        name: spec.name.into(),
-                        result: None,
-                    },
-                )
-                .await;
+                if !announced.contains(spec.id) {
+                    events::record(
+                        state,
+                        id,
+                        EventBody::Check {
+                            run_id,
+                            check_id: spec.id.into(),
+                            name: spec.name.into(),
+                            result: None,
+                        },
+                    )
+                    .await;
+                }
                 let t0 = Instant::now();
                 let found = match tokio::time::timeout(timeout, run_check(ctx, spec)).await {
                     Ok(f) => f,
@@ -575,17 +662,6 @@ pub async fn run(
         .await;
         for r in outcomes {
             store_result(state, id, run_id, &r).await?;
-            events::record(
-                state,
-                id,
-                EventBody::Check {
-                    run_id,
-                    check_id: r.check_id.clone(),
-                    name: r.name.clone(),
-                    result: Some(r.clone()),
-                },
-            )
-            .await;
             if let Some(spec) = check_spec(&r.check_id) {
                 done.insert(spec.id, r.status);
             }
@@ -595,23 +671,10 @@ pub async fn run(
 
     let issues = results.iter().filter(|r| r.status.is_issue()).count();
     let outcome = if issues == 0 { "passed" } else { "failed" };
-    sqlx::query("UPDATE scan_runs SET finished_at = $1, outcome = $2 WHERE id = $3")
-        .bind(clock::to_db(clock::now()))
-        .bind(outcome)
-        .bind(run_id)
-        .execute(&state.db.pool)
-        .await?;
-    events::record(
-        state,
-        id,
-        EventBody::Scan {
-            run_id,
-            suite: suite.clone(),
-            outcome: Some(outcome.into()),
-        },
-    )
-    .await;
-    settle(state, id, only.is_none(), outcome == "passed").await?;
+    finish(state, id, run_id, &suite, only.is_none(), outcome).await?;
+    if only.is_some() {
+        settle(state, id).await?;
+    }
     Ok(ScanRunView {
         id: run_id,
         suite,
@@ -622,12 +685,15 @@ pub async fn run(
     })
 }
 
+/// A check's result and its event: one transaction, so a resumed run finds either both or
+/// neither.
 async fn store_result(
     state: &AppState,
     id: i64,
     run_id: i64,
     r: &CheckResult,
 ) -> Result<(), ServiceError> {
+    let mut tx = state.db.pool.begin().await?;
     sqlx::query(
         "INSERT INTO scan_results (run_id, connection_id, check_id, status, message, retryable, duration_ms, at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -640,37 +706,100 @@ async fn store_result(
     .bind(i64::from(r.retryable))
     .bind(r.duration_ms)
     .bind(clock::to_db(r.at))
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await?;
+    let e = events::append(
+        &mut tx,
+        id,
+        EventBody::Check {
+            run_id,
+            check_id: r.check_id.clone(),
+            name: r.name.clone(),
+            result: Some(r.clone()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.hub.publish(vec![e]);
     Ok(())
 }
 
-/// Moves the connection according to what the scan found.
-async fn settle(
+/// Closes the run with its outcome event and, for the full suite, moves the connection to
+/// Validated or Validation failed: one transaction, so a run is unfinished exactly while the
+/// connection still awaits its verdict.
+async fn finish(
     state: &AppState,
     id: i64,
+    run_id: i64,
+    suite: &str,
     full: bool,
-    run_passed: bool,
+    outcome: &str,
 ) -> Result<(), ServiceError> {
-    let current = connections::get(&state.db, id).await?;
-    if full {
-        if current.state != ConnectionState::AwaitingValidation {
-            return Ok(());
+    let mut attempts = 0;
+    loop {
+        let current = connections::get(&state.db, id).await?;
+        let mut tx = state.db.pool.begin().await?;
+        sqlx::query("UPDATE scan_runs SET finished_at = $1, outcome = $2 WHERE id = $3")
+            .bind(clock::to_db(clock::now()))
+            .bind(outcome)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+        let mut published = vec![
+            events::append(
+                &mut tx,
+                id,
+                EventBody::Scan {
+                    run_id,
+                    suite: suite.to_string(),
+                    outcome: Some(outcome.into()),
+                },
+            )
+            .await?,
+        ];
+        if full && current.state == ConnectionState::AwaitingValidation {
+            let (action, reason) = if outcome == "passed" {
+                (
+                    Action::ValidationPassed,
+                    "Every pre-onboarding check passed",
+                )
+            } else {
+                (
+                    Action::ValidationFailed,
+                    "Some pre-onboarding checks failed: see the health dashboard",
+                )
+            };
+            let next = crate::model::transition(current.status(), action)?;
+            match connections::write_transition(
+                &mut tx,
+                &current,
+                current.version,
+                next,
+                None,
+                "system",
+                action,
+                reason,
+            )
+            .await
+            {
+                Ok(e) => published.push(e),
+                Err(ServiceError::Conflict(_)) if attempts < 3 => {
+                    attempts += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        let (action, reason) = if run_passed {
-            (
-                Action::ValidationPassed,
-                "Every pre-onboarding check passed",
-            )
-        } else {
-            (
-                Action::ValidationFailed,
-                "Some pre-onboarding checks failed: see the health dashboard",
-            )
-        };
-        connections::apply(state, id, action, "system", reason, None).await?;
+        tx.commit().await?;
+        state.hub.publish(published);
         return Ok(());
     }
+}
+
+/// After one check re-run: the connection becomes Validated once no check's latest result is an
+/// issue (the full suite's verdict is part of `finish`).
+async fn settle(state: &AppState, id: i64) -> Result<(), ServiceError> {
+    let current = connections::get(&state.db, id).await?;
     // One check re-run: the connection is validated once no check's latest result is an issue.
     if current.state == ConnectionState::ValidationFailed
         && latest(state, id)
@@ -772,8 +901,29 @@ pub async fn runs(state: &AppState, id: i64, limit: i64) -> Result<Vec<ScanRunVi
 
 /// Runs the whole suite in the background (the caller has already moved the state).
 pub fn spawn_suite(state: AppState, id: i64, actor: String) {
+    spawn_full(state, id, actor, false);
+}
+
+/// At start-up, for a connection left Awaiting validation: continues its unfinished run if it
+/// has one (results kept, checks with a result not run again), or runs the suite.
+pub fn spawn_resumed_suite(state: AppState, id: i64) {
+    spawn_full(state, id, "system".into(), true);
+}
+
+fn spawn_full(state: AppState, id: i64, actor: String, resume: bool) {
     tokio::spawn(async move {
-        if let Err(e) = run(&state, id, None).await {
+        let ran = async {
+            let earlier = match resume {
+                true => match unfinished_run(&state, id).await? {
+                    Some(run_id) => Some(resumed(&state, id, run_id).await?),
+                    None => None,
+                },
+                false => None,
+            };
+            run_from(&state, id, None, earlier).await
+        }
+        .await;
+        if let Err(e) = ran {
             tracing::error!(connection = id, %actor, error = %e, "scan failed to run");
             // Never leave the record Awaiting validation for ever.
             let _ = connections::apply(

@@ -6,7 +6,7 @@ use super::{
     error::SimError,
     extract::{Params, RawBody},
     faults::Faults,
-    state::SimState,
+    state::{Counters, SimState},
 };
 
 #[tracing::instrument(skip(state))]
@@ -25,6 +25,12 @@ pub async fn put_faults(
     tracing::info!(?faults, "faults set");
     state.with(&params.instance(), |i| i.faults = faults.clone());
     Ok(Json(faults))
+}
+
+/// What the instance has served so far (`state::Counters`), for tests.
+#[tracing::instrument(skip(state))]
+pub async fn counters(State(state): State<SimState>, params: Params) -> Json<Counters> {
+    Json(state.with(&params.instance(), |i| i.counters.clone()))
 }
 
 #[tracing::instrument(skip(state))]

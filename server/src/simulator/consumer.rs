@@ -12,7 +12,7 @@ use super::{
     extract::parse_json,
     faults::Faults,
     signed::Signed,
-    state::{Consumer, ConsumerStatus, Instance, Onboarding, SimState},
+    state::{Consumer, ConsumerStatus, Counters, Instance, Onboarding, SimState},
 };
 
 type JsonResult = Result<Json<Value>, SimError>;
@@ -23,6 +23,7 @@ struct Ctx<'a> {
     now: DateTime<Utc>,
     id: &'a str,
     consumer: &'a mut Consumer,
+    counters: &'a mut Counters,
 }
 
 /// Runs `f` on the signed request's consumer, under the state lock.
@@ -34,7 +35,10 @@ fn with_consumer<R>(
     state.with(&signed.instance, |i| {
         let now = i.now();
         let Instance {
-            faults, consumers, ..
+            faults,
+            consumers,
+            counters,
+            ..
         } = i;
         // Checked by `Signed` already; gone only if the instance was reset in between.
         let consumer = consumers
@@ -45,6 +49,7 @@ fn with_consumer<R>(
             now,
             id: &signed.consumer_id,
             consumer,
+            counters,
         })
     })
 }
@@ -121,6 +126,7 @@ pub async fn start_onboarding(State(state): State<SimState>, signed: Signed) -> 
             started: true,
             ..Onboarding::default()
         };
+        ctx.counters.onboarding_starts += 1;
         Ok(Json(json!({ "groups": catalog::SETTINGS_GROUPS })))
     })
 }
@@ -144,6 +150,10 @@ pub async fn settings(State(state): State<SimState>, signed: Signed) -> JsonResu
             )));
         }
         c.onboarding.synced_groups.insert(group.clone());
+        *ctx.counters
+            .settings_served
+            .entry(group.clone())
+            .or_default() += 1;
         Ok(Json(json!({ "group": group, "settings": settings })))
     })
 }

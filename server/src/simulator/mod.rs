@@ -143,7 +143,7 @@ pub fn router() -> Router {
         )
         .route(
             "/sim/instances/{instance}",
-            axum::routing::delete(admin::reset),
+            axum::routing::delete(admin::reset).get(admin::counters),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

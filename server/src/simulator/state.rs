@@ -1,6 +1,6 @@
 //! The simulator's memory: one `Instance` per `/i/{instance}` prefix, created on first use.
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -78,6 +78,18 @@ pub struct Instance {
     pub faults: Faults,
     pub registrations: HashMap<String, Registration>,
     pub consumers: HashMap<String, Consumer>,
+    pub counters: Counters,
+}
+
+/// What the instance served, for tests to check what a consumer asked for (`GET
+/// /sim/instances/{instance}`). Counts answers handed to the handler's caller, after `slow_ms`
+/// (a request abandoned during the delay is not counted).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counters {
+    /// `POST …/onboarding` calls answered.
+    pub onboarding_starts: u64,
+    /// Settings groups answered with their settings (not the failed ones), by group.
+    pub settings_served: BTreeMap<String, u64>,
 }
 
 impl Instance {
