@@ -20,6 +20,10 @@ const SUBSCRIBERS: usize = 5;
 const JOINERS: usize = 3;
 /// Rescans in the Rescan test.
 const ROUNDS: usize = 20;
+/// Writers on other threads appending events during each Rescan, and how many each: the
+/// scan's own writers are futures of one task, these run truly in parallel with them.
+const WRITERS: usize = 3;
+const WRITES: usize = 5;
 /// Every provider answer is delayed this long, so a run lasts long enough that an event
 /// delivered live arrives measurably before the run's last event is written.
 const PROVIDER_DELAY_MS: u64 = 40;
@@ -194,10 +198,25 @@ async fn subscribers_open_before_connect_get_the_run_live(backend: Backend) {
     let (done, mut joiners) = tokio::join!(run, join_mid_run(&app, id, before));
     assert_eq!(done.0, 303, "the named contact allows");
     wait_onboarding(&app, id, "complete").await;
-
-    let stored = app::server::events::since(&app.state.db, id, before)
-        .await
-        .expect("log");
+    // The record reads Complete a moment before the run writes its last event: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let stored = loop {
+        let stored = app::server::events::since(&app.state.db, id, before)
+            .await
+            .expect("log");
+        let last = stored
+            .last()
+            .and_then(|e| serde_json::to_value(&e.body).ok())
+            .and_then(|b| b["message"].as_str().map(String::from));
+        if last.as_deref() == Some(app::server::onboarding::COMPLETE) {
+            break stored;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never wrote its last event"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     let messages: Vec<String> = stored
         .iter()
         .filter_map(|e| serde_json::to_value(&e.body).ok())
@@ -228,7 +247,8 @@ async fn subscribers_open_before_connect_get_the_run_live(backend: Backend) {
 }
 
 /// Rescan, many times: each round, five streams open before the Rescan, three more join while
-/// the checks write their events concurrently; every stream gets the round's events exactly.
+/// the checks write their events concurrently (and three writers on other threads add theirs);
+/// every stream gets the round's events exactly.
 async fn subscribers_open_before_each_rescan_get_every_event_live(backend: Backend) {
     let app = crate::helpers::spawn(backend).await;
     app.state.streams.set_limit(100);
@@ -254,15 +274,34 @@ async fn subscribers_open_before_each_rescan_get_every_event_live(backend: Backe
                 )
                 .await;
             assert_eq!(r.status, 200, "{round}: {:?}", r.body);
+            // Meanwhile, writers on other threads append through the product's own writer.
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|w| {
+                    let state = app.state.clone();
+                    tokio::spawn(async move {
+                        for k in 0..WRITES {
+                            let body = app::model::EventBody::Onboarding {
+                                step: "note".into(),
+                                message: format!("writer {w}, event {k}"),
+                                failed: false,
+                            };
+                            app::server::events::record(&state, id, body).await;
+                        }
+                    })
+                })
+                .collect();
             let mut joiners = join_mid_run(&app, id, before).await;
+            for w in writers {
+                w.await.expect("writer");
+            }
             app.wait_for_state(id, "validated").await;
 
             let stored = app::server::events::since(&app.state.db, id, before)
                 .await
                 .expect("log");
             assert!(
-                stored.len() > 10,
-                "{round}: a scan records more than ten events"
+                stored.len() > 10 + WRITERS * WRITES,
+                "{round}: a scan records more than ten events, the writers {WRITERS} × {WRITES}"
             );
             let last = stored.last().expect("events").seq;
             for (i, s) in subs.iter_mut().enumerate() {
