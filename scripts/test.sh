@@ -53,7 +53,8 @@ export CI="${CI:-1}"
 npx playwright test
 
 log "Playwright (headless Chromium) on PostgreSQL"
-# The whole suite again, the server on a fresh database of the PostgreSQL started above.
+# The whole suite again (about 100 s, as on SQLite), the server on a fresh database of the
+# PostgreSQL started above.
 e2e_db="impact_e2e_$$_$(date +%s)"
 psql "$PG_URL" -q -c "CREATE DATABASE $e2e_db"
 trap 'psql "$PG_URL" -q -c "DROP DATABASE IF EXISTS $e2e_db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
