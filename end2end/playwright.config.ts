@@ -3,11 +3,14 @@ import * as os from 'os';
 import * as path from 'path';
 import * as fs from 'fs';
 
-// One server for the run, on its own port and a fresh SQLite file.
+// One server for the run, on its own port and a fresh database: a new SQLite file, or the
+// PostgreSQL database named by E2E_DATABASE_URL (scripts/test.sh creates one for the second run).
 const port = Number(process.env.E2E_PORT ?? 3107);
 // The app's built-in provider simulator, on a known port so tests can inject faults.
 export const simPort = Number(process.env.E2E_SIM_PORT ?? 3108);
-const dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-e2e-'));
+const databaseUrl =
+  process.env.E2E_DATABASE_URL ??
+  `sqlite://${fs.mkdtempSync(path.join(os.tmpdir(), 'impact-e2e-'))}/e2e.db?mode=rwc`;
 const serverBin =
   process.env.IMPACT_SERVER_BIN ??
   path.join(os.homedir(), '.cache/impact-connect/target/debug/impact-connect');
@@ -16,6 +19,8 @@ export default defineConfig({
   testDir: './tests',
   outputDir: './test-results',
   timeout: 60_000,
+  // A stray test.only must not quietly shrink the suite in CI.
+  forbidOnly: !!process.env.CI,
   fullyParallel: false,
   workers: 1,
   reporter: [['list']],
@@ -40,7 +45,7 @@ export default defineConfig({
     stderr: 'pipe',
     env: {
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      DATABASE_URL: `sqlite://${dbDir}/e2e.db?mode=rwc`,
+      DATABASE_URL: databaseUrl,
       LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? path.join(__dirname, '..', 'target', 'site'),
       RUST_LOG: 'warn',
       IMPACT_SIMULATOR_ADDR: `127.0.0.1:${simPort}`,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints (host and wasm32), unit + integration tests on SQLite and
-# PostgreSQL, the WASM release build, and the Playwright suite in headless Chromium.
+# PostgreSQL, the WASM release build, and the Playwright suite in headless Chromium, once on
+# SQLite and once on PostgreSQL.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -45,7 +46,17 @@ cargo test --workspace --exclude frontend
 
 "$ROOT/scripts/build.sh" dev
 
-log "Playwright (headless Chromium)"
+log "Playwright (headless Chromium) on SQLite"
 cd "$ROOT/end2end"
 export IMPACT_SERVER_BIN="$CARGO_TARGET_DIR/debug/impact-connect"
+# A test.only left behind fails the run instead of skipping the rest (forbidOnly).
+export CI="${CI:-1}"
 npx playwright test
+
+log "Playwright (headless Chromium) on PostgreSQL"
+# The whole suite again (about 100 s, as on SQLite), the server on a fresh database of the
+# PostgreSQL started above.
+e2e_db="impact_e2e_$$_$(date +%s)"
+psql "$PG_URL" -q -c "CREATE DATABASE $e2e_db"
+trap 'psql "$PG_URL" -q -c "DROP DATABASE IF EXISTS $e2e_db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+E2E_DATABASE_URL="${PG_URL%/*}/$e2e_db" npx playwright test

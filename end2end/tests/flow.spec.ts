@@ -42,13 +42,13 @@ test('Save validates, Connect to provider onboards live, both directions Up, Clo
   for (const id of ['learn', 'register', 'establish']) {
     const activity = page.getByTestId(`activity-${id}`);
     await activity.locator('[data-action=mark-complete]').click();
-    await expect(activity).toHaveAttribute('data-status', 'complete');
+    await expect(activity.getByTestId('activity-status')).toHaveText('Complete');
   }
-  await expect(page.getByTestId('activity-verify_connection')).not.toHaveAttribute('data-status', 'locked');
+  await expect(page.getByTestId('activity-verify_connection').getByTestId('activity-status')).not.toHaveText('Locked');
   await page.locator('[data-action=verify-connection]').click();
   await expect(page.getByTestId('connection-check-result')).toHaveAttribute('data-ok', 'true', { timeout: 15_000 });
   await expect(page.getByTestId('round-trip')).toContainText('ms');
-  await expect(page.getByTestId('activity-verify_data')).not.toHaveAttribute('data-status', 'locked');
+  await expect(page.getByTestId('activity-verify_data').getByTestId('activity-status')).not.toHaveText('Locked');
   await page.locator('[data-action=verify-data]').click();
   await expect(page.getByTestId('data-sample')).toContainText('impact_account', { timeout: 15_000 });
   await shot(page, 'guided-verified');

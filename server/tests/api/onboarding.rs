@@ -119,7 +119,7 @@ pub async fn wait_onboarding(app: &TestApp, id: i64, phase: &str) -> Value {
 }
 
 /// The newest event's sequence number in the connection's log.
-async fn stored_seq(app: &TestApp, id: i64) -> i64 {
+pub(crate) async fn stored_seq(app: &TestApp, id: i64) -> i64 {
     sqlx::query_scalar::<_, i64>("SELECT MAX(seq) FROM connection_events WHERE connection_id = $1")
         .bind(id)
         .fetch_one(&app.state.db.pool)
@@ -129,13 +129,13 @@ async fn stored_seq(app: &TestApp, id: i64) -> i64 {
 
 /// Splits server-sent events out of the bytes as they arrive: (id, event name, JSON data).
 #[derive(Default)]
-struct SseFrames {
+pub(crate) struct SseFrames {
     /// Bytes, not text: a chunk may end inside a character (HTTP/2 slices long frames).
     buf: Vec<u8>,
 }
 
 impl SseFrames {
-    fn push(&mut self, bytes: &[u8]) -> Vec<(i64, String, Value)> {
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Vec<(i64, String, Value)> {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
         while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
