@@ -78,7 +78,7 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(address)
             .build();
-        let routes = generate_route_list(App);
+        let routes = route_list();
 
         let app_state = state.clone();
         use axum::http::Method as M;
@@ -265,6 +265,16 @@ impl Application {
         .await;
         Ok(())
     }
+}
+
+/// The app's page routes, generated once per process. Generating them runs the app with a
+/// process-wide "suppress resource loads" flag set, and a page render whose resource is first
+/// polled meanwhile waits for ever (leptos issue #4773): a process that starts several apps (the
+/// tests) saw a page request hang. Once generated, no later start sets the flag again.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 async fn shutdown_signal() {

@@ -144,7 +144,11 @@ async fn answer(client: &reqwest::Client, app: &TestApp, method: &str, path: &st
     if method != Method::GET {
         req = req.json(&json!({}));
     }
-    let r = req.send().await.expect("request");
+    // A route that never answers is a finding, not a hung suite.
+    let r = tokio::time::timeout(std::time::Duration::from_secs(20), req.send())
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path}: no answer within 20 s"))
+        .expect("request");
     let status = r.status();
     let location = r
         .headers()
@@ -152,7 +156,10 @@ async fn answer(client: &reqwest::Client, app: &TestApp, method: &str, path: &st
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let body = r.text().await.unwrap_or_default();
+    let body = tokio::time::timeout(std::time::Duration::from_secs(20), r.text())
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path}: the body did not end within 20 s"))
+        .unwrap_or_default();
     Answer {
         status,
         location,
