@@ -281,6 +281,28 @@ async fn get_in(
 
 /// Applies an action under the state machine: checks it against the record as it is now, writes
 /// it with its history entry and a live event in one transaction, then publishes the event.
+/// The system's `action` on `current` as it was read, inside `tx`: the caller retries on a
+/// `Conflict` (a concurrent change moved the version) along with its own writes in `tx`.
+pub(crate) async fn write_system_transition(
+    tx: &mut Transaction<'static, Any>,
+    current: &ConnectionView,
+    action: Action,
+    reason: &str,
+) -> Result<crate::model::ConnectionEvent, ServiceError> {
+    let next = transition(current.status(), action)?;
+    write_transition(
+        tx,
+        current,
+        current.version,
+        next,
+        None,
+        "system",
+        action,
+        reason,
+    )
+    .await
+}
+
 /// System actions retry if a concurrent change got there first; user actions carry the version
 /// the user saw and get 409 if it moved.
 #[tracing::instrument(skip(state))]

@@ -198,19 +198,7 @@ async fn step(
         let mut tx = state.db.pool.begin().await?;
         let mut published = Vec::new();
         if let Some((action, reason)) = action {
-            let next = crate::model::transition(current.status(), action)?;
-            match connections::write_transition(
-                &mut tx,
-                &current,
-                current.version,
-                next,
-                None,
-                "system",
-                action,
-                reason,
-            )
-            .await
-            {
+            match connections::write_system_transition(&mut tx, &current, action, reason).await {
                 Ok(e) => published.push(e),
                 Err(ServiceError::Conflict(_)) if attempts < 3 => {
                     attempts += 1;

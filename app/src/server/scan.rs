@@ -769,19 +769,7 @@ async fn finish(
                     "Some pre-onboarding checks failed: see the health dashboard",
                 )
             };
-            let next = crate::model::transition(current.status(), action)?;
-            match connections::write_transition(
-                &mut tx,
-                &current,
-                current.version,
-                next,
-                None,
-                "system",
-                action,
-                reason,
-            )
-            .await
-            {
+            match connections::write_system_transition(&mut tx, &current, action, reason).await {
                 Ok(e) => published.push(e),
                 Err(ServiceError::Conflict(_)) if attempts < 3 => {
                     attempts += 1;
