@@ -39,6 +39,7 @@ fi
 log "starting PostgreSQL for the integration tests"
 source "$ROOT/scripts/postgres.sh"
 start_postgres
+drop_stale_test_databases
 export TEST_POSTGRES_URL="$PG_URL"
 
 log "cargo test"

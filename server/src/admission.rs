@@ -64,6 +64,11 @@ impl Gate {
     pub fn available(&self) -> usize {
         self.turns.available_permits()
     }
+
+    /// Requests waiting for a turn now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
 }
 
 /// Paths that never wait for a turn.

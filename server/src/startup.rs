@@ -38,6 +38,8 @@ pub struct Application {
     pub setup_link: Option<String>,
     /// Every route the router serves (for the access tests).
     pub route_table: Vec<RouteSpec>,
+    /// The admission gate every request passes (tests wait on its queue instead of sleeping).
+    pub gate: Gate,
     limits: EdgeLimits,
 }
 
@@ -56,6 +58,7 @@ impl Application {
         let inbound_state = inbound::Inbound::new(state.clone());
         let setup_token = setup::first_administrator(&state, &config).await?;
         let limits = config.limits.clone();
+        let gate = Gate::new(config.max_in_flight).queue_bound(limits.max_queued);
         app::server::accounts::limit_hashing(limits.hash_concurrency);
         state.streams.set_limit(limits.max_streams_per_user);
         let site_origin = auth::origin_of(&state.settings.public_url).ok_or_else(|| {
@@ -200,7 +203,7 @@ impl Application {
             ))
             // A request waiting for its turn has built none of the stack above.
             .layer(middleware::from_fn_with_state(
-                Gate::new(config.max_in_flight).queue_bound(limits.max_queued),
+                gate.clone(),
                 admission::admit,
             ))
             // Outermost: the body arrives (in time, within its size) before the request queues.
@@ -231,6 +234,7 @@ impl Application {
             state,
             setup_link,
             route_table: table,
+            gate,
             limits,
         })
     }

@@ -1098,7 +1098,6 @@ async fn an_unreachable_consumer_is_reported_not_raised() {
     let creds = sim
         .register(&format!("http://{}", closed_port().await))
         .await;
-    let started = Instant::now();
     let (status, ping) = sim.post_json(&creds, "/callback-test", json!({})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ping["ok"], false);
@@ -1106,7 +1105,6 @@ async fn an_unreachable_consumer_is_reported_not_raised() {
         ping["error"].as_str().unwrap().contains("inbound/v1/ping"),
         "{ping}"
     );
-    assert!(started.elapsed() < Duration::from_secs(4));
 }
 
 #[tokio::test]

@@ -14,7 +14,9 @@ use tokio::{
 
 use crate::{
     both_backends,
-    helpers::{signed_in, spawn, spawn_with, Backend, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD},
+    helpers::{
+        eventually, signed_in, spawn, spawn_with, Backend, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD,
+    },
 };
 
 fn address(app: &TestApp) -> SocketAddr {
@@ -52,7 +54,7 @@ async fn raw_get(from: [u8; 4], to: SocketAddr, path: &str) -> Option<u16> {
     let req = format!("GET {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n\r\n");
     conn.write_all(req.as_bytes()).await.ok()?;
     let mut got = Vec::new();
-    tokio::time::timeout(Duration::from_secs(3), conn.read_to_end(&mut got))
+    tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut got))
         .await
         .ok()?
         .ok()?;
@@ -69,7 +71,9 @@ fn anonymous() -> reqwest::Client {
 
 #[tokio::test]
 async fn hundreds_of_slow_clients_neither_stop_sign_in_nor_stay_open() {
-    let limit = Duration::from_secs(1);
+    // Long enough that the sign-in below, on a loaded machine, is answered well before the slow
+    // clients' time is up: the check is that it is answered while they are all still open.
+    let limit = Duration::from_secs(4);
     let app = spawn_with(Backend::Sqlite, |c| {
         // Fewer turns than trickled bodies: without the body read before the gate they would
         // hold them all.
@@ -96,7 +100,7 @@ async fn hundreds_of_slow_clients_neither_stop_sign_in_nor_stay_open() {
         slow.push(tokio::spawn(async move {
             let (mut r, mut w) = conn.into_split();
             let trickle = async move {
-                for _ in 0..50 {
+                for _ in 0..100 {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     if w.write_all(b"a").await.is_err() {
                         break;
@@ -105,28 +109,26 @@ async fn hundreds_of_slow_clients_neither_stop_sign_in_nor_stay_open() {
                 std::future::pending::<()>().await
             };
             tokio::select! {
-                closed = closed_by_server(&mut r, Duration::from_secs(8)) => (closed, opened.elapsed()),
+                closed = closed_by_server(&mut r, Duration::from_secs(30)) => (closed, opened.elapsed()),
                 _ = trickle => (false, opened.elapsed()),
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // No wait needed before asking: the server accepts in arrival order, so the connection
+    // below is taken after all 300 slow ones.
 
-    // While they are all open, the sign-in page and a sign-in answer promptly.
+    // While they are all open, the sign-in page and a sign-in are answered.
     let client = anonymous();
-    let started = Instant::now();
     let page = tokio::time::timeout(
-        Duration::from_secs(3),
+        Duration::from_secs(30),
         client.get(format!("{}/login", app.base)).send(),
     )
     .await
     .expect("GET /login answered while the slow clients are open")
     .expect("GET /login");
     assert_eq!(page.status(), 200);
-    let page_took = started.elapsed();
-    let started = Instant::now();
     let sign_in = tokio::time::timeout(
-        Duration::from_secs(3),
+        Duration::from_secs(30),
         client
             .post(format!("{}/auth/login", app.base))
             .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
@@ -137,11 +139,15 @@ async fn hundreds_of_slow_clients_neither_stop_sign_in_nor_stay_open() {
     .expect("sign in");
     assert_eq!(sign_in.status(), 303);
     assert!(sign_in.headers().get("set-cookie").is_some());
-    let sign_in_took = started.elapsed();
-    println!("GET /login took {page_took:?}, sign-in {sign_in_took:?}");
-    assert!(page_took < Duration::from_secs(2) && sign_in_took < Duration::from_secs(2));
+    // Answered before any slow client was let go: a server that served them only after
+    // closing the slow ones would find some of these finished.
+    let still_open = slow.iter().filter(|t| !t.is_finished()).count();
+    assert_eq!(
+        still_open, 300,
+        "sign-in was answered only after slow clients were closed"
+    );
 
-    // And the server closes every slow connection once its time is up.
+    // And the server closes every slow connection once its time is up, not before.
     for task in slow {
         let (closed, after) = task.await.expect("slow client");
         assert!(closed, "a slow client was still connected after {after:?}");
@@ -161,21 +167,20 @@ async fn one_address_may_hold_only_so_many_connections() {
     for _ in 0..4 {
         held.push(connect_from(from, to).await.expect("connect"));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Accepted in arrival order, so the four above hold their places before this one comes.
     let mut extra = connect_from(from, to).await.expect("connect");
     assert!(
-        closed_by_server(&mut extra, Duration::from_secs(2)).await,
+        closed_by_server(&mut extra, Duration::from_secs(30)).await,
         "a fifth connection from the same address is closed"
     );
     assert_eq!(raw_get(from, to, "/healthz").await, None);
     assert_eq!(raw_get([127, 0, 0, 6], to, "/healthz").await, Some(200));
+    // A closed connection gives its place back once the server has seen it close.
     drop(held.pop());
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        raw_get(from, to, "/healthz").await,
-        Some(200),
-        "a place was freed"
-    );
+    eventually("a place was freed", async || {
+        raw_get(from, to, "/healthz").await == Some(200)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -183,12 +188,14 @@ async fn beyond_the_queue_bound_requests_are_told_to_retry() {
     let app = spawn_with(Backend::Sqlite, |c| {
         c.max_in_flight = 1;
         c.limits.max_queued = 1;
+        c.settings.provider_timeout = Duration::from_secs(30);
     })
     .await;
     let id = new_connection(&app).await;
     app.wait_for_state(id, "validated").await;
-    app.faults(json!({ "slow_ms": 1500 })).await;
-    // Holds the only turn for about 1.5 s (the rescan waits on the slow provider).
+    // The provider answers after 6 s, so the rescan below holds the one turn that long: ample
+    // time for the two steps below on a loaded machine.
+    app.faults(json!({ "slow_ms": 6_000 })).await;
     let rescan = {
         let (c, url) = (
             app.client.clone(),
@@ -196,15 +203,20 @@ async fn beyond_the_queue_bound_requests_are_told_to_retry() {
         );
         tokio::spawn(async move { c.post(url).json(&json!({})).send().await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // Waits for the turn (the one place in the queue) …
+    eventually("the rescan holds the only turn", async || {
+        app.gate.available() == 0
+    })
+    .await;
+    // This one waits for the turn (the one place in the queue) …
     let queued = {
         let (c, url) = (app.client.clone(), format!("{}/api/connections", app.base));
         tokio::spawn(async move { c.get(url).send().await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    // … so this one is answered at once.
-    let started = Instant::now();
+    eventually("a request waits in the queue", async || {
+        app.gate.waiting() == 1
+    })
+    .await;
+    // … so this one is told to retry at once, while the rescan still holds the turn.
     let r = app
         .client
         .get(format!("{}/api/connections", app.base))
@@ -212,13 +224,17 @@ async fn beyond_the_queue_bound_requests_are_told_to_retry() {
         .await
         .expect("get");
     assert_eq!(r.status(), 503);
-    assert!(started.elapsed() < Duration::from_millis(1000));
+    assert!(
+        !rescan.is_finished(),
+        "answered 503 only after the turn was free"
+    );
     assert_eq!(
         r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
         Some("1")
     );
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["code"], "busy");
+    // Once the provider answers, the turn passes on and the queued request is served.
     assert!(rescan.await.expect("task").is_ok());
     assert_eq!(queued.await.expect("task").expect("queued").status(), 200);
 }
@@ -289,12 +305,10 @@ async fn a_user_may_hold_only_so_many_open_streams() {
     // A closed stream gives its place back.
     drop(first);
     let admin = user_id(&app, ADMIN_EMAIL).await;
-    for _ in 0..100 {
-        if app.state.streams.open_for(admin) < 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the closed stream's place is given back", async || {
+        app.state.streams.open_for(admin) < 2
+    })
+    .await;
     assert_eq!(open_stream(&app.client, &app, id).await.status(), 200);
     drop(second);
 }
@@ -315,7 +329,7 @@ both_backends!(
             .expect("logout");
         assert_eq!(r.status(), 200);
         assert!(
-            ends_within(stream, Duration::from_secs(1)).await,
+            ends_within(stream, Duration::from_secs(30)).await,
             "the signed-out stream still runs"
         );
         assert!(
@@ -341,7 +355,7 @@ both_backends!(
             .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         assert!(
-            ends_within(stream, Duration::from_secs(1)).await,
+            ends_within(stream, Duration::from_secs(30)).await,
             "stream kept its old roles"
         );
         // Reconnecting is authorised afresh (an impact user may watch).
@@ -355,7 +369,7 @@ both_backends!(
             .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         assert!(
-            ends_within(stream, Duration::from_secs(1)).await,
+            ends_within(stream, Duration::from_secs(30)).await,
             "a disabled user's stream runs on"
         );
         assert_eq!(open_stream(&client, &app, id).await.status(), 401);

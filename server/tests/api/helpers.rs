@@ -12,6 +12,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: app::server::AppState,
     pub route_table: Vec<server::routes::RouteSpec>,
+    /// The server's admission gate (turns taken, requests waiting).
+    pub gate: server::admission::Gate,
     /// The one-time first-administrator link, when the app started with no users.
     pub setup_link: Option<String>,
     /// The provider simulator this app talks to, over HTTP on loopback.
@@ -30,11 +32,39 @@ pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
 mod tempdir {
-    /// A directory removed when dropped.
-    pub struct Dir(pub std::path::PathBuf);
+    /// A test's own database, removed when dropped: a SQLite file's folder, or a database on
+    /// the shared PostgreSQL server (left behind, hundreds of them slow that server's start).
+    pub enum Dir {
+        Folder(std::path::PathBuf),
+        Postgres { admin_url: String, name: String },
+    }
     impl Drop for Dir {
         fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+            match self {
+                Dir::Folder(path) => {
+                    let _ = std::fs::remove_dir_all(path);
+                }
+                Dir::Postgres { admin_url, name } => {
+                    // Drop runs inside the test's runtime, which cannot be blocked on: a thread
+                    // of its own does the dropping. FORCE ends the app's own connections.
+                    let (admin_url, name) = (admin_url.clone(), name.clone());
+                    let dropped = std::thread::spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .ok()?;
+                        rt.block_on(async {
+                            use sqlx::Connection;
+                            let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await
+                                .ok()
+                        })
+                    });
+                    let _ = dropped.join();
+                }
+            }
         }
     }
 }
@@ -73,7 +103,7 @@ async fn fresh_database(backend: Backend) -> (String, Option<tempdir::Dir>) {
             let dir = std::env::temp_dir().join(unique("impact_test"));
             std::fs::create_dir_all(&dir).expect("temp dir");
             let url = format!("sqlite://{}/app.db?mode=rwc", dir.display());
-            (url, Some(tempdir::Dir(dir)))
+            (url, Some(tempdir::Dir::Folder(dir)))
         }
         Backend::Postgres => {
             use sqlx::Connection;
@@ -89,8 +119,14 @@ async fn fresh_database(backend: Backend) -> (String, Option<tempdir::Dir>) {
             let base = admin
                 .rsplit_once('/')
                 .map(|(b, _)| b.to_string())
-                .unwrap_or(admin);
-            (format!("{base}/{name}"), None)
+                .unwrap_or_else(|| admin.clone());
+            (
+                format!("{base}/{name}"),
+                Some(tempdir::Dir::Postgres {
+                    admin_url: admin,
+                    name,
+                }),
+            )
         }
     }
 }
@@ -183,6 +219,19 @@ async fn fresh_with(
     }
 }
 
+/// Waits until `condition` holds, checking every 20 ms; fails naming `what` after 30 s (a
+/// generous deadline: a loaded machine is slow, a broken promise never gets there).
+pub async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// What an app needs to start again on the same database and simulated provider.
 #[derive(Clone)]
 pub struct Restart {
@@ -240,6 +289,7 @@ async fn start_configured(
     let base = format!("http://{}", application.address());
     let state = application.state.clone();
     let route_table = application.route_table.clone();
+    let gate = application.gate.clone();
     let address = application.address();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async move {
@@ -262,6 +312,7 @@ async fn start_configured(
         client,
         state,
         route_table,
+        gate,
         setup_link,
         sim: restart.sim.clone(),
         provider_url,
@@ -350,7 +401,7 @@ impl TestApp {
 
     /// Polls the connection until it reads `state` (the scan runs in the background).
     pub async fn wait_for_state(&self, id: i64, state: &str) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let c = self.get(&format!("/api/connections/{id}")).await.body;
             if c["state"] == state {

@@ -64,7 +64,7 @@ async fn subscribe(app: &TestApp, id: i64, after: i64) -> Subscriber {
         .await
         .expect("open the stream");
     assert_eq!(r.status(), 200, "the stream opens");
-    let first = tokio::time::timeout(Duration::from_secs(15), r.chunk())
+    let first = tokio::time::timeout(Duration::from_secs(30), r.chunk())
         .await
         .expect("the preamble in time")
         .expect("chunk")

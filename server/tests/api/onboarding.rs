@@ -104,7 +104,7 @@ pub async fn admin_browser(app: &TestApp) -> reqwest::Client {
 }
 
 pub async fn wait_onboarding(app: &TestApp, id: i64, phase: &str) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let c = app.get(&format!("/api/connections/{id}")).await.body;
         if c["onboarding"] == phase {
@@ -163,7 +163,7 @@ impl SseFrames {
 async fn read_events(mut r: reqwest::Response, want: usize) -> Vec<(i64, String, Value)> {
     let mut frames = SseFrames::default();
     let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while out.len() < want {
         let chunk = tokio::time::timeout_at(deadline, r.chunk())
             .await
@@ -448,7 +448,7 @@ async fn the_event_stream_is_the_same_over_http2() {
     let mut frames = SseFrames::default();
     let mut seqs = Vec::new();
     while (seqs.len() as i64) < stored {
-        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
             .await
             .expect("events in time")
             .expect("open stream")
@@ -478,7 +478,7 @@ async fn an_idle_stream_gets_keep_alive_comments() {
         .expect("sse");
     assert_eq!(r.status(), 200);
     let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !seen.contains("\n:\n\n") {
         if app.state.hub.subscribers(id) > 0 {
             app.state.hub.keep_alive();
@@ -519,7 +519,7 @@ both_backends!(
             hub.publish(stored[stored.len() - 2..].to_vec());
             hub.close();
             let chunks: Vec<bytes::Bytes> = tokio::time::timeout(
-                Duration::from_secs(10),
+                Duration::from_secs(30),
                 stream.map(|c| c.expect("infallible")).collect(),
             )
             .await
@@ -568,7 +568,7 @@ both_backends!(
         let mut frames = SseFrames::default();
         let mut seqs = Vec::new();
         while seqs.len() < want.len() {
-            let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            let chunk = tokio::time::timeout(Duration::from_secs(30), stream.next())
                 .await
                 .expect("events in time")
                 .expect("open stream")
@@ -578,7 +578,7 @@ both_backends!(
         assert_eq!(seqs, want);
         hub.close();
         let rest: Vec<_> =
-            tokio::time::timeout(Duration::from_secs(10), stream.collect::<Vec<_>>())
+            tokio::time::timeout(Duration::from_secs(30), stream.collect::<Vec<_>>())
                 .await
                 .expect("the stream ends once the channel is closed");
         assert!(rest.is_empty(), "nothing after the last event");

@@ -25,7 +25,8 @@ fn failing(health: &Value) -> Vec<String> {
 async fn each_injected_fault_fails_validation_naming_the_right_check_in_time() {
     let cases = [
         (json!({ "down": true }), "reachable"),
-        (json!({ "slow_ms": 4000 }), "reachable"),
+        // Far beyond the checks' 2 s limit: without the limit the scan would wait a minute.
+        (json!({ "slow_ms": 60_000 }), "reachable"),
         (json!({ "http_5xx": true }), "credentials"),
         (json!({ "malformed_json": true }), "protocol"),
         (json!({ "protocol_version": 2 }), "protocol"),
@@ -40,9 +41,10 @@ async fn each_injected_fault_fails_validation_naming_the_right_check_in_time() {
         let started = Instant::now();
         let id = create_with_faults(&app, faults.clone()).await;
         let c = app.wait_for_state(id, "validation_failed").await;
-        // The check time limit here is 2 s; allow for the run's other waves.
+        // The check time limit here is 2 s; the deadline is generous for a loaded machine and
+        // still far short of the slowest fault's minute.
         assert!(
-            started.elapsed() < Duration::from_secs(5),
+            started.elapsed() < Duration::from_secs(30),
             "{faults}: took {:?}",
             started.elapsed()
         );

@@ -142,7 +142,7 @@ fn relay_with_ca(url: &str, pki: &Pki) -> SmtpRelay {
 
 /// The newest outbox row's (sent_at, send_error) once delivery has settled one way or the other.
 async fn outcome(app: &TestApp) -> (Option<String>, Option<String>) {
-    for _ in 0..400 {
+    for _ in 0..600 {
         let row = sqlx::query_as::<_, (Option<String>, Option<String>)>(
             "SELECT sent_at, send_error FROM outbox ORDER BY id DESC LIMIT 1",
         )
@@ -154,7 +154,7 @@ async fn outcome(app: &TestApp) -> (Option<String>, Option<String>) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the email was neither sent nor marked failed within 20 s");
+    panic!("the email was neither sent nor marked failed within 30 s");
 }
 
 /// What the relay received is the welcome email, to the invited address, from the signed-in
