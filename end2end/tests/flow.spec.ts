@@ -1,7 +1,9 @@
 import { test, expect } from '@playwright/test';
-import { ADMIN, hydrated, openRegistrationLink, setFaults, shot, signIn } from './util';
+import {
+  ADMIN, field, hydrated, messageSeqs, messageTexts, onboardingMessages, openRegistrationLink, setFaults, shot, signIn,
+} from './util';
 
-test('Save validates, Connect to provider onboards live, both directions Up, Close', async ({ page }) => {
+test('Save validates live; Connect to provider onboards with its messages in order and both directions Up; Close leads to Guided Setup, where Mark Complete unlocks both verifications and each succeeds', async ({ page }) => {
   test.setTimeout(90_000);
   await signIn(page);
   await openRegistrationLink(page, 'flow', 'Flow Stores');
@@ -9,9 +11,9 @@ test('Save validates, Connect to provider onboards live, both directions Up, Clo
   await expect(page).toHaveURL(/\/connections\/\d+$/);
   await hydrated(page);
   // The checks run live and the state turns Validated without a reload.
-  await expect(page.getByTestId('state')).toHaveText('Validated', { timeout: 15_000 });
-  await expect(page.getByTestId('outbound')).toHaveText('Not onboarded');
-  await expect(page.getByTestId('live-checks')).toContainText('Provider is reachable');
+  await expect(field(page, 'State')).toHaveText('Validated', { timeout: 15_000 });
+  await expect(field(page, 'Outbound status')).toHaveText('Not onboarded');
+  await expect(page.getByRole('list', { name: 'Health scan checks' })).toContainText('Provider is reachable');
   await shot(page, 'flow-validated');
 
   await page.getByRole('button', { name: 'Connect to provider' }).click();
@@ -23,34 +25,55 @@ test('Save validates, Connect to provider onboards live, both directions Up, Clo
 
   await expect(page).toHaveURL(/\/connections\/\d+$/);
   await hydrated(page);
-  const messages = page.getByTestId('onboarding-messages');
+  const messages = onboardingMessages(page);
   await expect(messages).toContainText('Onboarding Complete', { timeout: 15_000 });
-  const texts = await messages.locator('.message').allTextContents();
+  const texts = await messageTexts(messages);
   const at = (m: string) => texts.indexOf(m);
   expect(at('Provider onboarding started')).toBeGreaterThanOrEqual(0);
   expect(at('Provider onboarding started')).toBeLessThan(at('Syncing settings to complete onboarding'));
   expect(at('Syncing settings to complete onboarding')).toBeLessThan(at('Onboarding Complete'));
-  await expect(page.getByTestId('outbound')).toHaveText('Up');
-  await expect(page.getByTestId('inbound')).toHaveText('Up');
+  await expect(field(page, 'Outbound status')).toHaveText('Up');
+  await expect(field(page, 'Inbound status')).toHaveText('Up');
   await shot(page, 'flow-onboarded');
-  await page.getByTestId('close').click();
+  await page.getByRole('link', { name: 'Close', exact: true }).click();
 
   // Back in Guided Setup: Mark Complete, then "Verify the connection" unlocks and really runs.
+  // Each activity is the list item named by its title; its status pill is its description.
   await expect(page).toHaveURL(/\/guided-setup$/);
+  await expect(page.getByRole('heading', { name: 'Guided Setup' })).toBeVisible();
   await hydrated(page);
   await shot(page, 'guided-before');
-  for (const id of ['learn', 'register', 'establish']) {
-    const activity = page.getByTestId(`activity-${id}`);
-    await activity.locator('[data-action=mark-complete]').click();
-    await expect(activity.getByTestId('activity-status')).toHaveText('Complete');
+  const activity = (title: string) => page.getByRole('listitem', { name: title, exact: true });
+  for (const title of [
+    'Learn about registering your instance',
+    'Register your instance',
+    'Establish the connection to the provider instance',
+  ]) {
+    await activity(title).getByRole('button', { name: 'Mark Complete' }).click();
+    await expect(activity(title)).toHaveAccessibleDescription('Complete');
+    await expect(activity(title).getByText('Complete', { exact: true })).toBeVisible();
+    await expect(activity(title).getByText(`Completed by ${ADMIN.email} on `)).toBeVisible();
   }
-  await expect(page.getByTestId('activity-verify_connection').getByTestId('activity-status')).not.toHaveText('Locked');
-  await page.locator('[data-action=verify-connection]').click();
-  await expect(page.getByTestId('connection-check-result')).toHaveAttribute('data-ok', 'true', { timeout: 15_000 });
-  await expect(page.getByTestId('round-trip')).toContainText('ms');
-  await expect(page.getByTestId('activity-verify_data').getByTestId('activity-status')).not.toHaveText('Locked');
-  await page.locator('[data-action=verify-data]').click();
-  await expect(page.getByTestId('data-sample')).toContainText('impact_account', { timeout: 15_000 });
+
+  const verifyConnection = activity('Verify the connection');
+  await expect(verifyConnection).toHaveAccessibleDescription('Not started');
+  await verifyConnection.getByRole('button', { name: 'Verify the connection' }).click();
+  // Success is the green status line (a failure is an alert), saying both directions are Up.
+  await expect(verifyConnection.getByRole('status')).toHaveText(
+    /^The test message went out to the provider and came back to this instance in \d+ ms: Outbound and Inbound are Up\.$/,
+    { timeout: 15_000 },
+  );
+  await expect(verifyConnection.getByRole('row', { name: 'Round trip' })).toHaveText(/^Round trip\s*\d+ ms$/);
+  await expect(verifyConnection.getByRole('row', { name: 'Outbound status' })).toHaveText(/Up$/);
+  await expect(verifyConnection.getByRole('row', { name: 'Inbound status' })).toHaveText(/Up$/);
+  await expect(verifyConnection).toHaveAccessibleDescription('Complete');
+
+  const verifyData = activity('Verify Impact data connection');
+  await expect(verifyData).toHaveAccessibleDescription('Not started');
+  await verifyData.getByRole('button', { name: 'Verify Impact data connection' }).click();
+  await expect(verifyData.getByRole('row', { name: /^impact_account \d+ / })).toBeVisible({ timeout: 15_000 });
+  await expect(verifyData.getByRole('status')).toContainText('tables arrived with');
+  await expect(verifyData).toHaveAccessibleDescription('Complete');
   await shot(page, 'guided-verified');
 });
 
@@ -61,23 +84,25 @@ test('a bad-credentials provider fails validation; the dashboard explains; fixed
   await setFaults(page, 'faulty', { bad_credentials: true });
   await page.getByRole('button', { name: 'Save' }).click();
   await expect(page).toHaveURL(/\/connections\/\d+$/);
-  await expect(page.getByTestId('state')).toHaveText('Validation failed', { timeout: 15_000 });
-  const banner = page.getByTestId('validation-failed');
+  await expect(field(page, 'State')).toHaveText('Validation failed', { timeout: 15_000 });
+  const banner = page.getByRole('alert').filter({ hasText: 'Validation failed: some health scan checks did not pass.' });
   await expect(banner).toBeVisible();
   await shot(page, 'fault-banner');
   await banner.getByRole('link', { name: 'Open the health dashboard' }).click();
 
   await expect(page.getByRole('heading', { name: 'Health dashboard' })).toBeVisible();
   await hydrated(page);
-  const issue = page.locator('[data-testid=issue][data-check=credentials]');
-  await expect(issue).toContainText('Connection credentials are accepted');
+  const issue = page.getByRole('article', { name: 'Connection credentials are accepted' });
+  await expect(issue.getByRole('heading', { name: 'Connection credentials are accepted' })).toBeVisible();
   await expect(issue).toContainText('refused');
+  await expect(issue.getByRole('heading', { name: 'How to fix it' })).toBeVisible();
   await expect(issue.getByRole('listitem').first()).toBeVisible();
   await shot(page, 'fault-dashboard');
 
   await setFaults(page, 'faulty', {});
-  await page.getByTestId('rescan-all').click();
-  await expect(page.getByTestId('no-issues')).toBeVisible({ timeout: 15_000 });
+  await page.getByRole('button', { name: 'Rescan', exact: true }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Scan complete with no issues.' })).toBeVisible({ timeout: 15_000 });
+  await expect(page.getByRole('article', { name: 'Connection credentials are accepted' })).toHaveCount(0);
   await expect(page.getByText('Validated', { exact: true })).toBeVisible();
   await shot(page, 'fault-fixed');
 });
@@ -87,7 +112,7 @@ test('a reload during syncing loses and repeats nothing', async ({ page }) => {
   await signIn(page);
   await openRegistrationLink(page, 'slow', 'Slow Stores');
   await page.getByRole('button', { name: 'Save' }).click();
-  await expect(page.getByTestId('state')).toHaveText('Validated', { timeout: 15_000 });
+  await expect(field(page, 'State')).toHaveText('Validated', { timeout: 15_000 });
   // Each provider answer now takes 400 ms: onboarding takes a few seconds.
   await setFaults(page, 'slow', { slow_ms: 400 });
   await hydrated(page);
@@ -95,15 +120,15 @@ test('a reload during syncing loses and repeats nothing', async ({ page }) => {
   await page.getByLabel('Your email').fill(ADMIN.email);
   await page.getByRole('button', { name: 'Allow' }).click();
   await expect(page).toHaveURL(/\/connections\/\d+$/);
-  await expect(page.getByTestId('onboarding-messages')).toContainText('Syncing settings', { timeout: 15_000 });
+  const messages = onboardingMessages(page);
+  await expect(messages).toContainText('Syncing settings', { timeout: 15_000 });
   await page.reload();
-  await expect(page.getByTestId('onboarding-messages')).toContainText('Onboarding Complete', { timeout: 20_000 });
-  const seqs = await page.locator('[data-testid=onboarding-messages] li').evaluateAll((els) =>
-    els.map((e) => Number(e.getAttribute('data-seq'))),
-  );
+  await expect(messages).toContainText('Onboarding Complete', { timeout: 20_000 });
+  // No event twice and none out of order: checked on the events' sequence numbers (see messageSeqs).
+  const seqs = await messageSeqs(messages);
   expect(new Set(seqs).size).toBe(seqs.length);
   expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
-  const texts = await page.locator('[data-testid=onboarding-messages] .message').allTextContents();
+  const texts = await messageTexts(messages);
   expect(texts.filter((t) => t === 'Provider onboarding started').length).toBe(1);
   expect(texts.filter((t) => t === 'Onboarding Complete').length).toBe(1);
   await setFaults(page, 'slow', {});

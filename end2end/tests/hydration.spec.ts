@@ -1,20 +1,23 @@
 import { test, expect } from '@playwright/test';
 import { signIn } from './util';
 
-test('the start page hydrates: a control that needs the WASM works', async ({ page }) => {
+test('the start page hydrates without page errors: the details toggle, which needs the WASM, opens the details', async ({ page }) => {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await signIn(page);
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Connect with Impact IDI' })).toBeVisible();
-  const toggle = page.getByTestId('details-toggle');
+  const toggle = page.getByRole('button', { name: /^(Show|Hide) details$/ });
+  const details = page.getByText('The named contact administrator opens the registration link');
   await expect(toggle).toHaveText('Show details');
+  await expect(page.getByRole('button', { name: 'Show details', expanded: false })).toBeVisible();
+  await expect(details).toBeHidden();
   // Until hydration finishes a click does nothing; keep clicking until the WASM answers.
   await expect(async () => {
     if ((await toggle.textContent()) === 'Show details') await toggle.click();
-    await expect(page.getByTestId('details')).toBeVisible({ timeout: 500 });
+    await expect(details).toBeVisible({ timeout: 500 });
   }).toPass({ timeout: 15_000 });
-  await expect(toggle).toHaveText('Hide details');
+  await expect(page.getByRole('button', { name: 'Hide details', expanded: true })).toBeVisible();
   await page.screenshot({ path: 'test-results/screens/home-hydrated.png', fullPage: true });
   expect(errors).toEqual([]);
 });

@@ -1,5 +1,7 @@
 import { test, expect } from '@playwright/test';
-import { ADMIN, hydrated, openRegistrationLink, setFaults, shot, signIn } from './util';
+import {
+  ADMIN, field, hydrated, messageSeqs, messageTexts, onboardingMessages, openRegistrationLink, setFaults, shot, signIn,
+} from './util';
 import { CuttableProxy } from './proxy';
 
 const serverPort = Number(process.env.E2E_PORT ?? 3107);
@@ -12,7 +14,7 @@ test('after a network loss the page reconnects with backoff and misses nothing',
     await signIn(page);
     await openRegistrationLink(page, 'netloss', 'Netloss Stores');
     await page.getByRole('button', { name: 'Save' }).click();
-    await expect(page.getByTestId('state')).toHaveText('Validated', { timeout: 15_000 });
+    await expect(field(page, 'State')).toHaveText('Validated', { timeout: 15_000 });
     // Each provider answer takes 600 ms, so onboarding is still running through the outage.
     await setFaults(page, 'netloss', { slow_ms: 600 });
     await hydrated(page);
@@ -25,28 +27,29 @@ test('after a network loss the page reconnects with backoff and misses nothing',
     // Watch the run through the proxy (the session cookie is the same: cookies ignore ports).
     await page.goto(`${proxied}/connections/${id}`);
     await hydrated(page);
-    const messages = page.getByTestId('onboarding-messages');
+    const messages = onboardingMessages(page);
     await expect(messages).toContainText('Provider onboarding started', { timeout: 15_000 });
 
     const cutAt = Date.now();
     proxy.cut();
-    const notice = page.getByTestId('stream-status');
+    const notice = page.getByRole('status').filter({ hasText: 'The live connection to the server was lost' });
     await expect(notice).toContainText('Reconnecting', { timeout: 5_000 });
     await shot(page, 'network-lost');
-    await page.waitForTimeout(4_500);
+    // Keep the network down until the page has tried three times and says it is waiting to try
+    // a fourth (0.5 s, 1 s and 2 s apart, less jitter): enough attempts to see the backoff grow.
+    await expect(notice).toContainText('(attempt 4)', { timeout: 20_000 });
     proxy.restore();
     await expect(notice).toBeHidden({ timeout: 20_000 });
 
     await expect(messages).toContainText('Onboarding Complete', { timeout: 30_000 });
-    await expect(page.getByTestId('outbound')).toHaveText('Up');
-    await expect(page.getByTestId('inbound')).toHaveText('Up');
+    await expect(field(page, 'Outbound status')).toHaveText('Up');
+    await expect(field(page, 'Inbound status')).toHaveText('Up');
     await shot(page, 'network-recovered');
-    const seen = await messages.locator('li').evaluateAll((els) =>
-      els.map((e) => Number(e.getAttribute('data-seq'))),
-    );
+    // No event twice and none out of order: checked on the events' sequence numbers (see messageSeqs).
+    const seen = await messageSeqs(messages);
     expect(new Set(seen).size).toBe(seen.length);
     expect([...seen].sort((a, b) => a - b)).toEqual(seen);
-    const texts = await messages.locator('.message').allTextContents();
+    const texts = await messageTexts(messages);
     for (const m of ['Provider onboarding started', 'Syncing settings to complete onboarding', 'Onboarding Complete']) {
       expect(texts.filter((t) => t === m).length).toBe(1);
     }
@@ -65,10 +68,8 @@ test('after a network loss the page reconnects with backoff and misses nothing',
     await page.reload();
     await hydrated(page);
     await expect(messages).toContainText('Onboarding Complete', { timeout: 15_000 });
-    const replayed = await messages.locator('li').evaluateAll((els) =>
-      els.map((e) => Number(e.getAttribute('data-seq'))),
-    );
-    expect(replayed).toEqual(seen);
+    expect(await messageSeqs(messages)).toEqual(seen);
+    expect(await messageTexts(messages)).toEqual(texts);
   } finally {
     await setFaults(page, 'netloss', {});
     await proxy.stop();

@@ -1,17 +1,39 @@
-import { test, expect } from '@playwright/test';
-import { ADMIN, hydrated, shot, signIn } from './util';
+import { test, expect, Browser } from '@playwright/test';
+import { field, hydrated, shot, signIn } from './util';
 
-test('an IDI admin sees the actions; an Impact app user sees none and the API refuses them', async ({ browser }) => {
-  // The administrator creates a viewer through the Users screen.
+/** A signed-in browser of its own for `email`. */
+async function signedIn(browser: Browser, email: string, password: string) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await signIn(page, email, password);
+  return { ctx, page };
+}
+
+test('users made on the Users screen get the roles ticked; an IDI admin alone sees Save and Connect to provider; an Impact app user sees no actions and a read-only form, and the API and the registration screen refuse them', async ({ browser }) => {
+  // The first administrator (every role) creates the two users through the Users screen.
   const adminCtx = await browser.newContext();
   const admin = await adminCtx.newPage();
   await signIn(admin);
   await admin.goto('/users');
   await hydrated(admin);
-  await admin.getByLabel('Email').fill('viewer@example.com');
-  await admin.getByLabel('Password').fill('viewer password 123');
-  await admin.getByRole('button', { name: 'Create user' }).click();
-  await expect(admin.getByTestId('users')).toContainText('viewer@example.com');
+  const newUser = admin.getByRole('form', { name: 'New user' });
+  const create = async (email: string, password: string, roles: string[]) => {
+    await newUser.getByLabel('Email').fill(email);
+    await newUser.getByLabel('Password').fill(password);
+    for (const role of ['Impact app admin', 'Impact app user', 'IDI admin']) {
+      await newUser.getByRole('checkbox', { name: role, exact: true }).setChecked(roles.includes(role));
+    }
+    await newUser.getByRole('button', { name: 'Create user' }).click();
+    const row = admin.getByRole('row', { name: new RegExp(email.replace(/[.]/g, '\\.')) });
+    await expect(row).toBeVisible();
+    for (const role of ['Impact app admin', 'Impact app user', 'IDI admin']) {
+      const box = row.getByRole('checkbox', { name: role, exact: true });
+      if (roles.includes(role)) await expect(box).toBeChecked();
+      else await expect(box).not.toBeChecked();
+    }
+  };
+  await create('viewer@example.com', 'viewer password 123', ['Impact app user']);
+  await create('idi@example.com', 'idi admin password 123', ['IDI admin']);
   await shot(admin, 'users');
 
   // And a connection to look at.
@@ -26,26 +48,38 @@ test('an IDI admin sees the actions; an Impact app user sees none and the API re
   expect(created.status()).toBe(201);
   const id: number = (await created.json()).id;
   await admin.goto(`/connections/${id}`);
-  await expect(admin.getByTestId('state')).toHaveText('Validated', { timeout: 15_000 });
-  await expect(admin.getByRole('button', { name: 'Connect to provider' })).toBeVisible();
-  await expect(admin.locator('form[data-testid=connection-form] button[type=submit]')).toBeVisible();
+  await expect(field(admin, 'State')).toHaveText('Validated', { timeout: 15_000 });
 
-  const viewerCtx = await browser.newContext();
-  const viewer = await viewerCtx.newPage();
-  await signIn(viewer, 'viewer@example.com', 'viewer password 123');
-  await expect(viewer.getByRole('link', { name: 'Instance registration' })).toHaveCount(0);
-  await expect(viewer.getByRole('link', { name: 'Users' })).toHaveCount(0);
-  await viewer.goto(`/connections/${id}`);
-  await expect(viewer.getByRole('heading', { name: 'Provider connection' })).toBeVisible();
-  await expect(viewer.getByTestId('connection-form').getByRole('button')).toHaveCount(0);
-  await expect(viewer.getByTestId('company-select')).toBeDisabled();
-  await shot(viewer, 'connection-as-viewer');
-  const refused = await viewer.request.post(`/api/connections/${id}/actions`, { data: { action: 'register', version: 1 } });
+  // The IDI admin, with no other role: the registration screens but not Users; the actions.
+  const idi = await signedIn(browser, 'idi@example.com', 'idi admin password 123');
+  await expect(idi.page.getByRole('link', { name: 'Instance registration' })).toBeVisible();
+  await expect(idi.page.getByRole('link', { name: 'Users' })).toHaveCount(0);
+  await idi.page.goto(`/connections/${id}`);
+  await expect(field(idi.page, 'State')).toHaveText('Validated');
+  const idiForm = idi.page.getByRole('form', { name: 'Provider connection' });
+  await expect(idiForm.getByRole('button', { name: 'Save' })).toBeVisible();
+  await expect(idiForm.getByRole('button', { name: 'Connect to provider' })).toBeVisible();
+  await expect(idiForm.getByLabel('Company', { exact: true })).toBeEnabled();
+  await shot(idi.page, 'connection-as-idi-admin');
+
+  // The Impact app user: no admin links, no buttons, a read-only form; refused by the API.
+  const viewer = await signedIn(browser, 'viewer@example.com', 'viewer password 123');
+  await expect(viewer.page.getByRole('link', { name: 'Instance registration' })).toHaveCount(0);
+  await expect(viewer.page.getByRole('link', { name: 'Users' })).toHaveCount(0);
+  await viewer.page.goto(`/connections/${id}`);
+  await expect(viewer.page.getByRole('heading', { name: 'Provider connection' })).toBeVisible();
+  await expect(field(viewer.page, 'State')).toHaveText('Validated');
+  const viewerForm = viewer.page.getByRole('form', { name: 'Provider connection' });
+  await expect(viewerForm).toBeVisible();
+  await expect(viewerForm.getByRole('button')).toHaveCount(0);
+  await expect(viewerForm.getByLabel('Company', { exact: true })).toBeDisabled();
+  await shot(viewer.page, 'connection-as-viewer');
+  const refused = await viewer.page.request.post(`/api/connections/${id}/actions`, { data: { action: 'register', version: 1 } });
   expect(refused.status()).toBe(403);
   expect((await refused.json()).message).toContain('IDI admin');
-  const page = await viewer.goto('/registrations');
-  expect(page?.status()).toBe(403);
+  const registrations = await viewer.page.goto('/registrations');
+  expect(registrations?.status()).toBe(403);
   await adminCtx.close();
-  await viewerCtx.close();
-  void ADMIN;
+  await idi.ctx.close();
+  await viewer.ctx.close();
 });

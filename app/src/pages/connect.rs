@@ -66,11 +66,12 @@ fn NewConnection(
     });
     view! {
         <section class="card">
-            <h1>"Provider connection"</h1>
+            <h1 id="connection-title">"Provider connection"</h1>
             <p class="muted">{format!("Named contact: {}", link.email)}</p>
             <form
                 class="fields"
                 data-testid="connection-form"
+                aria-labelledby="connection-title"
                 on:submit=move |ev| {
                     ev.prevent_default();
                     save.dispatch(company.get_untracked());

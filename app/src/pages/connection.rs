@@ -58,8 +58,8 @@ pub fn Connection() -> impl IntoView {
                     Ok((conn, companies, history, manage)) => view! {
                         <ConnectionEditor conn companies changed manage live/>
                         <section class="card">
-                            <h2>"History"</h2>
-                            <table data-testid="history">
+                            <h2 id="history-title">"History"</h2>
+                            <table data-testid="history" aria-labelledby="history-title">
                                 <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"From"</th><th>"To"</th><th>"Why"</th></tr></thead>
                                 <tbody>
                                     {history.into_iter().map(|h| view! {
@@ -196,7 +196,7 @@ fn ConnectionEditor(
     };
     view! {
         <section class="card">
-            <h1>"Provider connection"</h1>
+            <h1 id="connection-title">"Provider connection"</h1>
             {move || (current.get().state == ConnectionState::ValidationFailed).then(|| view! {
                 <div class="banner error" role="alert" data-testid="validation-failed">
                     "Validation failed: some health scan checks did not pass. "
@@ -207,6 +207,7 @@ fn ConnectionEditor(
             <form
                 class="fields"
                 data-testid="connection-form"
+                aria-labelledby="connection-title"
                 on:submit=move |ev| {
                     ev.prevent_default();
                     save.dispatch((company.get_untracked(), current.get_untracked().version));
@@ -215,12 +216,12 @@ fn ConnectionEditor(
                 <CompanyPicker companies initial=initial_company company disabled=!manage/>
                 <label for="url">"URL"</label>
                 <input id="url" type="text" readonly value=url data-testid="url"/>
-                <label>"State"</label>
-                <div>{move || { let c = current.get(); view! { <StatePill state=c.state version=c.version/> } }}</div>
-                <label>"Outbound status"</label>
-                <div>{move || view! { <LinkPill status=current.get().outbound testid="outbound"/> }}</div>
-                <label>"Inbound status"</label>
-                <div>{move || view! { <LinkPill status=current.get().inbound testid="inbound"/> }}</div>
+                <label for="conn-state">"State"</label>
+                <output id="conn-state">{move || { let c = current.get(); view! { <StatePill state=c.state version=c.version/> } }}</output>
+                <label for="conn-outbound">"Outbound status"</label>
+                <output id="conn-outbound">{move || view! { <LinkPill status=current.get().outbound testid="outbound"/> }}</output>
+                <label for="conn-inbound">"Inbound status"</label>
+                <output id="conn-inbound">{move || view! { <LinkPill status=current.get().inbound testid="inbound"/> }}</output>
                 <span></span>
                 <div class="actions">
                     {buttons}
@@ -299,8 +300,8 @@ fn StatusPanel(live: Live, current: Memo<ConnectionView>) -> impl IntoView {
             <h2>"Status"</h2>
             <LinkNotice live/>
             <Show when=move || !checks().is_empty()>
-                <h3>"Health scan checks"</h3>
-                <ul class="checks" data-testid="live-checks">
+                <h3 id="live-checks-title">"Health scan checks"</h3>
+                <ul class="checks" data-testid="live-checks" aria-labelledby="live-checks-title">
                     {move || checks().into_iter().map(|(id, name, status)| {
                         let label = status.map(|s| s.label()).unwrap_or("Running…");
                         let class = format!("check {}", status.map(|s| s.as_db()).unwrap_or("running"));
@@ -315,7 +316,7 @@ fn StatusPanel(live: Live, current: Memo<ConnectionView>) -> impl IntoView {
                     <li class=move || step_class(Onboarding::Syncing)>"Syncing settings"</li>
                     <li class=move || step_class(Onboarding::Complete)>"Complete"</li>
                 </ol>
-                <ul class="messages" data-testid="onboarding-messages">
+                <ul class="messages" data-testid="onboarding-messages" aria-label="Onboarding messages">
                     {move || onboarding().into_iter().map(|(seq, at, step, message, failed)| view! {
                         <li data-seq=seq data-step=step class:failed=failed>
                             <time>{at.format("%H:%M:%S").to_string()}</time>

@@ -73,7 +73,8 @@ pub fn CompanyPicker(
     }
 }
 
-/// URL, State, Outbound and Inbound: read-only; blank until the record exists.
+/// URL, State, Outbound and Inbound: read-only; blank until the record exists. Each value is an
+/// `<output>` named by its label, so it is read as "State: Validated" and announced when it changes.
 #[component]
 pub fn ReadOnlyFields(url: String, connection: Option<ConnectionView>) -> impl IntoView {
     let (state, outbound, inbound) = match &connection {
@@ -91,11 +92,11 @@ pub fn ReadOnlyFields(url: String, connection: Option<ConnectionView>) -> impl I
     view! {
         <label for="url">"URL"</label>
         <input id="url" type="text" readonly value=url data-testid="url"/>
-        <label>"State"</label>
-        <div>{state}</div>
-        <label>"Outbound status"</label>
-        <div>{outbound}</div>
-        <label>"Inbound status"</label>
-        <div>{inbound}</div>
+        <label for="conn-state">"State"</label>
+        <output id="conn-state">{state}</output>
+        <label for="conn-outbound">"Outbound status"</label>
+        <output id="conn-outbound">{outbound}</output>
+        <label for="conn-inbound">"Inbound status"</label>
+        <output id="conn-inbound">{inbound}</output>
     }
 }

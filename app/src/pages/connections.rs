@@ -11,7 +11,7 @@ pub fn Connections() -> impl IntoView {
     let list = Resource::new(|| (), |_| list_connections());
     view! {
         <section class="card">
-            <h1>"Connections"</h1>
+            <h1 id="connections-title">"Connections"</h1>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match list.await {
@@ -19,7 +19,7 @@ pub fn Connections() -> impl IntoView {
                             <p class="muted">"No provider connections yet. Open \"Connect with Impact IDI\" from your welcome email to start one."</p>
                         }.into_any(),
                         Ok(list) => view! {
-                            <table data-testid="connections">
+                            <table data-testid="connections" aria-labelledby="connections-title">
                                 <thead><tr><th>"Company"</th><th>"URL"</th><th>"State"</th><th>"Outbound status"</th><th>"Inbound status"</th><th>"Updated"</th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|c| view! {

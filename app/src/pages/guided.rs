@@ -186,12 +186,17 @@ fn Activity(
     } else {
         ().into_any()
     };
+    // The item is named by its title and described by its status, so it reads as
+    // "Verify the connection, Complete".
+    let title_id = format!("activity-{}-title", id.as_str());
+    let status_id = format!("activity-{}-status", id.as_str());
     view! {
         <li class=format!("activity {}", status.as_str()) id=format!("activity-{}", id.as_str())
-            data-testid=format!("activity-{}", id.as_str()) data-status=status.as_str()>
+            data-testid=format!("activity-{}", id.as_str()) data-status=status.as_str()
+            aria-labelledby=title_id.clone() aria-describedby=status_id.clone()>
             <div class="activity-head">
-                <h3>{activity.title.clone()}</h3>
-                <span class=format!("pill {}", status.as_str()) data-testid="activity-status">{status.label()}</span>
+                <h3 id=title_id.clone()>{activity.title.clone()}</h3>
+                <span class=format!("pill {}", status.as_str()) id=status_id.clone() data-testid="activity-status">{status.label()}</span>
             </div>
             <p class="summary">{activity.summary.clone()}</p>
             {completed}

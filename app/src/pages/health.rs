@@ -110,9 +110,11 @@ pub fn Health() -> impl IntoView {
                                 <h2>"Open issues"</h2>
                                 {issues.into_iter().map(|c| {
                                     let check = c.check_id.clone();
+                                    let title_id = format!("issue-{}-title", c.check_id);
                                     view! {
-                                        <article class=format!("issue {}", format!("{:?}", c.severity).to_lowercase()) data-testid="issue" data-check=c.check_id.clone()>
-                                            <h3>{c.name.clone()}</h3>
+                                        <article class=format!("issue {}", format!("{:?}", c.severity).to_lowercase()) data-testid="issue" data-check=c.check_id.clone()
+                                            aria-labelledby=title_id.clone()>
+                                            <h3 id=title_id.clone()>{c.name.clone()}</h3>
                                             <p>
                                                 <span class="pill validation_failed">{c.status.label()}</span>
                                                 " " <span class="muted">{format!("{} severity · last detected {}", c.severity.label(), fmt_time(c.at))}</span>

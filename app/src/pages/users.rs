@@ -27,7 +27,7 @@ pub fn Users() -> impl IntoView {
     view! {
         <section class="card">
             <h1>"Users"</h1>
-            <form class="fields" on:submit=move |ev| {
+            <form class="fields" aria-label="New user" on:submit=move |ev| {
                 ev.prevent_default();
                 create.dispatch(NewUser { email: email.get_untracked(), password: password.get_untracked(), roles: roles.get_untracked() });
             }>
