@@ -595,34 +595,57 @@ async fn down_answers_503_on_every_idi_endpoint() {
     let sim = start().await;
     let creds = sim.register("http://127.0.0.1:9").await;
     sim.set_faults(json!({"down": true})).await;
-    assert_eq!(
-        error_of(sim.info().await).await,
-        (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into())
-    );
-    let code_req = sim
-        .client
-        .post(sim.url("/idi/v1/admin/registrations"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_of(code_req).await.1, "unavailable");
-    assert_eq!(
-        error_of(sim.signed(Method::GET, &creds, "", None).await)
+    // Every provider endpoint of docs/PROVIDER_PROTOCOL.md, written out here; the consumer
+    // endpoints are called signed, as the app calls them, so a 503 is the fault, not a refusal.
+    let open = [
+        (Method::GET, "/idi/v1/info"),
+        (Method::POST, "/idi/v1/admin/registrations"),
+        (Method::POST, "/idi/v1/registrations"),
+        (Method::GET, "/idi/authorize"),
+        (Method::POST, "/idi/authorize"),
+    ];
+    for (method, rel) in open {
+        let r = sim
+            .client
+            .request(method.clone(), sim.url(rel))
+            .json(&json!({}))
+            .send()
             .await
-            .1,
-        "unavailable"
-    );
-    let page = sim
-        .client
-        .get(sim.url("/idi/authorize"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_of(page).await.1, "unavailable");
+            .unwrap();
+        assert_eq!(
+            error_of(r).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into()),
+            "{method} {rel}"
+        );
+    }
+    let consumer = [
+        (Method::GET, ""),
+        (Method::GET, "/entitlements"),
+        (Method::POST, "/callback-test"),
+        (Method::POST, "/authorizations"),
+        (Method::POST, "/onboarding"),
+        (Method::POST, "/onboarding/complete"),
+        (Method::GET, "/settings/exchange_settings"),
+        (Method::POST, "/echo"),
+        (Method::GET, "/data-sample"),
+    ];
+    for (method, rel) in consumer {
+        let body = (method == Method::POST).then(|| json!({}));
+        let r = sim.signed(method.clone(), &creds, rel, body).await;
+        assert_eq!(
+            error_of(r).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into()),
+            "{method} consumers/{{id}}{rel}"
+        );
+    }
     // The simulator's own administration still answers.
     sim.set_faults(json!({})).await;
     assert_eq!(sim.info().await.status(), StatusCode::OK);
+    assert_eq!(
+        sim.get_json(&creds, "/entitlements").await.0,
+        StatusCode::OK,
+        "and the provider answers again once up"
+    );
 }
 
 #[tokio::test]

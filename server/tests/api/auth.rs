@@ -557,6 +557,38 @@ async fn a_page_without_a_session_sends_you_to_sign_in_and_back() {
         Some("/"),
         "no open redirect"
     );
+    // … and back: a same-site `next` is where signing in leads, and that page is served.
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = client
+        .post(format!("{}/auth/login", app.base))
+        .form(&[
+            ("email", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            ("next", "/registrations"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/registrations")
+    );
+    let page = client
+        .get(format!("{}/registrations", app.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .expect("page")
+        .contains("Instance registration"));
 }
 
 // Sending a fresh registration link is an IDI admin's act (issue 12): an Impact app user who

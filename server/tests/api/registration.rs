@@ -68,6 +68,21 @@ both_backends!(an_expired_link_is_refused, |app: TestApp| async move {
         .as_str()
         .unwrap_or("")
         .contains("fresh link"));
+    // Posting the expired link (Save on a form opened before it expired) is refused too, and
+    // creates nothing.
+    let r = app
+        .post(
+            "/api/connections",
+            json!({ "company": "ServiceNow Impact", "registration_token": token }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (410, Some("link_expired")),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(app.get("/api/connections").await.body, json!([]));
     assert_eq!(
         app.get("/api/invitations").await.body[0]["status"],
         "expired"
