@@ -208,7 +208,7 @@ async fn subscribers_open_before_connect_get_the_run_live(backend: Backend) {
             .last()
             .and_then(|e| serde_json::to_value(&e.body).ok())
             .and_then(|b| b["message"].as_str().map(String::from));
-        if last.as_deref() == Some(app::server::onboarding::COMPLETE) {
+        if last.as_deref() == Some("Onboarding Complete") {
             break stored;
         }
         assert!(
@@ -224,12 +224,12 @@ async fn subscribers_open_before_connect_get_the_run_live(backend: Backend) {
         .collect();
     assert_eq!(
         messages.first().map(String::as_str),
-        Some(app::server::onboarding::STARTED),
+        Some("Provider onboarding started"),
         "{messages:?}"
     );
     assert_eq!(
         messages.last().map(String::as_str),
-        Some(app::server::onboarding::COMPLETE),
+        Some("Onboarding Complete"),
         "{messages:?}"
     );
     let last = stored.last().expect("events").seq;

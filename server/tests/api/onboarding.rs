@@ -659,12 +659,12 @@ async fn raced_and_replayed_callbacks_start_exactly_one_run(backend: crate::help
     .expect("events");
     let runs = events
         .iter()
-        .filter(|e| e.contains(app::server::onboarding::STARTED))
+        .filter(|e| e.contains("Provider onboarding started"))
         .count();
     assert_eq!(runs, 1, "one run started: {events:?}");
     let complete = events
         .iter()
-        .filter(|e| e.contains(app::server::onboarding::COMPLETE))
+        .filter(|e| e.contains("Onboarding Complete"))
         .count();
     assert_eq!(complete, 1, "one run completed: {events:?}");
 }
