@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 
@@ -345,5 +346,61 @@ mod streams_open_before_each_of_20_rescans_get_every_event_live {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn postgres() {
         super::subscribers_open_before_each_rescan_get_every_event_live(Backend::Postgres).await
+    }
+}
+
+/// Streams opened in a crowd while the connection's newest event is being written: each gets
+/// that event, from the backlog or live. The one a stream could lose is an event committed after
+/// its backlog was read and published before it was listening, when no later event follows to
+/// reveal the gap: that is why each round writes exactly one event, into the middle of the
+/// crowd's arrival, and many rounds run.
+async fn streams_opened_while_the_last_event_is_written_get_it(backend: Backend) {
+    let app = crate::helpers::spawn(backend).await;
+    app.state.streams.set_limit(1000);
+    let id = validated(&app).await;
+    for round in 0..CROWD_ROUNDS {
+        let after = stored_seq(&app, id).await;
+        let mut arriving: futures::stream::FuturesUnordered<_> =
+            (0..CROWD).map(|_| subscribe(&app, id, after)).collect();
+        // Half the crowd is listening (their preamble came) …
+        let mut crowd = Vec::new();
+        while crowd.len() < CROWD / 2 {
+            crowd.push(arriving.next().await.expect("a stream"));
+        }
+        // … the other half is on its way while the event is written.
+        let write = app::server::events::record(
+            &app.state,
+            id,
+            app::model::EventBody::Onboarding {
+                step: "test".into(),
+                message: format!("round {round}"),
+                failed: false,
+            },
+        );
+        let (rest, ()) = tokio::join!(arriving.collect::<Vec<_>>(), write);
+        crowd.extend(rest);
+        let last = stored_seq(&app, id).await;
+        assert_eq!(last, after + 1, "one event per round");
+        for (i, s) in crowd.iter_mut().enumerate() {
+            s.until(last, &format!("round {round}, stream {i}")).await;
+            assert_eq!(s.seqs(), vec![last], "round {round}, stream {i}: once");
+        }
+    }
+}
+
+/// Streams per round, and rounds.
+const CROWD: usize = 24;
+const CROWD_ROUNDS: usize = 60;
+
+mod streams_opened_while_the_last_event_is_written_get_it {
+    use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        super::streams_opened_while_the_last_event_is_written_get_it(Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres() {
+        super::streams_opened_while_the_last_event_is_written_get_it(Backend::Postgres).await
     }
 }
