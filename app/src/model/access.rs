@@ -144,6 +144,27 @@ mod tests {
         assert!(Access::ManageConnection.refusal().contains("IDI admin"));
         assert!(Access::Administer.refusal().contains("Impact app admin"));
     }
+
+    #[test]
+    fn a_user_may_what_their_roles_allow_and_roles_read_as_the_product_names_them() {
+        let user = |roles: Vec<Role>| CurrentUser {
+            id: 1,
+            email: "a@example.com".into(),
+            roles,
+        };
+        let viewer = user(vec![Role::ImpactUser]);
+        assert!(viewer.may(Access::View));
+        assert!(!viewer.may(Access::ManageConnection));
+        assert!(!viewer.may(Access::Administer));
+        let idi = user(vec![Role::IdiAdmin]);
+        assert!(idi.may(Access::ManageConnection));
+        assert!(!idi.may(Access::Administer));
+        assert!(user(vec![]).may(Access::Public));
+        assert!(!user(vec![]).may(Access::View));
+        assert_eq!(Role::ImpactAdmin.label(), "Impact app admin");
+        assert_eq!(Role::ImpactUser.label(), "Impact app user");
+        assert_eq!(Role::IdiAdmin.label(), "IDI admin");
+    }
 }
 
 /// One line of the audit page.

@@ -82,12 +82,11 @@ impl AddressClass {
             x if x & 0xffc0 == 0xfec0 => Self::Private,
             x if x & 0xff00 == 0xff00 => Self::Multicast,
             // Documentation (2001:db8::/32), Teredo tunnels (2001::/32, which reach IPv4 hosts
-            // behind NAT), ORCHID, the discard prefix 100::/64, and anything outside 2000::/3
-            // (not yet allocated for unicast).
+            // behind NAT), ORCHID, and anything outside 2000::/3 (not yet allocated for
+            // unicast; this takes in the discard prefix 100::/64).
             0x2001 if s[1] == 0x0db8 || s[1] == 0 || (0x10..=0x3f).contains(&s[1]) => {
                 Self::Reserved
             }
-            0x0100 if s[1..4] == [0; 3] => Self::Reserved,
             x if x & 0xe000 != 0x2000 => Self::Reserved,
             _ => Self::Public,
         }
@@ -177,8 +176,11 @@ mod tests {
             "100.128.0.1",
             "2606:4700:4700::1111",
             "2a00:1450:4001:80b::200e",
+            // In 2001::/16 but outside its documentation, Teredo and ORCHID parts.
+            "2001:4860:4860::8888",
         ] {
             assert_eq!(class(ip), AddressClass::Public, "{ip}");
+            assert!(class(ip).is_public(), "{ip}");
         }
     }
 
@@ -205,6 +207,10 @@ mod tests {
             ("100.100.100.200", Metadata),
             ("192.0.0.192", Metadata),
             ("fd00:ec2::254", Metadata),
+            // Its neighbours are merely private (the words an admin reads differ).
+            ("fd00:ec2::253", Private),
+            ("fd00:ec3::254", Private),
+            ("fd00:ec2:0:0:1::254", Private),
             ("100.64.0.1", SharedNat),
             ("100.127.255.255", SharedNat),
             ("224.0.0.1", Multicast),
@@ -226,6 +232,7 @@ mod tests {
         ];
         for (ip, want) in cases {
             assert_eq!(class(ip), want, "{ip}");
+            assert!(!class(ip).is_public(), "{ip}");
             assert!(check_address(ip.parse().expect(ip)).is_err(), "{ip}");
         }
     }

@@ -389,4 +389,31 @@ mod tests {
         assert!(CheckStatus::Failed.is_issue() && CheckStatus::Error.is_issue());
         assert!(!CheckStatus::Passed.is_issue() && !CheckStatus::Skipped.is_issue());
     }
+
+    #[test]
+    fn checks_are_found_by_id_and_labels_read_as_shown() {
+        assert_eq!(check_spec("tls").map(|c| c.id), Some("tls"));
+        assert_eq!(check_spec("inbound").map(|c| c.id), Some("inbound"));
+        assert!(check_spec("no_such_check").is_none());
+        assert_eq!(
+            [
+                Severity::Critical,
+                Severity::High,
+                Severity::Medium,
+                Severity::Low
+            ]
+            .map(Severity::label),
+            ["Critical", "High", "Medium", "Low"]
+        );
+        assert_eq!(
+            [
+                CheckStatus::Passed,
+                CheckStatus::Failed,
+                CheckStatus::Error,
+                CheckStatus::Skipped
+            ]
+            .map(CheckStatus::label),
+            ["Passed", "Failed", "Unknown error", "Skipped"]
+        );
+    }
 }

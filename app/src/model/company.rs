@@ -159,4 +159,11 @@ mod tests {
         assert!(serde_json::from_str::<CompanyName>("42").is_err());
         assert!(serde_json::from_str::<CompanyName>("null").is_err());
     }
+
+    #[test]
+    fn the_name_is_carried_as_entered_without_the_spaces_around_it() {
+        let name = CompanyName::parse("  Acme Stores ").expect("valid");
+        assert_eq!(name.as_ref(), "Acme Stores");
+        assert_eq!(name.as_str(), "Acme Stores");
+    }
 }

@@ -219,4 +219,14 @@ mod tests {
         assert!(err.to_string().contains("exactly one @"), "{err}");
         assert!(serde_json::from_str::<EmailAddress>("1").is_err());
     }
+
+    #[test]
+    fn the_address_is_carried_and_shown_as_normalised() {
+        let email = EmailAddress::parse(" Ada@Example.COM ").expect("valid");
+        let as_ref: &str = email.as_ref();
+        assert_eq!(as_ref, email.as_str());
+        assert_eq!(email.to_string(), email.as_str());
+        assert_eq!(email.domain(), "example.com");
+        assert_eq!(email.local_part(), "Ada");
+    }
 }

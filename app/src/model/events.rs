@@ -49,3 +49,32 @@ pub struct ConnectionEvent {
     pub at: chrono::DateTime<chrono::Utc>,
     pub body: EventBody,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SSE event names the browser's live panel listens for.
+    #[test]
+    fn each_event_has_the_stream_name_the_page_listens_for() {
+        let onboarding = EventBody::Onboarding {
+            step: "started".into(),
+            message: "Provider onboarding started".into(),
+            failed: false,
+        };
+        let scan = EventBody::Scan {
+            run_id: 1,
+            suite: "pre_onboarding".into(),
+            outcome: None,
+        };
+        let check = EventBody::Check {
+            run_id: 1,
+            check_id: "tls".into(),
+            name: "TLS".into(),
+            result: None,
+        };
+        assert_eq!(onboarding.name(), "onboarding");
+        assert_eq!(scan.name(), "scan");
+        assert_eq!(check.name(), "check");
+    }
+}

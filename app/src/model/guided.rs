@@ -784,4 +784,57 @@ mod tests {
             setup
         );
     }
+
+    #[test]
+    fn activities_and_statuses_read_as_the_page_shows_them() {
+        assert_eq!(
+            ActivityId::VerifyConnection.to_string(),
+            "Verify the connection"
+        );
+        assert!(ActivityId::Establish.summary().contains("Mark Complete"));
+        assert!(ActivityId::VerifyData.summary().contains("record count"));
+        assert_eq!(ActivityStatus::NotStarted.to_string(), "Not started");
+        assert_eq!(
+            [
+                ActivityStatus::Locked,
+                ActivityStatus::NotStarted,
+                ActivityStatus::InProgress,
+                ActivityStatus::Complete
+            ]
+            .map(ActivityStatus::as_str),
+            ["locked", "not_started", "in_progress", "complete"]
+        );
+    }
+
+    #[test]
+    fn verify_data_is_marked_complete_by_its_own_run() {
+        let log = [
+            done(ActivityId::Learn, 1),
+            done(ActivityId::Register, 2),
+            done(ActivityId::Establish, 3),
+            done(ActivityId::VerifyConnection, 4),
+        ];
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(true)), None);
+        let why = mark_complete_check(&setup, ActivityId::VerifyData).unwrap();
+        assert!(
+            why.contains("Run \"Verify Impact data connection\" first"),
+            "{why}"
+        );
+        let setup = GuidedSetupView::build(
+            &log,
+            Some(onboarded()),
+            Some(check(true)),
+            Some(check(false)),
+        );
+        let why = mark_complete_check(&setup, ActivityId::VerifyData).unwrap();
+        assert!(why.contains("The provider did not answer."), "{why}");
+        // The connection check's success is not the data check's.
+        let setup = GuidedSetupView::build(
+            &log,
+            Some(onboarded()),
+            Some(check(true)),
+            Some(check(true)),
+        );
+        assert_eq!(mark_complete_check(&setup, ActivityId::VerifyData), None);
+    }
 }

@@ -409,4 +409,18 @@ mod tests {
         assert!(serde_json::from_str::<ProviderUrl>(r#""""#).is_err());
         assert!(serde_json::from_str::<ProviderUrl>("{}").is_err());
     }
+
+    #[test]
+    fn the_url_says_where_calls_go() {
+        let tls = ok("https://idi.example.com/i/acme");
+        assert!(tls.is_https());
+        assert_eq!(tls.port(), 443);
+        assert_eq!(tls.as_ref(), "https://idi.example.com/i/acme");
+        assert_eq!(tls.to_string(), "https://idi.example.com/i/acme");
+        let plain = ok("http://127.0.0.1:8080/i/acme");
+        assert!(!plain.is_https());
+        assert_eq!(plain.port(), 8080);
+        assert_eq!(ok("http://127.0.0.1/i/acme").port(), 80);
+        assert_eq!(ok("https://idi.example.com:8443").port(), 8443);
+    }
 }

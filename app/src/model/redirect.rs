@@ -107,6 +107,9 @@ mod tests {
             assert_eq!(safe_next(bad), None, "{bad:?}");
         }
         assert_eq!(safe_next(&format!("/{}", "a".repeat(MAX_NEXT_LEN))), None);
+        // The limit itself is still accepted.
+        let longest = format!("/{}", "a".repeat(MAX_NEXT_LEN - 1));
+        assert_eq!(safe_next(&longest), Some(longest.as_str()));
     }
 
     #[test]

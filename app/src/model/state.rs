@@ -1128,4 +1128,27 @@ mod tests {
         let back: Refusal = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);
     }
+
+    #[test]
+    fn onboarding_steps_out_of_order_are_refused_naming_the_step_that_must_come_first() {
+        let validated = st(Validated, true, NS, NO, NO);
+        let early_sync = transition(validated, A::OnboardingSyncing).unwrap_err();
+        assert!(
+            early_sync
+                .reason
+                .contains("only after \"Provider onboarding started\"; onboarding has not started"),
+            "{early_sync}"
+        );
+        let started = st(Validated, true, Started, NO, NO);
+        let early_done = transition(started, A::OnboardingComplete).unwrap_err();
+        assert!(
+            early_done.reason.contains(
+                "only after \"Syncing settings to complete onboarding\"; onboarding reads \"Provider onboarding started\""
+            ),
+            "{early_done}"
+        );
+        assert_eq!(Up.to_string(), "Up");
+        assert_eq!(NO.to_string(), "Not onboarded");
+        assert_eq!(Complete.to_string(), "Onboarding Complete");
+    }
 }
