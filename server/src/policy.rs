@@ -70,11 +70,9 @@ pub fn access_for(method: &Method, path: &str) -> Access {
         ["api", "users", ..] => Access::Administer,
         ["api", "invitations", ..] | ["api", "outbox", ..] => Access::ManageConnection,
         ["api", "registration", "resend"] => Access::ManageConnection,
-        ["api", "registration", ..] => Access::View,
-        ["api", "audit"] => Access::View,
-        ["api", "guided-setup"] if safe => Access::View,
         ["api", "guided-setup", _, "complete"] => Access::Administer,
-        ["api", "guided-setup", "verify-connection" | "verify-data"] => Access::ManageConnection,
+        // Looking (the registration link, audit, Guided Setup, …) needs any role; changing
+        // (Save, actions, verifications, …) the IDI admin's.
         ["api", ..] if safe => Access::View,
         ["api", ..] => Access::ManageConnection,
         // The provider's redirect back: it starts onboarding.

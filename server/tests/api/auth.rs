@@ -328,6 +328,46 @@ async fn the_policy_matches_the_roles_the_product_requires() {
     );
 }
 
+// A path no route serves is refused like the strictest route when it would change something,
+// so a route added later without a policy row starts closed.
+#[tokio::test]
+async fn unknown_paths_that_would_change_something_need_the_strictest_role() {
+    let app = spawn(Backend::Sqlite).await;
+    let viewer = app.user_with("viewer@example.com", &["impact_user"]).await;
+    let idi = app.user_with("idi@example.com", &["idi_admin"]).await;
+    for client in [&viewer, &idi] {
+        for path in ["/connections/1", "/no-such-page"] {
+            let r = client
+                .post(format!("{}{path}", app.base))
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("post");
+            assert_eq!(r.status(), 403, "POST {path}");
+        }
+    }
+    // Looking at an unknown page needs only a role: it is simply not there.
+    let r = viewer
+        .get(format!("{}/no-such-page", app.base))
+        .send()
+        .await
+        .expect("get");
+    assert_ne!(r.status(), 403);
+    // The administrator passes the guard and finds nothing to change there.
+    let r = app
+        .client
+        .post(format!("{}/no-such-page", app.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post");
+    assert!(
+        r.status() == 404 || r.status() == 405,
+        "{}: an administrator is let through to the router, which has no such route",
+        r.status()
+    );
+}
+
 #[tokio::test]
 async fn an_impact_user_can_look_but_not_change() {
     let app = spawn(Backend::Sqlite).await;
