@@ -33,7 +33,7 @@ test('after a network loss the page reconnects with backoff and misses nothing',
     const cutAt = Date.now();
     proxy.cut();
     const notice = page.getByRole('status').filter({ hasText: 'The live connection to the server was lost' });
-    await expect(notice).toContainText('Reconnecting', { timeout: 5_000 });
+    await expect(notice).toContainText('Reconnecting', { timeout: 20_000 });
     await shot(page, 'network-lost');
     // Keep the network down until the page has tried three times and says it is waiting to try
     // a fourth (0.5 s, 1 s and 2 s apart, less jitter): enough attempts to see the backoff grow.

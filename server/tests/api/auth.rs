@@ -568,6 +568,26 @@ async fn pages_and_api_carry_security_headers() {
     );
 }
 
+/// Signs in as the administrator through the form with this `next`: where the answer leads.
+async fn sign_in_leads_to(client: &reqwest::Client, app: &TestApp, next: &str) -> String {
+    let r = client
+        .post(format!("{}/auth/login", app.base))
+        .form(&[
+            ("email", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            ("next", next),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 303);
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[tokio::test]
 async fn a_page_without_a_session_sends_you_to_sign_in_and_back() {
     let app = spawn(Backend::Sqlite).await;
@@ -581,20 +601,9 @@ async fn a_page_without_a_session_sends_you_to_sign_in_and_back() {
         r.headers().get("location").and_then(|v| v.to_str().ok()),
         Some("/login?next=/connections/1")
     );
-    let r = anonymous()
-        .post(format!("{}/auth/login", app.base))
-        .form(&[
-            ("email", ADMIN_EMAIL),
-            ("password", ADMIN_PASSWORD),
-            ("next", "//evil.example/"),
-        ])
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), 303);
     assert_eq!(
-        r.headers().get("location").and_then(|v| v.to_str().ok()),
-        Some("/"),
+        sign_in_leads_to(&anonymous(), &app, "//evil.example/").await,
+        "/",
         "no open redirect"
     );
     // … and back: a same-site `next` is where signing in leads, and that page is served.
@@ -603,20 +612,9 @@ async fn a_page_without_a_session_sends_you_to_sign_in_and_back() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let r = client
-        .post(format!("{}/auth/login", app.base))
-        .form(&[
-            ("email", ADMIN_EMAIL),
-            ("password", ADMIN_PASSWORD),
-            ("next", "/registrations"),
-        ])
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), 303);
     assert_eq!(
-        r.headers().get("location").and_then(|v| v.to_str().ok()),
-        Some("/registrations")
+        sign_in_leads_to(&client, &app, "/registrations").await,
+        "/registrations"
     );
     let page = client
         .get(format!("{}/registrations", app.base))
