@@ -16,8 +16,8 @@ use super::{
     AppState,
 };
 use crate::model::{
-    check_spec, Action, CheckResult, CheckSpec, CheckStatus, ConnectionState, ConnectionView,
-    EventBody, ProviderUrl, ScanRunView, CHECKS,
+    check_spec, Action, CheckId, CheckResult, CheckSpec, CheckStatus, ConnectionState,
+    ConnectionView, EventBody, ProviderUrl, ScanRunView, CHECKS,
 };
 
 pub const FULL_SUITE: &str = "pre_onboarding";
@@ -149,7 +149,7 @@ impl Ctx<'_> {
 
 async fn run_check(ctx: &Ctx<'_>, spec: &CheckSpec) -> Found {
     let url = &ctx.target.view.url;
-    match spec.id {
+    match spec.id.as_str() {
         "url" => match ProviderUrl::parse(url) {
             // The address policy may have changed since the URL was entered.
             Ok(u) => match ctx.state.settings.outbound.check(&u).await {
@@ -276,7 +276,7 @@ async fn run_check(ctx: &Ctx<'_>, spec: &CheckSpec) -> Found {
         "entitlements" | "entitlement_identity" => {
             let Some(c) = ctx.creds().await else { return failed("This connection has no credentials yet.", false) };
             match ctx.client.entitlements(&c).await {
-                Ok(list) if spec.id == "entitlements" => {
+                Ok(list) if spec.id == CheckId::Entitlements => {
                     if list.entitlements.is_empty() {
                         return failed("The provider has no entitlement for this consumer.", false);
                     }
@@ -435,7 +435,7 @@ async fn register(ctx: &Ctx<'_>) -> Found {
 
 fn result_for(spec: &CheckSpec, found: Found, duration_ms: i64) -> CheckResult {
     CheckResult {
-        check_id: spec.id.to_string(),
+        check_id: spec.id.as_str().to_string(),
         name: spec.name.to_string(),
         severity: spec.severity,
         status: found.status,
@@ -458,7 +458,7 @@ fn selection(only: Option<&str>) -> Vec<&'static CheckSpec> {
     while i < wanted.len() {
         if let Some(spec) = check_spec(&wanted[i]) {
             for d in spec.depends_on {
-                if !wanted.iter().any(|w| w == d) {
+                if !wanted.iter().any(|w| w == d.as_str()) {
                     wanted.push(d.to_string());
                 }
             }
@@ -467,7 +467,7 @@ fn selection(only: Option<&str>) -> Vec<&'static CheckSpec> {
     }
     CHECKS
         .iter()
-        .filter(|c| wanted.iter().any(|w| w == c.id))
+        .filter(|c| wanted.iter().any(|w| w == c.id.as_str()))
         .collect()
 }
 
@@ -595,7 +595,7 @@ async fn run_from(
         info: OnceCell::new(),
         credentials,
     };
-    let mut done: HashMap<&'static str, CheckStatus> = earlier
+    let mut done: HashMap<CheckId, CheckStatus> = earlier
         .iter()
         .filter_map(|r| check_spec(&r.check_id).map(|spec| (spec.id, r.status)))
         .collect();
@@ -608,7 +608,7 @@ async fn run_from(
             .iter()
             .copied()
             .filter(|c| {
-                !done.contains_key(c.id) && c.depends_on.iter().all(|d| done.contains_key(d))
+                !done.contains_key(&c.id) && c.depends_on.iter().all(|d| done.contains_key(d))
             })
             .collect();
         if ready.is_empty() {
@@ -621,24 +621,23 @@ async fn run_from(
                 let blocker = spec
                     .depends_on
                     .iter()
-                    .find(|d| done.get(*d) != Some(&CheckStatus::Passed));
+                    .find(|d| done.get(d) != Some(&CheckStatus::Passed));
                 if let Some(b) = blocker {
                     // Not-applicable checks count as passed for their dependants.
-                    if done.get(b) != Some(&CheckStatus::Skipped)
-                        || check_spec(b).is_some_and(|s| !s.depends_on.is_empty())
+                    if done.get(b) != Some(&CheckStatus::Skipped) || !b.spec().depends_on.is_empty()
                     {
-                        let name = check_spec(b).map(|s| s.name).unwrap_or(b);
+                        let name = b.spec().name;
                         let found = not_applicable(format!("Skipped: \"{name}\" did not pass."));
                         return result_for(spec, found, 0);
                     }
                 }
-                if !announced.contains(spec.id) {
+                if !announced.contains(spec.id.as_str()) {
                     events::record(
                         state,
                         id,
                         EventBody::Check {
                             run_id,
-                            check_id: spec.id.into(),
+                            check_id: spec.id.as_str().into(),
                             name: spec.name.into(),
                             result: None,
                         },
@@ -933,7 +932,12 @@ fn spawn_full(state: AppState, id: i64, actor: String, resume: bool) {
 pub async fn health(state: &AppState, id: i64) -> Result<crate::model::HealthView, ServiceError> {
     let connection = connections::get(&state.db, id).await?;
     let mut checks = latest(state, id).await?;
-    let order = |id: &str| CHECKS.iter().position(|c| c.id == id).unwrap_or(usize::MAX);
+    let order = |id: &str| {
+        CHECKS
+            .iter()
+            .position(|c| c.id.as_str() == id)
+            .unwrap_or(usize::MAX)
+    };
     checks.sort_by(|a, b| {
         (!a.status.is_issue(), a.severity, order(&a.check_id)).cmp(&(
             !b.status.is_issue(),
