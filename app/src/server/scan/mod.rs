@@ -2,11 +2,13 @@
 //! dependencies allow, each within its own time limit. Every run and every result is stored, and
 //! progress is published live as it happens.
 //!
-//! The rooms, each using only those after it: `runner` (waves, skips, background runs) →
-//! `checks` + `signed` (one fn per check) → `register` → `context` (what one run's checks share)
-//! → `target` (the connection and its credentials); `found` (a check's verdict and its words);
-//! `resume` → `store` (runs and results in the database). The catalogue itself, the skip rule and
-//! which checks a run needs are pure, in `model::checks`.
+//! The rooms, each using only those after it in this list: `runner` (waves by dependency, skips,
+//! time limits, background runs), `checks` (one fn per check, matched on `CheckId`), `signed`
+//! (the checks made with the connection's credentials), `register` (the registration exchange),
+//! `resume` (a run a crash cut short), `store` (runs and results in the database), `context`
+//! (what one run's checks share), `target` (the connection and its credentials), `found` (a
+//! check's verdict and its words). The catalogue, the skip rule and which checks a run needs are
+//! pure, in `model::checks`.
 mod checks;
 mod context;
 mod found;
