@@ -70,14 +70,72 @@ impl CheckStatus {
     }
 }
 
+/// A check's identity. The strings (`as_str`) are stored in the database and sent in JSON and
+/// events, so they never change; the enum lets the server handle every check by name, and the
+/// compiler says when one is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckId {
+    Url,
+    BaseUrl,
+    KeyManagement,
+    CompanyUnique,
+    Reachable,
+    Tls,
+    Protocol,
+    Clock,
+    AppVersions,
+    Registration,
+    Credentials,
+    Entitlements,
+    EntitlementIdentity,
+    Inbound,
+}
+
+impl CheckId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::Url => "url",
+            CheckId::BaseUrl => "base_url",
+            CheckId::KeyManagement => "key_management",
+            CheckId::CompanyUnique => "company_unique",
+            CheckId::Reachable => "reachable",
+            CheckId::Tls => "tls",
+            CheckId::Protocol => "protocol",
+            CheckId::Clock => "clock",
+            CheckId::AppVersions => "app_versions",
+            CheckId::Registration => "registration",
+            CheckId::Credentials => "credentials",
+            CheckId::Entitlements => "entitlements",
+            CheckId::EntitlementIdentity => "entitlement_identity",
+            CheckId::Inbound => "inbound",
+        }
+    }
+
+    /// The check with this stored id, if the catalogue has it.
+    pub fn parse(s: &str) -> Option<Self> {
+        CHECKS.iter().map(|c| c.id).find(|id| id.as_str() == s)
+    }
+
+    /// Its entry in the catalogue.
+    pub fn spec(self) -> &'static CheckSpec {
+        &CHECKS[self as usize]
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A check in the catalogue: what it verifies and how to fix it when it fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckSpec {
-    pub id: &'static str,
+    pub id: CheckId,
     pub name: &'static str,
     pub severity: Severity,
     /// Checks that must pass first; if one does not, this one is skipped and says why.
-    pub depends_on: &'static [&'static str],
+    pub depends_on: &'static [CheckId],
     pub resolution: &'static [&'static str],
     /// Knowledge-article reference.
     pub article: &'static str,
@@ -85,7 +143,7 @@ pub struct CheckSpec {
 
 pub const CHECKS: &[CheckSpec] = &[
     CheckSpec {
-        id: "url",
+        id: CheckId::Url,
         name: "Provider URL is well-formed",
         severity: Severity::Critical,
         depends_on: &[],
@@ -96,7 +154,7 @@ pub const CHECKS: &[CheckSpec] = &[
         article: "KB-IC-1001 Provider URL requirements",
     },
     CheckSpec {
-        id: "base_url",
+        id: CheckId::BaseUrl,
         name: "This instance's own base URL is set",
         severity: Severity::High,
         depends_on: &[],
@@ -107,7 +165,7 @@ pub const CHECKS: &[CheckSpec] = &[
         article: "KB-IC-1002 Setting the instance base URL",
     },
     CheckSpec {
-        id: "key_management",
+        id: CheckId::KeyManagement,
         name: "Key management is healthy",
         severity: Severity::Critical,
         depends_on: &[],
@@ -118,7 +176,7 @@ pub const CHECKS: &[CheckSpec] = &[
         article: "KB-IC-1003 Key management and crypto access",
     },
     CheckSpec {
-        id: "company_unique",
+        id: CheckId::CompanyUnique,
         name: "The company has no other connection",
         severity: Severity::High,
         depends_on: &[],
@@ -128,10 +186,10 @@ pub const CHECKS: &[CheckSpec] = &[
         article: "KB-IC-1004 One company per instance",
     },
     CheckSpec {
-        id: "reachable",
+        id: CheckId::Reachable,
         name: "Provider is reachable",
         severity: Severity::Critical,
-        depends_on: &["url"],
+        depends_on: &[CheckId::Url],
         resolution: &[
             "Check that the provider instance is up (ask your Impact Squad) and that this server can reach it: DNS, firewall, proxy.",
             "The message says which failed: a name that does not resolve is DNS; a refused connection means nothing listens there; a timeout points to a firewall or an overloaded provider.",
@@ -140,30 +198,30 @@ pub const CHECKS: &[CheckSpec] = &[
         article: "KB-IC-1010 Provider reachability",
     },
     CheckSpec {
-        id: "tls",
+        id: CheckId::Tls,
         name: "TLS connection is valid",
         severity: Severity::High,
-        depends_on: &["url"],
+        depends_on: &[CheckId::Url],
         resolution: &[
             "The provider's certificate must be valid for its host name and trusted. Ask your Impact Squad to renew or fix it.",
         ],
         article: "KB-IC-1011 TLS requirements",
     },
     CheckSpec {
-        id: "protocol",
+        id: CheckId::Protocol,
         name: "Protocol version is compatible",
         severity: Severity::Critical,
-        depends_on: &["reachable"],
+        depends_on: &[CheckId::Reachable],
         resolution: &[
             "This app speaks provider protocol version 1. Ask your Impact Squad which version the provider runs, and upgrade whichever side is behind.",
         ],
         article: "KB-IC-1012 Protocol versions",
     },
     CheckSpec {
-        id: "clock",
+        id: CheckId::Clock,
         name: "Clocks are in sync",
         severity: Severity::High,
-        depends_on: &["protocol"],
+        depends_on: &[CheckId::Protocol],
         resolution: &[
             "Signed requests are refused when the clocks differ by more than 5 minutes; this check warns above 60 seconds.",
             "Enable NTP time synchronisation on this server (and ask the provider to check theirs), then Rescan.",
@@ -171,20 +229,20 @@ pub const CHECKS: &[CheckSpec] = &[
         article: "KB-IC-1013 Clock synchronisation",
     },
     CheckSpec {
-        id: "app_versions",
+        id: CheckId::AppVersions,
         name: "Dependent applications are at compatible versions",
         severity: Severity::Medium,
-        depends_on: &["protocol"],
+        depends_on: &[CheckId::Protocol],
         resolution: &[
             "The provider needs Impact core 3.0 or later and Service Exchange 2.0 or later. Ask your Impact Squad to upgrade the provider instance.",
         ],
         article: "KB-IC-1014 Dependent application versions",
     },
     CheckSpec {
-        id: "registration",
+        id: CheckId::Registration,
         name: "Registration is valid",
         severity: Severity::Critical,
-        depends_on: &["protocol"],
+        depends_on: &[CheckId::Protocol],
         resolution: &[
             "The registration code from the welcome email was refused by the provider (unknown, or already used by an earlier attempt).",
             "Request a fresh registration link (Instance registration, or ask your Impact Squad), and open it to resume this connection.",
@@ -192,10 +250,10 @@ pub const CHECKS: &[CheckSpec] = &[
         article: "KB-IC-1020 Registration codes",
     },
     CheckSpec {
-        id: "credentials",
+        id: CheckId::Credentials,
         name: "Connection credentials are accepted",
         severity: Severity::Critical,
-        depends_on: &["registration", "clock"],
+        depends_on: &[CheckId::Registration, CheckId::Clock],
         resolution: &[
             "The provider refused this connection's signed requests. The credentials may have been revoked, or the instance was cloned.",
             "Ask your Impact Squad to check the consumer record on the provider, then Rescan; if they were revoked, register again with a fresh link.",
@@ -203,10 +261,10 @@ pub const CHECKS: &[CheckSpec] = &[
         article: "KB-IC-1021 Connection credentials",
     },
     CheckSpec {
-        id: "entitlements",
+        id: CheckId::Entitlements,
         name: "Entitlements exist and are active",
         severity: Severity::High,
-        depends_on: &["credentials"],
+        depends_on: &[CheckId::Credentials],
         resolution: &[
             "The provider has no active entitlement for this consumer (missing, pending approval, or inactive).",
             "Ask your Impact Squad to grant or approve the entitlements for your company, then Rescan.",
@@ -214,18 +272,18 @@ pub const CHECKS: &[CheckSpec] = &[
         article: "KB-IC-1022 Entitlements",
     },
     CheckSpec {
-        id: "entitlement_identity",
+        id: CheckId::EntitlementIdentity,
         name: "Entitlements reference a valid entity and identity",
         severity: Severity::Medium,
-        depends_on: &["entitlements"],
+        depends_on: &[CheckId::Entitlements],
         resolution: &["Some entitlements lack their entity or identity on the provider. Ask your Impact Squad to correct them."],
         article: "KB-IC-1023 Entitlement records",
     },
     CheckSpec {
-        id: "inbound",
+        id: CheckId::Inbound,
         name: "The provider can reach this instance",
         severity: Severity::High,
-        depends_on: &["credentials"],
+        depends_on: &[CheckId::Credentials],
         resolution: &[
             "The provider could not call this instance's inbound endpoint (/inbound/v1/ping).",
             "Make sure the base URL is reachable from the provider (firewall, reverse proxy, TLS), then Rescan.",
@@ -234,8 +292,57 @@ pub const CHECKS: &[CheckSpec] = &[
     },
 ];
 
+// The catalogue lists the ids in their declaration order, each once: `CheckId::spec` indexes it.
+const _: () = {
+    let mut i = 0;
+    while i < CHECKS.len() {
+        assert!(
+            CHECKS[i].id as usize == i,
+            "CHECKS must list the check ids in the order CheckId declares them"
+        );
+        i += 1;
+    }
+};
+
 pub fn check_spec(id: &str) -> Option<&'static CheckSpec> {
-    CHECKS.iter().find(|c| c.id == id)
+    CheckId::parse(id).map(CheckId::spec)
+}
+
+/// The checks a run needs: `only` with everything it depends on (transitively), or every check
+/// when `only` is None; in catalogue order, so dependencies come first.
+pub fn checks_for(only: Option<CheckId>) -> Vec<&'static CheckSpec> {
+    let Some(id) = only else {
+        return CHECKS.iter().collect();
+    };
+    let mut wanted = vec![id];
+    let mut i = 0;
+    while i < wanted.len() {
+        for d in wanted[i].spec().depends_on {
+            if !wanted.contains(d) {
+                wanted.push(*d);
+            }
+        }
+        i += 1;
+    }
+    CHECKS.iter().filter(|c| wanted.contains(&c.id)).collect()
+}
+
+/// The skip rule: whether `spec` is Skipped rather than run, given the status of each check
+/// settled so far (`status`). It is skipped when its first dependency that did not pass is
+/// anything but a not-applicable check (one Skipped without depending on anything, which counts
+/// as passed for its dependants). Returns that dependency, which the skip message names.
+pub fn skipped_because(
+    spec: &CheckSpec,
+    status: impl Fn(CheckId) -> Option<CheckStatus>,
+) -> Option<&'static CheckSpec> {
+    let blocker = spec
+        .depends_on
+        .iter()
+        .copied()
+        .find(|d| status(*d) != Some(CheckStatus::Passed))?;
+    let not_applicable =
+        status(blocker) == Some(CheckStatus::Skipped) && blocker.spec().depends_on.is_empty();
+    (!not_applicable).then(|| blocker.spec())
 }
 
 /// One check's outcome in one run.
@@ -392,8 +499,11 @@ mod tests {
 
     #[test]
     fn checks_are_found_by_id_and_labels_read_as_shown() {
-        assert_eq!(check_spec("tls").map(|c| c.id), Some("tls"));
-        assert_eq!(check_spec("inbound").map(|c| c.id), Some("inbound"));
+        assert_eq!(check_spec("tls").map(|c| c.id.as_str()), Some("tls"));
+        assert_eq!(
+            check_spec("inbound").map(|c| c.id.as_str()),
+            Some("inbound")
+        );
         assert!(check_spec("no_such_check").is_none());
         assert_eq!(
             [
@@ -415,5 +525,109 @@ mod tests {
             .map(CheckStatus::label),
             ["Passed", "Failed", "Unknown error", "Skipped"]
         );
+    }
+
+    #[test]
+    fn check_ids_keep_their_stored_strings_and_parse_back() {
+        // Stored in the database and sent in JSON and events: these strings never change.
+        assert_eq!(
+            CHECKS.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            [
+                "url",
+                "base_url",
+                "key_management",
+                "company_unique",
+                "reachable",
+                "tls",
+                "protocol",
+                "clock",
+                "app_versions",
+                "registration",
+                "credentials",
+                "entitlements",
+                "entitlement_identity",
+                "inbound",
+            ]
+        );
+        for c in CHECKS {
+            assert_eq!(CheckId::parse(c.id.as_str()), Some(c.id));
+            assert_eq!(c.id.spec(), c);
+            assert_eq!(c.id.to_string(), c.id.as_str());
+        }
+        for unknown in [
+            "",
+            "no_such_check",
+            "URL",
+            "tls ",
+            "check:tls",
+            "pre_onboarding",
+        ] {
+            assert_eq!(CheckId::parse(unknown), None, "{unknown:?}");
+        }
+    }
+
+    #[test]
+    fn a_run_for_one_check_takes_what_it_depends_on_in_catalogue_order() {
+        use CheckId::*;
+        let ids = |only| {
+            checks_for(only)
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(None), CHECKS.iter().map(|c| c.id).collect::<Vec<_>>());
+        assert_eq!(ids(Some(Url)), [Url]);
+        assert_eq!(ids(Some(KeyManagement)), [KeyManagement]);
+        assert_eq!(ids(Some(Clock)), [Url, Reachable, Protocol, Clock]);
+        assert_eq!(
+            ids(Some(Inbound)),
+            [
+                Url,
+                Reachable,
+                Protocol,
+                Clock,
+                Registration,
+                Credentials,
+                Inbound
+            ]
+        );
+    }
+
+    #[test]
+    fn a_check_is_skipped_when_a_dependency_did_not_pass() {
+        use CheckId::*;
+        use CheckStatus::*;
+        let with = |settled: &[(CheckId, CheckStatus)]| {
+            let settled = settled.to_vec();
+            move |id| settled.iter().find(|(s, _)| *s == id).map(|(_, st)| *st)
+        };
+        let because = |id: CheckId, settled: &[(CheckId, CheckStatus)]| {
+            skipped_because(id.spec(), with(settled)).map(|s| s.id)
+        };
+        // Nothing to wait on, or everything it waits on passed: it runs.
+        assert_eq!(because(Url, &[]), None);
+        assert_eq!(because(Reachable, &[(Url, Passed)]), None);
+        assert_eq!(
+            because(Credentials, &[(Registration, Passed), (Clock, Passed)]),
+            None
+        );
+        // A dependency failed, could not tell, or was itself skipped for a failure: skipped,
+        // naming it.
+        assert_eq!(because(Reachable, &[(Url, Failed)]), Some(Url));
+        assert_eq!(because(Protocol, &[(Reachable, Error)]), Some(Reachable));
+        assert_eq!(because(Clock, &[(Protocol, Skipped)]), Some(Protocol));
+        assert_eq!(
+            because(Credentials, &[(Registration, Passed), (Clock, Failed)]),
+            Some(Clock)
+        );
+        assert_eq!(
+            because(Credentials, &[(Registration, Failed), (Clock, Failed)]),
+            Some(Registration)
+        );
+        // Not settled counts as not passed.
+        assert_eq!(because(Reachable, &[]), Some(Url));
+        // A not-applicable dependency (skipped, depending on nothing) counts as passed.
+        assert_eq!(because(Reachable, &[(Url, Skipped)]), None);
+        assert_eq!(because(Tls, &[(Url, Skipped)]), None);
     }
 }

@@ -1,0 +1,101 @@
+//! The pre-onboarding scan suite: every check in `model::CHECKS`, run concurrently as far as their
+//! dependencies allow, each within its own time limit. Every run and every result is stored, and
+//! progress is published live as it happens.
+//!
+//! The rooms, each using only those after it in this list: `runner` (waves by dependency, skips,
+//! time limits, background runs), `checks` (one fn per check, matched on `CheckId`), `signed`
+//! (the checks made with the connection's credentials), `register` (the registration exchange),
+//! `resume` (a run a crash cut short), `store` (runs and results in the database), `context`
+//! (what one run's checks share), `target` (the connection and its credentials), `found` (a
+//! check's verdict and its words). The catalogue, the skip rule and which checks a run needs are
+//! pure, in `model::checks`.
+mod checks;
+mod context;
+mod found;
+mod register;
+mod resume;
+mod runner;
+mod signed;
+mod store;
+mod target;
+
+pub use store::{latest, runs, FULL_SUITE};
+pub use target::credentials;
+
+use super::{connections, error::ServiceError, AppState};
+use crate::model::{health_score, CheckId, ConnectionState, HealthView, ScanRunView, CHECKS};
+
+/// Runs the suite (or one check with what it depends on) and stores everything. For the full
+/// suite the connection then becomes Validated or Validation failed; for one check, it becomes
+/// Validated when no open issue is left.
+#[tracing::instrument(skip(state))]
+pub async fn run(
+    state: &AppState,
+    id: i64,
+    only: Option<CheckId>,
+) -> Result<ScanRunView, ServiceError> {
+    runner::run_from(state, id, only, None).await
+}
+
+/// Runs the whole suite in the background (the caller has already moved the state).
+pub fn spawn_suite(state: AppState, id: i64, actor: String) {
+    runner::spawn_full(state, id, actor, false);
+}
+
+/// At start-up, for a connection left Awaiting validation: continues its unfinished run if it
+/// has one (results kept, checks with a result not run again), or runs the suite.
+pub fn spawn_resumed_suite(state: AppState, id: i64) {
+    runner::spawn_full(state, id, "system".into(), true);
+}
+
+/// The health dashboard: each check's latest result (issues first, by severity), the score,
+/// and the recent runs.
+#[tracing::instrument(skip(state))]
+pub async fn health(state: &AppState, id: i64) -> Result<HealthView, ServiceError> {
+    let connection = connections::get(&state.db, id).await?;
+    let mut checks = latest(state, id).await?;
+    let order = |id: &str| {
+        CHECKS
+            .iter()
+            .position(|c| c.id.as_str() == id)
+            .unwrap_or(usize::MAX)
+    };
+    checks.sort_by(|a, b| {
+        (!a.status.is_issue(), a.severity, order(&a.check_id)).cmp(&(
+            !b.status.is_issue(),
+            b.severity,
+            order(&b.check_id),
+        ))
+    });
+    let score = health_score(&checks);
+    Ok(HealthView {
+        connection,
+        checks,
+        score,
+        runs: runs(state, id, 10).await?,
+    })
+}
+
+/// "Rescan" for one check (the dashboard's Validate & Resolve): runs it with what it depends on.
+pub async fn rescan_check(
+    state: &AppState,
+    id: i64,
+    check_id: &str,
+) -> Result<ScanRunView, ServiceError> {
+    let Some(check) = CheckId::parse(check_id) else {
+        return Err(ServiceError::NotFound(format!(
+            "There is no check \"{check_id}\"."
+        )));
+    };
+    let current = connections::get(&state.db, id).await?;
+    if matches!(
+        current.state,
+        ConnectionState::Pending | ConnectionState::AwaitingValidation
+    ) {
+        return Err(ServiceError::Conflict(format!(
+            "Checks can be re-run one by one once the first scan has finished; the connection is {}.",
+            current.state.label()
+        )));
+    }
+    run(state, id, Some(check)).await
+}

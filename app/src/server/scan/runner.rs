@@ -1,0 +1,210 @@
+//! Scheduling a run: the checks it needs go in waves (everything whose dependencies are settled
+//! runs concurrently, each within its own time limit), the model's skip rule decides what is not
+//! run, and every result is stored and published as it comes. Also the background runs started
+//! by the state machine, and the verdict after one check's re-run.
+use std::{
+    collections::{HashMap, HashSet},
+    time::Instant,
+};
+
+use futures::future::join_all;
+
+use super::{
+    checks,
+    context::Ctx,
+    found::{failed, not_applicable, Found},
+    resume::{self, Resumed},
+    store::{self, FULL_SUITE},
+    target,
+};
+use crate::model::{
+    checks_for, skipped_because, Action, CheckId, CheckResult, CheckSpec, CheckStatus,
+    ConnectionState, EventBody, ScanRunView,
+};
+use crate::server::{clock, connections, error::ServiceError, events, AppState};
+
+/// A run, new or resumed: a resumed one keeps its run id, does not repeat the checks it has
+/// results for, and does not announce again what its log already says.
+pub(super) async fn run_from(
+    state: &AppState,
+    id: i64,
+    only: Option<CheckId>,
+    resume: Option<Resumed>,
+) -> Result<ScanRunView, ServiceError> {
+    let target = target::load(state, id).await?;
+    let suite = only
+        .map(|c| format!("check:{c}"))
+        .unwrap_or_else(|| FULL_SUITE.to_string());
+    let (run_id, started_at, earlier, announced) = match resume {
+        Some(r) => (r.run_id, r.started_at, r.results, r.started),
+        None => {
+            let started_at = clock::now();
+            let run_id = store::start(state, id, &suite, started_at).await?;
+            (run_id, started_at, Vec::new(), HashSet::new())
+        }
+    };
+
+    let ctx = Ctx::new(state, target);
+    let mut done: HashMap<CheckId, CheckStatus> = earlier
+        .iter()
+        .filter_map(|r| CheckId::parse(&r.check_id).map(|c| (c, r.status)))
+        .collect();
+    let mut results = earlier;
+    let todo = checks_for(only);
+    // Waves: everything whose dependencies are settled runs concurrently.
+    while done.len() < todo.len() {
+        let ready: Vec<&'static CheckSpec> = todo
+            .iter()
+            .copied()
+            .filter(|c| {
+                !done.contains_key(&c.id) && c.depends_on.iter().all(|d| done.contains_key(d))
+            })
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        let outcomes = join_all(
+            ready
+                .iter()
+                .map(|spec| run_one(&ctx, id, run_id, spec, &done, &announced)),
+        )
+        .await;
+        for (spec, r) in ready.iter().zip(outcomes) {
+            store::store_result(state, id, run_id, &r).await?;
+            done.insert(spec.id, r.status);
+            results.push(r);
+        }
+    }
+
+    let issues = results.iter().filter(|r| r.status.is_issue()).count();
+    let outcome = if issues == 0 { "passed" } else { "failed" };
+    store::finish(state, id, run_id, &suite, only.is_none(), outcome).await?;
+    if only.is_some() {
+        settle(state, id).await?;
+    }
+    Ok(ScanRunView {
+        id: run_id,
+        suite,
+        started_at,
+        finished_at: Some(clock::now()),
+        outcome: Some(outcome.into()),
+        results,
+    })
+}
+
+/// One check of a wave: Skipped when the skip rule says so; otherwise announced (unless the
+/// log already says it started) and run within the time limit.
+async fn run_one(
+    ctx: &Ctx<'_>,
+    id: i64,
+    run_id: i64,
+    spec: &'static CheckSpec,
+    done: &HashMap<CheckId, CheckStatus>,
+    announced: &HashSet<String>,
+) -> CheckResult {
+    if let Some(blocker) = skipped_because(spec, |d| done.get(&d).copied()) {
+        let found = not_applicable(format!("Skipped: \"{}\" did not pass.", blocker.name));
+        return result_for(spec, found, 0);
+    }
+    if !announced.contains(spec.id.as_str()) {
+        events::record(
+            ctx.state,
+            id,
+            EventBody::Check {
+                run_id,
+                check_id: spec.id.as_str().into(),
+                name: spec.name.into(),
+                result: None,
+            },
+        )
+        .await;
+    }
+    let timeout = ctx.state.settings.provider_timeout;
+    let t0 = Instant::now();
+    let found = match tokio::time::timeout(timeout, checks::run(ctx, spec.id)).await {
+        Ok(f) => f,
+        Err(_) => failed(
+            format!(
+                "The check did not finish within {} ms.",
+                timeout.as_millis()
+            ),
+            true,
+        ),
+    };
+    result_for(spec, found, t0.elapsed().as_millis() as i64)
+}
+
+fn result_for(spec: &CheckSpec, found: Found, duration_ms: i64) -> CheckResult {
+    CheckResult {
+        check_id: spec.id.as_str().to_string(),
+        name: spec.name.to_string(),
+        severity: spec.severity,
+        status: found.status,
+        message: found.message,
+        resolution: spec.resolution.iter().map(|s| s.to_string()).collect(),
+        article: spec.article.to_string(),
+        duration_ms,
+        retryable: found.retryable,
+        at: clock::now(),
+    }
+}
+
+/// After one check re-run: the connection becomes Validated once no check's latest result is an
+/// issue (the full suite's verdict is part of `store::finish`).
+async fn settle(state: &AppState, id: i64) -> Result<(), ServiceError> {
+    let current = connections::get(&state.db, id).await?;
+    if current.state == ConnectionState::ValidationFailed
+        && store::latest(state, id)
+            .await?
+            .iter()
+            .all(|r| !r.status.is_issue())
+    {
+        connections::apply(
+            state,
+            id,
+            Action::Rescan,
+            "system",
+            "Every open issue is resolved",
+            None,
+        )
+        .await?;
+        connections::apply(
+            state,
+            id,
+            Action::ValidationPassed,
+            "system",
+            "Every pre-onboarding check passed",
+            None,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The full suite in the background; with `resume`, continuing the unfinished run if there is
+/// one. A run that cannot run leaves the connection Validation failed, never Awaiting validation.
+pub(super) fn spawn_full(state: AppState, id: i64, actor: String, resume: bool) {
+    tokio::spawn(async move {
+        let ran = async {
+            let earlier = match resume {
+                true => resume::unfinished(&state, id).await?,
+                false => None,
+            };
+            run_from(&state, id, None, earlier).await
+        }
+        .await;
+        if let Err(e) = ran {
+            tracing::error!(connection = id, %actor, error = %e, "scan failed to run");
+            // Never leave the record Awaiting validation for ever.
+            let _ = connections::apply(
+                &state,
+                id,
+                Action::ValidationFailed,
+                "system",
+                "The scan could not run",
+                None,
+            )
+            .await;
+        }
+    });
+}
