@@ -328,21 +328,23 @@ pub fn checks_for(only: Option<CheckId>) -> Vec<&'static CheckSpec> {
 }
 
 /// The skip rule: whether `spec` is Skipped rather than run, given the status of each check
-/// settled so far (`status`). It is skipped when its first dependency that did not pass is
-/// anything but a not-applicable check (one Skipped without depending on anything, which counts
-/// as passed for its dependants). Returns that dependency, which the skip message names.
+/// settled so far (`status`). It is skipped when any dependency did not pass, other than a
+/// not-applicable one (Skipped without depending on anything, which counts as passed for its
+/// dependants). Returns the first such dependency, which the skip message names.
 pub fn skipped_because(
     spec: &CheckSpec,
     status: impl Fn(CheckId) -> Option<CheckStatus>,
 ) -> Option<&'static CheckSpec> {
-    let blocker = spec
-        .depends_on
+    let blocks = |d: CheckId| match status(d) {
+        Some(CheckStatus::Passed) => false,
+        Some(CheckStatus::Skipped) => !d.spec().depends_on.is_empty(),
+        _ => true,
+    };
+    spec.depends_on
         .iter()
         .copied()
-        .find(|d| status(*d) != Some(CheckStatus::Passed))?;
-    let not_applicable =
-        status(blocker) == Some(CheckStatus::Skipped) && blocker.spec().depends_on.is_empty();
-    (!not_applicable).then(|| blocker.spec())
+        .find(|d| blocks(*d))
+        .map(CheckId::spec)
 }
 
 /// One check's outcome in one run.
@@ -629,5 +631,18 @@ mod tests {
         // A not-applicable dependency (skipped, depending on nothing) counts as passed.
         assert_eq!(because(Reachable, &[(Url, Skipped)]), None);
         assert_eq!(because(Tls, &[(Url, Skipped)]), None);
+        // … but does not hide a failure of a dependency listed after it.
+        let both = CheckSpec {
+            depends_on: &[Url, Reachable],
+            ..*Protocol.spec()
+        };
+        assert_eq!(
+            skipped_because(&both, with(&[(Url, Skipped), (Reachable, Failed)])).map(|s| s.id),
+            Some(Reachable)
+        );
+        assert_eq!(
+            skipped_because(&both, with(&[(Url, Skipped), (Reachable, Passed)])),
+            None
+        );
     }
 }
