@@ -2,14 +2,15 @@
 //! Every client mistake is a 4xx `{code, message, field?}`.
 use axum::Extension;
 use axum::{
-    extract::{rejection::JsonRejection, DefaultBodyLimit, FromRequest, Path, Query, State},
+    extract::{DefaultBodyLimit, Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
     Router,
 };
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 
+use crate::json::Json;
 use crate::routes::{Recorder, RouteSpec};
 use app::{
     model::{
@@ -21,8 +22,7 @@ use app::{
     },
 };
 
-/// Largest request body accepted; the API's payloads are tiny.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+pub use crate::json::MAX_BODY_BYTES;
 
 /// The API router and its route table.
 pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, Vec<RouteSpec>) {
@@ -108,68 +108,6 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
 }
 
 type ApiResult<T> = Result<Json<T>, ServiceError>;
-
-/// JSON in and out; a body that does not parse becomes the same error shape as everything else.
-pub struct Json<T>(pub T);
-
-impl<T: Serialize> IntoResponse for Json<T> {
-    fn into_response(self) -> Response {
-        axum::Json(self.0).into_response()
-    }
-}
-
-impl<S, T> FromRequest<S> for Json<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = Response;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
-    }
-}
-
-fn json_rejection(rejection: JsonRejection) -> Response {
-    let (status, code, message) = match &rejection {
-        JsonRejection::MissingJsonContentType(_) => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send the request body as JSON with Content-Type: application/json.".to_string(),
-        ),
-        JsonRejection::JsonSyntaxError(_) => (
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            "The request body is not valid JSON.".to_string(),
-        ),
-        JsonRejection::JsonDataError(e) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            format!(
-                "The request body does not have the expected fields: {}",
-                e.body_text()
-            ),
-        ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
-        ),
-        other => (other.status(), "bad_request", other.body_text()),
-    };
-    (
-        status,
-        axum::Json(ApiError {
-            code: code.into(),
-            message,
-            field: None,
-        }),
-    )
-        .into_response()
-}
 
 async fn api_not_found() -> Response {
     let body = ApiError {

@@ -320,7 +320,7 @@ pub async fn login_form(
 pub async fn login_json(
     State(auth): State<Auth>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    crate::api::Json(form): crate::api::Json<LoginForm>,
+    crate::json::Json(form): crate::json::Json<LoginForm>,
 ) -> Response {
     match attempt(&auth, Some(peer), &form.email, &form.password).await {
         LoginOutcome::Ok(user, token) => {

@@ -21,7 +21,7 @@ pub struct Config {
     pub limits: EdgeLimits,
     /// The key that seals secrets at rest, and previous ones (IMPACT_SECRET_KEY…; see
     /// `app::server::sealed`). The default is the key file beside the database.
-    pub secret_keys: app::server::sealed::KeySource,
+    pub secret_keys: app::server::key_source::KeySource,
 }
 
 /// The edge's limits on what one client may hold. Each has its own IMPACT_… setting.
@@ -173,7 +173,7 @@ impl Config {
                 "a positive number of requests",
             )?,
             limits: EdgeLimits::from_env()?,
-            secret_keys: app::server::sealed::KeySource::from_env()?,
+            secret_keys: app::server::key_source::KeySource::from_env()?,
         })
     }
 }

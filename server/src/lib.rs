@@ -7,6 +7,7 @@ pub mod coalesce;
 pub mod config;
 pub mod fn_status;
 pub mod inbound;
+pub mod json;
 pub mod ops;
 pub mod policy;
 pub mod routes;

@@ -60,7 +60,7 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
         admin: Some(("admin@example.com".into(), admin_password.into())),
         max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
         limits: Default::default(),
-        secret_keys: app::server::sealed::KeySource::key(secret_key.clone()),
+        secret_keys: app::server::key_source::KeySource::key(secret_key.clone()),
     };
     let application = Application::build(config).await.expect("build");
     let base = format!("http://{}", application.address());

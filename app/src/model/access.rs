@@ -72,6 +72,24 @@ impl Access {
     }
 }
 
+/// Who an entry in a connection's history or the audit log is by: a person (their email) or the
+/// app itself (scans, onboarding runs, resumes), recorded as "system".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Person(String),
+    System,
+}
+
+impl Actor {
+    /// As the history and the audit log store and show it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Actor::Person(email) => email,
+            Actor::System => "system",
+        }
+    }
+}
+
 /// The signed-in user, as the UI and the server see them (no secrets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentUser {
@@ -164,6 +182,15 @@ mod tests {
         assert_eq!(Role::ImpactAdmin.label(), "Impact app admin");
         assert_eq!(Role::ImpactUser.label(), "Impact app user");
         assert_eq!(Role::IdiAdmin.label(), "IDI admin");
+    }
+
+    #[test]
+    fn the_app_itself_is_recorded_as_system_and_a_person_by_their_email() {
+        assert_eq!(Actor::System.as_str(), "system");
+        assert_eq!(
+            Actor::Person("ada@example.com".into()).as_str(),
+            "ada@example.com"
+        );
     }
 }
 

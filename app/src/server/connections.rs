@@ -296,7 +296,7 @@ pub(crate) async fn write_system_transition(
         current.version,
         next,
         None,
-        "system",
+        crate::model::Actor::System.as_str(),
         action,
         reason,
     )

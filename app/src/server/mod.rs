@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod guided;
 pub mod invitations;
+pub mod key_source;
 pub mod links;
 pub mod onboarding;
 pub mod outbound;
@@ -20,6 +21,7 @@ pub mod sealed;
 pub mod signing;
 pub mod smtp;
 pub mod streams;
+pub mod tls_problem;
 pub mod verify;
 
 use anyhow::Context;

@@ -5,7 +5,10 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::json;
 use sqlx::{Column, Row};
 
-use app::server::sealed::{self, KeySource, SecretKey};
+use app::server::{
+    key_source::KeySource,
+    sealed::{self, SecretKey},
+};
 
 use crate::{
     helpers::{fresh, start, Backend, Restart, TestApp},

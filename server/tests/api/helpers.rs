@@ -2,7 +2,7 @@
 //! database on the PostgreSQL server the test script started (TEST_POSTGRES_URL).
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use app::server::sealed::{KeySource, SecretKey};
+use app::server::{key_source::KeySource, sealed::SecretKey};
 use serde_json::{json, Value};
 use server::{config::Config, startup::Application};
 

@@ -45,7 +45,7 @@ pub fn spawn_suite(state: AppState, id: i64, actor: String) {
 /// At start-up, for a connection left Awaiting validation: continues its unfinished run if it
 /// has one (results kept, checks with a result not run again), or runs the suite.
 pub fn spawn_resumed_suite(state: AppState, id: i64) {
-    runner::spawn_full(state, id, "system".into(), true);
+    runner::spawn_full(state, id, crate::model::Actor::System.as_str().into(), true);
 }
 
 /// The health dashboard: each check's latest result (issues first, by severity), the score,

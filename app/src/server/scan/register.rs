@@ -81,7 +81,7 @@ pub(super) async fn register(ctx: &Ctx<'_>) -> Found {
         ctx.state,
         t.view.id,
         Action::Register,
-        "system",
+        crate::model::Actor::System.as_str(),
         "Registration code exchanged",
         None,
     )

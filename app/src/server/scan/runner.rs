@@ -163,7 +163,7 @@ async fn settle(state: &AppState, id: i64) -> Result<(), ServiceError> {
             state,
             id,
             Action::Rescan,
-            "system",
+            crate::model::Actor::System.as_str(),
             "Every open issue is resolved",
             None,
         )
@@ -172,7 +172,7 @@ async fn settle(state: &AppState, id: i64) -> Result<(), ServiceError> {
             state,
             id,
             Action::ValidationPassed,
-            "system",
+            crate::model::Actor::System.as_str(),
             "Every pre-onboarding check passed",
             None,
         )
@@ -200,7 +200,7 @@ pub(super) fn spawn_full(state: AppState, id: i64, actor: String, resume: bool) 
                 &state,
                 id,
                 Action::ValidationFailed,
-                "system",
+                crate::model::Actor::System.as_str(),
                 "The scan could not run",
                 None,
             )
