@@ -16,6 +16,11 @@ out="$(mktemp)"
   echo
   wasm="$LEPTOS_SITE_ROOT/pkg/impact-connect_bg.wasm"
   echo "- WASM bundle: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzip -9 (\`stat\`, \`gzip -9 -c | wc -c\`)."
+  echo
+  echo "What the bundle holds, per crate (\`scripts/bundle-report.sh\`: twiggy on the same build with names kept; a generic function counts for the crate that defines it, so the app's async blocks and route views show up under reactive_graph, tachys and leptos_router):"
+  echo
+  "$ROOT/scripts/bundle-report.sh" 15 10
+  echo
 
   # JSON read of one connection on SQLite, release server, wrk on loopback.
   port=3190

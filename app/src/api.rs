@@ -2,9 +2,11 @@
 //! API, so the rules are enforced in one place; during SSR they run in-process.
 use leptos::prelude::*;
 use leptos::server_fn::{
-    codec::JsonEncoding,
+    codec::Post,
     error::{FromServerFnError, ServerFnErrorErr},
+    Bytes, ContentType, Decodes, Encodes, Format, FormatType,
 };
+use serde::{de::DeserializeOwned, Serialize};
 
 use crate::model::{
     ApiError, AuditEntry, CompanyView, ConnectionAction, ConnectionView, CreateConnection,
@@ -15,8 +17,41 @@ use crate::model::{
 /// The error code of a server function call whose arguments could not be read.
 pub const BAD_ARGUMENTS: &str = "bad_arguments";
 
+/// Server function results (and errors) as JSON, the same bytes and content type as server_fn's
+/// `Json`, but read from text with `serde_json::from_str`, as Leptos reads the resources the server
+/// put in the page. server_fn's own `Json` reads bytes (`from_slice`), which gave the bundle a
+/// second copy of every `Deserialize` impl, one per reader.
+pub struct JsonText;
+
+pub type PostJsonText = Post<JsonText>;
+
+impl ContentType for JsonText {
+    const CONTENT_TYPE: &'static str = "application/json";
+}
+
+impl FormatType for JsonText {
+    const FORMAT_TYPE: Format = Format::Text;
+}
+
+impl<T: Serialize> Encodes<T> for JsonText {
+    type Error = serde_json::Error;
+
+    fn encode(output: &T) -> Result<Bytes, Self::Error> {
+        serde_json::to_vec(output).map(Bytes::from)
+    }
+}
+
+impl<T: DeserializeOwned> Decodes<T> for JsonText {
+    type Error = serde_json::Error;
+
+    fn decode(bytes: Bytes) -> Result<T, Self::Error> {
+        let text = std::str::from_utf8(&bytes).map_err(serde::de::Error::custom)?;
+        serde_json::from_str(text)
+    }
+}
+
 impl FromServerFnError for ApiError {
-    type Encoder = JsonEncoding;
+    type Encoder = JsonText;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         // Arguments the server could not read are the caller's mistake (the server answers 400
@@ -68,63 +103,63 @@ fn actor() -> Result<String, ApiError> {
 #[cfg(feature = "ssr")]
 use crate::server::error::to_user;
 
-#[server(prefix = "/fn", endpoint = "list_connections")]
+#[server(prefix = "/fn", endpoint = "list_connections", output = PostJsonText)]
 pub async fn list_connections() -> Result<Vec<ConnectionView>, ApiError> {
     crate::server::connections::list(&state()?.db)
         .await
         .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "get_connection")]
+#[server(prefix = "/fn", endpoint = "get_connection", output = PostJsonText)]
 pub async fn get_connection(id: i64) -> Result<ConnectionView, ApiError> {
     crate::server::connections::get(&state()?.db, id)
         .await
         .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "connection_history")]
+#[server(prefix = "/fn", endpoint = "connection_history", output = PostJsonText)]
 pub async fn connection_history(id: i64) -> Result<Vec<HistoryEntry>, ApiError> {
     crate::server::connections::history(&state()?.db, id)
         .await
         .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "save_new_connection")]
+#[server(prefix = "/fn", endpoint = "save_new_connection", output = PostJsonText)]
 pub async fn save_new_connection(req: CreateConnection) -> Result<ConnectionView, ApiError> {
     crate::server::connections::create(&state()?, &req, &actor()?)
         .await
         .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "save_connection")]
+#[server(prefix = "/fn", endpoint = "save_connection", output = PostJsonText)]
 pub async fn save_connection(id: i64, req: UpdateConnection) -> Result<ConnectionView, ApiError> {
     crate::server::connections::update(&state()?, id, &req, &actor()?)
         .await
         .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "act_on_connection")]
+#[server(prefix = "/fn", endpoint = "act_on_connection", output = PostJsonText)]
 pub async fn act_on_connection(id: i64, req: ConnectionAction) -> Result<ConnectionView, ApiError> {
     crate::server::connections::act(&state()?, id, &req, &actor()?)
         .await
         .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "list_companies")]
+#[server(prefix = "/fn", endpoint = "list_companies", output = PostJsonText)]
 pub async fn list_companies() -> Result<Vec<CompanyView>, ApiError> {
     crate::server::companies::list(&state()?.db)
         .await
         .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "list_invitations")]
+#[server(prefix = "/fn", endpoint = "list_invitations", output = PostJsonText)]
 pub async fn list_invitations() -> Result<Vec<InvitationView>, ApiError> {
     crate::server::invitations::list(&state()?)
         .await
         .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "issue_invitation")]
+#[server(prefix = "/fn", endpoint = "issue_invitation", output = PostJsonText)]
 pub async fn issue_invitation(
     email: String,
     company: String,
@@ -141,7 +176,7 @@ pub async fn issue_invitation(
     .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "open_registration")]
+#[server(prefix = "/fn", endpoint = "open_registration", output = PostJsonText)]
 pub async fn open_registration(token: String) -> Result<RegistrationLinkView, ApiError> {
     crate::server::invitations::open(&state()?, &token)
         .await
@@ -149,14 +184,14 @@ pub async fn open_registration(token: String) -> Result<RegistrationLinkView, Ap
 }
 
 /// The connection already made to a provider URL, if any: the link then resumes it.
-#[server(prefix = "/fn", endpoint = "connection_for_url")]
+#[server(prefix = "/fn", endpoint = "connection_for_url", output = PostJsonText)]
 pub async fn connection_for_url(url: String) -> Result<Option<ConnectionView>, ApiError> {
     crate::server::connections::find_by_url(&state()?.db, &url)
         .await
         .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "resend_registration")]
+#[server(prefix = "/fn", endpoint = "resend_registration", output = PostJsonText)]
 pub async fn resend_registration(email: String) -> Result<String, ApiError> {
     crate::server::invitations::resend(&state()?, &email)
         .await
@@ -164,7 +199,7 @@ pub async fn resend_registration(email: String) -> Result<String, ApiError> {
     Ok("If this address has a registration, a fresh link is on its way to it.".into())
 }
 
-#[server(prefix = "/fn", endpoint = "list_outbox")]
+#[server(prefix = "/fn", endpoint = "list_outbox", output = PostJsonText)]
 pub async fn list_outbox() -> Result<Vec<OutboxMessage>, ApiError> {
     crate::server::outbox::list(&state()?.db)
         .await
@@ -172,33 +207,33 @@ pub async fn list_outbox() -> Result<Vec<OutboxMessage>, ApiError> {
 }
 
 /// The signed-in user, or None.
-#[server(prefix = "/fn", endpoint = "me")]
+#[server(prefix = "/fn", endpoint = "me", output = PostJsonText)]
 pub async fn me() -> Result<Option<CurrentUser>, ApiError> {
     Ok(user().ok())
 }
 
-#[server(prefix = "/fn", endpoint = "list_audit")]
+#[server(prefix = "/fn", endpoint = "list_audit", output = PostJsonText)]
 pub async fn list_audit() -> Result<Vec<AuditEntry>, ApiError> {
     crate::server::audit::list(&state()?.db, 500)
         .await
         .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "list_users")]
+#[server(prefix = "/fn", endpoint = "list_users", output = PostJsonText)]
 pub async fn list_users() -> Result<Vec<UserView>, ApiError> {
     crate::server::accounts::list_users(&state()?.db)
         .await
         .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "create_user")]
+#[server(prefix = "/fn", endpoint = "create_user", output = PostJsonText)]
 pub async fn create_user(new: NewUser) -> Result<UserView, ApiError> {
     crate::server::accounts::create_user(&state()?.db, &new, &actor()?)
         .await
         .map_err(to_user)
 }
 
-#[server(prefix = "/fn", endpoint = "change_user")]
+#[server(prefix = "/fn", endpoint = "change_user", output = PostJsonText)]
 pub async fn change_user(id: i64, change: UserChange) -> Result<UserView, ApiError> {
     crate::server::accounts::change_user_and_streams(&state()?, id, &change, &user()?)
         .await
@@ -207,7 +242,7 @@ pub async fn change_user(id: i64, change: UserChange) -> Result<UserView, ApiErr
 
 // ---- Health and onboarding ----
 
-#[server(prefix = "/fn", endpoint = "connection_health")]
+#[server(prefix = "/fn", endpoint = "connection_health", output = PostJsonText)]
 pub async fn connection_health(id: i64) -> Result<crate::model::HealthView, ApiError> {
     crate::server::scan::health(&state()?, id)
         .await
@@ -215,7 +250,7 @@ pub async fn connection_health(id: i64) -> Result<crate::model::HealthView, ApiE
 }
 
 /// Validate & Resolve: re-runs one check now.
-#[server(prefix = "/fn", endpoint = "rescan_check")]
+#[server(prefix = "/fn", endpoint = "rescan_check", output = PostJsonText)]
 pub async fn rescan_check(
     id: i64,
     check_id: String,
@@ -226,7 +261,7 @@ pub async fn rescan_check(
 }
 
 /// "Connect to provider": the provider's authorisation page to send the named contact to.
-#[server(prefix = "/fn", endpoint = "connect_to_provider")]
+#[server(prefix = "/fn", endpoint = "connect_to_provider", output = PostJsonText)]
 pub async fn connect_to_provider(id: i64) -> Result<String, ApiError> {
     crate::server::onboarding::authorize_url(&state()?, id, &user()?)
         .await
@@ -235,7 +270,7 @@ pub async fn connect_to_provider(id: i64) -> Result<String, ApiError> {
 
 // ---- Guided Setup ----
 
-#[server(prefix = "/fn", endpoint = "guided_setup")]
+#[server(prefix = "/fn", endpoint = "guided_setup", output = PostJsonText)]
 pub async fn guided_setup() -> Result<crate::model::GuidedSetupView, ApiError> {
     crate::server::guided::view(&state()?)
         .await
@@ -243,7 +278,7 @@ pub async fn guided_setup() -> Result<crate::model::GuidedSetupView, ApiError> {
 }
 
 /// "Mark Complete" on one activity (Impact app admins; refused with the reason when not ready).
-#[server(prefix = "/fn", endpoint = "mark_complete")]
+#[server(prefix = "/fn", endpoint = "mark_complete", output = PostJsonText)]
 pub async fn mark_complete(activity: String) -> Result<crate::model::GuidedSetupView, ApiError> {
     crate::server::guided::mark_complete(&state()?, &activity, &user()?)
         .await
@@ -251,7 +286,7 @@ pub async fn mark_complete(activity: String) -> Result<crate::model::GuidedSetup
 }
 
 /// "Verify the connection": a real round trip; a failed run is a result, not an error.
-#[server(prefix = "/fn", endpoint = "verify_connection")]
+#[server(prefix = "/fn", endpoint = "verify_connection", output = PostJsonText)]
 pub async fn verify_connection() -> Result<crate::model::VerificationView, ApiError> {
     crate::server::verify::verify_connection(&state()?, &user()?)
         .await
@@ -259,7 +294,7 @@ pub async fn verify_connection() -> Result<crate::model::VerificationView, ApiEr
 }
 
 /// "Verify Impact data connection": the provider's data sample.
-#[server(prefix = "/fn", endpoint = "verify_data")]
+#[server(prefix = "/fn", endpoint = "verify_data", output = PostJsonText)]
 pub async fn verify_data() -> Result<crate::model::VerificationView, ApiError> {
     crate::server::verify::verify_data(&state()?, &user()?)
         .await

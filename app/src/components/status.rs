@@ -25,6 +25,4 @@ pub fn ErrorBanner(error: ApiError) -> impl IntoView {
     view! { <div class="banner error" role="alert" data-testid="error-banner">{error.message}</div> }
 }
 
-pub fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
+pub use crate::model::time::{fmt_clock, fmt_time};

@@ -197,6 +197,7 @@ mod tests {
 /// One line of the audit page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    #[serde(with = "crate::model::time")]
     pub at: chrono::DateTime<chrono::Utc>,
     pub actor: String,
     pub action: String,

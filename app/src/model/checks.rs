@@ -361,6 +361,7 @@ pub struct CheckResult {
     pub duration_ms: i64,
     /// Whether simply running it again may help (the provider was down or slow).
     pub retryable: bool,
+    #[serde(with = "crate::model::time")]
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -369,7 +370,9 @@ pub struct ScanRunView {
     pub id: i64,
     /// "pre_onboarding" for the whole suite, or "check:<id>" for one check.
     pub suite: String,
+    #[serde(with = "crate::model::time")]
     pub started_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "crate::model::time::option", default)]
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     /// "passed", "failed", or None while running.
     pub outcome: Option<String>,

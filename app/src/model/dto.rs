@@ -64,7 +64,9 @@ pub struct ConnectionView {
     pub inbound: LinkStatus,
     /// Optimistic-concurrency token: echo it back with every change.
     pub version: i64,
+    #[serde(with = "crate::model::time")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::model::time")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -106,6 +108,7 @@ pub struct ConnectionAction {
 /// One line of a connection's timeline: who did what, and where it left the connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
+    #[serde(with = "crate::model::time")]
     pub at: DateTime<Utc>,
     pub actor: String,
     pub action: String,
@@ -144,7 +147,9 @@ pub struct InvitationView {
     pub company: String,
     pub provider_url: String,
     pub status: String,
+    #[serde(with = "crate::model::time")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::model::time")]
     pub expires_at: DateTime<Utc>,
     /// The "Connect with Impact IDI" link, while the registration is still pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,6 +166,7 @@ pub struct OutboxMessage {
     /// The "Connect with Impact IDI" link, when the message carries one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    #[serde(with = "crate::model::time")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -46,6 +46,7 @@ impl EventBody {
 pub struct ConnectionEvent {
     pub connection_id: i64,
     pub seq: i64,
+    #[serde(with = "crate::model::time")]
     pub at: chrono::DateTime<chrono::Utc>,
     pub body: EventBody,
 }

@@ -127,6 +127,7 @@ impl fmt::Display for ActivityStatus {
 pub struct Completion {
     pub activity: ActivityId,
     pub completed_by: String,
+    #[serde(with = "crate::model::time")]
     pub completed_at: DateTime<Utc>,
 }
 
@@ -136,7 +137,7 @@ pub struct TableSample {
     pub name: String,
     pub count: i64,
     /// The newest record's time, when the table has any.
-    #[serde(default)]
+    #[serde(with = "crate::model::time::option", default)]
     pub newest: Option<DateTime<Utc>>,
 }
 
@@ -158,6 +159,7 @@ pub struct VerificationView {
     #[serde(default)]
     pub tables: Vec<TableSample>,
     pub run_by: String,
+    #[serde(with = "crate::model::time")]
     pub at: DateTime<Utc>,
 }
 
@@ -170,7 +172,7 @@ pub struct ActivityView {
     /// Who completed it and when, while it stands complete.
     #[serde(default)]
     pub completed_by: Option<String>,
-    #[serde(default)]
+    #[serde(with = "crate::model::time::option", default)]
     pub completed_at: Option<DateTime<Utc>>,
 }
 

@@ -13,6 +13,7 @@ pub mod guided;
 pub mod provider_url;
 pub mod redirect;
 pub mod state;
+pub mod time;
 
 pub use access::*;
 pub use address::*;

@@ -319,7 +319,7 @@ fn StatusPanel(live: Live, current: Memo<ConnectionView>) -> impl IntoView {
                 <ul class="messages" data-testid="onboarding-messages" aria-label="Onboarding messages">
                     {move || onboarding().into_iter().map(|(seq, at, step, message, failed)| view! {
                         <li data-seq=seq data-step=step class:failed=failed>
-                            <time>{at.format("%H:%M:%S").to_string()}</time>
+                            <time>{crate::components::status::fmt_clock(at)}</time>
                             " "
                             <span class="message">{message}</span>
                         </li>

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# What the browser bundle holds, per crate: the bundle is rebuilt from the same cargo output as
+# build.sh's, through the same wasm-bindgen and wasm-opt -Oz, but keeping function names (-g), and
+# twiggy sizes every function; scripts/bundle_crates.py charges each to a crate. Prints Markdown.
+# Run after build.sh (it reads the cargo output build.sh left).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+if ! command -v twiggy >/dev/null; then
+  log "installing twiggy (once)"
+  env -u CARGO_TARGET_DIR cargo install -q twiggy --version 0.8.0 --locked
+fi
+wasm_opt="$ROOT/scripts/tools/node_modules/.bin/wasm-opt"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+wasm-bindgen --target web --no-typescript --out-dir "$tmp" --out-name impact-connect \
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/frontend.wasm"
+named="$tmp/impact-connect_bg.wasm"
+if [ -x "$wasm_opt" ]; then
+  "$wasm_opt" -Oz -g --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue -o "$tmp/named.wasm" "$named"
+  named="$tmp/named.wasm"
+fi
+twiggy top -n 1000000 -f csv "$named" >"$tmp/top.csv"
+python3 "$ROOT/scripts/bundle_crates.py" "$tmp/top.csv" "${1:-20}" "${2:-10}"
