@@ -5,7 +5,9 @@ use app::model::Access;
 use server::policy;
 
 use crate::both_backends;
-use crate::helpers::{signed_in, spawn, Backend, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::helpers::{
+    sign_in_leads_to, signed_in, spawn, Backend, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD,
+};
 
 fn anonymous() -> reqwest::Client {
     reqwest::Client::builder()
@@ -566,26 +568,6 @@ async fn pages_and_api_carry_security_headers() {
         html.contains("script-src 'self' 'nonce-"),
         "the page declares a nonce-based CSP"
     );
-}
-
-/// Signs in as the administrator through the form with this `next`: where the answer leads.
-async fn sign_in_leads_to(client: &reqwest::Client, app: &TestApp, next: &str) -> String {
-    let r = client
-        .post(format!("{}/auth/login", app.base))
-        .form(&[
-            ("email", ADMIN_EMAIL),
-            ("password", ADMIN_PASSWORD),
-            ("next", next),
-        ])
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), 303);
-    r.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[tokio::test]

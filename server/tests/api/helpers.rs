@@ -219,6 +219,27 @@ async fn fresh_with(
     }
 }
 
+/// Signs in as the administrator through the sign-in form with this `next`: where the answer
+/// (a 303) leads.
+pub async fn sign_in_leads_to(client: &reqwest::Client, app: &TestApp, next: &str) -> String {
+    let r = client
+        .post(format!("{}/auth/login", app.base))
+        .form(&[
+            ("email", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            ("next", next),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 303, "{next:?}");
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Waits until `condition` holds, checking every 20 ms; fails naming `what` after 30 s (a
 /// generous deadline: a loaded machine is slow, a broken promise never gets there).
 pub async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
