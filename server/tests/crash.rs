@@ -91,6 +91,19 @@ async fn history(db: &sqlx::AnyPool) -> Vec<String> {
         .collect()
 }
 
+/// Adds to `problems` each history action not recorded exactly the number of times wanted.
+async fn history_has(db: &sqlx::AnyPool, want: &[(&str, usize)], problems: &mut Vec<String>) {
+    let actions = history(db).await;
+    for (action, want) in want {
+        let n = count(&actions, &action.to_string());
+        if n != *want {
+            problems.push(format!(
+                "history has {n} \"{action}\", not {want}: {actions:?}"
+            ));
+        }
+    }
+}
+
 fn count<T: PartialEq>(items: &[T], item: &T) -> usize {
     items.iter().filter(|x| *x == item).count()
 }
@@ -454,21 +467,18 @@ async fn killed_mid_sync(backend: Backend, instance: &str) {
         ));
     }
     // History: one start, one switch to syncing, one completion, no failure or retry.
-    let actions = history(&store).await;
-    for (action, want) in [
-        ("Connect to provider", 1),
-        ("Onboarding began syncing settings", 1),
-        ("Onboarding completed", 1),
-        ("Onboarding attempt failed", 0),
-        ("Retry", 0),
-    ] {
-        let n = count(&actions, &action.to_string());
-        if n != want {
-            problems.push(format!(
-                "history has {n} \"{action}\", not {want}: {actions:?}"
-            ));
-        }
-    }
+    history_has(
+        &store,
+        &[
+            ("Connect to provider", 1),
+            ("Onboarding began syncing settings", 1),
+            ("Onboarding completed", 1),
+            ("Onboarding attempt failed", 0),
+            ("Retry", 0),
+        ],
+        &mut problems,
+    )
+    .await;
     assert!(
         problems.is_empty(),
         "killed after {synced_before} synced group(s):\n{}\nevents: {messages:?}",
@@ -592,19 +602,16 @@ async fn killed_mid_scan(backend: Backend, instance: &str) {
         ));
     }
     // History: submitted once, passed once, nothing failed.
-    let actions = history(&store).await;
-    for (action, want) in [
-        ("Submitted for validation", 1),
-        ("Validation checks passed", 1),
-        ("Validation checks failed", 0),
-    ] {
-        let n = count(&actions, &action.to_string());
-        if n != want {
-            problems.push(format!(
-                "history has {n} \"{action}\", not {want}: {actions:?}"
-            ));
-        }
-    }
+    history_has(
+        &store,
+        &[
+            ("Submitted for validation", 1),
+            ("Validation checks passed", 1),
+            ("Validation checks failed", 0),
+        ],
+        &mut problems,
+    )
+    .await;
     assert!(
         problems.is_empty(),
         "killed after {results_before} check result(s):\n{}",
