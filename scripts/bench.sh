@@ -9,7 +9,7 @@ cd "$ROOT"
 "$ROOT/scripts/setup.sh" test
 command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null; }
 "$ROOT/scripts/build.sh" release
-cargo build --release -p server --bin sse-load --bin provider-sim
+cargo build --release -p bench --bin sse-load -p simulator --bin provider-sim
 out="$(mktemp)"
 {
   echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, by \`make bench\`."
@@ -77,10 +77,10 @@ out="$(mktemp)"
   (cd "$ROOT/end2end" && IMPACT_SERVER_BIN="$CARGO_TARGET_DIR/release/impact-connect" \
     npx playwright test -c playwright.bench.config.ts 2>&1) | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
 
-  cargo test --release -p server --test bench -- --ignored --nocapture --test-threads=1 2>/dev/null \
+  cargo test --release -p bench --test bench -- --ignored --nocapture --test-threads=1 2>/dev/null \
     | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
   echo
-  echo "Command: \`make bench\` (scripts/bench.sh: the scan numbers come from \`cargo test --release -p server --test bench -- --ignored --nocapture\`, the fan-out from \`target/release/sse-load\`, the DOM latency from \`npx playwright test -c playwright.bench.config.ts\` in end2end/)."
+  echo "Command: \`make bench\` (scripts/bench.sh: the scan numbers come from \`cargo test --release -p bench --test bench -- --ignored --nocapture\`, the fan-out from \`target/release/sse-load\`, the DOM latency from \`npx playwright test -c playwright.bench.config.ts\` in end2end/)."
 } | tee "$out"
 python3 - "$out" <<'PY'
 import sys, re, pathlib

@@ -13,7 +13,6 @@ pub mod policy;
 pub mod routes;
 pub mod serve;
 pub mod setup;
-pub mod simulator;
 pub mod startup;
 pub mod stream;
 pub mod telemetry;

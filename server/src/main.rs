@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
     // No provider configured: start the built-in provider simulator and connect to it over HTTP.
     let _simulator = if config.settings.provider_url.is_empty() {
         let addr = std::env::var("IMPACT_SIMULATOR_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
-        let sim = server::simulator::Simulator::spawn(addr.parse()?).await?;
+        let sim = simulator::Simulator::spawn(addr.parse()?).await?;
         config.settings.provider_url = sim.instance_url("default");
         // The built-in simulator is the one plain-http, loopback provider allowed by default.
         config.settings.outbound.allow(&sim.address().to_string())?;

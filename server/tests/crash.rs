@@ -10,7 +10,7 @@ use std::{
 
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
-use server::simulator::Simulator;
+use simulator::Simulator;
 use sqlx::Row;
 
 #[derive(Clone, Copy, Debug)]

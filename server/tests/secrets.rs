@@ -37,7 +37,7 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
     let dir = std::env::temp_dir().join(format!("impact_secrets_{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let admin_password = "very secret admin password 42";
-    let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
+    let sim = simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("sim");
     let secret_key = app::server::sealed::SecretKey::generate();

@@ -17,7 +17,7 @@ pub struct TestApp {
     /// The one-time first-administrator link, when the app started with no users.
     pub setup_link: Option<String>,
     /// The provider simulator this app talks to, over HTTP on loopback.
-    pub sim: std::sync::Arc<server::simulator::Simulator>,
+    pub sim: std::sync::Arc<simulator::Simulator>,
     /// This test's simulated provider instance (faults are per instance).
     pub provider_url: String,
     pub instance: String,
@@ -157,7 +157,7 @@ pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -
 /// With this simulator as the provider, called under this outbound policy.
 pub async fn spawn_with_provider(
     backend: Backend,
-    sim: server::simulator::Simulator,
+    sim: simulator::Simulator,
     outbound: app::server::outbound::Outbound,
     relay: Option<app::server::smtp::SmtpRelay>,
 ) -> TestApp {
@@ -166,10 +166,7 @@ pub async fn spawn_with_provider(
 
 async fn spawn_configured(
     backend: Backend,
-    provider: Option<(
-        server::simulator::Simulator,
-        app::server::outbound::Outbound,
-    )>,
+    provider: Option<(simulator::Simulator, app::server::outbound::Outbound)>,
     relay: Option<app::server::smtp::SmtpRelay>,
     configure: impl FnOnce(&mut Config),
 ) -> TestApp {
@@ -189,17 +186,14 @@ pub async fn fresh(backend: Backend, smtp_url: Option<String>) -> Restart {
 /// the one provider allowed.
 async fn fresh_with(
     backend: Backend,
-    provider: Option<(
-        server::simulator::Simulator,
-        app::server::outbound::Outbound,
-    )>,
+    provider: Option<(simulator::Simulator, app::server::outbound::Outbound)>,
     smtp_url: Option<app::server::smtp::SmtpRelay>,
 ) -> Restart {
     server::telemetry::init();
     let (sim, outbound) = match provider {
         Some(p) => p,
         None => {
-            let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
+            let sim = simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
                 .await
                 .expect("simulator");
             let outbound = app::server::outbound::Outbound::new(&sim.address().to_string(), None)
@@ -257,7 +251,7 @@ pub async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
 #[derive(Clone)]
 pub struct Restart {
     pub database_url: String,
-    pub sim: std::sync::Arc<server::simulator::Simulator>,
+    pub sim: std::sync::Arc<simulator::Simulator>,
     /// Which provider addresses the app may call (the simulator's, at least).
     pub outbound: app::server::outbound::Outbound,
     pub instance: String,

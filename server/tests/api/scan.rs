@@ -81,7 +81,7 @@ async fn each_injected_fault_fails_validation_naming_the_right_check_in_time() {
 async fn a_dead_or_refusing_provider_is_reported_by_kind() {
     // Every port of 127.0.0.1 is allowed here (as an operator may allow a host), so that the
     // closed port below is called and its refusal reported, not refused by the address policy.
-    let sim = server::simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
+    let sim = simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("simulator");
     let outbound = app::server::outbound::Outbound::new("127.0.0.1", None).expect("allow");

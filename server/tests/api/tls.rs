@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_with_provider, Backend, TestApp};
 use app::server::outbound::Outbound;
-use server::simulator::{SimCert, Simulator};
+use simulator::{SimCert, Simulator};
 
 /// A certificate authority of the test's own.
 struct TestCa {

@@ -9,11 +9,11 @@ use std::{sync::atomic::Ordering, time::SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use server::coalesce::H2_PREFACE;
-
 use super::{
     connect, events_path, last_seq, lock, read_until_known, Args, Follower, Shared, UNKNOWN,
 };
+/// The client connection preface (RFC 9113, section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const DATA: u8 = 0x0;
 const HEADERS: u8 = 0x1;
 const RST_STREAM: u8 = 0x3;

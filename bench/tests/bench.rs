@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use server::{config::Config, simulator::Simulator, startup::Application};
+use server::{config::Config, startup::Application};
+use simulator::Simulator;
 
 struct Bench {
     base: String,

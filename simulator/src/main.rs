@@ -3,13 +3,18 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use server::{simulator::Simulator, telemetry};
+use simulator::Simulator;
+use tracing_subscriber::EnvFilter;
 
 const DEFAULT_ADDR: &str = "127.0.0.1:3001";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
+    // Logs to stderr; RUST_LOG overrides the default level.
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let raw = std::env::var("SIM_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string());
     // A host name (localhost:3001) is accepted as well as an IP address.
     let addr = match raw.parse::<SocketAddr>() {

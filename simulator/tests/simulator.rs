@@ -17,7 +17,7 @@ use axum::{
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use reqwest::{Method, Url};
 use serde_json::{json, Value};
-use server::simulator::Simulator;
+use simulator::Simulator;
 
 const CONTACT: &str = "alice@example.com";
 
