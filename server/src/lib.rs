@@ -1,19 +1,11 @@
 //! The axum server: configuration, start-up, HTTP routes.
-pub mod admission;
-pub mod api;
-pub mod auth;
-pub mod body;
-pub mod coalesce;
+//!
+//! `edge/` is what a request meets as HTTP (routes, guards, handlers, bodies, the event stream,
+//! the provider's inbound calls); `net/` is the plumbing under it (the accept loop, admission
+//! turns, write coalescing). `startup` puts the two together.
 pub mod config;
-pub mod fn_status;
-pub mod inbound;
-pub mod json;
-pub mod ops;
-pub mod policy;
-pub mod routes;
-pub mod serve;
+pub mod edge;
+pub mod net;
 pub mod setup;
 pub mod startup;
-pub mod stream;
 pub mod telemetry;
-pub mod throttle;

@@ -14,7 +14,7 @@ use app::{
     server::{accounts, AppState},
 };
 
-use crate::{auth::Auth, config::Config};
+use crate::{config::Config, edge::auth::Auth};
 
 pub type SetupToken = Arc<Mutex<Option<String>>>;
 
@@ -51,8 +51,8 @@ pub async fn create_first_admin(
     let back = |msg: &str| {
         Redirect::to(&format!(
             "/setup?token={}&error={}",
-            crate::auth::urlencode(&form.token),
-            crate::auth::urlencode(msg)
+            crate::edge::auth::urlencode(&form.token),
+            crate::edge::auth::urlencode(msg)
         ))
         .into_response()
     };
@@ -96,8 +96,11 @@ pub async fn create_first_admin(
     match accounts::start_session(&auth.state.db, &current, auth.sessions).await {
         Ok(session) => {
             let mut res = Redirect::to("/").into_response();
-            let cookie =
-                crate::auth::set_cookie(&auth, &session, auth.sessions.absolute.num_seconds());
+            let cookie = crate::edge::auth::set_cookie(
+                &auth,
+                &session,
+                auth.sessions.absolute.num_seconds(),
+            );
             res.headers_mut().insert(header::SET_COOKIE, cookie);
             res
         }

@@ -16,16 +16,22 @@ use tower_http::{services::ServeDir, set_header::SetResponseHeader};
 use app::{server::AppState, shell, App};
 
 use crate::{
-    admission::{self, Gate},
-    api,
-    auth::{self, Auth, HeaderPolicy},
-    body::{self, BodyLimits},
-    coalesce::CoalescingListener,
     config::{Config, EdgeLimits},
-    fn_status, inbound, ops,
-    routes::{Recorder, RouteSpec},
-    serve, setup, stream,
-    throttle::Throttle,
+    edge::{
+        api,
+        auth::{self, Auth, HeaderPolicy},
+        body::{self, BodyLimits},
+        fn_status, inbound, ops,
+        routes::{Recorder, RouteSpec},
+        stream,
+        throttle::Throttle,
+    },
+    net::{
+        admission::{self, Gate},
+        coalesce::CoalescingListener,
+        serve,
+    },
+    setup,
 };
 
 /// A bound, ready-to-run server. `build` binds (port 0 works), `run_until_stopped` serves.
@@ -255,7 +261,7 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let hub = self.state.hub.clone();
-        hub.spawn_keep_alive(crate::stream::KEEP_ALIVE);
+        hub.spawn_keep_alive(crate::edge::stream::KEEP_ALIVE);
         serve::serve(
             CoalescingListener(self.listener),
             self.router,

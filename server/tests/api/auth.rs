@@ -2,7 +2,7 @@ use reqwest::{redirect::Policy, Method, StatusCode};
 use serde_json::json;
 
 use app::model::Access;
-use server::policy;
+use server::edge::policy;
 
 use crate::both_backends;
 use crate::helpers::{
@@ -17,7 +17,7 @@ fn anonymous() -> reqwest::Client {
 }
 
 /// Who may use a route, as the product promises it (issue 18): written out here by hand, not
-/// read from `server::policy`, so a route reclassified there fails this test.
+/// read from `server::edge::policy`, so a route reclassified there fails this test.
 #[derive(Clone, Copy, Debug)]
 enum Allowed {
     /// No session needed.

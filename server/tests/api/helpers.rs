@@ -11,9 +11,9 @@ pub struct TestApp {
     /// Signed in as the first administrator (every role).
     pub client: reqwest::Client,
     pub state: app::server::AppState,
-    pub route_table: Vec<server::routes::RouteSpec>,
+    pub route_table: Vec<server::edge::routes::RouteSpec>,
     /// The server's admission gate (turns taken, requests waiting).
-    pub gate: server::admission::Gate,
+    pub gate: server::net::admission::Gate,
     /// The one-time first-administrator link, when the app started with no users.
     pub setup_link: Option<String>,
     /// The provider simulator this app talks to, over HTTP on loopback.

@@ -513,7 +513,7 @@ both_backends!(
             let hub = Hub::new(4);
             let rx = hub.subscribe(id);
             let stream =
-                server::stream::follow(rx, app.state.db.clone(), id, from, Vec::new(), http2);
+                server::edge::stream::follow(rx, app.state.db.clone(), id, from, Vec::new(), http2);
             hub.publish(stored[5..].to_vec());
             // Published again: a live repeat must not reach the subscriber twice.
             hub.publish(stored[stored.len() - 2..].to_vec());
@@ -551,7 +551,7 @@ both_backends!(
         let from = stored[4].seq;
         let hub = Hub::new(64);
         let rx = hub.subscribe(id);
-        let mut stream = Box::pin(server::stream::follow(
+        let mut stream = Box::pin(server::edge::stream::follow(
             rx,
             app.state.db.clone(),
             id,

@@ -12,11 +12,12 @@ use axum::{
 use serde::Deserialize;
 
 use app::{
-    model::{Access, ApiError, CurrentUser},
+    model::{Access, CurrentUser},
     server::{accounts, AppState, ServiceError},
 };
 
-use crate::{
+use super::{
+    json::json_error,
     policy::{self, Surface},
     throttle::{Keys, Throttle},
 };
@@ -66,18 +67,6 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == COOKIE)
         .map(|(_, v)| v.to_string())
-}
-
-pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(ApiError {
-            code: code.into(),
-            message: message.into(),
-            field: None,
-        }),
-    )
-        .into_response()
 }
 
 /// A state-changing request from another site is refused: the browser says where it came from.
@@ -320,7 +309,7 @@ pub async fn login_form(
 pub async fn login_json(
     State(auth): State<Auth>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    crate::json::Json(form): crate::json::Json<LoginForm>,
+    super::json::Json(form): super::json::Json<LoginForm>,
 ) -> Response {
     match attempt(&auth, Some(peer), &form.email, &form.password).await {
         LoginOutcome::Ok(user, token) => {

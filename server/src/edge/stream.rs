@@ -31,7 +31,7 @@ use app::{
     },
 };
 
-use crate::auth::{json_error, SessionKey};
+use super::{auth::SessionKey, json::json_error};
 
 #[derive(Deserialize)]
 pub struct After {

@@ -97,7 +97,7 @@ pub async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Respon
 }
 
 fn busy() -> Response {
-    let mut res = crate::auth::json_error(
+    let mut res = crate::edge::json::json_error(
         StatusCode::SERVICE_UNAVAILABLE,
         "busy",
         "The server is busy. Try again in a moment.",

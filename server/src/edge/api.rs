@@ -10,8 +10,8 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::json::Json;
-use crate::routes::{Recorder, RouteSpec};
+use super::json::Json;
+use super::routes::{Recorder, RouteSpec};
 use app::{
     model::{
         ApiError, ConnectionAction, CreateCompany, CreateConnection, CurrentUser,
@@ -22,7 +22,7 @@ use app::{
     },
 };
 
-pub use crate::json::MAX_BODY_BYTES;
+pub use super::json::MAX_BODY_BYTES;
 
 /// The API router and its route table.
 pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, Vec<RouteSpec>) {

@@ -20,7 +20,8 @@ use hyper_util::{
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::{coalesce::CoalescingListener, config::EdgeLimits};
+use super::coalesce::CoalescingListener;
+use crate::config::EdgeLimits;
 
 /// Serves `router` on `listener` until `shutdown` resolves and every connection has ended.
 pub async fn serve(

@@ -13,7 +13,7 @@ use axum::{
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::auth::json_error;
+use super::json::json_error;
 
 #[derive(Clone, Copy, Debug)]
 pub struct BodyLimits {

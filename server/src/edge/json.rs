@@ -73,3 +73,15 @@ fn json_rejection(rejection: JsonRejection) -> Response {
     )
         .into_response()
 }
+
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(ApiError {
+            code: code.into(),
+            message: message.into(),
+            field: None,
+        }),
+    )
+        .into_response()
+}

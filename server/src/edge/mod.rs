@@ -1,0 +1,14 @@
+//! The HTTP edge: the route table and its policy, sessions and sign-in, the REST handlers and
+//! their JSON, bodies read within limits, the event stream, the provider's signed calls, the
+//! operator endpoints.
+pub mod api;
+pub mod auth;
+pub mod body;
+pub mod fn_status;
+pub mod inbound;
+pub mod json;
+pub mod ops;
+pub mod policy;
+pub mod routes;
+pub mod stream;
+pub mod throttle;
