@@ -126,21 +126,21 @@ pub async fn connection_history(id: i64) -> Result<Vec<HistoryEntry>, ApiError> 
 
 #[server(prefix = "/fn", endpoint = "save_new_connection", output = PostJsonText)]
 pub async fn save_new_connection(req: CreateConnection) -> Result<ConnectionView, ApiError> {
-    crate::server::connections::create(&state()?, &req, &actor()?)
+    crate::server::commands::create(&state()?, &req, &actor()?)
         .await
         .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "save_connection", output = PostJsonText)]
 pub async fn save_connection(id: i64, req: UpdateConnection) -> Result<ConnectionView, ApiError> {
-    crate::server::connections::update(&state()?, id, &req, &actor()?)
+    crate::server::commands::save(&state()?, id, &req, &actor()?)
         .await
         .map_err(to_user)
 }
 
 #[server(prefix = "/fn", endpoint = "act_on_connection", output = PostJsonText)]
 pub async fn act_on_connection(id: i64, req: ConnectionAction) -> Result<ConnectionView, ApiError> {
-    crate::server::connections::act(&state()?, id, &req, &actor()?)
+    crate::server::commands::act(&state()?, id, &req, &actor()?)
         .await
         .map_err(to_user)
 }
@@ -263,7 +263,7 @@ pub async fn rescan_check(
 /// "Connect to provider": the provider's authorisation page to send the named contact to.
 #[server(prefix = "/fn", endpoint = "connect_to_provider", output = PostJsonText)]
 pub async fn connect_to_provider(id: i64) -> Result<String, ApiError> {
-    crate::server::onboarding::authorize_url(&state()?, id, &user()?)
+    crate::server::commands::connect(&state()?, id, &user()?)
         .await
         .map_err(to_user)
 }

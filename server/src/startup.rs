@@ -227,7 +227,7 @@ impl Application {
             .and_then(|t| t.clone())
             .map(|t| format!("{}/setup?token={t}", state.settings.public_url));
         // Work a crash cut short carries on (runs are recorded step by step).
-        app::server::onboarding::resume_scans(&state)
+        app::server::scan::resume_interrupted(&state)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         app::server::onboarding::resume_interrupted(&state)

@@ -3,8 +3,6 @@
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{json, Value};
 
-use super::faults::EntitlementFault;
-
 /// The groups onboarding syncs, in order.
 pub const SETTINGS_GROUPS: [&str; 3] = ["exchange_settings", "entitlements", "sync_definitions"];
 
@@ -22,13 +20,11 @@ pub fn scopes() -> Vec<&'static str> {
     ACCESS_ASKED.iter().map(|(_, scope)| *scope).collect()
 }
 
-/// The consumer's entitlements, shaped by the `entitlement` fault.
-pub fn entitlements(fault: EntitlementFault, company: &str, consumer_id: &str) -> Vec<Value> {
-    let status = match fault {
-        EntitlementFault::Active => "active",
-        EntitlementFault::Pending => "pending",
-        EntitlementFault::Inactive => "inactive",
-        EntitlementFault::Missing => return Vec::new(),
+/// The consumer's entitlements, each with `status`; none when `status` is None (the
+/// `entitlement` fault decides which, `EntitlementFault::status`).
+pub fn entitlements(status: Option<&str>, company: &str, consumer_id: &str) -> Vec<Value> {
+    let Some(status) = status else {
+        return Vec::new();
     };
     [("ent-impact-core", "Impact Core"), ("ent-service-exchange", "Service Exchange")]
         .into_iter()
@@ -88,8 +84,8 @@ mod tests {
             assert!(settings(group, vec![]).is_some(), "{group}");
         }
         assert!(settings("nope", vec![]).is_none());
-        assert!(entitlements(EntitlementFault::Missing, "Acme", "c1").is_empty());
-        let pending = entitlements(EntitlementFault::Pending, "Acme", "c1");
+        assert!(entitlements(None, "Acme", "c1").is_empty());
+        let pending = entitlements(Some("pending"), "Acme", "c1");
         assert!(pending.iter().all(|e| e["status"] == "pending"));
     }
 }

@@ -70,7 +70,11 @@ pub async fn get(State(state): State<SimState>, signed: Signed) -> JsonResult {
 #[tracing::instrument(skip(state))]
 pub async fn entitlements(State(state): State<SimState>, signed: Signed) -> JsonResult {
     with_consumer(&state, &signed, |ctx| {
-        let list = catalog::entitlements(ctx.faults.entitlement, &ctx.consumer.company, ctx.id);
+        let list = catalog::entitlements(
+            ctx.faults.entitlement.status(),
+            &ctx.consumer.company,
+            ctx.id,
+        );
         Ok(Json(json!({ "entitlements": list })))
     })
 }
@@ -137,7 +141,8 @@ pub async fn settings(State(state): State<SimState>, signed: Signed) -> JsonResu
     with_consumer(&state, &signed, |ctx| {
         let failing = ctx.faults.fail_settings_group.as_deref() == Some(group.as_str());
         let c = ctx.consumer;
-        let entitlements = catalog::entitlements(ctx.faults.entitlement, &c.company, ctx.id);
+        let entitlements =
+            catalog::entitlements(ctx.faults.entitlement.status(), &c.company, ctx.id);
         let settings = catalog::settings(&group, entitlements).ok_or_else(|| {
             SimError::NotFound(format!(
                 "There is no settings group \"{group}\"; the groups are {}.",

@@ -60,6 +60,18 @@ pub enum EntitlementFault {
     Missing,
 }
 
+impl EntitlementFault {
+    /// The status every entitlement shows, or None for no entitlements at all.
+    pub fn status(self) -> Option<&'static str> {
+        match self {
+            EntitlementFault::Active => Some("active"),
+            EntitlementFault::Pending => Some("pending"),
+            EntitlementFault::Inactive => Some("inactive"),
+            EntitlementFault::Missing => None,
+        }
+    }
+}
+
 impl Faults {
     /// Parses a PUT body. Unknown fields are refused so that a typo ("slow": 500) does not
     /// silently leave the fault off.

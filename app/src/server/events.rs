@@ -201,20 +201,14 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-/// Appends an event with the connection's next sequence number. The counter lives on the
-/// connection row, so concurrent writers are serialised by the row update.
+/// Appends an event with the connection's next sequence number (`connections::next_event_seq`:
+/// concurrent writers are serialised by the row update).
 pub(crate) async fn append(
     tx: &mut Transaction<'static, Any>,
     connection_id: i64,
     body: EventBody,
 ) -> Result<ConnectionEvent, ServiceError> {
-    let seq: i64 = sqlx::query(
-        "UPDATE connections SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq",
-    )
-    .bind(connection_id)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get("event_seq")?;
+    let seq = super::connections::next_event_seq(tx, connection_id).await?;
     let at = clock::now();
     let json = serde_json::to_string(&body).map_err(anyhow::Error::from)?;
     sqlx::query(

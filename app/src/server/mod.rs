@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod clock;
+pub mod commands;
 pub mod companies;
 pub mod connections;
 pub mod db;
@@ -16,6 +17,7 @@ pub mod onboarding;
 pub mod outbound;
 pub mod outbox;
 pub mod provider;
+pub mod provider_error;
 pub mod scan;
 pub mod sealed;
 pub mod signing;
@@ -154,20 +156,11 @@ async fn seal_stored_secrets(db: &Db, keys: &Keyring) -> anyhow::Result<()> {
             resealed += 1;
         }
     }
-    let rows = sqlx::query("SELECT id, secret FROM connections WHERE secret IS NOT NULL")
-        .fetch_all(&mut *tx)
-        .await?;
-    for row in rows {
-        let id: i64 = row.try_get("id")?;
-        let stored: String = row.try_get("secret")?;
+    for (id, stored) in connections::sealed_secrets(&mut tx).await? {
         let what = format!("the provider secret of connection {id}");
         let context = sealed::connection_secret_context(id);
         if let Some(value) = resealed_value(keys, &context, &stored, &what)? {
-            sqlx::query("UPDATE connections SET secret = $1 WHERE id = $2")
-                .bind(value)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            connections::replace_sealed_secret(&mut tx, id, &value).await?;
             resealed += 1;
         }
     }

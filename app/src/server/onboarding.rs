@@ -4,9 +4,7 @@
 use rand::RngCore;
 use sqlx::Row;
 
-use super::{
-    clock, connections, error::ServiceError, events, provider::ProviderError, scan, AppState,
-};
+use super::{clock, connections, error::ServiceError, events, provider::ProviderError, AppState};
 use crate::model::{Access, Action, ConnectionView, CurrentUser, EventBody, Onboarding};
 
 pub const STARTED: &str = "Provider onboarding started";
@@ -35,17 +33,13 @@ pub async fn authorize_url(
     }
     let current = connections::get(&state.db, id).await?;
     crate::model::transition(current.status(), Action::Onboard)?;
-    let Some(creds) = scan::credentials(state, id).await? else {
+    let Some(creds) = connections::credentials(state, id).await? else {
         return Err(ServiceError::Conflict(
             "This connection has no provider credentials yet: Rescan first.".into(),
         ));
     };
     let auth_state = nonce();
-    sqlx::query("UPDATE connections SET auth_state = $1 WHERE id = $2")
-        .bind(&auth_state)
-        .bind(id)
-        .execute(&state.db.pool)
-        .await?;
+    connections::set_auth_state(&state.db, id, &auth_state).await?;
     let redirect = format!("{}/connections/{id}/authorized", state.settings.public_url);
     let mut url = reqwest::Url::parse(&format!(
         "{}/idi/authorize",
@@ -72,17 +66,7 @@ pub async fn authorized(
 ) -> Result<ConnectionView, ServiceError> {
     // Check and clear in one statement: of two answers carrying the same state (two tabs, a
     // replay), exactly one clears it; the others find it gone.
-    let cleared = if returned_state.is_empty() {
-        0
-    } else {
-        sqlx::query("UPDATE connections SET auth_state = NULL WHERE id = $1 AND auth_state = $2")
-            .bind(id)
-            .bind(returned_state)
-            .execute(&state.db.pool)
-            .await?
-            .rows_affected()
-    };
-    if cleared != 1 {
+    if !connections::take_auth_state(&state.db, id, returned_state).await? {
         connections::get(&state.db, id).await?;
         return Err(ServiceError::Conflict(
             "This authorisation answer does not match the request we sent (it was already used, is old or was altered). Select \"Connect to provider\" again."
@@ -95,7 +79,7 @@ pub async fn authorized(
         )));
     }
     let code = code.unwrap_or("");
-    let creds = scan::credentials(state, id).await?.ok_or_else(|| {
+    let creds = connections::credentials(state, id).await?.ok_or_else(|| {
         ServiceError::Conflict("This connection has no provider credentials.".into())
     })?;
     let current = connections::get(&state.db, id).await?;
@@ -128,10 +112,7 @@ pub async fn start(state: &AppState, id: i64, actor: &str) -> Result<ConnectionV
         "Authorised on the provider",
     )
     .await?;
-    sqlx::query("UPDATE connections SET onboarding_run = onboarding_run + 1 WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    connections::next_onboarding_run(&mut tx, id).await?;
     let started = events::append(&mut tx, id, message("started", STARTED, false)).await?;
     tx.commit().await?;
     state.hub.publish(vec![changed, started]);
@@ -235,11 +216,7 @@ struct Done {
 }
 
 async fn done_so_far(state: &AppState, id: i64) -> Result<Done, ServiceError> {
-    let run: i64 = sqlx::query("SELECT onboarding_run FROM connections WHERE id = $1")
-        .bind(id)
-        .fetch_one(&state.db.pool)
-        .await?
-        .try_get("onboarding_run")?;
+    let run = connections::onboarding_run(&state.db, id).await?;
     let rows = sqlx::query(
         "SELECT step, detail FROM onboarding_steps WHERE connection_id = $1 AND run = $2",
     )
@@ -282,7 +259,7 @@ fn step_error(what: &str, e: ProviderError) -> ServiceError {
 #[tracing::instrument(skip(state))]
 async fn run(state: &AppState, id: i64) -> Result<(), ServiceError> {
     let current = connections::get(&state.db, id).await?;
-    let creds = scan::credentials(state, id).await?.ok_or_else(|| {
+    let creds = connections::credentials(state, id).await?.ok_or_else(|| {
         ServiceError::Conflict("the connection has no provider credentials".into())
     })?;
     let client = state.provider(&current.url);
@@ -407,23 +384,15 @@ async fn store_group(
 
 /// The provider reached our inbound endpoint (onboarding's last step).
 pub async fn inbound_confirmed(state: &AppState, id: i64) {
-    let r = sqlx::query("UPDATE connections SET inbound_seen_at = $1 WHERE id = $2")
-        .bind(clock::to_db(clock::now()))
-        .bind(id)
-        .execute(&state.db.pool)
-        .await;
-    if let Err(e) = r {
+    if let Err(e) = connections::mark_inbound_seen(&state.db, id).await {
         tracing::warn!(error = %e, "recording the inbound call failed");
     }
 }
 
 /// At start-up: runs left mid-way by a crash resume from their last completed step.
 pub async fn resume_interrupted(state: &AppState) -> Result<usize, ServiceError> {
-    let rows = sqlx::query("SELECT id FROM connections WHERE onboarding IN ('started', 'syncing')")
-        .fetch_all(&state.db.pool)
-        .await?;
-    for r in &rows {
-        let id: i64 = r.try_get("id")?;
+    let ids = connections::onboarding_in_progress(&state.db).await?;
+    for &id in &ids {
         tracing::info!(connection = id, "resuming an interrupted onboarding run");
         emit(
             state,
@@ -435,18 +404,5 @@ pub async fn resume_interrupted(state: &AppState) -> Result<usize, ServiceError>
         .await;
         spawn_run(state.clone(), id);
     }
-    Ok(rows.len())
-}
-
-/// Scans cut short by a crash leave the record Awaiting validation: each continues its
-/// unfinished run (or, when none was recorded, runs the suite).
-pub async fn resume_scans(state: &AppState) -> Result<usize, ServiceError> {
-    let rows = sqlx::query("SELECT id FROM connections WHERE state = 'awaiting_validation'")
-        .fetch_all(&state.db.pool)
-        .await?;
-    for r in &rows {
-        let id: i64 = r.try_get("id")?;
-        scan::spawn_resumed_suite(state.clone(), id);
-    }
-    Ok(rows.len())
+    Ok(ids.len())
 }

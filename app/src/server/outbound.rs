@@ -10,7 +10,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::{error::ServiceError, provider::ProviderError};
+use super::{error::ServiceError, provider_error::ProviderError, tls_problem::TlsProblem};
 use crate::model::{check_address, AddressRefused, FieldError, ProviderUrl};
 
 /// A host (and optionally a port) the operator allows to be called even though it is not a
@@ -168,7 +168,7 @@ impl Outbound {
         }
         builder
             .build()
-            .map_err(|e| ProviderError::Tls(super::provider::TlsProblem::Other(e.to_string())))
+            .map_err(|e| ProviderError::Tls(TlsProblem::Other(e.to_string())))
     }
 }
 

@@ -11,11 +11,11 @@ use rand::RngCore;
 use tokio::sync::oneshot;
 
 use super::{
-    audit, clock,
+    audit, clock, connections,
     error::ServiceError,
     guided::{self, Detail, KIND_CONNECTION, KIND_DATA},
     provider::Credentials,
-    scan, AppState,
+    AppState,
 };
 use crate::model::{
     onboarding_gaps, run_refusal, Access, ActivityId, ActivityStatus, ConnectionView, CurrentUser,
@@ -123,7 +123,7 @@ async fn preflight(
             Some(conn.inbound),
         )));
     }
-    match scan::credentials(state, conn.id).await? {
+    match connections::credentials(state, conn.id).await? {
         Some(c) => Ok(Ok(c)),
         None => Ok(Err(failure(
             "This connection holds no provider credentials, so nothing can be sent to the provider."

@@ -18,7 +18,8 @@ use app::{
         InvitationRequest, NewUser, UpdateConnection, UserChange,
     },
     server::{
-        accounts, audit, companies, connections, invitations, outbox, AppState, ServiceError,
+        accounts, audit, commands, companies, connections, invitations, outbox, AppState,
+        ServiceError,
     },
 };
 
@@ -145,7 +146,7 @@ async fn create_connection(
     Extension(user): Extension<CurrentUser>,
     Json(req): Json<CreateConnection>,
 ) -> Result<(StatusCode, Json<app::model::ConnectionView>), ServiceError> {
-    let created = connections::create(&state, &req, &user.email).await?;
+    let created = commands::create(&state, &req, &user.email).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -157,7 +158,7 @@ async fn update_connection(
     Json(req): Json<UpdateConnection>,
 ) -> ApiResult<app::model::ConnectionView> {
     Ok(Json(
-        connections::update(&state, parse_id(&id)?, &req, &user.email).await?,
+        commands::save(&state, parse_id(&id)?, &req, &user.email).await?,
     ))
 }
 
@@ -169,7 +170,7 @@ async fn act_on_connection(
     Json(req): Json<ConnectionAction>,
 ) -> ApiResult<app::model::ConnectionView> {
     Ok(Json(
-        connections::act(&state, parse_id(&id)?, &req, &user.email).await?,
+        commands::act(&state, parse_id(&id)?, &req, &user.email).await?,
     ))
 }
 
@@ -337,7 +338,7 @@ async fn connect_to_provider(
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<String>,
 ) -> ApiResult<AuthorizeUrl> {
-    let url = app::server::onboarding::authorize_url(&state, parse_id(&id)?, &user).await?;
+    let url = app::server::commands::connect(&state, parse_id(&id)?, &user).await?;
     Ok(Json(AuthorizeUrl { authorize_url: url }))
 }
 

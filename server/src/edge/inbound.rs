@@ -13,9 +13,8 @@ use axum::{
     Json,
 };
 use serde_json::json;
-use sqlx::Row;
 
-use app::server::{sealed, signing, AppState};
+use app::server::{connections, sealed, signing, AppState};
 
 /// The inbound endpoints' state: the app's, and the signatures already accepted.
 #[derive(Clone, Debug)]
@@ -132,9 +131,7 @@ async fn verify(
     let row = if consumer.is_empty() {
         None
     } else {
-        sqlx::query("SELECT id, secret FROM connections WHERE consumer_id = $1")
-            .bind(&consumer)
-            .fetch_optional(&state.db.pool)
+        connections::by_consumer(&state.db, &consumer)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "inbound lookup failed");
@@ -148,9 +145,8 @@ async fn verify(
     // Known consumer with a secret that opens, or nothing: fail closed. An unknown consumer is
     // checked against a throw-away key, so it is answered like (and as fast as) a bad signature,
     // clock check included.
-    let found = row.and_then(|row| {
-        let id: i64 = row.try_get("id").ok()?;
-        let stored: String = row.try_get::<Option<String>, _>("secret").ok()??;
+    let found = row.and_then(|(id, stored)| {
+        let stored = stored?;
         match state
             .keys
             .open(&sealed::connection_secret_context(id), &stored)

@@ -42,7 +42,7 @@ struct Plain {
 }
 
 async fn plain(app: &TestApp, id: i64) -> Plain {
-    let secret = app::server::scan::credentials(&app.state, id)
+    let secret = app::server::connections::credentials(&app.state, id)
         .await
         .expect("credentials")
         .expect("registered")

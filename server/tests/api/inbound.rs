@@ -69,7 +69,7 @@ both_backends!(
     unauthenticated_inbound_calls_are_refused_and_change_nothing,
     |app: TestApp| async move {
         let id = validated(&app).await;
-        let creds = app::server::scan::credentials(&app.state, id)
+        let creds = app::server::connections::credentials(&app.state, id)
             .await
             .expect("credentials")
             .expect("registered");
@@ -174,7 +174,7 @@ both_backends!(
     a_connection_without_a_secret_refuses_every_inbound_call,
     |app: TestApp| async move {
         let id = validated(&app).await;
-        let creds = app::server::scan::credentials(&app.state, id)
+        let creds = app::server::connections::credentials(&app.state, id)
             .await
             .expect("credentials")
             .expect("registered");

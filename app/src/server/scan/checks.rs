@@ -1,7 +1,6 @@
 //! Running one check of the catalogue: `run` matches on `CheckId` (so a check added to the
 //! catalogue without its code here does not compile), one small function per check. The checks
 //! made with this connection's credentials are in `signed`, registration in `register`.
-use sqlx::Row;
 
 use super::{
     context::Ctx,
@@ -11,7 +10,7 @@ use super::{
 };
 use crate::model::{CheckId, ProviderUrl};
 use crate::server::{
-    clock,
+    clock, connections,
     provider::{ProviderError, PROTOCOL_VERSION},
 };
 
@@ -84,11 +83,8 @@ async fn key_management(ctx: &Ctx<'_>) -> Found {
 }
 
 async fn company_unique(ctx: &Ctx<'_>) -> Found {
-    let counted = sqlx::query("SELECT COUNT(*) AS n FROM connections WHERE company_id = $1")
-        .bind(ctx.target.company_id)
-        .fetch_one(&ctx.state.db.pool)
-        .await
-        .and_then(|r| r.try_get::<i64, _>("n"));
+    let counted =
+        connections::count_for_company(&ctx.state.db, ctx.target.private.company_id).await;
     let company = &ctx.target.view.company;
     match counted {
         Ok(1) => passed(format!("{company} has only this connection.")),

@@ -23,7 +23,7 @@ impl<'a> Ctx<'a> {
         Ctx {
             state,
             client: state.provider(&target.view.url),
-            credentials: Mutex::new(target.credentials.clone()),
+            credentials: Mutex::new(target.private.credentials.clone()),
             target,
             info: OnceCell::new(),
         }

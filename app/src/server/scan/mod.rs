@@ -20,7 +20,6 @@ mod store;
 mod target;
 
 pub use store::{latest, runs, FULL_SUITE};
-pub use target::credentials;
 
 use super::{connections, error::ServiceError, AppState};
 use crate::model::{health_score, CheckId, ConnectionState, HealthView, ScanRunView, CHECKS};
@@ -42,10 +41,20 @@ pub fn spawn_suite(state: AppState, id: i64, actor: String) {
     runner::spawn_full(state, id, actor, false);
 }
 
-/// At start-up, for a connection left Awaiting validation: continues its unfinished run if it
-/// has one (results kept, checks with a result not run again), or runs the suite.
-pub fn spawn_resumed_suite(state: AppState, id: i64) {
-    runner::spawn_full(state, id, crate::model::Actor::System.as_str().into(), true);
+/// At start-up: scans cut short by a crash leave the record Awaiting validation. Each continues
+/// its unfinished run (results kept, checks with a result not run again) or, when none was
+/// recorded, runs the suite.
+pub async fn resume_interrupted(state: &AppState) -> Result<usize, ServiceError> {
+    let ids = connections::awaiting_validation(&state.db).await?;
+    for &id in &ids {
+        runner::spawn_full(
+            state.clone(),
+            id,
+            crate::model::Actor::System.as_str().into(),
+            true,
+        );
+    }
+    Ok(ids.len())
 }
 
 /// The health dashboard: each check's latest result (issues first, by severity), the score,

@@ -5,7 +5,6 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use super::{
     context::Ctx,
     found::{failed, passed, provider_failure, sentence, unknown, Found},
-    target,
 };
 use crate::model::Action;
 use crate::server::{
@@ -21,7 +20,7 @@ pub(super) async fn register(ctx: &Ctx<'_>) -> Found {
             c.consumer_id
         ));
     }
-    let Some(code) = ctx.target.registration_code.as_deref() else {
+    let Some(code) = ctx.target.private.registration_code.as_deref() else {
         return failed(
             "This connection has no registration code from the provider.",
             false,
@@ -33,7 +32,7 @@ pub(super) async fn register(ctx: &Ctx<'_>) -> Found {
         .register(
             code,
             &t.view.company,
-            &t.contact_email,
+            &t.private.contact_email,
             &ctx.state.settings.public_url,
         )
         .await
@@ -72,7 +71,8 @@ pub(super) async fn register(ctx: &Ctx<'_>) -> Found {
         _ => return unknown("The provider returned an unusable secret.", true),
     };
     let stored =
-        target::store_credentials(ctx.state, t.view.id, &registered.consumer_id, &secret).await;
+        connections::store_credentials(ctx.state, t.view.id, &registered.consumer_id, &secret)
+            .await;
     if let Err(e) = stored {
         tracing::error!(error = %e, "storing credentials failed");
         return unknown("The credentials could not be stored.", true);

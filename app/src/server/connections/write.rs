@@ -1,85 +1,14 @@
-//! Provider connection records. Every change goes through the shared state machine
+//! Changing connection records. Every change of status goes through the shared state machine
 //! (`model::transition`), checks the caller's version (optimistic concurrency) and appends to the
-//! history in the same transaction.
-use chrono::{DateTime, Utc};
-use sqlx::{any::AnyRow, Any, Row, Transaction};
+//! history and the event log in the same transaction.
+use sqlx::{Any, Row, Transaction};
 
-use super::{clock, companies, error::ServiceError, events, invitations, scan, AppState, Db};
+use super::read::{find_by_url, get, get_in};
 use crate::model::{
-    transition, Action, CompanyName, ConnectionAction, ConnectionState, ConnectionStatus,
-    ConnectionView, CreateConnection, EventBody, HistoryEntry, LinkStatus, Onboarding,
-    UpdateConnection,
+    transition, Action, CompanyName, ConnectionState, ConnectionStatus, ConnectionView,
+    CreateConnection, EventBody, UpdateConnection,
 };
-
-const SELECT: &str =
-    "SELECT c.id, co.name AS company, c.url, c.state, c.registered, c.onboarding, \
-    c.outbound, c.inbound, c.version, c.created_at, c.updated_at \
-    FROM connections c JOIN companies co ON co.id = c.company_id";
-
-fn decode<T>(
-    value: String,
-    parse: impl Fn(&str) -> Option<T>,
-    what: &str,
-) -> Result<T, ServiceError> {
-    parse(&value).ok_or_else(|| {
-        ServiceError::Unexpected(anyhow::anyhow!("stored {what} {value:?} is unknown"))
-    })
-}
-
-fn time(r: &AnyRow, col: &str) -> Result<DateTime<Utc>, ServiceError> {
-    Ok(clock::from_db(&r.try_get::<String, _>(col)?)?)
-}
-
-fn from_row(r: &AnyRow) -> Result<ConnectionView, ServiceError> {
-    Ok(ConnectionView {
-        id: r.try_get("id")?,
-        company: r.try_get("company")?,
-        url: r.try_get("url")?,
-        state: decode(r.try_get("state")?, ConnectionState::from_db, "state")?,
-        registered: r.try_get::<i64, _>("registered")? != 0,
-        onboarding: decode(r.try_get("onboarding")?, Onboarding::from_db, "onboarding")?,
-        outbound: decode(
-            r.try_get("outbound")?,
-            LinkStatus::from_db,
-            "outbound status",
-        )?,
-        inbound: decode(r.try_get("inbound")?, LinkStatus::from_db, "inbound status")?,
-        version: r.try_get("version")?,
-        created_at: time(r, "created_at")?,
-        updated_at: time(r, "updated_at")?,
-    })
-}
-
-fn not_found(id: i64) -> ServiceError {
-    ServiceError::NotFound(format!("There is no provider connection #{id}. It may have been removed; open the Connections list."))
-}
-
-#[tracing::instrument(skip(db))]
-pub async fn get(db: &Db, id: i64) -> Result<ConnectionView, ServiceError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE c.id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    from_row(&row)
-}
-
-#[tracing::instrument(skip(db))]
-pub async fn list(db: &Db) -> Result<Vec<ConnectionView>, ServiceError> {
-    let rows = sqlx::query(&format!("{SELECT} ORDER BY c.id"))
-        .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(from_row).collect()
-}
-
-/// The connection to this provider URL, if one exists (a second one is never created).
-pub async fn find_by_url(db: &Db, url: &str) -> Result<Option<ConnectionView>, ServiceError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE c.url = $1"))
-        .bind(url)
-        .fetch_optional(&db.pool)
-        .await?;
-    row.as_ref().map(from_row).transpose()
-}
+use crate::server::{clock, companies, error::ServiceError, events, invitations, AppState};
 
 async fn ensure_company_free(
     tx: &mut Transaction<'static, Any>,
@@ -199,15 +128,14 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    // Save starts validation at once (the domain reference's reading of the procedure).
-    revalidate(state, id, actor).await
+    get(&state.db, id).await
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-fn stale(id: i64, expected: i64, current: i64) -> ServiceError {
+pub(crate) fn stale(id: i64, expected: i64, current: i64) -> ServiceError {
     ServiceError::Conflict(format!(
         "Provider connection #{id} was changed by someone else since you opened it (you have version \
          {expected}, it is now at version {current}). Reload to see the changes; nothing was saved."
@@ -267,20 +195,6 @@ pub(crate) async fn write_transition(
     .await
 }
 
-async fn get_in(
-    tx: &mut Transaction<'static, Any>,
-    id: i64,
-) -> Result<ConnectionView, ServiceError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE c.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    from_row(&row)
-}
-
-/// Applies an action under the state machine: checks it against the record as it is now, writes
-/// it with its history entry and a live event in one transaction, then publishes the event.
 /// The system's `action` on `current` as it was read, inside `tx`: the caller retries on a
 /// `Conflict` (a concurrent change moved the version) along with its own writes in `tx`.
 pub(crate) async fn write_system_transition(
@@ -303,6 +217,8 @@ pub(crate) async fn write_system_transition(
     .await
 }
 
+/// Applies an action under the state machine: checks it against the record as it is now, writes
+/// it with its history entry and a live event in one transaction, then publishes the event.
 /// System actions retry if a concurrent change got there first; user actions carry the version
 /// the user saw and get 409 if it moved.
 #[tracing::instrument(skip(state))]
@@ -344,7 +260,7 @@ pub async fn apply(
 
 /// "Save" on an existing record: change its company.
 #[tracing::instrument(skip(state, req))]
-pub async fn update(
+pub async fn set_company(
     state: &AppState,
     id: i64,
     req: &UpdateConnection,
@@ -373,105 +289,5 @@ pub async fn update(
     .await?;
     tx.commit().await?;
     state.hub.publish(vec![event]);
-    // Saving starts validation again (a new company needs new checks).
-    revalidate(state, id, actor).await
-}
-
-/// Starts the pre-onboarding suite if the state allows: Pending → Awaiting validation (after a
-/// Save), or a Rescan from Validation failed / Validated.
-pub async fn revalidate(
-    state: &AppState,
-    id: i64,
-    actor: &str,
-) -> Result<ConnectionView, ServiceError> {
-    let current = get(&state.db, id).await?;
-    let action = if transition(current.status(), Action::SubmitForValidation).is_ok() {
-        Action::SubmitForValidation
-    } else if transition(current.status(), Action::Rescan).is_ok() {
-        Action::Rescan
-    } else {
-        return Ok(current);
-    };
-    let view = apply(
-        state,
-        id,
-        action,
-        actor,
-        "Pre-onboarding checks started",
-        None,
-    )
-    .await?;
-    scan::spawn_suite(state.clone(), id, actor.to_string());
-    Ok(view)
-}
-
-/// A user action from the form's buttons. The state machine decides whether it is allowed now;
-/// actions that need the provider are refused until the provider protocol exists.
-#[tracing::instrument(skip(state, req), fields(action = ?req.action))]
-pub async fn act(
-    state: &AppState,
-    id: i64,
-    req: &ConnectionAction,
-    actor: &str,
-) -> Result<ConnectionView, ServiceError> {
-    let current = get(&state.db, id).await?;
-    if current.version != req.version {
-        return Err(stale(id, req.version, current.version));
-    }
-    if !req.action.is_user_action() {
-        return Err(crate::model::FieldError::new(
-            "action",
-            format!(
-                "\"{}\" is recorded by the system and cannot be requested.",
-                req.action.label()
-            ),
-        )
-        .into());
-    }
-    if req.action == Action::Save {
-        return Err(crate::model::FieldError::new(
-            "action",
-            "To save, send the company with PUT on the connection.",
-        )
-        .into());
-    }
-    // Ask the state machine first, so the refusal names what the state requires.
-    transition(current.status(), req.action)?;
-    match req.action {
-        Action::Rescan => {
-            let view = apply(state, id, Action::Rescan, actor, "Rescan requested", Some(req.version)).await?;
-            scan::spawn_suite(state.clone(), id, actor.to_string());
-            Ok(view)
-        }
-        // Authorisation was granted on the first attempt: Retry starts the run again.
-        Action::Retry => super::onboarding::start(state, id, actor).await,
-        // "Connect to provider" goes through the provider's authorisation page first.
-        _ => Err(ServiceError::Conflict(
-            "\"Connect to provider\" sends the named contact to the provider to authorise: use POST /api/connections/{id}/connect and open the authorize_url it returns.".into(),
-        )),
-    }
-}
-
-#[tracing::instrument(skip(db))]
-pub async fn history(db: &Db, id: i64) -> Result<Vec<HistoryEntry>, ServiceError> {
-    get(db, id).await?;
-    let rows = sqlx::query(
-        "SELECT at, actor, action, from_state, to_state, reason FROM connection_history \
-         WHERE connection_id = $1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(HistoryEntry {
-                at: time(r, "at")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                from_state: decode(r.try_get("from_state")?, ConnectionState::from_db, "state")?,
-                to_state: decode(r.try_get("to_state")?, ConnectionState::from_db, "state")?,
-                reason: r.try_get("reason")?,
-            })
-        })
-        .collect()
+    get(&state.db, id).await
 }

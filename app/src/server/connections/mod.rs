@@ -1,0 +1,19 @@
+//! The `connections` table's one owner: records as people see them and their history (`read`),
+//! changes under the state machine (`write`), what only the server sees, credentials included
+//! (`secrets`), and the columns background work keeps (`progress`). What a person asks for
+//! (create, save, act) is composed from these in `server::commands`.
+mod progress;
+mod read;
+mod secrets;
+mod write;
+
+pub(crate) use progress::next_event_seq;
+pub use progress::{
+    awaiting_validation, count_for_company, mark_inbound_seen, next_onboarding_run,
+    onboarding_in_progress, onboarding_run, set_auth_state, take_auth_state,
+};
+pub use read::{find_by_url, get, history, list};
+pub use secrets::{by_consumer, credentials, private, store_credentials, Private};
+pub(crate) use secrets::{replace_sealed_secret, sealed_secrets};
+pub use write::{apply, create, set_company};
+pub(crate) use write::{stale, write_system_transition, write_transition};
