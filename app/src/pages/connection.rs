@@ -22,13 +22,7 @@ use crate::{
 #[component]
 pub fn Connection() -> impl IntoView {
     let params = use_params_map();
-    let id = move || {
-        params.with(|p| {
-            p.get("id")
-                .and_then(|s| s.parse::<i64>().ok())
-                .unwrap_or(-1)
-        })
-    };
+    let id = move || params.with(super::connection_id);
     // Bumped after a change made on this page, so the history reloads.
     let changed = RwSignal::new(0u32);
     let data = Resource::new(

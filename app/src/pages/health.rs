@@ -15,13 +15,7 @@ use crate::{
 #[component]
 pub fn Health() -> impl IntoView {
     let params = use_params_map();
-    let id = move || {
-        params.with(|p| {
-            p.get("id")
-                .and_then(|s| s.parse::<i64>().ok())
-                .unwrap_or(-1)
-        })
-    };
+    let id = move || params.with(super::connection_id);
     let rescan_one = Action::new(move |check: &String| {
         let check = check.clone();
         async move { rescan_check(id(), check).await }

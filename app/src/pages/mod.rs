@@ -12,3 +12,16 @@ pub mod not_found;
 pub mod outbox;
 pub mod registrations;
 pub mod users;
+
+use leptos_router::params::ParamsMap;
+
+use crate::model::ConnectionId;
+
+/// The `{id}` of a connection route. What is not a connection id becomes -1, which no record
+/// has, so the page shows the server's "There is no provider connection" like for any unknown id.
+fn connection_id(params: &ParamsMap) -> i64 {
+    params
+        .get("id")
+        .and_then(|s| ConnectionId::parse(&s))
+        .map_or(-1, ConnectionId::get)
+}

@@ -11,6 +11,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::json::Json;
+use super::path_id::ConnectionPath;
 use super::routes::{Recorder, RouteSpec};
 use app::{
     model::{
@@ -119,12 +120,6 @@ async fn api_not_found() -> Response {
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
-/// A path id that is not a number is a 404 like any unknown id.
-fn parse_id(raw: &str) -> Result<i64, ServiceError> {
-    raw.parse::<i64>()
-        .map_err(|_| ServiceError::NotFound(format!("There is no provider connection \"{raw}\".")))
-}
-
 #[tracing::instrument(skip(state))]
 async fn list_connections(
     State(state): State<AppState>,
@@ -135,9 +130,9 @@ async fn list_connections(
 #[tracing::instrument(skip(state))]
 async fn get_connection(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: ConnectionPath,
 ) -> ApiResult<app::model::ConnectionView> {
-    Ok(Json(connections::get(&state.db, parse_id(&id)?).await?))
+    Ok(Json(connections::get(&state.db, id.get()).await?))
 }
 
 #[tracing::instrument(skip(state, req))]
@@ -154,11 +149,11 @@ async fn create_connection(
 async fn update_connection(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
-    Path(id): Path<String>,
+    id: ConnectionPath,
     Json(req): Json<UpdateConnection>,
 ) -> ApiResult<app::model::ConnectionView> {
     Ok(Json(
-        commands::save(&state, parse_id(&id)?, &req, &user.email).await?,
+        commands::save(&state, id.get(), &req, &user.email).await?,
     ))
 }
 
@@ -166,20 +161,20 @@ async fn update_connection(
 async fn act_on_connection(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
-    Path(id): Path<String>,
+    id: ConnectionPath,
     Json(req): Json<ConnectionAction>,
 ) -> ApiResult<app::model::ConnectionView> {
     Ok(Json(
-        commands::act(&state, parse_id(&id)?, &req, &user.email).await?,
+        commands::act(&state, id.get(), &req, &user.email).await?,
     ))
 }
 
 #[tracing::instrument(skip(state))]
 async fn connection_history(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: ConnectionPath,
 ) -> ApiResult<Vec<app::model::HistoryEntry>> {
-    Ok(Json(connections::history(&state.db, parse_id(&id)?).await?))
+    Ok(Json(connections::history(&state.db, id.get()).await?))
 }
 
 #[tracing::instrument(skip(state))]
@@ -309,20 +304,21 @@ async fn list_audit(State(state): State<AppState>) -> ApiResult<Vec<app::model::
 #[tracing::instrument(skip(state))]
 async fn connection_health(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: ConnectionPath,
 ) -> ApiResult<app::model::HealthView> {
     Ok(Json(
-        app::server::scan::health(&state, parse_id(&id)?).await?,
+        app::server::scan::health(&state, id.get()).await?,
     ))
 }
 
 #[tracing::instrument(skip(state))]
 async fn rescan_check(
     State(state): State<AppState>,
-    Path((id, check)): Path<(String, String)>,
+    id: ConnectionPath,
+    Path((_, check)): Path<(String, String)>,
 ) -> ApiResult<app::model::ScanRunView> {
     Ok(Json(
-        app::server::scan::rescan_check(&state, parse_id(&id)?, &check).await?,
+        app::server::scan::rescan_check(&state, id.get(), &check).await?,
     ))
 }
 
@@ -336,9 +332,9 @@ struct AuthorizeUrl {
 async fn connect_to_provider(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
-    Path(id): Path<String>,
+    id: ConnectionPath,
 ) -> ApiResult<AuthorizeUrl> {
-    let url = app::server::commands::connect(&state, parse_id(&id)?, &user).await?;
+    let url = app::server::commands::connect(&state, id.get(), &user).await?;
     Ok(Json(AuthorizeUrl { authorize_url: url }))
 }
 
@@ -357,10 +353,10 @@ pub struct AuthorizedQuery {
 pub async fn authorized(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
-    Path(id): Path<String>,
+    id: Result<ConnectionPath, ServiceError>,
     Query(q): Query<AuthorizedQuery>,
 ) -> axum::response::Response {
-    let Ok(id) = id.parse::<i64>() else {
+    let Ok(id) = id.map(|id| id.get()) else {
         return axum::response::Redirect::to("/connections").into_response();
     };
     let outcome = app::server::onboarding::authorized(

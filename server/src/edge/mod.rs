@@ -8,6 +8,7 @@ pub mod fn_status;
 pub mod inbound;
 pub mod json;
 pub mod ops;
+pub mod path_id;
 pub mod policy;
 pub mod routes;
 pub mod stream;

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, convert::Infallible, sync::Arc, time::Duration}
 
 use axum::{
     body::Body,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::{header, HeaderMap, HeaderName, StatusCode, Version},
     response::{IntoResponse, Response},
     Extension,
@@ -31,7 +31,7 @@ use app::{
     },
 };
 
-use super::{auth::SessionKey, json::json_error};
+use super::{auth::SessionKey, json::json_error, path_id::ConnectionPath};
 
 #[derive(Deserialize)]
 pub struct After {
@@ -104,7 +104,7 @@ impl Batch {
 #[tracing::instrument(skip(state, headers, q, user, session))]
 pub async fn events_stream(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: ConnectionPath,
     Query(q): Query<After>,
     version: Version,
     headers: HeaderMap,
@@ -117,9 +117,7 @@ pub async fn events_stream(
             "Sign in first: this needs a session.".into(),
         ));
     };
-    let id: i64 = id.parse().map_err(|_| {
-        ServiceError::NotFound(format!("There is no provider connection \"{id}\"."))
-    })?;
+    let id = id.get();
     let conn = connections::get(&state.db, id).await?;
     // A reconnecting browser sends Last-Event-ID; a reloaded page sends ?after=.
     let after = headers
