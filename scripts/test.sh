@@ -10,6 +10,9 @@ cd "$ROOT"
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
+log "no import circles between files of one crate"
+python3 scripts/import_circles.py app/src server/src simulator/src bench/src frontend/src
+
 log "cargo clippy (server side and tests)"
 cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
 log "cargo clippy (browser side, wasm32)"

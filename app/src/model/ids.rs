@@ -33,7 +33,10 @@ mod tests {
     #[test]
     fn positive_whole_numbers_are_ids() {
         assert_eq!(ConnectionId::parse("1").map(ConnectionId::get), Some(1));
-        assert_eq!(ConnectionId::parse("42").map(|c| c.to_string()), Some("42".into()));
+        assert_eq!(
+            ConnectionId::parse("42").map(|c| c.to_string()),
+            Some("42".into())
+        );
         assert_eq!(
             ConnectionId::parse("9223372036854775807").map(ConnectionId::get),
             Some(i64::MAX)
@@ -43,7 +46,16 @@ mod tests {
     #[test]
     fn anything_else_names_no_connection() {
         for raw in [
-            "", "0", "-3", "+5", " 5", "5 ", "1.5", "abc", "1e3", "0x10",
+            "",
+            "0",
+            "-3",
+            "+5",
+            " 5",
+            "5 ",
+            "1.5",
+            "abc",
+            "1e3",
+            "0x10",
             "9223372036854775808",
         ] {
             assert_eq!(ConnectionId::parse(raw), None, "{raw:?}");

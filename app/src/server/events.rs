@@ -201,14 +201,14 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-/// Appends an event with the connection's next sequence number (`connections::next_event_seq`:
+/// Appends an event with the connection's next sequence number (`connections::progress::next_event_seq`:
 /// concurrent writers are serialised by the row update).
 pub(crate) async fn append(
     tx: &mut Transaction<'static, Any>,
     connection_id: i64,
     body: EventBody,
 ) -> Result<ConnectionEvent, ServiceError> {
-    let seq = super::connections::next_event_seq(tx, connection_id).await?;
+    let seq = super::connections::progress::next_event_seq(tx, connection_id).await?;
     let at = clock::now();
     let json = serde_json::to_string(&body).map_err(anyhow::Error::from)?;
     sqlx::query(

@@ -306,9 +306,7 @@ async fn connection_health(
     State(state): State<AppState>,
     id: ConnectionPath,
 ) -> ApiResult<app::model::HealthView> {
-    Ok(Json(
-        app::server::scan::health(&state, id.get()).await?,
-    ))
+    Ok(Json(app::server::scan::health(&state, id.get()).await?))
 }
 
 #[tracing::instrument(skip(state))]

@@ -2,12 +2,11 @@
 //! changes under the state machine (`write`), what only the server sees, credentials included
 //! (`secrets`), and the columns background work keeps (`progress`). What a person asks for
 //! (create, save, act) is composed from these in `server::commands`.
-mod progress;
+pub(crate) mod progress;
 mod read;
 mod secrets;
 mod write;
 
-pub(crate) use progress::next_event_seq;
 pub use progress::{
     awaiting_validation, count_for_company, mark_inbound_seen, next_onboarding_run,
     onboarding_in_progress, onboarding_run, set_auth_state, take_auth_state,
