@@ -7,7 +7,7 @@ use std::{
 
 use axum::{
     body::Bytes,
-    extract::{OriginalUri, State},
+    extract::{FromRequest, OriginalUri, Request, State},
     http::{HeaderMap, Method, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -193,57 +193,56 @@ async fn verify(
     }
 }
 
-#[tracing::instrument(skip_all)]
-pub async fn ping(
-    State(inbound): State<Inbound>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match verify(&inbound, &method, uri.path(), &headers, &body).await {
-        Ok(_) => Json(json!({ "ok": true })).into_response(),
-        Err(r) => r,
+/// A provider call whose signature checked out (`verify`): the connection it came from and its
+/// body. As an extractor, every inbound handler gets it the same way, or the refusal is answered.
+pub struct SignedCall {
+    pub connection: i64,
+    pub body: Bytes,
+}
+
+impl FromRequest<Inbound> for SignedCall {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, inbound: &Inbound) -> Result<Self, Response> {
+        let method = req.method().clone();
+        let headers = req.headers().clone();
+        // The path as the provider signed it, before any routing rewrote it.
+        let path = req.extensions().get::<OriginalUri>().map_or_else(
+            || req.uri().path().to_string(),
+            |original| original.path().to_string(),
+        );
+        let body = Bytes::from_request(req, inbound)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let connection = verify(inbound, &method, &path, &headers, &body).await?;
+        Ok(Self { connection, body })
     }
+}
+
+fn ok() -> Response {
+    Json(json!({ "ok": true })).into_response()
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn ping(_call: SignedCall) -> Response {
+    ok()
 }
 
 /// The provider finished onboarding and reached us: Inbound is Up.
 #[tracing::instrument(skip_all)]
-pub async fn onboarded(
-    State(inbound): State<Inbound>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match verify(&inbound, &method, uri.path(), &headers, &body).await {
-        Ok(id) => {
-            app::server::onboarding::inbound_confirmed(&inbound.state, id).await;
-            Json(json!({ "ok": true })).into_response()
-        }
-        Err(r) => r,
-    }
+pub async fn onboarded(State(inbound): State<Inbound>, call: SignedCall) -> Response {
+    app::server::onboarding::inbound_confirmed(&inbound.state, call.connection).await;
+    ok()
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn echo(
-    State(inbound): State<Inbound>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match verify(&inbound, &method, uri.path(), &headers, &body).await {
-        Ok(id) => {
-            let nonce = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["nonce"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            app::server::verify::echo_received(&inbound.state, id, &nonce);
-            Json(json!({ "ok": true })).into_response()
-        }
-        Err(r) => r,
-    }
+pub async fn echo(State(inbound): State<Inbound>, call: SignedCall) -> Response {
+    let nonce = serde_json::from_slice::<serde_json::Value>(&call.body)
+        .ok()
+        .and_then(|v| v["nonce"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    app::server::verify::echo_received(&inbound.state, call.connection, &nonce);
+    ok()
 }
 
 #[cfg(test)]

@@ -148,7 +148,7 @@ pub async fn events_stream(
             ))
         }
     };
-    let stream = follow_while(
+    let stream = follow(
         Some(ticket),
         rx,
         state.db.clone(),
@@ -170,20 +170,9 @@ pub async fn events_stream(
 }
 
 /// The stream's body: `backlog` (the log after `after`), then what arrives on `rx`, each event
-/// once, in order. A lag is caught up from the log in `db`; ends when `rx` is closed.
+/// once, in order. A lag is caught up from the log in `db`; ends when `rx` is closed, or early
+/// when `ticket` is revoked (sign-out, a changed user).
 pub fn follow(
-    rx: Receiver<Arc<Published>>,
-    db: Db,
-    id: i64,
-    after: i64,
-    backlog: Vec<ConnectionEvent>,
-    http2: bool,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    follow_while(None, rx, db, id, after, backlog, http2)
-}
-
-/// `follow`, ended early when `ticket` is revoked (sign-out, a changed user).
-pub fn follow_while(
     mut ticket: Option<StreamTicket>,
     mut rx: Receiver<Arc<Published>>,
     db: Db,

@@ -512,8 +512,15 @@ both_backends!(
         for http2 in [false, true] {
             let hub = Hub::new(4);
             let rx = hub.subscribe(id);
-            let stream =
-                server::edge::stream::follow(rx, app.state.db.clone(), id, from, Vec::new(), http2);
+            let stream = server::edge::stream::follow(
+                None,
+                rx,
+                app.state.db.clone(),
+                id,
+                from,
+                Vec::new(),
+                http2,
+            );
             hub.publish(stored[5..].to_vec());
             // Published again: a live repeat must not reach the subscriber twice.
             hub.publish(stored[stored.len() - 2..].to_vec());
@@ -552,6 +559,7 @@ both_backends!(
         let hub = Hub::new(64);
         let rx = hub.subscribe(id);
         let mut stream = Box::pin(server::edge::stream::follow(
+            None,
             rx,
             app.state.db.clone(),
             id,
