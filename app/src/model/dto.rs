@@ -71,6 +71,11 @@ pub struct ConnectionView {
 }
 
 impl ConnectionView {
+    /// The stored provider URL under today's rules (the server's; the browser only shows it).
+    pub fn provider_url(&self) -> Result<super::ProviderUrl, super::FieldError> {
+        super::ProviderUrl::parse(&self.url)
+    }
+
     /// The part the state machine works on.
     pub fn status(&self) -> ConnectionStatus {
         ConnectionStatus {

@@ -25,6 +25,8 @@ pub struct ProviderUrl {
     ip: Option<IpAddr>,
     port: u16,
     loopback: bool,
+    /// The path part without a trailing `/` (an instance prefix such as `/i/acme`), or empty.
+    path: String,
 }
 
 const EXAMPLE: &str = "https://idi.example.com";
@@ -122,6 +124,7 @@ impl ProviderUrl {
             ip,
             port: url.port_or_known_default().unwrap_or(443),
             loopback,
+            path: url.path().trim_end_matches('/').to_owned(),
         })
     }
 
@@ -160,6 +163,12 @@ impl ProviderUrl {
     /// Whether the provider runs on this machine (the simulator), which is what allows http.
     pub fn is_loopback(&self) -> bool {
         self.loopback
+    }
+
+    /// The path part without a trailing `/` (an instance prefix such as `/i/acme`), or empty:
+    /// what a signed request's path starts with.
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// The URL of an API path on this provider: `endpoint("/api/x")` → `<url>/api/x`.
@@ -208,6 +217,17 @@ mod tests {
 
     fn ok(input: &str) -> ProviderUrl {
         ProviderUrl::parse(input).unwrap_or_else(|e| panic!("{input:?} refused: {e}"))
+    }
+
+    #[test]
+    fn the_path_is_the_instance_prefix_signed_requests_start_with() {
+        assert_eq!(ok("https://idi.example.com").path(), "");
+        assert_eq!(ok("https://idi.example.com/").path(), "");
+        assert_eq!(ok("http://127.0.0.1:3001/i/acme/").path(), "/i/acme");
+        assert_eq!(
+            ok("https://idi.example.com/i/acme").endpoint("/idi/authorize"),
+            "https://idi.example.com/i/acme/idi/authorize"
+        );
     }
 
     fn message(input: &str) -> String {

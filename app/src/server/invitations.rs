@@ -117,7 +117,7 @@ pub async fn issue(
     // The provider side initiates the registration and issues its code (no transaction is
     // open while we wait on the network).
     state.settings.outbound.vet(&provider_url).await?;
-    let client = state.provider(provider_url.as_str());
+    let client = state.provider(&provider_url);
     let code = client.initiate_registration(company.as_str(), email.as_str()).await.map_err(|e| {
         ServiceError::Provider(format!(
             "The provider at {provider_url} could not initiate the registration: {e}. Nothing was sent; try again once it is reachable."

@@ -31,6 +31,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use rand::RngCore;
 use sqlx::Row;
 
+use crate::model::{FieldError, ProviderUrl};
 pub use db::Db;
 pub use error::ServiceError;
 use links::LinkSigner;
@@ -76,8 +77,20 @@ impl std::fmt::Debug for Db {
 
 impl AppState {
     /// A client for the provider at `url`, under the outbound policy and time limit.
-    pub fn provider(&self, url: &str) -> provider::ProviderClient {
+    pub fn provider(&self, url: &ProviderUrl) -> provider::ProviderClient {
         provider::ProviderClient::new(url, self.settings.provider_timeout, &self.settings.outbound)
+    }
+
+    /// A client for a connection's stored URL. One that no longer parses gives a client whose
+    /// every call fails saying so, as a URL refused by policy does.
+    pub fn provider_at(&self, url: &Result<ProviderUrl, FieldError>) -> provider::ProviderClient {
+        match url {
+            Ok(url) => self.provider(url),
+            Err(e) => provider::ProviderClient::unusable(
+                provider::ProviderError::InvalidUrl(e.message.clone()),
+                self.settings.provider_timeout,
+            ),
+        }
     }
 
     /// Opens the database and brings every stored secret under the current key first (a wrong

@@ -41,11 +41,8 @@ pub async fn authorize_url(
     let auth_state = nonce();
     connections::set_auth_state(&state.db, id, &auth_state).await?;
     let redirect = format!("{}/connections/{id}/authorized", state.settings.public_url);
-    let mut url = reqwest::Url::parse(&format!(
-        "{}/idi/authorize",
-        current.url.trim_end_matches('/')
-    ))
-    .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("bad provider URL: {e}")))?;
+    let mut url = reqwest::Url::parse(&current.provider_url()?.endpoint("/idi/authorize"))
+        .map_err(|e| ServiceError::Unexpected(anyhow::anyhow!("bad provider URL: {e}")))?;
     url.query_pairs_mut()
         .append_pair("consumer_id", &creds.consumer_id)
         .append_pair("redirect_uri", &redirect)
@@ -83,7 +80,7 @@ pub async fn authorized(
         ServiceError::Conflict("This connection has no provider credentials.".into())
     })?;
     let current = connections::get(&state.db, id).await?;
-    let client = state.provider(&current.url);
+    let client = state.provider_at(&current.provider_url());
     client.authorize_code(&creds, code).await.map_err(|e| {
         ServiceError::Provider(format!("The provider did not accept the authorisation: {e}. Select \"Connect to provider\" again."))
     })?;
@@ -262,7 +259,7 @@ async fn run(state: &AppState, id: i64) -> Result<(), ServiceError> {
     let creds = connections::credentials(state, id).await?.ok_or_else(|| {
         ServiceError::Conflict("the connection has no provider credentials".into())
     })?;
-    let client = state.provider(&current.url);
+    let client = state.provider_at(&current.provider_url());
     let done = done_so_far(state, id).await?;
     let groups = match done.groups {
         Some(groups) => groups,

@@ -92,17 +92,21 @@ pub struct ProviderClient {
 impl ProviderClient {
     /// `timeout` bounds each call from connect to last byte. A URL the outbound policy refuses
     /// gives a client whose every call fails with the refusal.
-    pub fn new(base: &str, timeout: Duration, outbound: &Outbound) -> Self {
-        let http = ProviderUrl::parse(base)
-            .map_err(|e| ProviderError::InvalidUrl(e.message))
-            .and_then(|url| outbound.client(&url, timeout));
-        let prefix = reqwest::Url::parse(base)
-            .map(|u| u.path().trim_end_matches('/').to_string())
-            .unwrap_or_default();
+    pub fn new(url: &ProviderUrl, timeout: Duration, outbound: &Outbound) -> Self {
         Self {
-            http,
-            base: base.trim_end_matches('/').to_string(),
-            prefix,
+            http: outbound.client(url, timeout),
+            base: url.as_str().to_string(),
+            prefix: url.path().to_string(),
+            timeout,
+        }
+    }
+
+    /// A client for a stored URL that no longer parses: every call fails with `why`.
+    pub fn unusable(why: ProviderError, timeout: Duration) -> Self {
+        Self {
+            http: Err(why),
+            base: String::new(),
+            prefix: String::new(),
             timeout,
         }
     }

@@ -144,7 +144,7 @@ async fn round_trip(state: &AppState, conn: &ConnectionView) -> Result<Outcome, 
     let nonce = nonce();
     // Registered before sending: the provider calls us back before it answers.
     let mut wait = EchoWait::register(conn.id, &nonce);
-    let client = state.provider(&conn.url);
+    let client = state.provider_at(&conn.provider_url());
     let started = Instant::now();
     let answer = client.echo(&creds, &nonce).await;
     let answer = match answer {
@@ -224,7 +224,7 @@ async fn data_sample(state: &AppState, conn: &ConnectionView) -> Result<Outcome,
         Ok(c) => c,
         Err(failed) => return Ok(failed),
     };
-    let client = state.provider(&conn.url);
+    let client = state.provider_at(&conn.provider_url());
     let started = Instant::now();
     let raw = match client.data_sample(&creds).await {
         Ok(v) => v,

@@ -8,7 +8,7 @@ use super::{
     register::register,
     signed,
 };
-use crate::model::{CheckId, ProviderUrl};
+use crate::model::CheckId;
 use crate::server::{
     clock, connections,
     provider::{ProviderError, PROTOCOL_VERSION},
@@ -41,9 +41,9 @@ pub(super) async fn run(ctx: &Ctx<'_>, id: CheckId) -> Found {
 
 async fn url(ctx: &Ctx<'_>) -> Found {
     let url = &ctx.target.view.url;
-    match ProviderUrl::parse(url) {
+    match &ctx.target.url {
         // The address policy may have changed since the URL was entered.
-        Ok(u) => match ctx.state.settings.outbound.check(&u).await {
+        Ok(u) => match ctx.state.settings.outbound.check(u).await {
             Err(e) if e.is_policy() => {
                 failed(format!("The provider URL {url} is refused: {e}."), false)
             }

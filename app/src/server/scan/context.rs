@@ -22,7 +22,7 @@ impl<'a> Ctx<'a> {
     pub fn new(state: &'a AppState, target: Target) -> Self {
         Ctx {
             state,
-            client: state.provider(&target.view.url),
+            client: state.provider_at(&target.url),
             credentials: Mutex::new(target.private.credentials.clone()),
             target,
             info: OnceCell::new(),
