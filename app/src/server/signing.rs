@@ -84,31 +84,22 @@ mod tests {
             verify(b"secret", "POST", "/idi/v1/x", 1000, b"{}", &s, 1000),
             Ok(())
         );
-        let bad = Err(VerifyError::BadSignature);
-        assert_eq!(
-            verify(b"other", "POST", "/idi/v1/x", 1000, b"{}", &s, 1000),
-            bad
-        );
-        assert_eq!(
-            verify(b"secret", "GET", "/idi/v1/x", 1000, b"{}", &s, 1000),
-            bad
-        );
-        assert_eq!(
-            verify(b"secret", "POST", "/idi/v1/y", 1000, b"{}", &s, 1000),
-            bad
-        );
-        assert_eq!(
-            verify(b"secret", "POST", "/idi/v1/x", 1001, b"{}", &s, 1000),
-            bad
-        );
-        assert_eq!(
-            verify(b"secret", "POST", "/idi/v1/x", 1000, b"{ }", &s, 1000),
-            bad
-        );
-        assert_eq!(
-            verify(b"secret", "POST", "/idi/v1/x", 1000, b"{}", "zz", 1000),
-            bad
-        );
+        // Each row changes one thing from what was signed.
+        let changed: [(&[u8], &str, &str, i64, &[u8], &str); 6] = [
+            (b"other", "POST", "/idi/v1/x", 1000, b"{}", &s),
+            (b"secret", "GET", "/idi/v1/x", 1000, b"{}", &s),
+            (b"secret", "POST", "/idi/v1/y", 1000, b"{}", &s),
+            (b"secret", "POST", "/idi/v1/x", 1001, b"{}", &s),
+            (b"secret", "POST", "/idi/v1/x", 1000, b"{ }", &s),
+            (b"secret", "POST", "/idi/v1/x", 1000, b"{}", "zz"),
+        ];
+        for (key, method, path, ts, body, sig) in changed {
+            assert_eq!(
+                verify(key, method, path, ts, body, sig, 1000),
+                Err(VerifyError::BadSignature),
+                "{method} {path} at {ts}"
+            );
+        }
     }
 
     #[test]
