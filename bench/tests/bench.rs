@@ -21,26 +21,16 @@ async fn spawn(instance: &str) -> Bench {
     let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("sim");
+    // The test's simulator is the one plain-http, loopback provider allowed.
+    let outbound =
+        app::server::outbound::Outbound::new(&sim.address().to_string(), None).expect("allow list");
     let config = Config {
-        addr: "127.0.0.1:0".parse().expect("addr"),
-        database_url: format!("sqlite://{}/bench.db?mode=rwc", dir.display()),
-        site_root: "target/site".into(),
-        settings: app::server::Settings {
-            public_url: String::new(),
-            provider_url: sim.instance_url(instance),
-            link_ttl_hours: 72,
-            provider_timeout: Duration::from_secs(5),
-            smtp_url: None,
-            mail_from: "Impact <no-reply@example.com>".into(),
-            // The test's simulator is the one plain-http, loopback provider allowed.
-            outbound: app::server::outbound::Outbound::new(&sim.address().to_string(), None)
-                .expect("allow list"),
-        },
-        sessions: Default::default(),
         admin: Some(("bench@example.com".into(), "bench password 123".into())),
-        max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
-        limits: Default::default(),
-        secret_keys: Default::default(),
+        ..Config::on_loopback(
+            format!("sqlite://{}/bench.db?mode=rwc", dir.display()),
+            sim.instance_url(instance),
+            outbound,
+        )
     };
     let application = Application::build(config).await.expect("build");
     let base = format!("http://{}", application.address());

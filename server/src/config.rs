@@ -111,6 +111,35 @@ impl EdgeLimits {
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 impl Config {
+    /// A server for the tests and benchmarks: a free port on loopback, `database_url`, the
+    /// provider at `provider_url` called under `outbound`, every other setting its default.
+    /// Callers change what their case needs.
+    pub fn on_loopback(
+        database_url: String,
+        provider_url: String,
+        outbound: app::server::outbound::Outbound,
+    ) -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url,
+            site_root: "target/site".into(),
+            settings: app::server::Settings {
+                public_url: String::new(),
+                provider_url,
+                link_ttl_hours: 72,
+                provider_timeout: Duration::from_secs(5),
+                smtp_url: None,
+                mail_from: "Impact <no-reply@example.com>".into(),
+                outbound,
+            },
+            sessions: Default::default(),
+            admin: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            limits: Default::default(),
+            secret_keys: Default::default(),
+        }
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         let addr = std::env::var("LEPTOS_SITE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
         let addr: SocketAddr = addr.parse().with_context(|| {

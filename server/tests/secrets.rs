@@ -41,27 +41,19 @@ async fn no_secret_appears_in_the_logs_during_a_full_flow() {
         .await
         .expect("sim");
     let secret_key = app::server::sealed::SecretKey::generate();
-    let config = Config {
-        addr: "127.0.0.1:0".parse().expect("addr"),
-        database_url: format!("sqlite://{}/app.db?mode=rwc", dir.display()),
-        site_root: "target/site".into(),
-        settings: app::server::Settings {
-            public_url: String::new(),
-            provider_url: sim.instance_url("secrets"),
-            link_ttl_hours: 72,
-            provider_timeout: std::time::Duration::from_secs(2),
-            smtp_url: None,
-            mail_from: "Impact <no-reply@example.com>".into(),
-            // The test's simulator is the one plain-http, loopback provider allowed.
-            outbound: app::server::outbound::Outbound::new(&sim.address().to_string(), None)
-                .expect("allow list"),
-        },
-        sessions: Default::default(),
+    // The test's simulator is the one plain-http, loopback provider allowed.
+    let outbound =
+        app::server::outbound::Outbound::new(&sim.address().to_string(), None).expect("allow list");
+    let mut config = Config {
         admin: Some(("admin@example.com".into(), admin_password.into())),
-        max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
-        limits: Default::default(),
         secret_keys: app::server::key_source::KeySource::key(secret_key.clone()),
+        ..Config::on_loopback(
+            format!("sqlite://{}/app.db?mode=rwc", dir.display()),
+            sim.instance_url("secrets"),
+            outbound,
+        )
     };
+    config.settings.provider_timeout = std::time::Duration::from_secs(2);
     let application = Application::build(config).await.expect("build");
     let base = format!("http://{}", application.address());
     let state = application.state.clone();

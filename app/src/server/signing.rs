@@ -85,7 +85,8 @@ mod tests {
             Ok(())
         );
         // Each row changes one thing from what was signed.
-        let changed: [(&[u8], &str, &str, i64, &[u8], &str); 6] = [
+        type Signed<'a> = (&'a [u8], &'a str, &'a str, i64, &'a [u8], &'a str);
+        let changed: [Signed; 6] = [
             (b"other", "POST", "/idi/v1/x", 1000, b"{}", &s),
             (b"secret", "GET", "/idi/v1/x", 1000, b"{}", &s),
             (b"secret", "POST", "/idi/v1/y", 1000, b"{}", &s),

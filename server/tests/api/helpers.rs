@@ -277,26 +277,19 @@ async fn start_configured(
     server::telemetry::init();
     let provider_url = restart.sim.instance_url(&restart.instance);
     let mut config = Config {
-        addr: restart
-            .addr
-            .unwrap_or_else(|| "127.0.0.1:0".parse().expect("addr")),
-        database_url: restart.database_url.clone(),
-        site_root: "target/site".into(),
-        settings: app::server::Settings {
-            public_url: String::new(),
-            provider_url: provider_url.clone(),
-            link_ttl_hours: 72,
-            provider_timeout: std::time::Duration::from_secs(2),
-            smtp_url: restart.smtp_url.clone(),
-            mail_from: "Impact <no-reply@example.com>".into(),
-            outbound: restart.outbound.clone(),
-        },
-        sessions: Default::default(),
         admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
-        max_in_flight: server::config::DEFAULT_MAX_IN_FLIGHT,
-        limits: Default::default(),
         secret_keys: keys,
+        ..Config::on_loopback(
+            restart.database_url.clone(),
+            provider_url.clone(),
+            restart.outbound.clone(),
+        )
     };
+    if let Some(addr) = restart.addr {
+        config.addr = addr;
+    }
+    config.settings.provider_timeout = std::time::Duration::from_secs(2);
+    config.settings.smtp_url = restart.smtp_url.clone();
     configure(&mut config);
     let admin = config.admin.is_some();
     let application = Application::build(config).await?;
