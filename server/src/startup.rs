@@ -13,7 +13,10 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::{services::ServeDir, set_header::SetResponseHeader};
 
-use app::{server::AppState, shell, App};
+use app::{
+    server::{db::Backend, AppState},
+    shell, App,
+};
 
 use crate::{
     config::{Config, EdgeLimits},
@@ -47,6 +50,8 @@ pub struct Application {
     /// The admission gate every request passes (tests wait on its queue instead of sleeping).
     pub gate: Gate,
     limits: EdgeLimits,
+    /// PostgreSQL: where the event relay listens for what other replicas commit.
+    relay_from: Option<String>,
 }
 
 impl Application {
@@ -233,6 +238,8 @@ impl Application {
         app::server::onboarding::resume_interrupted(&state)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let relay_from =
+            (state.db.backend == Backend::Postgres).then(|| config.database_url.clone());
         Ok(Self {
             listener,
             router,
@@ -242,6 +249,7 @@ impl Application {
             route_table: table,
             gate,
             limits,
+            relay_from,
         })
     }
 
@@ -262,6 +270,9 @@ impl Application {
     ) -> anyhow::Result<()> {
         let hub = self.state.hub.clone();
         hub.spawn_keep_alive(crate::edge::stream::KEEP_ALIVE);
+        if let Some(url) = self.relay_from {
+            tokio::spawn(app::server::relay::run(self.state.clone(), url));
+        }
         serve::serve(
             CoalescingListener(self.listener),
             self.router,

@@ -2,66 +2,19 @@
 //! (and of a scan); started again on the same database, it resumes the run from its last
 //! completed step and finishes it, without doing or announcing any step twice. On SQLite and on
 //! PostgreSQL (a fresh database on the server at TEST_POSTGRES_URL).
+mod process;
+
 use std::{
     collections::BTreeMap,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::{Duration, Instant},
 };
 
+use process::{client, free_port, fresh_database, get, pool, start, until, Backend, EMAIL};
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 use simulator::Simulator;
 use sqlx::Row;
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A fresh database for one test: a new SQLite file under `dir`, or a new PostgreSQL database
-/// (as server/tests/api/helpers.rs makes them).
-async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
-    match backend {
-        Backend::Sqlite => format!("sqlite://{}/app.db?mode=rwc", dir.display()),
-        Backend::Postgres => {
-            use sqlx::Connection;
-            let admin = std::env::var("TEST_POSTGRES_URL").expect(
-                "TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts PostgreSQL",
-            );
-            let name = format!(
-                "impact_crash_{}_{}",
-                std::process::id(),
-                dir.file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("x")
-                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-            );
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .expect("connect to PostgreSQL");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .expect("create test database");
-            let base = admin
-                .rsplit_once('/')
-                .map(|(b, _)| b.to_string())
-                .unwrap_or(admin);
-            format!("{base}/{name}")
-        }
-    }
-}
-
-/// The test's own look at the database the server writes (the server may be dead meanwhile).
-async fn pool(db: &str) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    sqlx::any::AnyPoolOptions::new()
-        .max_connections(2)
-        .connect(db)
-        .await
-        .expect("open the database")
-}
 
 /// Connection 1's stored events, in sequence order: (seq, body).
 async fn stored_events(db: &sqlx::AnyPool) -> Vec<(i64, Value)> {
@@ -106,85 +59,6 @@ async fn history_has(db: &sqlx::AnyPool, want: &[(&str, usize)], problems: &mut 
 
 fn count<T: PartialEq>(items: &[T], item: &T) -> usize {
     items.iter().filter(|x| *x == item).count()
-}
-
-/// Polls `probe` until it gives Some, with a generous deadline.
-async fn until<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(t) = probe().await {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-const EMAIL: &str = "admin@example.com";
-const PASSWORD: &str = "crash test password";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-fn start(db: &str, port: u16, provider: &str) -> Child {
-    // The test's simulator (plain http on loopback) is the provider the server may call.
-    let allow = reqwest::Url::parse(provider)
-        .ok()
-        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port()?)))
-        .expect("provider URL with a port");
-    Command::new(env!("CARGO_BIN_EXE_impact-connect"))
-        .env("DATABASE_URL", db)
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("IMPACT_PROVIDER_URL", provider)
-        .env("IMPACT_ALLOW_PROVIDER_HOSTS", allow)
-        .env("IMPACT_ADMIN_EMAIL", EMAIL)
-        .env("IMPACT_ADMIN_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server binary")
-}
-
-async fn client(base: &str) -> reqwest::Client {
-    let c = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .expect("client");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = c
-            .post(format!("{base}/api/auth/login"))
-            .json(&json!({ "email": EMAIL, "password": PASSWORD }))
-            .send()
-            .await
-        {
-            if r.status() == 200 {
-                return c;
-            }
-        }
-        assert!(Instant::now() < deadline, "the server did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn get(c: &reqwest::Client, url: String) -> Value {
-    c.get(url)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json")
 }
 
 async fn wait_for(c: &reqwest::Client, base: &str, field: &str, value: &str) -> Value {

@@ -78,9 +78,45 @@ impl Channel {
     }
 }
 
+/// The sequence numbers recently sent to one connection's subscribers: the newest, and which of
+/// the 64 before it were sent too (events of concurrent writers may be published out of order,
+/// and each must still go out once).
+#[derive(Default, Debug, Clone, Copy)]
+struct Sent {
+    newest: i64,
+    /// Bit `i` set: `newest - i` was sent.
+    window: u64,
+}
+
+impl Sent {
+    /// Records `seq`; false when it was sent before. One too old to remember is sent again
+    /// (streams drop what they already have).
+    fn first_time(&mut self, seq: i64) -> bool {
+        if seq > self.newest {
+            let shift = seq - self.newest;
+            self.window = if shift >= 64 { 0 } else { self.window << shift };
+            self.window |= 1;
+            self.newest = seq;
+            return true;
+        }
+        let back = self.newest - seq;
+        if back >= 64 {
+            return true;
+        }
+        let bit = 1u64 << back;
+        let first = self.window & bit == 0;
+        self.window |= bit;
+        first
+    }
+}
+
 #[derive(Default)]
 struct Channels {
     by_connection: HashMap<i64, Channel>,
+    /// What was sent per connection that has subscribers: with several replicas an event can
+    /// reach the hub twice (its own commit, and the log read on an announcement, `relay`); the
+    /// second time is dropped here, not once per subscriber.
+    sent: HashMap<i64, Sent>,
     /// Set on shutdown: every stream ends and no new one starts.
     closed: bool,
 }
@@ -93,6 +129,8 @@ struct Channels {
 pub struct Hub {
     channels: Arc<Mutex<Channels>>,
     capacity: usize,
+    /// True once closed: what background listeners (`relay`) wait on to stop.
+    closed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Hub {
@@ -102,6 +140,7 @@ impl Hub {
         Self {
             channels: Arc::default(),
             capacity,
+            closed: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 
@@ -146,22 +185,52 @@ impl Hub {
             // Encoded before the lock is taken: subscribing and other publishers wait on it.
             let published = Arc::new(Published::new(&e));
             let mut channels = self.channels();
+            let channels = &mut *channels;
             if let Some(channel) = channels.by_connection.get(&e.connection_id) {
+                let sent = channels.sent.entry(e.connection_id).or_default();
+                if !sent.first_time(e.seq) {
+                    continue;
+                }
                 // Nobody listening is fine: the log has it.
                 if !channel.send(&published) {
                     channels.by_connection.remove(&e.connection_id);
+                    channels.sent.remove(&e.connection_id);
                 }
             }
         }
+    }
+
+    /// The connections someone here listens to, each with the newest sequence number sent to
+    /// them (0 when nothing was sent yet): what `relay` reads the log after.
+    pub fn listened(&self) -> Vec<(i64, i64)> {
+        let channels = self.channels();
+        channels
+            .by_connection
+            .keys()
+            .map(|id| (*id, channels.sent.get(id).map_or(0, |s| s.newest)))
+            .collect()
+    }
+
+    /// The newest sequence number sent to this connection's subscribers, if anyone listens.
+    pub fn newest_sent(&self, connection_id: i64) -> Option<i64> {
+        let channels = self.channels();
+        channels
+            .by_connection
+            .contains_key(&connection_id)
+            .then(|| channels.sent.get(&connection_id).map_or(0, |s| s.newest))
     }
 
     /// Sends a keep-alive comment on every channel (so proxies and browsers keep idle streams
     /// open) and drops channels nobody listens to any more.
     pub fn keep_alive(&self) {
         let frame = Arc::new(Published::keep_alive());
-        self.channels()
+        let mut channels = self.channels();
+        let channels = &mut *channels;
+        channels
             .by_connection
             .retain(|_, channel| channel.send(&frame));
+        let listened = &channels.by_connection;
+        channels.sent.retain(|id, _| listened.contains_key(id));
     }
 
     /// Keep-alives every `every` until the hub is closed.
@@ -184,6 +253,13 @@ impl Hub {
         let mut channels = self.channels();
         channels.closed = true;
         channels.by_connection.clear();
+        channels.sent.clear();
+        self.closed.send_replace(true);
+    }
+
+    /// Turns true when the hub closes.
+    pub fn closed(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closed.subscribe()
     }
 
     /// Live subscribers of one connection.
@@ -209,6 +285,7 @@ pub(crate) async fn append(
     body: EventBody,
 ) -> Result<ConnectionEvent, ServiceError> {
     let seq = super::connections::progress::next_event_seq(tx, connection_id).await?;
+    super::relay::announce(tx, connection_id, seq).await?;
     let at = clock::now();
     let json = serde_json::to_string(&body).map_err(anyhow::Error::from)?;
     sqlx::query(
@@ -226,6 +303,17 @@ pub(crate) async fn append(
         at,
         body,
     })
+}
+
+/// The newest sequence number in this connection's log (0 for none).
+pub async fn newest_seq(db: &Db, connection_id: i64) -> Result<i64, ServiceError> {
+    let row = sqlx::query(
+        "SELECT COALESCE(MAX(seq), 0) AS newest FROM connection_events WHERE connection_id = $1",
+    )
+    .bind(connection_id)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(row.try_get("newest")?)
 }
 
 /// Stored events after `after`, in order.
@@ -276,6 +364,43 @@ pub async fn record(state: &super::AppState, connection_id: i64, body: EventBody
 mod tests {
     use super::*;
     use crate::model::EventBody;
+
+    #[test]
+    fn each_sequence_number_is_sent_once_in_any_order() {
+        let mut sent = Sent::default();
+        // In order, then a repeat of each.
+        assert!((1..=3).all(|seq| sent.first_time(seq)));
+        assert!((1..=3).all(|seq| !sent.first_time(seq)));
+        // Out of order (concurrent writers): the late one still goes out, once.
+        assert!(sent.first_time(5));
+        assert!(sent.first_time(4));
+        assert!(!sent.first_time(4));
+        assert!(!sent.first_time(5));
+        // A jump beyond the window forgets what was before it; older ones go out again (the
+        // streams drop them), never lost.
+        assert!(sent.first_time(200));
+        assert!(!sent.first_time(200));
+        assert!(sent.first_time(137));
+        assert!(!sent.first_time(137));
+        assert!(sent.first_time(136));
+        assert!(sent.first_time(5));
+    }
+
+    #[test]
+    fn an_event_published_twice_reaches_a_subscriber_once() {
+        let hub = Hub::new(16);
+        let mut rx = hub.subscribe(1);
+        hub.publish(vec![event(1, 1, "a"), event(1, 2, "b")]);
+        hub.publish(vec![event(1, 2, "b"), event(1, 1, "a"), event(1, 3, "c")]);
+        let mut seqs = Vec::new();
+        while let Ok(p) = rx.try_recv() {
+            seqs.push(p.seq);
+        }
+        assert_eq!(seqs, vec![Some(1), Some(2), Some(3)]);
+        assert_eq!(hub.newest_sent(1), Some(3));
+        assert_eq!(hub.newest_sent(2), None);
+        assert_eq!(hub.listened(), vec![(1, 3)]);
+    }
 
     fn event(connection_id: i64, seq: i64, message: &str) -> ConnectionEvent {
         ConnectionEvent {

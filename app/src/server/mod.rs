@@ -18,6 +18,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod provider;
 pub mod provider_error;
+pub mod relay;
 pub mod scan;
 pub mod sealed;
 pub mod signing;

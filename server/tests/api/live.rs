@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 
 use crate::helpers::{Backend, TestApp};
-use crate::onboarding::{authorise, stored_seq, validated, wait_onboarding, SseFrames};
+use crate::onboarding::{authorise, stored_seq, validated, wait_onboarding};
+use crate::sse::SseFrames;
 
 /// Streams open before the action starts.
 const SUBSCRIBERS: usize = 5;

@@ -12,6 +12,9 @@ mod registration;
 mod scan;
 mod setup;
 mod smtp;
+// Shared with the tests that start server processes.
+#[path = "../process/sse.rs"]
+mod sse;
 mod tls;
 
 /// Runs one async test body against SQLite and against PostgreSQL. (Used only inside this test

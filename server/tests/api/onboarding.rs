@@ -3,7 +3,7 @@ use std::time::Duration;
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 
-use crate::{both_backends, helpers::TestApp};
+use crate::{both_backends, helpers::TestApp, sse::SseFrames};
 
 /// A Validated connection, ready for "Connect to provider".
 pub async fn validated(app: &TestApp) -> i64 {
@@ -125,38 +125,6 @@ pub(crate) async fn stored_seq(app: &TestApp, id: i64) -> i64 {
         .fetch_one(&app.state.db.pool)
         .await
         .expect("max seq")
-}
-
-/// Splits server-sent events out of the bytes as they arrive: (id, event name, JSON data).
-#[derive(Default)]
-pub(crate) struct SseFrames {
-    /// Bytes, not text: a chunk may end inside a character (HTTP/2 slices long frames).
-    buf: Vec<u8>,
-}
-
-impl SseFrames {
-    pub(crate) fn push(&mut self, bytes: &[u8]) -> Vec<(i64, String, Value)> {
-        self.buf.extend_from_slice(bytes);
-        let mut out = Vec::new();
-        while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
-            let raw: Vec<u8> = self.buf.drain(..end + 2).collect();
-            let frame = String::from_utf8(raw).expect("a whole frame is UTF-8");
-            let (mut id, mut name, mut data) = (None, String::new(), String::new());
-            for line in frame.lines() {
-                if let Some(v) = line.strip_prefix("id:") {
-                    id = v.trim().parse::<i64>().ok();
-                } else if let Some(v) = line.strip_prefix("event:") {
-                    name = v.trim().to_string();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v.trim());
-                }
-            }
-            if let Some(id) = id {
-                out.push((id, name, serde_json::from_str(&data).expect("json data")));
-            }
-        }
-        out
-    }
 }
 
 /// Reads an SSE response until `want` events have arrived (or a time limit).
@@ -539,7 +507,7 @@ both_backends!(
                 .collect();
             let want: Vec<i64> = stored[5..].iter().map(|e| e.seq).collect();
             assert_eq!(seqs, want, "http2: {http2}");
-            assert!(frames.buf.is_empty(), "no partial frame left over");
+            assert_eq!(frames.pending(), 0, "no partial frame left over");
         }
     }
 );
