@@ -1,5 +1,5 @@
 # The two ways in. Both set up what they need first (idempotent).
-.PHONY: run test bench build setup
+.PHONY: run test bench build setup cluster
 run:
 	bash scripts/run.sh
 
@@ -14,3 +14,7 @@ build:
 
 setup:
 	bash scripts/setup.sh test
+
+# Two replicas on PostgreSQL behind nginx, on this machine (scripts/cluster.sh).
+cluster:
+	bash scripts/cluster.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a fresh machine ready. Idempotent and quick when everything is already there.
 #   setup.sh run   - what `make run` needs (Rust, the wasm32 target, wasm-bindgen CLI)
-#   setup.sh test  - that plus Chromium, Node packages for Playwright, PostgreSQL
+#   setup.sh test  - that plus Chromium, Node packages for Playwright, PostgreSQL, nginx
+#   setup.sh cluster - what `make run` needs plus PostgreSQL and nginx (`make cluster`)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 what="${1:-test}"
@@ -53,9 +54,10 @@ if [ ! -x "$ROOT/scripts/tools/node_modules/.bin/wasm-opt" ]; then
 fi
 
 if [ "$what" = "test" ]; then
-  # 4. Browser, database server, and Playwright from npm (no browser download). aiosmtpd is the
+  # 4. Browser, database server, load balancer (nginx, for the replica tests), and Playwright from
+  #    npm (no browser download). aiosmtpd is the
   #    real SMTP relay (STARTTLS, implicit TLS, AUTH) that the outbox tests deliver to.
-  apt_install chromium postgresql python3-aiosmtpd
+  apt_install chromium postgresql python3-aiosmtpd nginx
   if ! command -v node >/dev/null; then apt_install nodejs npm; fi
   if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
     log "installing Playwright (npm)"
@@ -68,5 +70,8 @@ if [ "$what" = "test" ]; then
     log "installing cargo-deny $CARGO_DENY_VERSION (a few minutes, once)"
     env -u CARGO_TARGET_DIR cargo install -q --locked cargo-deny --version "$CARGO_DENY_VERSION" --force
   fi
+fi
+if [ "$what" = "cluster" ]; then
+  apt_install postgresql nginx
 fi
 log "setup complete ($what)"

@@ -353,6 +353,10 @@ pub async fn bootstrap_admin(db: &Db, email: &str, password: &str) -> Result<boo
         password: password.into(),
         roles: Role::ALL.to_vec(),
     };
-    create_user(db, &new, "configuration").await?;
-    Ok(true)
+    match create_user(db, &new, "configuration").await {
+        Ok(_) => Ok(true),
+        // Replicas starting together on a fresh database: another one created it first.
+        Err(ServiceError::Conflict(_)) if count_users(db).await? > 0 => Ok(false),
+        Err(e) => Err(e),
+    }
 }

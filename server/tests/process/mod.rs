@@ -92,6 +92,15 @@ pub fn start(db: &str, port: u16, provider: &str) -> Child {
     start_with(db, port, provider, &[])
 }
 
+/// Where a started server's log goes: read it when a test says a server did not come up.
+pub fn log_path(port: u16) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("impact-server-{port}.log"))
+}
+
+fn log_file(port: u16) -> Stdio {
+    std::fs::File::create(log_path(port)).map_or_else(|_| Stdio::null(), Stdio::from)
+}
+
 /// `start` with more settings (`env`).
 pub fn start_with(db: &str, port: u16, provider: &str, env: &[(&str, &str)]) -> Child {
     // The test's simulator (plain http on loopback) is the provider the server may call.
@@ -109,7 +118,7 @@ pub fn start_with(db: &str, port: u16, provider: &str, env: &[(&str, &str)]) -> 
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log_file(port))
         .spawn()
         .expect("start the server binary")
 }
@@ -132,7 +141,13 @@ pub async fn client(base: &str) -> reqwest::Client {
                 return c;
             }
         }
-        assert!(Instant::now() < deadline, "the server did not come up");
+        assert!(
+            Instant::now() < deadline,
+            "the server at {base} did not come up (its log: {})",
+            base.rsplit_once(':')
+                .and_then(|(_, p)| p.parse().ok())
+                .map_or_else(|| "?".into(), |p| log_path(p).display().to_string())
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
