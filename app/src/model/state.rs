@@ -153,6 +153,18 @@ impl Onboarding {
     pub fn is_running(self) -> bool {
         matches!(self, Self::Started | Self::Syncing)
     }
+
+    /// Whether onboarding, now at `self`, has reached `step` of its progress (Started, Syncing,
+    /// Complete): the page marks those steps done. Before it starts and after it fails, none is.
+    pub fn has_reached(self, step: Onboarding) -> bool {
+        let order = |o: Onboarding| match o {
+            Self::NotStarted | Self::Failed => 0,
+            Self::Started => 1,
+            Self::Syncing => 2,
+            Self::Complete => 3,
+        };
+        order(self) >= order(step) && !matches!(self, Self::NotStarted | Self::Failed)
+    }
 }
 
 impl fmt::Display for Onboarding {
@@ -1127,6 +1139,18 @@ mod tests {
         let r = transition(s, A::Retry).unwrap_err();
         let back: Refusal = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn the_progress_marks_the_steps_onboarding_has_reached() {
+        let steps = [Started, Syncing, Complete];
+        let reached = |now: Onboarding| steps.map(|s| now.has_reached(s));
+        assert_eq!(reached(NS), [false, false, false]);
+        assert_eq!(reached(Started), [true, false, false]);
+        assert_eq!(reached(Syncing), [true, true, false]);
+        assert_eq!(reached(Complete), [true, true, true]);
+        // A failed attempt shows no step done, whatever it had reached.
+        assert_eq!(reached(Failed), [false, false, false]);
     }
 
     #[test]

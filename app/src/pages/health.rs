@@ -9,7 +9,7 @@ use crate::{
         live::{self, LinkNotice, Live},
         status::{fmt_time, ErrorBanner, StatePill},
     },
-    model::{Action as Step, CheckResult, ConnectionAction, EventBody, ScanRunView},
+    model::{health_changes, Action as Step, ConnectionAction, ScanRunView},
 };
 
 #[component]
@@ -42,21 +42,7 @@ pub fn Health() -> impl IntoView {
         }
         id
     });
-    let finished_scans = Memo::new(move |_| {
-        live.events.with(|l| {
-            l.iter()
-                .filter(|e| {
-                    matches!(
-                        &e.body,
-                        EventBody::Scan {
-                            outcome: Some(_),
-                            ..
-                        } | EventBody::Connection { .. }
-                    )
-                })
-                .count()
-        })
-    });
+    let finished_scans = Memo::new(move |_| live.events.with(|log| health_changes(log)));
     let data = Resource::new(
         move || {
             (
@@ -82,7 +68,7 @@ pub fn Health() -> impl IntoView {
                     Ok(h) => {
                         let conn = h.connection.clone();
                         let version = conn.version;
-                        let issues: Vec<CheckResult> = h.checks.iter().filter(|c| c.status.is_issue()).cloned().collect();
+                        let issues = h.issues();
                         let can_rescan = crate::model::transition(conn.status(), Step::Rescan).is_ok();
                         view! {
                             <section class="card">
@@ -133,7 +119,7 @@ pub fn Health() -> impl IntoView {
                                     }
                                 }).collect_view()}
                                 {move || rescan_one.value().get().and_then(|r| r.ok()).map(|run: ScanRunView| {
-                                    let text = if run.outcome.as_deref() == Some("passed") { "Resolved: the check passes now." } else { "Still detected." };
+                                    let text = if run.passed() { "Resolved: the check passes now." } else { "Still detected." };
                                     view! { <div class="banner warn" role="status" data-testid="recheck">{text}</div> }
                                 })}
                             </section>
@@ -164,7 +150,7 @@ pub fn Health() -> impl IntoView {
                                                 <td>{fmt_time(r.started_at)}</td>
                                                 <td>{r.suite.clone()}</td>
                                                 <td>{r.outcome.clone().unwrap_or_else(|| "running".into())}</td>
-                                                <td>{r.results.iter().filter(|c| c.status.is_issue()).count()}</td>
+                                                <td>{r.issue_count()}</td>
                                             </tr>
                                         }).collect_view()}
                                     </tbody>
