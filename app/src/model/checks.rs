@@ -2,6 +2,8 @@
 //! the checks) and the health dashboard (which explains them).
 use serde::{Deserialize, Serialize};
 
+use super::labels::labelled_enum;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -11,15 +13,13 @@ pub enum Severity {
     Low,
 }
 
-impl Severity {
-    pub fn label(self) -> &'static str {
-        match self {
-            Severity::Critical => "Critical",
-            Severity::High => "High",
-            Severity::Medium => "Medium",
-            Severity::Low => "Low",
-        }
-    }
+// The strings are serde's names and the dashboard's CSS classes.
+labelled_enum! {
+    Severity { as_db, from_db, label }
+    Critical => "critical", "Critical";
+    High => "high", "High";
+    Medium => "medium", "Medium";
+    Low => "low", "Low";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,36 +34,15 @@ pub enum CheckStatus {
     Skipped,
 }
 
+labelled_enum! {
+    CheckStatus { as_db, from_db, label }
+    Passed => "passed", "Passed";
+    Failed => "failed", "Failed";
+    Error => "error", "Unknown error";
+    Skipped => "skipped", "Skipped";
+}
+
 impl CheckStatus {
-    pub fn label(self) -> &'static str {
-        match self {
-            CheckStatus::Passed => "Passed",
-            CheckStatus::Failed => "Failed",
-            CheckStatus::Error => "Unknown error",
-            CheckStatus::Skipped => "Skipped",
-        }
-    }
-
-    pub fn as_db(self) -> &'static str {
-        match self {
-            CheckStatus::Passed => "passed",
-            CheckStatus::Failed => "failed",
-            CheckStatus::Error => "error",
-            CheckStatus::Skipped => "skipped",
-        }
-    }
-
-    pub fn from_db(s: &str) -> Option<Self> {
-        [
-            CheckStatus::Passed,
-            CheckStatus::Failed,
-            CheckStatus::Error,
-            CheckStatus::Skipped,
-        ]
-        .into_iter()
-        .find(|c| c.as_db() == s)
-    }
-
     /// Whether it is an open issue on the dashboard.
     pub fn is_issue(self) -> bool {
         matches!(self, CheckStatus::Failed | CheckStatus::Error)

@@ -4,12 +4,11 @@
 //!
 //! Titles are the product's own labels; keep them exact.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::dto::ConnectionView;
+use super::labels::labelled_enum;
 use super::state::{ConnectionState, LinkStatus, Onboarding};
 
 /// The registration section's activities, in the order they must be done.
@@ -23,41 +22,18 @@ pub enum ActivityId {
     VerifyData,
 }
 
+// In order: each is locked until the one before it is complete. The strings are stored in the
+// database and used in URLs; titles are the product's own labels.
+labelled_enum! {
+    ActivityId { as_str, parse, title }
+    Learn => "learn", "Learn about registering your instance";
+    Register => "register", "Register your instance";
+    Establish => "establish", "Establish the connection to the provider instance";
+    VerifyConnection => "verify_connection", "Verify the connection";
+    VerifyData => "verify_data", "Verify Impact data connection";
+}
+
 impl ActivityId {
-    /// In order: each is locked until the one before it is complete.
-    pub const ALL: [Self; 5] = [
-        Self::Learn,
-        Self::Register,
-        Self::Establish,
-        Self::VerifyConnection,
-        Self::VerifyData,
-    ];
-
-    /// Stored in the database and used in URLs; never change.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Learn => "learn",
-            Self::Register => "register",
-            Self::Establish => "establish",
-            Self::VerifyConnection => "verify_connection",
-            Self::VerifyData => "verify_data",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == value)
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::Learn => "Learn about registering your instance",
-            Self::Register => "Register your instance",
-            Self::Establish => "Establish the connection to the provider instance",
-            Self::VerifyConnection => "Verify the connection",
-            Self::VerifyData => "Verify Impact data connection",
-        }
-    }
-
     /// The short "Learn about …" overview shown under the title.
     pub fn summary(self) -> &'static str {
         match self {
@@ -86,12 +62,6 @@ impl ActivityId {
     }
 }
 
-impl fmt::Display for ActivityId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.title())
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityStatus {
@@ -101,35 +71,19 @@ pub enum ActivityStatus {
     Complete,
 }
 
+// The strings are for CSS classes and test selectors.
+labelled_enum! {
+    ActivityStatus { as_str, parse, label }
+    Locked => "locked", "Locked";
+    NotStarted => "not_started", "Not started";
+    InProgress => "in_progress", "In progress";
+    Complete => "complete", "Complete";
+}
+
 impl ActivityStatus {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Locked => "Locked",
-            Self::NotStarted => "Not started",
-            Self::InProgress => "In progress",
-            Self::Complete => "Complete",
-        }
-    }
-
-    /// For CSS classes and test selectors.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Locked => "locked",
-            Self::NotStarted => "not_started",
-            Self::InProgress => "in_progress",
-            Self::Complete => "complete",
-        }
-    }
-
     /// Unlocked: the activity before it is complete, so this one shows what it offers.
     pub fn is_open(self) -> bool {
         self != Self::Locked
-    }
-}
-
-impl fmt::Display for ActivityStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
     }
 }
 

@@ -10,6 +10,7 @@ pub mod email;
 pub mod events;
 pub mod field;
 pub mod guided;
+mod labels;
 pub mod provider_url;
 pub mod redirect;
 pub mod state;

@@ -98,7 +98,7 @@ pub fn Health() -> impl IntoView {
                                     let check = c.check_id.clone();
                                     let title_id = format!("issue-{}-title", c.check_id);
                                     view! {
-                                        <article class=format!("issue {}", format!("{:?}", c.severity).to_lowercase()) data-testid="issue" data-check=c.check_id.clone()
+                                        <article class=format!("issue {}", c.severity.as_db()) data-testid="issue" data-check=c.check_id.clone()
                                             aria-labelledby=title_id.clone()>
                                             <h3 id=title_id.clone()>{c.name.clone()}</h3>
                                             <p>
