@@ -6,6 +6,8 @@
 //! for the events after the last one it holds (`?after=`), so nothing is missed or repeated. This
 //! uses `web_sys::EventSource` directly because gloo-net's wrapper does not report the error
 //! while the browser is retrying, which is exactly the moment the backoff has to take over.
+//! That was gloo-net's only use here: the browser's other HTTP is server functions, sent by
+//! server_fn's own client, so gloo-net is not a dependency of the app.
 use std::time::Duration;
 
 use leptos::prelude::*;
