@@ -14,7 +14,7 @@ out="$(mktemp)"
 {
   echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, by \`make bench\`."
   echo
-  wasm="$LEPTOS_SITE_ROOT/pkg/impact-connect_bg.wasm"
+  wasm="$LEPTOS_SITE_ROOT/$SITE_PKG_DIR/${SITE_OUTPUT_NAME}_bg.wasm"
   echo "- WASM bundle: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzip -9 (\`stat\`, \`gzip -9 -c | wc -c\`)."
   echo
   echo "What the bundle holds, per crate (\`scripts/bundle-report.sh\`: twiggy on the same build with names kept; a generic function counts for the crate that defines it, so the app's async blocks and route views show up under reactive_graph, tachys and leptos_router):"
@@ -38,7 +38,7 @@ out="$(mktemp)"
       LEPTOS_SITE_ADDR=127.0.0.1:$port DATABASE_URL="sqlite://$db?mode=rwc" RUST_LOG=error \
       IMPACT_PROVIDER_URL="http://127.0.0.1:$((port + 1))/i/default" \
       IMPACT_ALLOW_PROVIDER_HOSTS="127.0.0.1:$((port + 1))" \
-      "$CARGO_TARGET_DIR/release/impact-connect" >/dev/null 2>&1 &
+      "$CARGO_TARGET_DIR/release/$SITE_BIN_TARGET" >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
   }
@@ -74,7 +74,7 @@ out="$(mktemp)"
   stop_server
 
   # State change -> DOM in headless Chromium, against the release server.
-  (cd "$ROOT/end2end" && IMPACT_SERVER_BIN="$CARGO_TARGET_DIR/release/impact-connect" \
+  (cd "$ROOT/end2end" && IMPACT_SERVER_BIN="$CARGO_TARGET_DIR/release/$SITE_BIN_TARGET" \
     npx playwright test -c playwright.bench.config.ts 2>&1) | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
 
   cargo test --release -p bench --test bench -- --ignored --nocapture --test-threads=1 2>/dev/null \

@@ -7,8 +7,8 @@ profile="${1:-release}"
 cd "$ROOT"
 
 log "building the server ($profile)"
-if [ "$profile" = release ]; then cargo build --release -p server --bin impact-connect
-else cargo build -p server --bin impact-connect; fi
+if [ "$profile" = release ]; then cargo build --release -p "$SITE_BIN_PACKAGE" --bin "$SITE_BIN_TARGET"
+else cargo build -p "$SITE_BIN_PACKAGE" --bin "$SITE_BIN_TARGET"; fi
 
 log "building the WASM bundle"
 mode="$(cat "$WASM_MODE_FILE" 2>/dev/null || echo rustup)"
@@ -16,31 +16,33 @@ if [ "$mode" = debian ]; then
   lld="$(command -v rust-lld || true)"
   PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="${lld:-rust-lld}" \
-    /usr/bin/cargo build -p frontend --target wasm32-unknown-unknown --profile wasm-release \
+    /usr/bin/cargo build -p "$SITE_LIB_PACKAGE" --target wasm32-unknown-unknown --profile "$SITE_LIB_PROFILE" \
     -Zbuild-std=std,panic_abort
 else
-  cargo build -p frontend --target wasm32-unknown-unknown --profile wasm-release
+  cargo build -p "$SITE_LIB_PACKAGE" --target wasm32-unknown-unknown --profile "$SITE_LIB_PROFILE"
 fi
 
+# The layout the server serves: [[workspace.metadata.leptos]] in Cargo.toml (see env.sh).
 site="$LEPTOS_SITE_ROOT"
-mkdir -p "$site/pkg"
-wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name impact-connect \
-  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/frontend.wasm"
+pkg="$site/$SITE_PKG_DIR"
+name="$SITE_OUTPUT_NAME"
+mkdir -p "$pkg"
+wasm-bindgen --target web --no-typescript --out-dir "$pkg" --out-name "$name" "$WASM_FILE"
 wasm_opt="$ROOT/scripts/tools/node_modules/.bin/wasm-opt"
 if [ -x "$wasm_opt" ]; then
   if "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
       --enable-mutable-globals --enable-reference-types --enable-multivalue \
-      -o "$site/pkg/impact-connect_bg.opt.wasm" "$site/pkg/impact-connect_bg.wasm" 2>/dev/null; then
-    mv "$site/pkg/impact-connect_bg.opt.wasm" "$site/pkg/impact-connect_bg.wasm"
+      -o "$pkg/${name}_bg.opt.wasm" "$pkg/${name}_bg.wasm" 2>/dev/null; then
+    mv "$pkg/${name}_bg.opt.wasm" "$pkg/${name}_bg.wasm"
   else
-    rm -f "$site/pkg/impact-connect_bg.opt.wasm"
+    rm -f "$pkg/${name}_bg.opt.wasm"
     log "wasm-opt could not process the bundle; serving it as wasm-bindgen wrote it"
   fi
 fi
-cp style/main.css "$site/pkg/impact-connect.css"
+cp "$SITE_STYLE_FILE" "$pkg/$name.css"
 # Served as is to browsers that accept gzip (the server's ServeDir looks for FILE.gz): the bundle
 # travels at about a third of its size, compressed once here instead of on every request.
-find "$site/pkg" -maxdepth 1 -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' \) \
+find "$pkg" -maxdepth 1 -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' \) \
   -exec gzip -9 -k -f {} \;
-cp -r public/. "$site/"
+cp -r "$SITE_ASSETS_DIR"/. "$site/"
 log "site ready in $site"

@@ -13,9 +13,8 @@ fi
 wasm_opt="$ROOT/scripts/tools/node_modules/.bin/wasm-opt"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-wasm-bindgen --target web --no-typescript --out-dir "$tmp" --out-name impact-connect \
-  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/frontend.wasm"
-named="$tmp/impact-connect_bg.wasm"
+wasm-bindgen --target web --no-typescript --out-dir "$tmp" --out-name "$SITE_OUTPUT_NAME" "$WASM_FILE"
+named="$tmp/${SITE_OUTPUT_NAME}_bg.wasm"
 if [ -x "$wasm_opt" ]; then
   "$wasm_opt" -Oz -g --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue -o "$tmp/named.wasm" "$named"

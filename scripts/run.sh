@@ -5,7 +5,7 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh" run
 "$ROOT/scripts/build.sh" release
-export LEPTOS_SITE_ADDR="${LEPTOS_SITE_ADDR:-127.0.0.1:3000}"
+export LEPTOS_SITE_ADDR="${LEPTOS_SITE_ADDR:-$SITE_ADDR}"
 export DATABASE_URL="${DATABASE_URL:-sqlite://$ROOT/impact-connect.db?mode=rwc}"
 log "serving on http://$LEPTOS_SITE_ADDR (database: ${DATABASE_URL%%\?*})"
-exec "$CARGO_TARGET_DIR/release/impact-connect"
+exec "$CARGO_TARGET_DIR/release/$SITE_BIN_TARGET"

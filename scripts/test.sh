@@ -52,7 +52,7 @@ cargo test --workspace --exclude frontend
 
 log "Playwright (headless Chromium) on SQLite"
 cd "$ROOT/end2end"
-export IMPACT_SERVER_BIN="$CARGO_TARGET_DIR/debug/impact-connect"
+export IMPACT_SERVER_BIN="$CARGO_TARGET_DIR/debug/$SITE_BIN_TARGET"
 # A test.only left behind fails the run instead of skipping the rest (forbidOnly).
 export CI="${CI:-1}"
 npx playwright test

@@ -17,6 +17,10 @@ use leptos_router::{
 
 use crate::model::{Access, CurrentUser};
 
+/// The stylesheet every page links: site-pkg-dir and output-name of the site the root Cargo.toml
+/// declares (`[[workspace.metadata.leptos]]`; a server test holds the two together).
+pub const STYLESHEET: &str = "/pkg/impact-connect.css";
+
 /// The signed-in user for this page load (None on the sign-in pages).
 pub type Me = Resource<Result<Option<CurrentUser>, model::ApiError>>;
 
@@ -58,7 +62,7 @@ pub fn App() -> impl IntoView {
     let me: Me = Resource::new(|| (), |_| api::me());
     provide_context(me);
     view! {
-        <Stylesheet id="leptos" href="/pkg/impact-connect.css"/>
+        <Stylesheet id="leptos" href=STYLESHEET/>
         <Title text="Impact Connect"/>
         <Router>
             <header class="topbar">

@@ -141,13 +141,18 @@ impl Config {
     }
 
     pub fn from_env() -> anyhow::Result<Self> {
-        let addr = std::env::var("LEPTOS_SITE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-        let addr: SocketAddr = addr.parse().with_context(|| {
-            format!("LEPTOS_SITE_ADDR={addr:?} is not an address like 127.0.0.1:3000")
-        })?;
+        // Checked here for a plain message; the declared site reads it again as its override.
+        if let Ok(addr) = std::env::var("LEPTOS_SITE_ADDR") {
+            addr.parse::<SocketAddr>().with_context(|| {
+                format!("LEPTOS_SITE_ADDR={addr:?} is not an address like 127.0.0.1:3000")
+            })?;
+        }
+        // LEPTOS_SITE_ADDR and LEPTOS_SITE_ROOT, or the Cargo.toml's site-addr and site-root.
+        let site = declared_site()?;
+        let addr = site.site_addr;
+        let site_root = site.site_root.to_string();
         let database_url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "sqlite://impact-connect.db?mode=rwc".into());
-        let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
         let public_url = std::env::var("IMPACT_PUBLIC_URL").ok();
         // Empty: the built-in provider simulator is started and used.
         let provider_url = std::env::var("IMPACT_PROVIDER_URL").unwrap_or_default();
@@ -209,6 +214,15 @@ impl Config {
 
 /// The relay from IMPACT_SMTP_URL (unset or empty: none) and IMPACT_SMTP_CA_FILE, checked now so
 /// that a bad URL or CA file stops start-up.
+/// The site as the root Cargo.toml's `[[workspace.metadata.leptos]]` declares it (output name,
+/// pkg dir, site root, address), read as leptos's `get_configuration` reads it: each `LEPTOS_*`
+/// variable that is set (LEPTOS_SITE_ROOT, LEPTOS_SITE_ADDR, …) overrides its key. The table is
+/// compiled in, so the binary needs no Cargo.toml where it runs.
+pub fn declared_site() -> anyhow::Result<leptos::config::LeptosOptions> {
+    leptos::config::get_config_from_str(include_str!("../../Cargo.toml"))
+        .context("reading [[workspace.metadata.leptos]] in the root Cargo.toml")
+}
+
 fn smtp_relay() -> anyhow::Result<Option<app::server::smtp::SmtpRelay>> {
     let set = |var| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
     let Some(url) = set("IMPACT_SMTP_URL") else {
@@ -239,6 +253,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pages_link_the_stylesheet_of_the_site_cargo_toml_declares() {
+        // (Under cargo-leptos, LEPTOS_OUTPUT_NAME and LEPTOS_SITE_PKG_DIR carry the same values.)
+        let site = declared_site().unwrap();
+        assert_eq!(
+            app::STYLESHEET,
+            format!("/{}/{}.css", site.site_pkg_dir, site.output_name)
+        );
+    }
 
     #[test]
     fn a_setting_must_be_a_number_above_zero_and_says_what_it_should_be() {

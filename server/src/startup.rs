@@ -19,7 +19,7 @@ use app::{
 };
 
 use crate::{
-    config::{Config, EdgeLimits},
+    config::{self, Config, EdgeLimits},
     edge::{
         api,
         auth::{self, Auth, HeaderPolicy},
@@ -86,10 +86,13 @@ impl Application {
             site_origin,
         };
 
+        // Names from the site Cargo.toml declares; where it is and listens, from the config.
+        let site = config::declared_site()?;
+        let pkg_dir = site.site_pkg_dir.to_string();
         let leptos_options = LeptosOptions::builder()
-            .output_name("impact-connect")
+            .output_name(site.output_name)
             .site_root(config.site_root.clone())
-            .site_pkg_dir("pkg")
+            .site_pkg_dir(site.site_pkg_dir)
             .site_addr(address)
             .build();
         let routes = route_list();
@@ -196,11 +199,11 @@ impl Application {
             // The bundle (WASM, JS, CSS) is public and needs no session lookup per file: it is
             // added after the guard, so only the security headers apply to it.
             .nest_service(
-                "/pkg",
+                &format!("/{pkg_dir}"),
                 // A file is sent gzipped (its FILE.gz) or not depending on Accept-Encoding, so
                 // caches must key on it.
                 SetResponseHeader::if_not_present(
-                    ServeDir::new(format!("{}/pkg", config.site_root)).precompressed_gzip(),
+                    ServeDir::new(format!("{}/{pkg_dir}", config.site_root)).precompressed_gzip(),
                     header::VARY,
                     HeaderValue::from_static("accept-encoding"),
                 ),

@@ -6,11 +6,13 @@
 //! for the events after the last one it holds (`?after=`), so nothing is missed or repeated. This
 //! uses `web_sys::EventSource` directly because gloo-net's wrapper does not report the error
 //! while the browser is retrying, which is exactly the moment the backoff has to take over.
+//! That was gloo-net's only use here: the browser's other HTTP is server functions, sent by
+//! server_fn's own client, so gloo-net is not a dependency of the app.
 use std::time::Duration;
 
 use leptos::prelude::*;
 
-use crate::model::{ConnectionEvent, EventBody, Onboarding};
+use crate::model::{insert_event, last_seq, onboarding_finished, ConnectionEvent};
 
 /// The state of the page's link to the server, shown to the user while it is not plain "live".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,31 +45,18 @@ impl Live {
 
     /// Adds an event unless it was already seen (a replay after reconnecting).
     pub fn push(&self, e: ConnectionEvent) {
-        self.events.update(|list| {
-            if list.last().is_none_or(|last| e.seq > last.seq) {
-                list.push(e);
-            } else if !list.iter().any(|x| x.seq == e.seq) {
-                list.push(e);
-                list.sort_by_key(|x| x.seq);
-            }
-        });
+        self.events.update(|log| insert_event(log, e));
     }
 
     /// The newest sequence number held: where a reconnect resumes.
     pub fn last_seq(&self) -> i64 {
-        self.events
-            .with_untracked(|l| l.last().map_or(0, |e| e.seq))
+        self.events.with_untracked(|log| last_seq(log))
     }
 
     /// True once the stream has said the connection is onboarded: the server then ends the
     /// stream for good, so there is nothing to reconnect for.
     pub fn finished(&self) -> bool {
-        self.events.with_untracked(|l| {
-            l.iter().rev().find_map(|e| match &e.body {
-                EventBody::Connection { connection } => Some(connection.onboarding),
-                _ => None,
-            }) == Some(Onboarding::Complete)
-        })
+        self.events.with_untracked(|log| onboarding_finished(log))
     }
 }
 
@@ -281,6 +270,7 @@ mod tests {
 
     #[test]
     fn a_replayed_event_is_kept_once_and_in_order() {
+        use crate::model::EventBody;
         let owner = Owner::new();
         owner.with(|| {
             let live = Live::new();

@@ -2,6 +2,8 @@
 //! on every route; the UI uses them only to hide what a user may not do.
 use serde::{Deserialize, Serialize};
 
+use super::labels::labelled_enum;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -13,28 +15,11 @@ pub enum Role {
     IdiAdmin,
 }
 
-impl Role {
-    pub const ALL: [Role; 3] = [Role::ImpactAdmin, Role::ImpactUser, Role::IdiAdmin];
-
-    pub fn as_db(self) -> &'static str {
-        match self {
-            Role::ImpactAdmin => "impact_admin",
-            Role::ImpactUser => "impact_user",
-            Role::IdiAdmin => "idi_admin",
-        }
-    }
-
-    pub fn from_db(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_db() == s)
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::ImpactAdmin => "Impact app admin",
-            Role::ImpactUser => "Impact app user",
-            Role::IdiAdmin => "IDI admin",
-        }
-    }
+labelled_enum! {
+    Role { as_db, from_db, label }
+    ImpactAdmin => "impact_admin", "Impact app admin";
+    ImpactUser => "impact_user", "Impact app user";
+    IdiAdmin => "idi_admin", "IDI admin";
 }
 
 /// What a route or action needs.

@@ -2,6 +2,8 @@
 //! the checks) and the health dashboard (which explains them).
 use serde::{Deserialize, Serialize};
 
+use super::labels::labelled_enum;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -11,15 +13,13 @@ pub enum Severity {
     Low,
 }
 
-impl Severity {
-    pub fn label(self) -> &'static str {
-        match self {
-            Severity::Critical => "Critical",
-            Severity::High => "High",
-            Severity::Medium => "Medium",
-            Severity::Low => "Low",
-        }
-    }
+// The strings are serde's names and the dashboard's CSS classes.
+labelled_enum! {
+    Severity { as_db, from_db, label }
+    Critical => "critical", "Critical";
+    High => "high", "High";
+    Medium => "medium", "Medium";
+    Low => "low", "Low";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,36 +34,15 @@ pub enum CheckStatus {
     Skipped,
 }
 
+labelled_enum! {
+    CheckStatus { as_db, from_db, label }
+    Passed => "passed", "Passed";
+    Failed => "failed", "Failed";
+    Error => "error", "Unknown error";
+    Skipped => "skipped", "Skipped";
+}
+
 impl CheckStatus {
-    pub fn label(self) -> &'static str {
-        match self {
-            CheckStatus::Passed => "Passed",
-            CheckStatus::Failed => "Failed",
-            CheckStatus::Error => "Unknown error",
-            CheckStatus::Skipped => "Skipped",
-        }
-    }
-
-    pub fn as_db(self) -> &'static str {
-        match self {
-            CheckStatus::Passed => "passed",
-            CheckStatus::Failed => "failed",
-            CheckStatus::Error => "error",
-            CheckStatus::Skipped => "skipped",
-        }
-    }
-
-    pub fn from_db(s: &str) -> Option<Self> {
-        [
-            CheckStatus::Passed,
-            CheckStatus::Failed,
-            CheckStatus::Error,
-            CheckStatus::Skipped,
-        ]
-        .into_iter()
-        .find(|c| c.as_db() == s)
-    }
-
     /// Whether it is an open issue on the dashboard.
     pub fn is_issue(self) -> bool {
         matches!(self, CheckStatus::Failed | CheckStatus::Error)
@@ -379,6 +358,18 @@ pub struct ScanRunView {
     pub results: Vec<CheckResult>,
 }
 
+impl ScanRunView {
+    /// Finished with every check passing (or skipped).
+    pub fn passed(&self) -> bool {
+        self.outcome.as_deref() == Some("passed")
+    }
+
+    /// How many of its results are issues.
+    pub fn issue_count(&self) -> usize {
+        self.results.iter().filter(|c| c.status.is_issue()).count()
+    }
+}
+
 /// The health dashboard for one connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthView {
@@ -388,6 +379,17 @@ pub struct HealthView {
     /// 0–100: passed checks weighted by severity.
     pub score: i64,
     pub runs: Vec<ScanRunView>,
+}
+
+impl HealthView {
+    /// The open issues: checks whose latest result failed or could not tell, in dashboard order.
+    pub fn issues(&self) -> Vec<CheckResult> {
+        self.checks
+            .iter()
+            .filter(|c| c.status.is_issue())
+            .cloned()
+            .collect()
+    }
 }
 
 /// Health score: the share of severity weight that passed. Skipped checks are left out: either
@@ -485,6 +487,74 @@ mod tests {
         assert_eq!(
             health_score(&[result(Low, Failed), result(Critical, Passed)]),
             88
+        );
+    }
+
+    #[test]
+    fn a_run_passes_only_when_finished_as_passed_and_counts_its_issues() {
+        use CheckStatus::*;
+        let run = |outcome: Option<&str>, statuses: &[CheckStatus]| ScanRunView {
+            id: 1,
+            suite: "pre_onboarding".into(),
+            started_at: chrono::DateTime::<chrono::Utc>::from_timestamp(0, 0).unwrap_or_default(),
+            finished_at: None,
+            outcome: outcome.map(str::to_string),
+            results: statuses
+                .iter()
+                .map(|s| result(Severity::High, *s))
+                .collect(),
+        };
+        assert!(run(Some("passed"), &[Passed, Skipped]).passed());
+        assert!(!run(Some("failed"), &[Failed]).passed());
+        assert!(!run(None, &[]).passed());
+        assert_eq!(run(None, &[]).issue_count(), 0);
+        assert_eq!(
+            run(Some("failed"), &[Passed, Failed, Error, Skipped]).issue_count(),
+            2
+        );
+    }
+
+    #[test]
+    fn the_dashboards_issues_are_its_failed_and_unknown_checks_in_order() {
+        use CheckStatus::*;
+        let named = |id: &str, status| CheckResult {
+            check_id: id.into(),
+            ..result(Severity::High, status)
+        };
+        let view = |checks: Vec<CheckResult>| HealthView {
+            connection: crate::model::ConnectionView {
+                id: 1,
+                company: "c".into(),
+                url: "http://idi.example.com".into(),
+                state: crate::model::ConnectionState::ValidationFailed,
+                registered: true,
+                onboarding: crate::model::Onboarding::NotStarted,
+                outbound: crate::model::LinkStatus::Blank,
+                inbound: crate::model::LinkStatus::Blank,
+                version: 1,
+                created_at: chrono::DateTime::<chrono::Utc>::from_timestamp(0, 0)
+                    .unwrap_or_default(),
+                updated_at: chrono::DateTime::<chrono::Utc>::from_timestamp(0, 0)
+                    .unwrap_or_default(),
+            },
+            checks,
+            score: 0,
+            runs: vec![],
+        };
+        assert!(view(vec![]).issues().is_empty());
+        let issues = view(vec![
+            named("tls", Failed),
+            named("clock", Error),
+            named("url", Passed),
+            named("inbound", Skipped),
+        ])
+        .issues();
+        assert_eq!(
+            issues
+                .iter()
+                .map(|c| c.check_id.as_str())
+                .collect::<Vec<_>>(),
+            ["tls", "clock"]
         );
     }
 

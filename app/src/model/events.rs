@@ -1,8 +1,10 @@
 //! What the live stream carries: every event is stored with a per-connection sequence number and
-//! sent as the SSE `id`, so a client resumes exactly where it left off.
+//! sent as the SSE `id`, so a client resumes exactly where it left off. And what the pages read
+//! from the log they hold: pure folds over the events, so the panel's rules are tested here.
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{CheckResult, ConnectionView};
+use super::{CheckResult, CheckStatus, ConnectionView, Onboarding};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -51,6 +53,134 @@ pub struct ConnectionEvent {
     pub body: EventBody,
 }
 
+/// Adds `e` to a log kept in sequence order, unless an event with its sequence number is already
+/// there (a replay after reconnecting). An event older than the newest is put in its place.
+pub fn insert_event(log: &mut Vec<ConnectionEvent>, e: ConnectionEvent) {
+    if log.last().is_none_or(|last| e.seq > last.seq) {
+        log.push(e);
+    } else if !log.iter().any(|x| x.seq == e.seq) {
+        log.push(e);
+        log.sort_by_key(|x| x.seq);
+    }
+}
+
+/// The newest sequence number held (0 for none): where a reconnect resumes.
+pub fn last_seq(log: &[ConnectionEvent]) -> i64 {
+    log.last().map_or(0, |e| e.seq)
+}
+
+/// The latest snapshot of the record the log carries, if any.
+fn latest_snapshot(log: &[ConnectionEvent]) -> Option<&ConnectionView> {
+    log.iter().rev().find_map(|e| match &e.body {
+        EventBody::Connection { connection } => Some(connection),
+        _ => None,
+    })
+}
+
+/// The record as the page should show it: the log's latest snapshot when it is at least as new
+/// as `loaded` (what the page read when it opened), `loaded` otherwise.
+pub fn current_connection(log: &[ConnectionEvent], loaded: &ConnectionView) -> ConnectionView {
+    latest_snapshot(log)
+        .filter(|c| c.version >= loaded.version)
+        .unwrap_or(loaded)
+        .clone()
+}
+
+/// True once the latest snapshot says the connection is onboarded: the server then ends the
+/// stream for good, so there is nothing to reconnect for.
+pub fn onboarding_finished(log: &[ConnectionEvent]) -> bool {
+    latest_snapshot(log).map(|c| c.onboarding) == Some(Onboarding::Complete)
+}
+
+/// How many events in the log say the health dashboard's data changed (a scan finished, or the
+/// record changed): the dashboard reads again whenever this grows.
+pub fn health_changes(log: &[ConnectionEvent]) -> usize {
+    log.iter()
+        .filter(|e| {
+            matches!(
+                &e.body,
+                EventBody::Scan {
+                    outcome: Some(_),
+                    ..
+                } | EventBody::Connection { .. }
+            )
+        })
+        .count()
+}
+
+/// One onboarding status message, as the live panel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnboardingMessage {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub step: String,
+    pub message: String,
+    pub failed: bool,
+}
+
+/// The onboarding messages in the log, in its order.
+pub fn onboarding_messages(log: &[ConnectionEvent]) -> Vec<OnboardingMessage> {
+    log.iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Onboarding {
+                step,
+                message,
+                failed,
+            } => Some(OnboardingMessage {
+                seq: e.seq,
+                at: e.at,
+                step: step.clone(),
+                message: message.clone(),
+                failed: *failed,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One check of the latest scan run, as the live panel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckProgress {
+    pub check_id: String,
+    pub name: String,
+    /// None while it runs.
+    pub status: Option<CheckStatus>,
+}
+
+/// The checks of the latest scan run in the log, in the order they first reported; each shows
+/// its latest report. Checks of earlier runs, or with no run announced, are left out.
+pub fn latest_run_checks(log: &[ConnectionEvent]) -> Vec<CheckProgress> {
+    let last_run = log.iter().rev().find_map(|e| match &e.body {
+        EventBody::Scan { run_id, .. } => Some(*run_id),
+        _ => None,
+    });
+    let mut rows: Vec<CheckProgress> = Vec::new();
+    for e in log {
+        let EventBody::Check {
+            run_id,
+            check_id,
+            name,
+            result,
+        } = &e.body
+        else {
+            continue;
+        };
+        if Some(*run_id) != last_run {
+            continue;
+        }
+        let status = result.as_ref().map(|r| r.status);
+        match rows.iter_mut().find(|r| &r.check_id == check_id) {
+            Some(row) => row.status = status,
+            None => rows.push(CheckProgress {
+                check_id: check_id.clone(),
+                name: name.clone(),
+                status,
+            }),
+        }
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +207,218 @@ mod tests {
         assert_eq!(onboarding.name(), "onboarding");
         assert_eq!(scan.name(), "scan");
         assert_eq!(check.name(), "check");
+    }
+
+    use crate::model::{ConnectionState, LinkStatus, Severity};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_750_000_000 + secs, 0).unwrap()
+    }
+
+    fn event(seq: i64, body: EventBody) -> ConnectionEvent {
+        ConnectionEvent {
+            connection_id: 1,
+            seq,
+            at: at(seq),
+            body,
+        }
+    }
+
+    fn record(version: i64, onboarding: Onboarding) -> ConnectionView {
+        ConnectionView {
+            id: 1,
+            company: "ServiceNow Impact".into(),
+            url: "http://idi.example.com".into(),
+            state: ConnectionState::Validated,
+            registered: true,
+            onboarding,
+            outbound: LinkStatus::NotOnboarded,
+            inbound: LinkStatus::NotOnboarded,
+            version,
+            created_at: at(0),
+            updated_at: at(0),
+        }
+    }
+
+    fn snapshot(seq: i64, version: i64, onboarding: Onboarding) -> ConnectionEvent {
+        event(
+            seq,
+            EventBody::Connection {
+                connection: record(version, onboarding),
+            },
+        )
+    }
+
+    fn said(seq: i64, message: &str) -> ConnectionEvent {
+        event(
+            seq,
+            EventBody::Onboarding {
+                step: "syncing".into(),
+                message: message.into(),
+                failed: false,
+            },
+        )
+    }
+
+    fn scan(seq: i64, run_id: i64, outcome: Option<&str>) -> ConnectionEvent {
+        event(
+            seq,
+            EventBody::Scan {
+                run_id,
+                suite: "pre_onboarding".into(),
+                outcome: outcome.map(str::to_string),
+            },
+        )
+    }
+
+    fn check(seq: i64, run_id: i64, id: &str, status: Option<CheckStatus>) -> ConnectionEvent {
+        event(
+            seq,
+            EventBody::Check {
+                run_id,
+                check_id: id.into(),
+                name: id.to_uppercase(),
+                result: status.map(|status| CheckResult {
+                    check_id: id.into(),
+                    name: id.to_uppercase(),
+                    severity: Severity::High,
+                    status,
+                    message: String::new(),
+                    resolution: vec![],
+                    article: String::new(),
+                    duration_ms: 1,
+                    retryable: false,
+                    at: at(seq),
+                }),
+            },
+        )
+    }
+
+    fn seqs(log: &[ConnectionEvent]) -> Vec<i64> {
+        log.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn the_log_keeps_each_event_once_in_sequence_order() {
+        let mut log = Vec::new();
+        assert_eq!(last_seq(&log), 0);
+        for seq in [1, 2, 3, 2, 5, 4, 5, 1] {
+            insert_event(&mut log, said(seq, &format!("m{seq}")));
+        }
+        assert_eq!(seqs(&log), [1, 2, 3, 4, 5]);
+        assert_eq!(last_seq(&log), 5);
+        // The first copy of a sequence number is the one kept.
+        insert_event(&mut log, said(3, "again"));
+        assert_eq!(onboarding_messages(&log)[2].message, "m3");
+    }
+
+    #[test]
+    fn the_record_shown_is_the_latest_snapshot_unless_the_page_read_a_newer_one() {
+        let loaded = record(3, Onboarding::NotStarted);
+        assert_eq!(current_connection(&[], &loaded), loaded);
+        let log = [
+            snapshot(1, 4, Onboarding::Started),
+            said(2, "Provider onboarding started"),
+            snapshot(3, 5, Onboarding::Syncing),
+        ];
+        assert_eq!(current_connection(&log, &loaded).version, 5);
+        // An older snapshot than the page read (a replay of the backlog) changes nothing.
+        let newer = record(7, Onboarding::Complete);
+        assert_eq!(current_connection(&log, &newer), newer);
+        // As new as the page read: the stream's copy.
+        assert_eq!(
+            current_connection(&log[..1], &record(4, Onboarding::NotStarted)).onboarding,
+            Onboarding::Started
+        );
+    }
+
+    #[test]
+    fn the_stream_is_finished_once_the_latest_snapshot_is_onboarded() {
+        assert!(!onboarding_finished(&[]));
+        assert!(!onboarding_finished(&[said(1, "Onboarding Complete")]));
+        assert!(onboarding_finished(&[
+            snapshot(1, 4, Onboarding::Syncing),
+            snapshot(2, 5, Onboarding::Complete),
+            said(3, "Onboarding Complete"),
+        ]));
+        // The latest snapshot decides.
+        assert!(!onboarding_finished(&[
+            snapshot(1, 5, Onboarding::Complete),
+            snapshot(2, 6, Onboarding::Failed),
+        ]));
+    }
+
+    #[test]
+    fn onboarding_messages_are_listed_in_log_order_with_their_times() {
+        assert!(onboarding_messages(&[]).is_empty());
+        let mut log = Vec::new();
+        for e in [
+            said(4, "Syncing settings to complete onboarding"),
+            snapshot(1, 2, Onboarding::Started),
+            said(2, "Provider onboarding started"),
+            event(
+                5,
+                EventBody::Onboarding {
+                    step: "failed".into(),
+                    message: "Onboarding failed".into(),
+                    failed: true,
+                },
+            ),
+            said(2, "Provider onboarding started"),
+        ] {
+            insert_event(&mut log, e);
+        }
+        let messages = onboarding_messages(&log);
+        assert_eq!(
+            messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            [2, 4, 5]
+        );
+        assert_eq!(messages[0].message, "Provider onboarding started");
+        assert_eq!(messages[0].at, at(2));
+        assert_eq!(messages[1].step, "syncing");
+        assert!(messages[2].failed && !messages[1].failed);
+    }
+
+    #[test]
+    fn the_panel_shows_the_latest_runs_checks_each_at_its_latest_report() {
+        use CheckStatus::{Failed, Passed};
+        assert!(latest_run_checks(&[]).is_empty());
+        // Checks with no run announced are not shown.
+        assert!(latest_run_checks(&[check(1, 1, "url", None)]).is_empty());
+        let log = [
+            scan(1, 1, None),
+            check(2, 1, "url", Some(Failed)),
+            scan(3, 1, Some("failed")),
+            scan(4, 2, None),
+            check(5, 2, "url", None),
+            check(6, 2, "tls", None),
+            check(7, 2, "url", Some(Passed)),
+            // A late report from the earlier run does not mix in.
+            check(8, 1, "clock", Some(Failed)),
+        ];
+        let rows = latest_run_checks(&log);
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| (r.check_id.as_str(), r.status))
+            .collect();
+        assert_eq!(got, [("url", Some(Passed)), ("tls", None)]);
+        assert_eq!(rows[1].name, "TLS");
+        // The run's finish does not clear its checks.
+        let mut finished = log.to_vec();
+        finished.push(scan(9, 2, Some("passed")));
+        assert_eq!(latest_run_checks(&finished), rows);
+    }
+
+    #[test]
+    fn the_dashboard_reads_again_on_each_finished_scan_or_record_change() {
+        assert_eq!(health_changes(&[]), 0);
+        let log = [
+            scan(1, 1, None),
+            check(2, 1, "url", Some(CheckStatus::Passed)),
+            said(3, "Provider onboarding started"),
+            scan(4, 1, Some("passed")),
+            snapshot(5, 2, Onboarding::NotStarted),
+        ];
+        assert_eq!(health_changes(&log), 2);
     }
 }

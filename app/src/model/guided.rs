@@ -4,12 +4,11 @@
 //!
 //! Titles are the product's own labels; keep them exact.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::dto::ConnectionView;
+use super::labels::labelled_enum;
 use super::state::{ConnectionState, LinkStatus, Onboarding};
 
 /// The registration section's activities, in the order they must be done.
@@ -23,41 +22,18 @@ pub enum ActivityId {
     VerifyData,
 }
 
+// In order: each is locked until the one before it is complete. The strings are stored in the
+// database and used in URLs; titles are the product's own labels.
+labelled_enum! {
+    ActivityId { as_str, parse, title }
+    Learn => "learn", "Learn about registering your instance";
+    Register => "register", "Register your instance";
+    Establish => "establish", "Establish the connection to the provider instance";
+    VerifyConnection => "verify_connection", "Verify the connection";
+    VerifyData => "verify_data", "Verify Impact data connection";
+}
+
 impl ActivityId {
-    /// In order: each is locked until the one before it is complete.
-    pub const ALL: [Self; 5] = [
-        Self::Learn,
-        Self::Register,
-        Self::Establish,
-        Self::VerifyConnection,
-        Self::VerifyData,
-    ];
-
-    /// Stored in the database and used in URLs; never change.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Learn => "learn",
-            Self::Register => "register",
-            Self::Establish => "establish",
-            Self::VerifyConnection => "verify_connection",
-            Self::VerifyData => "verify_data",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == value)
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::Learn => "Learn about registering your instance",
-            Self::Register => "Register your instance",
-            Self::Establish => "Establish the connection to the provider instance",
-            Self::VerifyConnection => "Verify the connection",
-            Self::VerifyData => "Verify Impact data connection",
-        }
-    }
-
     /// The short "Learn about …" overview shown under the title.
     pub fn summary(self) -> &'static str {
         match self {
@@ -78,11 +54,11 @@ impl ActivityId {
     pub fn is_verification(self) -> bool {
         matches!(self, Self::VerifyConnection | Self::VerifyData)
     }
-}
 
-impl fmt::Display for ActivityId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.title())
+    /// A refusal of this activity is fixed on the Provider connection form: everything from
+    /// "Establish the connection…" on depends on the connection.
+    pub fn fixed_on_connection_form(self) -> bool {
+        !matches!(self, Self::Learn | Self::Register)
     }
 }
 
@@ -95,30 +71,19 @@ pub enum ActivityStatus {
     Complete,
 }
 
-impl ActivityStatus {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Locked => "Locked",
-            Self::NotStarted => "Not started",
-            Self::InProgress => "In progress",
-            Self::Complete => "Complete",
-        }
-    }
-
-    /// For CSS classes and test selectors.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Locked => "locked",
-            Self::NotStarted => "not_started",
-            Self::InProgress => "in_progress",
-            Self::Complete => "complete",
-        }
-    }
+// The strings are for CSS classes and test selectors.
+labelled_enum! {
+    ActivityStatus { as_str, parse, label }
+    Locked => "locked", "Locked";
+    NotStarted => "not_started", "Not started";
+    InProgress => "in_progress", "In progress";
+    Complete => "complete", "Complete";
 }
 
-impl fmt::Display for ActivityStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
+impl ActivityStatus {
+    /// Unlocked: the activity before it is complete, so this one shows what it offers.
+    pub fn is_open(self) -> bool {
+        self != Self::Locked
     }
 }
 
@@ -161,6 +126,21 @@ pub struct VerificationView {
     pub run_by: String,
     #[serde(with = "crate::model::time")]
     pub at: DateTime<Utc>,
+}
+
+impl VerificationView {
+    /// The round trip to show: measured by a run that succeeded, and only then.
+    pub fn round_trip_ms(&self) -> Option<i64> {
+        self.latency_ms.filter(|_| self.ok)
+    }
+}
+
+/// What "Verify the connection" shows for each direction. `None` is "Not tested": the latest
+/// run never got to that direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObservedLinks {
+    pub outbound: Option<LinkStatus>,
+    pub inbound: Option<LinkStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +197,54 @@ impl GuidedSetupView {
             .find(|a| a.id == activity)
             .map(|a| a.status)
             .unwrap_or(ActivityStatus::Locked)
+    }
+
+    /// How many activities stand complete.
+    pub fn completed_count(&self) -> usize {
+        self.activities
+            .iter()
+            .filter(|a| a.status == ActivityStatus::Complete)
+            .count()
+    }
+
+    /// Whether the page offers "Mark Complete" on `activity` (to a user who may administer; the
+    /// server decides with [`mark_complete_check`]). Offered on an open activity not yet
+    /// complete; on a verification only once its latest run succeeded, since verifications
+    /// complete by succeeding and the button remains for a success not yet counted. "Establish"
+    /// is offered before the connection is onboarded: the refusal then names what is missing.
+    pub fn offers_mark_complete(&self, activity: ActivityId) -> bool {
+        let status = self.status(activity);
+        status.is_open()
+            && status != ActivityStatus::Complete
+            && (!activity.is_verification() || self.check(activity).is_some_and(|c| c.ok))
+    }
+
+    /// What keeps "Establish the connection…" from being marked complete, named, while it is not
+    /// complete; None once it is, or when nothing is missing.
+    pub fn establish_missing(&self) -> Option<String> {
+        if self.status(ActivityId::Establish) == ActivityStatus::Complete {
+            return None;
+        }
+        mark_complete_refusal(ActivityId::Establish, self.connection.as_ref())
+    }
+
+    /// Each direction as "Verify the connection" shows it: the latest run's observation when
+    /// there is a run; before any run, what the connection record says (blank without one).
+    pub fn observed_links(&self) -> ObservedLinks {
+        match (&self.connection_check, &self.connection) {
+            (Some(run), _) => ObservedLinks {
+                outbound: run.outbound,
+                inbound: run.inbound,
+            },
+            (None, Some(c)) => ObservedLinks {
+                outbound: Some(c.outbound),
+                inbound: Some(c.inbound),
+            },
+            (None, None) => ObservedLinks {
+                outbound: Some(LinkStatus::Blank),
+                inbound: Some(LinkStatus::Blank),
+            },
+        }
     }
 
     fn check(&self, activity: ActivityId) -> Option<&VerificationView> {
@@ -806,6 +834,162 @@ mod tests {
             .map(ActivityStatus::as_str),
             ["locked", "not_started", "in_progress", "complete"]
         );
+    }
+
+    #[test]
+    fn mark_complete_is_offered_on_open_activities_not_yet_complete() {
+        let offered =
+            |setup: &GuidedSetupView| ActivityId::ALL.map(|a| setup.offers_mark_complete(a));
+        // A fresh setup: only the first activity; everything after it is locked.
+        let fresh = GuidedSetupView::build(&[], None, None, None);
+        assert_eq!(offered(&fresh), [true, false, false, false, false]);
+        // No activities at all (nothing read yet): nothing is offered.
+        let empty = GuidedSetupView {
+            activities: vec![],
+            connection: None,
+            connection_check: None,
+            data_check: None,
+        };
+        assert_eq!(offered(&empty), [false; 5]);
+
+        // Establish is offered as soon as it is open, onboarded connection or not (the server's
+        // refusal then names what is missing).
+        let log = [done(ActivityId::Learn, 1), done(ActivityId::Register, 2)];
+        let pending = connection(
+            ConnectionState::Pending,
+            Onboarding::NotStarted,
+            LinkStatus::Blank,
+            LinkStatus::Blank,
+        );
+        let setup = GuidedSetupView::build(&log, Some(pending), None, None);
+        assert_eq!(offered(&setup), [false, false, true, false, false]);
+        let setup = GuidedSetupView::build(&log, None, None, None);
+        assert_eq!(offered(&setup), [false, false, true, false, false]);
+
+        // A verification: not before a run, not after a failed one, yes for a success not yet
+        // counted, no once counted.
+        let mut log = log.to_vec();
+        log.push(done(ActivityId::Establish, 3));
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), None, None);
+        assert_eq!(offered(&setup), [false, false, false, false, false]);
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(false)), None);
+        assert_eq!(offered(&setup), [false; 5]);
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(true)), None);
+        assert_eq!(offered(&setup), [false, false, false, true, false]);
+        log.push(done(ActivityId::VerifyConnection, 4));
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(true)), None);
+        assert_eq!(offered(&setup), [false; 5]);
+        // The data check's own run decides, not the connection check's.
+        let setup = GuidedSetupView::build(
+            &log,
+            Some(onboarded()),
+            Some(check(true)),
+            Some(check(true)),
+        );
+        assert_eq!(offered(&setup), [false, false, false, false, true]);
+        assert_eq!(setup.completed_count(), 4);
+        assert_eq!(fresh.completed_count(), 0);
+        // Wherever it is offered, the server accepts it or names what is missing.
+        for a in ActivityId::ALL
+            .into_iter()
+            .filter(|a| setup.offers_mark_complete(*a))
+        {
+            assert_eq!(mark_complete_check(&setup, a), None);
+        }
+    }
+
+    #[test]
+    fn establish_names_what_is_missing_until_it_is_complete() {
+        let log = [done(ActivityId::Learn, 1), done(ActivityId::Register, 2)];
+        let none = GuidedSetupView::build(&log, None, None, None);
+        assert!(none
+            .establish_missing()
+            .is_some_and(|m| m.contains("no provider connection")));
+        let validated = connection(
+            ConnectionState::Validated,
+            Onboarding::NotStarted,
+            LinkStatus::NotOnboarded,
+            LinkStatus::NotOnboarded,
+        );
+        let setup = GuidedSetupView::build(&log, Some(validated.clone()), None, None);
+        assert!(setup
+            .establish_missing()
+            .is_some_and(|m| m.contains("Outbound status is Not onboarded")));
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), None, None);
+        assert_eq!(setup.establish_missing(), None);
+        // Once complete, nothing is missing whatever the connection does now.
+        let log = [
+            log[0].clone(),
+            log[1].clone(),
+            done(ActivityId::Establish, 3),
+        ];
+        let setup = GuidedSetupView::build(&log, Some(onboarded()), None, None);
+        assert_eq!(setup.status(ActivityId::Establish), C);
+        assert_eq!(setup.establish_missing(), None);
+        // Locked (nothing before it done): still names what is missing, as the page shows it.
+        let fresh = GuidedSetupView::build(&[], Some(validated), None, None);
+        assert!(fresh.establish_missing().is_some());
+    }
+
+    #[test]
+    fn the_connection_check_shows_the_run_then_the_record() {
+        let both = |outbound, inbound| ObservedLinks { outbound, inbound };
+        // Nothing at all: blank.
+        let setup = GuidedSetupView::build(&[], None, None, None);
+        assert_eq!(
+            setup.observed_links(),
+            both(Some(LinkStatus::Blank), Some(LinkStatus::Blank))
+        );
+        // Before any run: the record.
+        let half = connection(
+            ConnectionState::Validated,
+            Onboarding::Syncing,
+            LinkStatus::Up,
+            LinkStatus::NotOnboarded,
+        );
+        let setup = GuidedSetupView::build(&[], Some(half.clone()), None, None);
+        assert_eq!(
+            setup.observed_links(),
+            both(Some(LinkStatus::Up), Some(LinkStatus::NotOnboarded))
+        );
+        // After a run: the run's observation, even where the record says more; a direction it
+        // never got to is not tested.
+        let run = VerificationView {
+            outbound: Some(LinkStatus::Down),
+            inbound: None,
+            ..check(false)
+        };
+        let setup = GuidedSetupView::build(&[], Some(half), Some(run), None);
+        assert_eq!(setup.observed_links(), both(Some(LinkStatus::Down), None));
+        let setup = GuidedSetupView::build(&[], None, Some(check(true)), None);
+        assert_eq!(setup.observed_links(), both(None, None));
+    }
+
+    #[test]
+    fn the_round_trip_shows_only_for_a_run_that_succeeded() {
+        assert_eq!(check(true).round_trip_ms(), Some(12));
+        assert_eq!(check(false).round_trip_ms(), None);
+        let unmeasured = VerificationView {
+            latency_ms: None,
+            ..check(true)
+        };
+        assert_eq!(unmeasured.round_trip_ms(), None);
+    }
+
+    #[test]
+    fn refusals_from_establish_on_are_fixed_on_the_connection_form() {
+        assert_eq!(
+            ActivityId::ALL.map(ActivityId::fixed_on_connection_form),
+            [false, false, true, true, true]
+        );
+        assert!(!ActivityStatus::Locked.is_open());
+        assert!([
+            ActivityStatus::NotStarted,
+            ActivityStatus::InProgress,
+            ActivityStatus::Complete
+        ]
+        .iter()
+        .all(|s| s.is_open()));
     }
 
     #[test]

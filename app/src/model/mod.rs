@@ -11,6 +11,7 @@ pub mod events;
 pub mod field;
 pub mod guided;
 pub mod ids;
+mod labels;
 pub mod provider_url;
 pub mod redirect;
 pub mod state;

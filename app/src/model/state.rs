@@ -4,9 +4,9 @@
 //! Labels are the product's own words (users and their runbooks know them): keep them exact.
 //! `as_db` strings are what the database stores and match the serde names; never change them.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
+
+use super::labels::labelled_enum;
 
 /// The form's "State" field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -22,41 +22,12 @@ pub enum ConnectionState {
     ValidationFailed,
 }
 
-impl ConnectionState {
-    pub const ALL: [Self; 4] = [
-        Self::Pending,
-        Self::AwaitingValidation,
-        Self::Validated,
-        Self::ValidationFailed,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Pending => "Pending",
-            Self::AwaitingValidation => "Awaiting validation",
-            Self::Validated => "Validated",
-            Self::ValidationFailed => "Validation failed",
-        }
-    }
-
-    pub fn as_db(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::AwaitingValidation => "awaiting_validation",
-            Self::Validated => "validated",
-            Self::ValidationFailed => "validation_failed",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_db() == value)
-    }
-}
-
-impl fmt::Display for ConnectionState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
-    }
+labelled_enum! {
+    ConnectionState { as_db, from_db, label }
+    Pending => "pending", "Pending";
+    AwaitingValidation => "awaiting_validation", "Awaiting validation";
+    Validated => "validated", "Validated";
+    ValidationFailed => "validation_failed", "Validation failed";
 }
 
 /// The form's "Outbound status" (we call the provider) and "Inbound status" (it calls us).
@@ -71,37 +42,13 @@ pub enum LinkStatus {
     Down,
 }
 
-impl LinkStatus {
-    pub const ALL: [Self; 4] = [Self::Blank, Self::NotOnboarded, Self::Up, Self::Down];
-
-    /// Empty for `Blank`: the product shows an empty field, not a word.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Blank => "",
-            Self::NotOnboarded => "Not onboarded",
-            Self::Up => "Up",
-            Self::Down => "Down",
-        }
-    }
-
-    pub fn as_db(self) -> &'static str {
-        match self {
-            Self::Blank => "blank",
-            Self::NotOnboarded => "not_onboarded",
-            Self::Up => "up",
-            Self::Down => "down",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_db() == value)
-    }
-}
-
-impl fmt::Display for LinkStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
-    }
+labelled_enum! {
+    LinkStatus { as_db, from_db, label }
+    // Empty for `Blank`: the product shows an empty field, not a word.
+    Blank => "blank", "";
+    NotOnboarded => "not_onboarded", "Not onboarded";
+    Up => "up", "Up";
+    Down => "down", "Down";
 }
 
 /// Where "Connect to provider" stands; the label is the status message shown while it runs.
@@ -115,49 +62,32 @@ pub enum Onboarding {
     Failed,
 }
 
+labelled_enum! {
+    Onboarding { as_db, from_db, label }
+    // Empty for `NotStarted`: no status message shows before onboarding.
+    NotStarted => "not_started", "";
+    Started => "started", "Provider onboarding started";
+    Syncing => "syncing", "Syncing settings to complete onboarding";
+    Complete => "complete", "Onboarding Complete";
+    Failed => "failed", "Onboarding failed";
+}
+
 impl Onboarding {
-    pub const ALL: [Self; 5] = [
-        Self::NotStarted,
-        Self::Started,
-        Self::Syncing,
-        Self::Complete,
-        Self::Failed,
-    ];
-
-    /// Empty for `NotStarted`: no status message shows before onboarding.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::NotStarted => "",
-            Self::Started => "Provider onboarding started",
-            Self::Syncing => "Syncing settings to complete onboarding",
-            Self::Complete => "Onboarding Complete",
-            Self::Failed => "Onboarding failed",
-        }
-    }
-
-    pub fn as_db(self) -> &'static str {
-        match self {
-            Self::NotStarted => "not_started",
-            Self::Started => "started",
-            Self::Syncing => "syncing",
-            Self::Complete => "complete",
-            Self::Failed => "failed",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_db() == value)
-    }
-
     /// Onboarding work is under way in the background.
     pub fn is_running(self) -> bool {
         matches!(self, Self::Started | Self::Syncing)
     }
-}
 
-impl fmt::Display for Onboarding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
+    /// Whether onboarding, now at `self`, has reached `step` of its progress (Started, Syncing,
+    /// Complete): the page marks those steps done. Before it starts and after it fails, none is.
+    pub fn has_reached(self, step: Onboarding) -> bool {
+        let order = |o: Onboarding| match o {
+            Self::NotStarted | Self::Failed => 0,
+            Self::Started => 1,
+            Self::Syncing => 2,
+            Self::Complete => 3,
+        };
+        order(self) >= order(step) && !matches!(self, Self::NotStarted | Self::Failed)
     }
 }
 
@@ -224,71 +154,30 @@ pub enum Action {
     Retry,
 }
 
+// Labels: button text for user actions (the product's labels); a description for system events,
+// as history shows it.
+labelled_enum! {
+    Action { as_db, from_db, label }
+    Save => "save", "Save";
+    Register => "register", "Registered with the provider";
+    SubmitForValidation => "submit_for_validation", "Submitted for validation";
+    ValidationPassed => "validation_passed", "Validation checks passed";
+    ValidationFailed => "validation_failed", "Validation checks failed";
+    Rescan => "rescan", "Rescan";
+    Onboard => "onboard", "Connect to provider";
+    OnboardingSyncing => "onboarding_syncing", "Onboarding began syncing settings";
+    OnboardingComplete => "onboarding_complete", "Onboarding completed";
+    OnboardingFailed => "onboarding_failed", "Onboarding attempt failed";
+    Retry => "retry", "Retry";
+}
+
 impl Action {
-    pub const ALL: [Self; 11] = [
-        Self::Save,
-        Self::Register,
-        Self::SubmitForValidation,
-        Self::ValidationPassed,
-        Self::ValidationFailed,
-        Self::Rescan,
-        Self::Onboard,
-        Self::OnboardingSyncing,
-        Self::OnboardingComplete,
-        Self::OnboardingFailed,
-        Self::Retry,
-    ];
-
-    /// Button text for user actions (the product's labels); a description for system events, as
-    /// history shows it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Save => "Save",
-            Self::Register => "Registered with the provider",
-            Self::SubmitForValidation => "Submitted for validation",
-            Self::ValidationPassed => "Validation checks passed",
-            Self::ValidationFailed => "Validation checks failed",
-            Self::Rescan => "Rescan",
-            Self::Onboard => "Connect to provider",
-            Self::OnboardingSyncing => "Onboarding began syncing settings",
-            Self::OnboardingComplete => "Onboarding completed",
-            Self::OnboardingFailed => "Onboarding attempt failed",
-            Self::Retry => "Retry",
-        }
-    }
-
     /// A person may ask for it; the others are reported by background jobs only.
     pub fn is_user_action(self) -> bool {
         matches!(
             self,
             Self::Save | Self::Rescan | Self::Onboard | Self::Retry
         )
-    }
-
-    pub fn as_db(self) -> &'static str {
-        match self {
-            Self::Save => "save",
-            Self::Register => "register",
-            Self::SubmitForValidation => "submit_for_validation",
-            Self::ValidationPassed => "validation_passed",
-            Self::ValidationFailed => "validation_failed",
-            Self::Rescan => "rescan",
-            Self::Onboard => "onboard",
-            Self::OnboardingSyncing => "onboarding_syncing",
-            Self::OnboardingComplete => "onboarding_complete",
-            Self::OnboardingFailed => "onboarding_failed",
-            Self::Retry => "retry",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_db() == value)
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
     }
 }
 
@@ -539,6 +428,7 @@ fn onboarding_phrase(onboarding: Onboarding) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeSet, HashSet, VecDeque};
+    use std::fmt;
 
     use super::*;
     use Action as A;
@@ -1127,6 +1017,18 @@ mod tests {
         let r = transition(s, A::Retry).unwrap_err();
         let back: Refusal = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn the_progress_marks_the_steps_onboarding_has_reached() {
+        let steps = [Started, Syncing, Complete];
+        let reached = |now: Onboarding| steps.map(|s| now.has_reached(s));
+        assert_eq!(reached(NS), [false, false, false]);
+        assert_eq!(reached(Started), [true, false, false]);
+        assert_eq!(reached(Syncing), [true, true, false]);
+        assert_eq!(reached(Complete), [true, true, true]);
+        // A failed attempt shows no step done, whatever it had reached.
+        assert_eq!(reached(Failed), [false, false, false]);
     }
 
     #[test]

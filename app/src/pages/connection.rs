@@ -14,8 +14,9 @@ use crate::{
         status::{fmt_time, ErrorBanner, LinkPill, StatePill},
     },
     model::{
-        allowed_user_actions, transition, Action as Step, ApiError, CheckStatus, ConnectionAction,
-        ConnectionState, ConnectionView, EventBody, Onboarding, UpdateConnection,
+        allowed_user_actions, current_connection, latest_run_checks, onboarding_messages,
+        transition, Action as Step, ApiError, ConnectionAction, ConnectionState, ConnectionView,
+        Onboarding, UpdateConnection,
     },
 };
 
@@ -97,18 +98,7 @@ fn ConnectionEditor(
     let url = conn.url.clone();
     // The record as the live stream last described it (starts as loaded).
     let loaded = conn.clone();
-    let current = Memo::new(move |_| {
-        live.events.with(|list| {
-            list.iter()
-                .rev()
-                .find_map(|e| match &e.body {
-                    EventBody::Connection { connection } => Some(connection.clone()),
-                    _ => None,
-                })
-                .filter(|c| c.version >= loaded.version)
-                .unwrap_or_else(|| loaded.clone())
-        })
-    });
+    let current = Memo::new(move |_| live.events.with(|log| current_connection(log, &loaded)));
     let company = RwSignal::new(conn.company.clone());
     let query = use_query_map();
     let error = RwSignal::new(query.with_untracked(|q| q.get("error")).map(|m| ApiError {
@@ -231,59 +221,12 @@ fn ConnectionEditor(
 /// Live status: the running scan's checks, and the onboarding messages with their times.
 #[component]
 fn StatusPanel(live: Live, current: Memo<ConnectionView>) -> impl IntoView {
-    let onboarding = move || {
-        live.events.with(|list| {
-            list.iter()
-                .filter_map(|e| match &e.body {
-                    EventBody::Onboarding {
-                        step,
-                        message,
-                        failed,
-                    } => Some((e.seq, e.at, step.clone(), message.clone(), *failed)),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        })
-    };
+    let onboarding = move || live.events.with(|log| onboarding_messages(log));
     // The latest run's checks, in the order they report.
-    let checks = move || {
-        live.events.with(|list| {
-            let last_run = list.iter().rev().find_map(|e| match &e.body {
-                EventBody::Scan { run_id, .. } => Some(*run_id),
-                _ => None,
-            });
-            let mut rows: Vec<(String, String, Option<CheckStatus>)> = Vec::new();
-            for e in list {
-                if let EventBody::Check {
-                    run_id,
-                    check_id,
-                    name,
-                    result,
-                } = &e.body
-                {
-                    if Some(*run_id) != last_run {
-                        continue;
-                    }
-                    let status = result.as_ref().map(|r| r.status);
-                    match rows.iter_mut().find(|r| &r.0 == check_id) {
-                        Some(row) => row.2 = status,
-                        None => rows.push((check_id.clone(), name.clone(), status)),
-                    }
-                }
-            }
-            rows
-        })
-    };
+    let checks = move || live.events.with(|log| latest_run_checks(log));
     let phase = move || current.get().onboarding;
     let step_class = move |step: Onboarding| {
-        let now = phase();
-        let order = |o: Onboarding| match o {
-            Onboarding::NotStarted | Onboarding::Failed => 0,
-            Onboarding::Started => 1,
-            Onboarding::Syncing => 2,
-            Onboarding::Complete => 3,
-        };
-        if order(now) >= order(step) && now != Onboarding::NotStarted && now != Onboarding::Failed {
+        if phase().has_reached(step) {
             "step done"
         } else {
             "step"
@@ -296,10 +239,10 @@ fn StatusPanel(live: Live, current: Memo<ConnectionView>) -> impl IntoView {
             <Show when=move || !checks().is_empty()>
                 <h3 id="live-checks-title">"Health scan checks"</h3>
                 <ul class="checks" data-testid="live-checks" aria-labelledby="live-checks-title">
-                    {move || checks().into_iter().map(|(id, name, status)| {
-                        let label = status.map(|s| s.label()).unwrap_or("Running…");
-                        let class = format!("check {}", status.map(|s| s.as_db()).unwrap_or("running"));
-                        view! { <li class=class data-check=id><span>{name}</span><span class="muted">{label}</span></li> }
+                    {move || checks().into_iter().map(|c| {
+                        let label = c.status.map(|s| s.label()).unwrap_or("Running…");
+                        let class = format!("check {}", c.status.map(|s| s.as_db()).unwrap_or("running"));
+                        view! { <li class=class data-check=c.check_id><span>{c.name}</span><span class="muted">{label}</span></li> }
                     }).collect_view()}
                 </ul>
             </Show>
@@ -311,11 +254,11 @@ fn StatusPanel(live: Live, current: Memo<ConnectionView>) -> impl IntoView {
                     <li class=move || step_class(Onboarding::Complete)>"Complete"</li>
                 </ol>
                 <ul class="messages" data-testid="onboarding-messages" aria-label="Onboarding messages">
-                    {move || onboarding().into_iter().map(|(seq, at, step, message, failed)| view! {
-                        <li data-seq=seq data-step=step class:failed=failed>
-                            <time>{crate::components::status::fmt_clock(at)}</time>
+                    {move || onboarding().into_iter().map(|m| view! {
+                        <li data-seq=m.seq data-step=m.step class:failed=m.failed>
+                            <time>{crate::components::status::fmt_clock(m.at)}</time>
                             " "
-                            <span class="message">{message}</span>
+                            <span class="message">{m.message}</span>
                         </li>
                     }).collect_view()}
                 </ul>

@@ -8,8 +8,8 @@ use crate::{
     api::{guided_setup, mark_complete, me, verify_connection, verify_data},
     components::status::{fmt_time, ErrorBanner, LinkPill, StatePill},
     model::{
-        mark_complete_refusal, Access, ActivityId, ActivityStatus, ActivityView, ApiError,
-        ConnectionView, GuidedSetupView, LinkStatus, VerificationView,
+        Access, ActivityId, ActivityView, ApiError, ConnectionView, GuidedSetupView, LinkStatus,
+        VerificationView,
     },
 };
 
@@ -108,19 +108,14 @@ fn Registration(
     actions: Actions,
     refusal: RwSignal<Option<(ActivityId, ApiError)>>,
 ) -> impl IntoView {
-    let done = setup
-        .activities
-        .iter()
-        .filter(|a| a.status == ActivityStatus::Complete)
-        .count();
+    let done = setup.completed_count();
     let total = setup.activities.len();
     let fix_href = form_href(setup.connection.as_ref());
     let banner = move || {
         refusal.get().map(|(activity, error)| {
-            let fix = match activity {
-                ActivityId::Learn | ActivityId::Register => None,
-                _ => Some(fix_href.clone()),
-            };
+            let fix = activity
+                .fixed_on_connection_form()
+                .then(|| fix_href.clone());
             view! {
                 <ErrorBanner error/>
                 {fix.map(|href| view! {
@@ -155,7 +150,7 @@ fn Activity(
 ) -> impl IntoView {
     let id = activity.id;
     let status = activity.status;
-    let open = status != ActivityStatus::Locked;
+    let open = status.is_open();
     let completed = activity
         .completed_by
         .clone()
@@ -163,15 +158,7 @@ fn Activity(
         .map(|(who, at)| {
             view! { <p class="muted" data-testid="completed">{format!("Completed by {who} on {}", fmt_time(at))}</p> }
         });
-    // Verifications complete by succeeding; Mark Complete remains for a success not yet counted.
-    let markable = rights.admin
-        && open
-        && status != ActivityStatus::Complete
-        && match id {
-            ActivityId::VerifyConnection => setup.connection_check.as_ref().is_some_and(|c| c.ok),
-            ActivityId::VerifyData => setup.data_check.as_ref().is_some_and(|c| c.ok),
-            _ => true,
-        };
+    let markable = rights.admin && setup.offers_mark_complete(id);
     let mark = actions.mark;
     let mark_button = markable.then(|| {
         view! {
@@ -242,11 +229,8 @@ fn details(
 
 fn establish(setup: &GuidedSetupView) -> impl IntoView {
     let href = form_href(setup.connection.as_ref());
-    let complete = setup.status(ActivityId::Establish) == ActivityStatus::Complete;
-    // What is still missing, named, while the activity is open.
-    let missing = (!complete)
-        .then(|| mark_complete_refusal(ActivityId::Establish, setup.connection.as_ref()))
-        .flatten();
+    // What is still missing, named, until the activity is complete.
+    let missing = setup.establish_missing();
     let record = setup.connection.clone().map(|c| {
         view! {
             <table class="compact" data-testid="establish-connection">
@@ -314,33 +298,16 @@ fn connection_check(
     run: Action<(), Result<VerificationView, ApiError>>,
 ) -> impl IntoView {
     let check = setup.connection_check.clone();
-    // The run's observation when there is one (a direction it never got to is "Not tested");
-    // before any run, what the connection record says.
-    let observed =
-        |run: Option<LinkStatus>, record: Option<LinkStatus>, testid: &'static str| match (
-            &check,
-            run.or(if check.is_some() { None } else { record }),
-        ) {
-            (_, Some(status)) => view! { <LinkPill status testid/> }.into_any(),
-            (Some(_), None) => {
-                view! { <span class="muted" data-testid=testid>"Not tested"</span> }.into_any()
-            }
-            (None, None) => view! { <LinkPill status=LinkStatus::Blank testid/> }.into_any(),
-        };
-    let conn = setup.connection.as_ref();
-    let outbound = observed(
-        check.as_ref().and_then(|c| c.outbound),
-        conn.map(|c| c.outbound),
-        "check-outbound",
-    );
-    let inbound = observed(
-        check.as_ref().and_then(|c| c.inbound),
-        conn.map(|c| c.inbound),
-        "check-inbound",
-    );
+    let observed = |status: Option<LinkStatus>, testid: &'static str| match status {
+        Some(status) => view! { <LinkPill status testid/> }.into_any(),
+        None => view! { <span class="muted" data-testid=testid>"Not tested"</span> }.into_any(),
+    };
+    let links = setup.observed_links();
+    let outbound = observed(links.outbound, "check-outbound");
+    let inbound = observed(links.inbound, "check-inbound");
     let round_trip = check
         .as_ref()
-        .and_then(|c| c.latency_ms.filter(|_| c.ok))
+        .and_then(VerificationView::round_trip_ms)
         .map(|ms| format!("{ms} ms"))
         .unwrap_or_else(|| "—".to_string());
     view! {

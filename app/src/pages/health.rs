@@ -9,7 +9,7 @@ use crate::{
         live::{self, LinkNotice, Live},
         status::{fmt_time, ErrorBanner, StatePill},
     },
-    model::{Action as Step, CheckResult, ConnectionAction, EventBody, ScanRunView},
+    model::{health_changes, Action as Step, ConnectionAction, ScanRunView},
 };
 
 #[component]
@@ -36,21 +36,7 @@ pub fn Health() -> impl IntoView {
         }
         id
     });
-    let finished_scans = Memo::new(move |_| {
-        live.events.with(|l| {
-            l.iter()
-                .filter(|e| {
-                    matches!(
-                        &e.body,
-                        EventBody::Scan {
-                            outcome: Some(_),
-                            ..
-                        } | EventBody::Connection { .. }
-                    )
-                })
-                .count()
-        })
-    });
+    let finished_scans = Memo::new(move |_| live.events.with(|log| health_changes(log)));
     let data = Resource::new(
         move || {
             (
@@ -76,7 +62,7 @@ pub fn Health() -> impl IntoView {
                     Ok(h) => {
                         let conn = h.connection.clone();
                         let version = conn.version;
-                        let issues: Vec<CheckResult> = h.checks.iter().filter(|c| c.status.is_issue()).cloned().collect();
+                        let issues = h.issues();
                         let can_rescan = crate::model::transition(conn.status(), Step::Rescan).is_ok();
                         view! {
                             <section class="card">
@@ -106,7 +92,7 @@ pub fn Health() -> impl IntoView {
                                     let check = c.check_id.clone();
                                     let title_id = format!("issue-{}-title", c.check_id);
                                     view! {
-                                        <article class=format!("issue {}", format!("{:?}", c.severity).to_lowercase()) data-testid="issue" data-check=c.check_id.clone()
+                                        <article class=format!("issue {}", c.severity.as_db()) data-testid="issue" data-check=c.check_id.clone()
                                             aria-labelledby=title_id.clone()>
                                             <h3 id=title_id.clone()>{c.name.clone()}</h3>
                                             <p>
@@ -127,7 +113,7 @@ pub fn Health() -> impl IntoView {
                                     }
                                 }).collect_view()}
                                 {move || rescan_one.value().get().and_then(|r| r.ok()).map(|run: ScanRunView| {
-                                    let text = if run.outcome.as_deref() == Some("passed") { "Resolved: the check passes now." } else { "Still detected." };
+                                    let text = if run.passed() { "Resolved: the check passes now." } else { "Still detected." };
                                     view! { <div class="banner warn" role="status" data-testid="recheck">{text}</div> }
                                 })}
                             </section>
@@ -158,7 +144,7 @@ pub fn Health() -> impl IntoView {
                                                 <td>{fmt_time(r.started_at)}</td>
                                                 <td>{r.suite.clone()}</td>
                                                 <td>{r.outcome.clone().unwrap_or_else(|| "running".into())}</td>
-                                                <td>{r.results.iter().filter(|c| c.status.is_issue()).count()}</td>
+                                                <td>{r.issue_count()}</td>
                                             </tr>
                                         }).collect_view()}
                                     </tbody>

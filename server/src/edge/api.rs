@@ -391,9 +391,10 @@ fn refused_page(
         .collect();
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Authorisation not accepted</title>\
-         <link rel=\"stylesheet\" href=\"/pkg/impact-connect.css\"></head><body><main><section class=\"card\">\
+         <link rel=\"stylesheet\" href=\"{css}\"></head><body><main><section class=\"card\">\
          <h1>Authorisation not accepted</h1><p>{escaped}</p><p><a href=\"/connections/{id}\">Back to the connection</a></p>\
-         </section></main></body></html>"
+         </section></main></body></html>",
+        css = app::STYLESHEET,
     );
     (status, axum::response::Html(body)).into_response()
 }

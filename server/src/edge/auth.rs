@@ -151,9 +151,10 @@ pub async fn guard(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
 fn forbidden_page(access: Access) -> Response {
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not allowed</title>\
-         <link rel=\"stylesheet\" href=\"/pkg/impact-connect.css\"></head><body><main><section class=\"card\">\
+         <link rel=\"stylesheet\" href=\"{css}\"></head><body><main><section class=\"card\">\
          <h1>Not allowed</h1><p>{}</p><p><a href=\"/\">Back to the start page</a></p></section></main></body></html>",
-        access.refusal()
+        access.refusal(),
+        css = app::STYLESHEET,
     );
     (StatusCode::FORBIDDEN, Html(body)).into_response()
 }
