@@ -285,7 +285,7 @@ pub(crate) async fn append(
     body: EventBody,
 ) -> Result<ConnectionEvent, ServiceError> {
     let seq = super::connections::progress::next_event_seq(tx, connection_id).await?;
-    super::relay::announce(tx, connection_id, seq).await?;
+    announce(tx, connection_id, seq).await?;
     let at = clock::now();
     let json = serde_json::to_string(&body).map_err(anyhow::Error::from)?;
     sqlx::query(
@@ -303,6 +303,27 @@ pub(crate) async fn append(
         at,
         body,
     })
+}
+
+/// The PostgreSQL channel on which every appended event is announced (`relay` listens).
+pub const ANNOUNCEMENTS: &str = "impact_events";
+
+/// Announces `seq` of `connection_id` to the other replicas (`relay`), inside the transaction
+/// that appends it: PostgreSQL delivers it on commit. SQLite has one process and no one to tell.
+pub(crate) async fn announce(
+    tx: &mut Transaction<'static, Any>,
+    connection_id: i64,
+    seq: i64,
+) -> Result<(), ServiceError> {
+    if tx.backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(ANNOUNCEMENTS)
+        .bind(format!("{connection_id}:{seq}"))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// The newest sequence number in this connection's log (0 for none).

@@ -1,39 +1,23 @@
-//! Live events across replicas (PostgreSQL). Every appended event is announced with `NOTIFY`,
-//! which PostgreSQL delivers when (and only if) the transaction commits; the payload is the
-//! connection id and sequence number, never the event, which stays in the log. Every replica
+//! Live events across replicas (PostgreSQL). Every appended event is announced with `NOTIFY`
+//! (`events::append`), which PostgreSQL delivers when (and only if) the transaction commits; the
+//! payload is the connection id and sequence number, never the event, which stays in the log.
+//! Every replica
 //! `LISTEN`s, reads from the log what it has not sent yet and feeds its own hub, so a browser's
 //! stream on one replica gets what another replica committed. After the listening connection
 //! is lost, the relay connects again and catches up from the log (announcements made meanwhile
 //! are gone). With SQLite there is one process and nothing to relay.
 use std::time::Duration;
 
-use sqlx::{postgres::PgListener, Any, Transaction};
+use sqlx::postgres::PgListener;
 
-use super::{error::ServiceError, events, AppState};
-
-/// The channel every replica listens on.
-pub const CHANNEL: &str = "impact_events";
+use super::{
+    events::{self, ANNOUNCEMENTS},
+    AppState,
+};
 
 /// Pause before trying again when connecting or `LISTEN` failed (a connection that worked and
 /// was lost is replaced at once).
 const RETRY: Duration = Duration::from_millis(500);
-
-/// Announces `seq` of `connection_id` inside the transaction that appends it.
-pub(crate) async fn announce(
-    tx: &mut Transaction<'static, Any>,
-    connection_id: i64,
-    seq: i64,
-) -> Result<(), ServiceError> {
-    if tx.backend_name() != "PostgreSQL" {
-        return Ok(());
-    }
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(format!("{connection_id}:{seq}"))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
 
 /// Listens for announcements until the hub closes (shutdown). `database_url` is the
 /// PostgreSQL the replicas share; call only for PostgreSQL.
@@ -63,7 +47,7 @@ async fn listen(state: &AppState, database_url: &str) -> bool {
             return false;
         }
     };
-    if let Err(e) = listener.listen(CHANNEL).await {
+    if let Err(e) = listener.listen(ANNOUNCEMENTS).await {
         tracing::warn!(error = %e, "event relay: LISTEN failed; trying again");
         return false;
     }
