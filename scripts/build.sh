@@ -12,13 +12,26 @@ else cargo build -p "$SITE_BIN_PACKAGE" --bin "$SITE_BIN_TARGET"; fi
 
 log "building the WASM bundle"
 mode="$(cat "$WASM_MODE_FILE" 2>/dev/null || echo rustup)"
+# The bundle's standard library is compiled with it, for size (opt-level z like the rest instead
+# of the prebuilt std's 3) and with panics that abort at once (no panic-message machinery in the
+# browser): 381 -> 354 KB gzip (docs/BENCHMARKS.md). It needs the standard library's source
+# (rustup's rust-src, or Debian's rust-web-src) and unstable flags (RUSTC_BOOTSTRAP); without the
+# source the prebuilt std is used and the bundle is larger. The target's rustflags replace
+# .cargo/config.toml's, so the type-erased views are asked for here again.
+wasm_flags="--cfg erase_components -Zunstable-options -Cpanic=immediate-abort"
 if [ "$mode" = debian ]; then
   lld="$(command -v rust-lld || true)"
   PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="${lld:-rust-lld}" \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$wasm_flags" \
     /usr/bin/cargo build -p "$SITE_LIB_PACKAGE" --target wasm32-unknown-unknown --profile "$SITE_LIB_PROFILE" \
     -Zbuild-std=std,panic_abort
+elif [ -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library/std" ]; then
+  RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$wasm_flags" \
+    cargo build -p "$SITE_LIB_PACKAGE" --target wasm32-unknown-unknown --profile "$SITE_LIB_PROFILE" \
+    -Zbuild-std=std,panic_abort
 else
+  log "no standard library source (rustup component rust-src): the bundle uses the prebuilt std and is larger"
   cargo build -p "$SITE_LIB_PACKAGE" --target wasm32-unknown-unknown --profile "$SITE_LIB_PROFILE"
 fi
 

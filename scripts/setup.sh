@@ -36,6 +36,13 @@ else
   apt_install rustc-web cargo-web rust-web-src rust-web-llvm
   echo debian > "$WASM_MODE_FILE"
 fi
+# The standard library's source, to compile the bundle's std for size (scripts/build.sh); the
+# build works without it, with a larger bundle.
+if [ "$(cat "$WASM_MODE_FILE")" = rustup ] \
+    && ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+  timeout 180 rustup component add rust-src >/dev/null 2>&1 \
+    || log "rustup could not add rust-src: the WASM bundle will use the prebuilt std (larger)"
+fi
 
 # 3. The wasm-bindgen CLI of exactly the crate's version (the two must match).
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
