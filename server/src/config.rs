@@ -212,8 +212,6 @@ impl Config {
     }
 }
 
-/// The relay from IMPACT_SMTP_URL (unset or empty: none) and IMPACT_SMTP_CA_FILE, checked now so
-/// that a bad URL or CA file stops start-up.
 /// The site as the root Cargo.toml's `[[workspace.metadata.leptos]]` declares it (output name,
 /// pkg dir, site root, address), read as leptos's `get_configuration` reads it: each `LEPTOS_*`
 /// variable that is set (LEPTOS_SITE_ROOT, LEPTOS_SITE_ADDR, …) overrides its key. The table is
@@ -223,6 +221,8 @@ pub fn declared_site() -> anyhow::Result<leptos::config::LeptosOptions> {
         .context("reading [[workspace.metadata.leptos]] in the root Cargo.toml")
 }
 
+/// The relay from IMPACT_SMTP_URL (unset or empty: none) and IMPACT_SMTP_CA_FILE, checked now so
+/// that a bad URL or CA file stops start-up.
 fn smtp_relay() -> anyhow::Result<Option<app::server::smtp::SmtpRelay>> {
     let set = |var| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
     let Some(url) = set("IMPACT_SMTP_URL") else {
