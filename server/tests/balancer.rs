@@ -11,7 +11,8 @@ use std::{
 };
 
 use process::{
-    client, free_port, fresh_database, get, pool, sse::SseFrames, start_with, Backend, EMAIL,
+    client, create, free_port, fresh_database, get, invite, pool, sse::SseFrames, start_with,
+    wait_for, Backend,
 };
 use rand::RngCore;
 use serde_json::json;
@@ -120,21 +121,6 @@ async fn stored_after(db: &sqlx::AnyPool, after: i64) -> Vec<i64> {
     .collect()
 }
 
-async fn wait_for_state(c: &reqwest::Client, base: &str, state: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = get(c, format!("{base}/api/connections/1")).await;
-        if v["state"] == state {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the connection never became {state}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn streams_continue_on_the_other_replica_when_one_is_stopped() {
     let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
@@ -168,26 +154,9 @@ async fn streams_continue_on_the_other_replica_when_one_is_stopped() {
     let c = client(&base).await;
 
     // A connection, made through nginx, Validated.
-    c.post(format!("{base}/api/invitations"))
-        .json(&json!({ "email": EMAIL, "company": "Acme" }))
-        .send()
-        .await
-        .expect("invite");
-    let outbox = get(&c, format!("{base}/api/outbox")).await;
-    let link = outbox[0]["link"].as_str().expect("link").to_string();
-    let token = link.split_once("token=").expect("token").1;
-    let created = c
-        .post(format!("{base}/api/connections"))
-        .json(&json!({ "company": "Acme", "registration_token": token }))
-        .send()
-        .await
-        .expect("create");
-    assert!(
-        created.status().is_success(),
-        "create: {}",
-        created.status()
-    );
-    wait_for_state(&c, &base, "validated").await;
+    let token = invite(&c, &base, "Acme").await;
+    create(&c, &base, "Acme", &token).await;
+    wait_for(&c, &base, "state", "validated").await;
 
     // Streams through nginx, then a deploy stops replica A.
     let before = newest(&look).await;
@@ -222,7 +191,7 @@ async fn streams_continue_on_the_other_replica_when_one_is_stopped() {
         .await
         .expect("rescan");
     assert_eq!(r.status(), 200, "rescan through nginx");
-    wait_for_state(&c, &base, "validated").await;
+    wait_for(&c, &base, "state", "validated").await;
     let want = stored_after(&look, before).await;
     let last = *want.last().expect("the Rescan wrote events");
     for (i, stream) in streams.iter_mut().enumerate() {

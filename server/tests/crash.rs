@@ -10,7 +10,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use process::{client, free_port, fresh_database, get, pool, start, until, Backend, EMAIL};
+use process::{
+    client, create, free_port, fresh_database, invite, pool, start, until, wait_for, Backend, EMAIL,
+};
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 use simulator::Simulator;
@@ -61,21 +63,6 @@ fn count<T: PartialEq>(items: &[T], item: &T) -> usize {
     items.iter().filter(|x| *x == item).count()
 }
 
-async fn wait_for(c: &reqwest::Client, base: &str, field: &str, value: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let v = get(c, format!("{base}/api/connections/1")).await;
-        if v[field] == value {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{field} never became {value}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// A real server process on a fresh database, talking to a simulated provider instance, with one
 /// connection saved (and, from `validated`, Validated).
 struct Running {
@@ -118,22 +105,11 @@ async fn saved(backend: Backend, instance: &str, company: &str, slow_ms: Option<
     let base = format!("http://127.0.0.1:{port}");
     let server = start(&db, port, &provider);
     let c = client(&base).await;
-    c.post(format!("{base}/api/invitations"))
-        .json(&json!({ "email": EMAIL, "company": company }))
-        .send()
-        .await
-        .expect("invite");
-    let outbox = get(&c, format!("{base}/api/outbox")).await;
-    let link = outbox[0]["link"].as_str().expect("link").to_string();
-    let token = link.split_once("token=").expect("token").1;
+    let token = invite(&c, &base, company).await;
     if let Some(ms) = slow_ms {
         set_faults(&sim, instance, json!({ "slow_ms": ms })).await;
     }
-    c.post(format!("{base}/api/connections"))
-        .json(&json!({ "company": company, "registration_token": token }))
-        .send()
-        .await
-        .expect("create");
+    create(&c, &base, company, &token).await;
     Running {
         sim,
         provider,

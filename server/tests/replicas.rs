@@ -7,10 +7,11 @@ use std::{process::Child, time::Duration};
 
 use chrono::{DateTime, Utc};
 use process::{
-    client, free_port, fresh_database, get, pool, sse::SseFrames, start_with, Backend, EMAIL,
+    client, create, free_port, fresh_database, get, invite, pool, sse::SseFrames, start_with,
+    wait_for, Backend,
 };
 use rand::RngCore;
-use serde_json::{json, Value};
+use serde_json::json;
 use simulator::Simulator;
 use sqlx::Row;
 use tokio::{sync::mpsc, time::Instant};
@@ -121,25 +122,6 @@ async fn cut_listeners(db: &sqlx::AnyPool) -> i64 {
     .get::<i64, _>("cut")
 }
 
-async fn wait_for_state(replica: &Replica, state: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v: Value = get(
-            &replica.client,
-            format!("{}/api/connections/1", replica.base),
-        )
-        .await;
-        if v["state"] == state {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the connection never became {state}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replicas_streams_get_what_another_replica_commits() {
     let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
@@ -158,28 +140,9 @@ async fn a_replicas_streams_get_what_another_replica_commits() {
     let b = replica(&db, &provider, &key).await;
 
     // The connection, made through A and Validated.
-    a.client
-        .post(format!("{}/api/invitations", a.base))
-        .json(&json!({ "email": EMAIL, "company": "Acme" }))
-        .send()
-        .await
-        .expect("invite");
-    let outbox = get(&a.client, format!("{}/api/outbox", a.base)).await;
-    let link = outbox[0]["link"].as_str().expect("link").to_string();
-    let token = link.split_once("token=").expect("token").1;
-    let created = a
-        .client
-        .post(format!("{}/api/connections", a.base))
-        .json(&json!({ "company": "Acme", "registration_token": token }))
-        .send()
-        .await
-        .expect("create");
-    assert!(
-        created.status().is_success(),
-        "create: {}",
-        created.status()
-    );
-    wait_for_state(&a, "validated").await;
+    let token = invite(&a.client, &a.base, "Acme").await;
+    create(&a.client, &a.base, "Acme", &token).await;
+    wait_for(&a.client, &a.base, "state", "validated").await;
     // Each provider answer takes a little while, so a run lasts long enough to see it live.
     let faults = reqwest::Client::new()
         .put(format!(
@@ -218,7 +181,7 @@ async fn a_replicas_streams_get_what_another_replica_commits() {
             let cut = cut_listeners(&look).await;
             assert!(cut >= 1, "round {round}: a relay was listening (cut {cut})");
         }
-        wait_for_state(&a, "validated").await;
+        wait_for(&a.client, &a.base, "state", "validated").await;
         let events = stored(&look, before).await;
         let (last, last_written) = *events.last().expect("the run wrote events");
         let mut got = Vec::new();

@@ -161,3 +161,45 @@ pub async fn get(c: &reqwest::Client, url: String) -> Value {
         .await
         .expect("json")
 }
+
+/// Connection 1's record as `c` reads it at `base`, once `field` reads `value`.
+pub async fn wait_for(c: &reqwest::Client, base: &str, field: &str, value: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = get(c, format!("{base}/api/connections/1")).await;
+        if v[field] == value {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{field} never became {value}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Registers the instance for `company` with the administrator as named contact: the welcome
+/// email's registration token, read from the outbox.
+pub async fn invite(c: &reqwest::Client, base: &str, company: &str) -> String {
+    let r = c
+        .post(format!("{base}/api/invitations"))
+        .json(&json!({ "email": EMAIL, "company": company }))
+        .send()
+        .await
+        .expect("invite");
+    assert!(r.status().is_success(), "invite: {}", r.status());
+    let outbox = get(c, format!("{base}/api/outbox")).await;
+    let link = outbox[0]["link"].as_str().expect("link").to_string();
+    link.split_once("token=").expect("token").1.to_string()
+}
+
+/// Saves the Provider connection form opened from the registration link (connection 1).
+pub async fn create(c: &reqwest::Client, base: &str, company: &str, token: &str) {
+    let r = c
+        .post(format!("{base}/api/connections"))
+        .json(&json!({ "company": company, "registration_token": token }))
+        .send()
+        .await
+        .expect("create");
+    assert!(r.status().is_success(), "create: {}", r.status());
+}
