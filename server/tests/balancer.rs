@@ -11,12 +11,9 @@ use std::{
 };
 
 use process::{
-    client, create, free_port, fresh_database, get, invite, pool, sse::SseFrames, start_with,
-    wait_for, Backend,
+    client, create, free_port, get, invite, shared, sse::SseFrames, start_with, wait_for, Shared,
 };
-use rand::RngCore;
 use serde_json::json;
-use simulator::Simulator;
 use sqlx::Row;
 use tokio::{sync::mpsc, time::Instant};
 
@@ -123,17 +120,14 @@ async fn stored_after(db: &sqlx::AnyPool, after: i64) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn streams_continue_on_the_other_replica_when_one_is_stopped() {
-    let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("sim");
-    let provider = sim.instance_url("balancer");
-    let dir = std::env::temp_dir().join(format!("impact_balancer_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let db = fresh_database(Backend::Postgres, &dir).await;
-    let look = pool(&db).await;
-    let mut key = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut key);
-    let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let Shared {
+        sim: _sim,
+        provider,
+        dir,
+        db,
+        look,
+        key,
+    } = shared("balancer").await;
 
     let front = free_port();
     let base = format!("http://127.0.0.1:{front}");

@@ -7,12 +7,9 @@ use std::{process::Child, time::Duration};
 
 use chrono::{DateTime, Utc};
 use process::{
-    client, create, free_port, fresh_database, get, invite, pool, sse::SseFrames, start_with,
-    wait_for, Backend,
+    client, create, free_port, get, invite, shared, sse::SseFrames, start_with, wait_for, Shared,
 };
-use rand::RngCore;
 use serde_json::json;
-use simulator::Simulator;
 use sqlx::Row;
 use tokio::{sync::mpsc, time::Instant};
 
@@ -124,18 +121,14 @@ async fn cut_listeners(db: &sqlx::AnyPool) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replicas_streams_get_what_another_replica_commits() {
-    let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("sim");
-    let provider = sim.instance_url("replicas");
-    let dir = std::env::temp_dir().join(format!("impact_replicas_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let db = fresh_database(Backend::Postgres, &dir).await;
-    let look = pool(&db).await;
-    // What the replicas must share besides the database: the key that seals secrets.
-    let mut key = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut key);
-    let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let Shared {
+        sim,
+        provider,
+        dir,
+        db,
+        look,
+        key,
+    } = shared("replicas").await;
     let a = replica(&db, &provider, &key).await;
     let b = replica(&db, &provider, &key).await;
 

@@ -203,3 +203,36 @@ pub async fn create(c: &reqwest::Client, base: &str, company: &str, token: &str)
         .expect("create");
     assert!(r.status().is_success(), "create: {}", r.status());
 }
+
+/// What replicas share, made fresh for one test: a simulated provider instance, a PostgreSQL
+/// database (and the test's own pool on it), the secret key, and a folder.
+pub struct Shared {
+    pub sim: simulator::Simulator,
+    pub provider: String,
+    pub dir: std::path::PathBuf,
+    pub db: String,
+    pub look: sqlx::AnyPool,
+    /// IMPACT_SECRET_KEY for every replica: one replica must open what another sealed.
+    pub key: String,
+}
+
+pub async fn shared(name: &str) -> Shared {
+    let sim = simulator::Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("sim");
+    let provider = sim.instance_url(name);
+    let dir = std::env::temp_dir().join(format!("impact_{name}_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = fresh_database(Backend::Postgres, &dir).await;
+    let look = pool(&db).await;
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut key);
+    Shared {
+        sim,
+        provider,
+        dir,
+        db,
+        look,
+        key: key.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
