@@ -210,3 +210,123 @@ async fn a_replicas_streams_get_what_another_replica_commits() {
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Exactly once across replicas: the named contact's answer from the provider arrives 50 times
+/// at once (tabs, replays), spread over A and B: one run starts, every other answer is told
+/// plainly that it was already used, and the run happens once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_answers_spread_over_two_replicas_start_one_run() {
+    let Shared {
+        sim: _sim,
+        provider,
+        dir,
+        db,
+        look,
+        key,
+    } = shared("replicas_once").await;
+    let a = replica(&db, &provider, &key).await;
+    let b = replica(&db, &provider, &key).await;
+    let token = invite(&a.client, &a.base, "Acme").await;
+    create(&a.client, &a.base, "Acme", &token).await;
+    wait_for(&a.client, &a.base, "state", "validated").await;
+
+    // Connect to provider (on A), and the named contact allows on the provider's page.
+    let r = a
+        .client
+        .post(format!("{}/api/connections/1/connect", a.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("connect");
+    assert_eq!(r.status(), 200, "connect");
+    let body: serde_json::Value = r.json().await.expect("json");
+    let url = reqwest::Url::parse(body["authorize_url"].as_str().expect("url")).expect("parse");
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let mut action = url.clone();
+    action.set_query(None);
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let answer = browser
+        .post(action)
+        .form(&[
+            ("consumer_id", q["consumer_id"].as_str()),
+            ("redirect_uri", q["redirect_uri"].as_str()),
+            ("state", q["state"].as_str()),
+            ("email", process::EMAIL),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .expect("allow");
+    assert_eq!(answer.status(), 303, "the provider sends the contact back");
+    let back = answer
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location")
+        .to_string();
+    // The way back names the replica that asked (no public URL is set); behind a balancer it
+    // could reach either, so half the answers go to each.
+    let back = reqwest::Url::parse(&back).expect("way back");
+    let back = format!("{}?{}", back.path(), back.query().unwrap_or(""));
+    assert!(back.starts_with("/connections/1/authorized?"), "{back}");
+
+    let answers = 50;
+    let go = std::sync::Arc::new(tokio::sync::Barrier::new(answers));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..answers {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        let (c, url, go) = (
+            replica.client.clone(),
+            format!("{}{back}", replica.base),
+            go.clone(),
+        );
+        set.spawn(async move {
+            go.wait().await;
+            let r = c.get(url).send().await.expect("answer");
+            let status = r.status().as_u16();
+            let location = r
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            (status, location, r.text().await.unwrap_or_default())
+        });
+    }
+    let answers = set.join_all().await;
+    let won = answers
+        .iter()
+        .filter(|(status, location, _)| *status == 303 && location == "/connections/1")
+        .count();
+    assert_eq!(won, 1, "exactly one answer starts onboarding: {answers:?}");
+    for (status, _, body) in answers.iter().filter(|(status, _, _)| *status != 303) {
+        assert_eq!(*status, 409, "a losing answer is told plainly: {body}");
+        assert!(body.contains("already used"), "{body}");
+    }
+    wait_for(&b.client, &b.base, "onboarding", "complete").await;
+    let count = |sql: &'static str| {
+        let look = look.clone();
+        async move {
+            sqlx::query(sql)
+                .fetch_one(&look)
+                .await
+                .expect("count")
+                .get::<i64, _>("n")
+        }
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM connection_history WHERE connection_id = 1 AND action = 'Connect to provider'").await,
+        1,
+        "one run in the history"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM connection_events WHERE connection_id = 1 AND body LIKE '%Provider onboarding started%'").await,
+        1,
+        "\"Provider onboarding started\" once"
+    );
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}

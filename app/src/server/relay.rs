@@ -15,26 +15,31 @@ use super::{
     AppState,
 };
 
-/// Pause before trying again when connecting or `LISTEN` failed (a connection that worked and
-/// was lost is replaced at once).
+/// Pause before trying again when connecting or `LISTEN` failed, doubled on each failure in a
+/// row up to `RETRY_MAX` (a database that is down is not asked twice a second for ever); a
+/// connection that worked and was lost is replaced at once.
 const RETRY: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(15);
 
 /// Listens for announcements until the hub closes (shutdown). `database_url` is the
 /// PostgreSQL the replicas share; call only for PostgreSQL.
 pub async fn run(state: AppState, database_url: String) {
     let mut closed = state.hub.closed();
+    let mut pause = RETRY;
     loop {
         let listened = tokio::select! {
             _ = closed.wait_for(|c| *c) => return,
             listened = listen(&state, &database_url) => listened,
         };
         if listened {
+            pause = RETRY;
             continue;
         }
         tokio::select! {
             _ = closed.wait_for(|c| *c) => return,
-            () = tokio::time::sleep(RETRY) => {}
+            () = tokio::time::sleep(pause) => {}
         }
+        pause = (pause * 2).min(RETRY_MAX);
     }
 }
 
