@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod guided;
+pub mod hub;
 pub mod invitations;
 pub mod key_source;
 pub mod links;
