@@ -378,19 +378,7 @@ pub async fn verify_connection(
     state: &AppState,
     user: &CurrentUser,
 ) -> Result<VerificationView, ServiceError> {
-    let activity = ActivityId::VerifyConnection;
-    let (conn, complete) = target(state, activity, user).await?;
-    let outcome = round_trip(state, &conn).await?;
-    store(
-        state,
-        KIND_CONNECTION,
-        activity,
-        &conn,
-        outcome,
-        &user.email,
-        complete,
-    )
-    .await
+    verify(state, user, ActivityId::VerifyConnection).await
 }
 
 /// "Verify Impact data connection": the provider's data sample, counted and stored.
@@ -399,17 +387,20 @@ pub async fn verify_data(
     state: &AppState,
     user: &CurrentUser,
 ) -> Result<VerificationView, ServiceError> {
-    let activity = ActivityId::VerifyData;
+    verify(state, user, ActivityId::VerifyData).await
+}
+
+/// One of the two verifications: checked against the setup's order, run, stored.
+async fn verify(
+    state: &AppState,
+    user: &CurrentUser,
+    activity: ActivityId,
+) -> Result<VerificationView, ServiceError> {
     let (conn, complete) = target(state, activity, user).await?;
-    let outcome = data_sample(state, &conn).await?;
-    store(
-        state,
-        KIND_DATA,
-        activity,
-        &conn,
-        outcome,
-        &user.email,
-        complete,
-    )
-    .await
+    let (kind, outcome) = if activity == ActivityId::VerifyData {
+        (KIND_DATA, data_sample(state, &conn).await?)
+    } else {
+        (KIND_CONNECTION, round_trip(state, &conn).await?)
+    };
+    store(state, kind, activity, &conn, outcome, &user.email, complete).await
 }
