@@ -41,7 +41,7 @@ for n in 1 2; do
     IMPACT_PROVIDER_URL="http://127.0.0.1:$sim_port/i/default" \
     IMPACT_ALLOW_PROVIDER_HOSTS="127.0.0.1:$sim_port" \
     IMPACT_ADMIN_EMAIL=admin@example.com IMPACT_ADMIN_PASSWORD="$password" \
-    IMPACT_MAX_CONNECTIONS_PER_IP=100000 \
+    IMPACT_MAX_CONNECTIONS_PER_IP=100000 IMPACT_TRUSTED_PROXIES=127.0.0.1 \
     "$CARGO_TARGET_DIR/release/impact-connect" > "$state/replica-$n.log" 2>&1 &
   pids+=($!)
 done

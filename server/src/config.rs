@@ -22,6 +22,10 @@ pub struct Config {
     /// The key that seals secrets at rest, and previous ones (IMPACT_SECRET_KEY…; see
     /// `app::server::sealed`). The default is the key file beside the database.
     pub secret_keys: app::server::key_source::KeySource,
+    /// Proxies whose `X-Forwarded-For` names the client (IMPACT_TRUSTED_PROXIES, addresses
+    /// separated by commas; default none): the sign-in throttle then counts the client, not the
+    /// proxy (`edge::client_addr`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// The edge's limits on what one client may hold. Each has its own IMPACT_… setting.
@@ -137,6 +141,7 @@ impl Config {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             limits: Default::default(),
             secret_keys: Default::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -208,8 +213,23 @@ impl Config {
             )?,
             limits: EdgeLimits::from_env()?,
             secret_keys: app::server::key_source::KeySource::from_env()?,
+            trusted_proxies: trusted_proxies()?,
         })
     }
+}
+
+/// IMPACT_TRUSTED_PROXIES: IP addresses separated by commas (unset or empty: none).
+fn trusted_proxies() -> anyhow::Result<Vec<std::net::IpAddr>> {
+    let raw = std::env::var("IMPACT_TRUSTED_PROXIES").unwrap_or_default();
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse().with_context(|| {
+                format!("IMPACT_TRUSTED_PROXIES: {s:?} is not an IP address (like 127.0.0.1)")
+            })
+        })
+        .collect()
 }
 
 /// The site as the root Cargo.toml's `[[workspace.metadata.leptos]]` declares it (output name,

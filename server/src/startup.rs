@@ -84,6 +84,7 @@ impl Application {
             throttle: Arc::new(Throttle::new(limits.throttle_entries)),
             secure_cookies,
             site_origin,
+            trusted_proxies: config.trusted_proxies.clone().into(),
         };
 
         // Names from the site Cargo.toml declares; where it is and listens, from the config.

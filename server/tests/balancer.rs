@@ -138,6 +138,7 @@ async fn streams_continue_on_the_other_replica_when_one_is_stopped() {
         ("IMPACT_SECRET_KEY", key.as_str()),
         ("IMPACT_PUBLIC_URL", base.as_str()),
         ("IMPACT_MAX_CONNECTIONS_PER_IP", "10000"),
+        ("IMPACT_TRUSTED_PROXIES", "127.0.0.1"),
     ];
     let mut a = Running(start_with(&db, ports[0], &provider, &env));
     let _b = Running(start_with(&db, ports[1], &provider, &env));

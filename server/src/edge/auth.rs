@@ -34,6 +34,8 @@ pub struct Auth {
     pub secure_cookies: bool,
     /// The public URL's origin (`scheme://host[:port]`): a browser's write must come from it.
     pub site_origin: String,
+    /// Proxies whose X-Forwarded-For names the client (see `client_addr`).
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
 /// The signed-in session's key, put on the request by the guard (its streams are registered
@@ -241,11 +243,14 @@ enum LoginOutcome {
 
 async fn attempt(
     auth: &Auth,
-    peer: Option<SocketAddr>,
+    peer: SocketAddr,
+    headers: &HeaderMap,
     email: &str,
     password: &str,
 ) -> LoginOutcome {
-    let keys = Keys::new(email, peer.map(|p| p.ip()));
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let client = super::client_addr::client_ip(peer.ip(), forwarded, &auth.trusted_proxies);
+    let keys = Keys::new(email, Some(client));
     // Reserved before the (slow) password check, so parallel guesses cannot all pass.
     if let Err(wait) = auth.throttle.reserve(&keys) {
         return LoginOutcome::Throttled(wait);
@@ -280,6 +285,7 @@ fn throttled_message(wait: u64) -> String {
 pub async fn login_form(
     State(auth): State<Auth>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
@@ -291,7 +297,7 @@ pub async fn login_form(
         ))
         .into_response()
     };
-    match attempt(&auth, Some(peer), &form.email, &form.password).await {
+    match attempt(&auth, peer, &headers, &form.email, &form.password).await {
         LoginOutcome::Ok(_, token) => {
             let mut res = Redirect::to(&next).into_response();
             res.headers_mut().insert(
@@ -310,9 +316,10 @@ pub async fn login_form(
 pub async fn login_json(
     State(auth): State<Auth>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     super::json::Json(form): super::json::Json<LoginForm>,
 ) -> Response {
-    match attempt(&auth, Some(peer), &form.email, &form.password).await {
+    match attempt(&auth, peer, &headers, &form.email, &form.password).await {
         LoginOutcome::Ok(user, token) => {
             let mut res = axum::Json(user).into_response();
             res.headers_mut().insert(

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod body;
+pub mod client_addr;
 pub mod fn_status;
 pub mod inbound;
 pub mod json;

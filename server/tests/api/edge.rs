@@ -507,6 +507,78 @@ async fn failures_from_another_address_do_not_lock_the_admin_out() {
     );
 }
 
+/// Sign-in attempts as they arrive through a proxy: from `via`, saying the browser is `client`.
+async fn login_via(
+    via: &reqwest::Client,
+    app: &TestApp,
+    client: &str,
+    email: &str,
+    password: &str,
+) -> u16 {
+    via.post(format!("{}/api/auth/login", app.base))
+        .header("X-Forwarded-For", client)
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("login")
+        .status()
+        .as_u16()
+}
+
+/// Behind a trusted proxy (IMPACT_TRUSTED_PROXIES) each browser is counted by the address the
+/// proxy saw: one client's failed sign-ins throttle that client, not every browser behind it.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_counted_apart() {
+    let app = spawn_with(Backend::Sqlite, |c| {
+        c.trusted_proxies = vec![IpAddr::from([127, 0, 0, 1])];
+    })
+    .await;
+    let proxy = anonymous();
+    // Twenty failures from one client (different accounts, so the address is what counts).
+    for i in 0..20 {
+        let email = format!("nobody{i}@example.com");
+        let status = login_via(&proxy, &app, "127.0.0.2", &email, "wrong password!").await;
+        assert_eq!(status, 401, "failure {i}");
+    }
+    let status = login_via(
+        &proxy,
+        &app,
+        "127.0.0.2",
+        "x@example.com",
+        "wrong password!",
+    )
+    .await;
+    assert_eq!(status, 429, "that client is throttled");
+    // Another browser behind the same proxy signs in.
+    let status = login_via(&proxy, &app, "127.0.0.3", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(status, 200, "another client is not");
+}
+
+/// Without trusted proxies (the default) X-Forwarded-For is ignored: a client cannot leave the
+/// throttle behind by writing another address in it each time.
+#[tokio::test]
+async fn a_forwarded_for_header_from_an_untrusted_peer_is_ignored() {
+    let app = spawn(Backend::Sqlite).await;
+    let attacker = reqwest::Client::builder()
+        .local_address(IpAddr::from([127, 0, 0, 8]))
+        .build()
+        .expect("client");
+    for i in 0..20 {
+        let (claimed, email) = (format!("127.0.1.{i}"), format!("nobody{i}@example.com"));
+        let status = login_via(&attacker, &app, &claimed, &email, "wrong password!").await;
+        assert_eq!(status, 401, "failure {i}");
+    }
+    let status = login_via(
+        &attacker,
+        &app,
+        "127.0.2.1",
+        "y@example.com",
+        "wrong password!",
+    )
+    .await;
+    assert_eq!(status, 429, "a new claimed address does not help");
+}
+
 #[tokio::test]
 async fn sign_in_follows_only_a_same_site_next() {
     let app = spawn(Backend::Sqlite).await;
