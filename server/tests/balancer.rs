@@ -29,8 +29,21 @@ impl Drop for Running {
     }
 }
 
+/// A running nginx. Stopped with SIGTERM, which its master passes on to its workers (a SIGKILL
+/// would leave the workers running, holding the port).
+struct Nginx(Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 /// nginx with deploy/nginx.conf.template, listening on `port`, in front of `replicas`.
-fn nginx(prefix: &std::path::Path, port: u16, replicas: &[u16]) -> Running {
+fn nginx(prefix: &std::path::Path, port: u16, replicas: &[u16]) -> Nginx {
     let template = include_str!("../../deploy/nginx.conf.template");
     let servers: String = replicas
         .iter()
@@ -47,7 +60,7 @@ fn nginx(prefix: &std::path::Path, port: u16, replicas: &[u16]) -> Running {
         .into_iter()
         .find(|p| Command::new(p).arg("-v").output().is_ok())
         .expect("nginx is not installed: run the tests with `make test`, which installs it");
-    Running(
+    Nginx(
         Command::new(nginx)
             .arg("-p")
             .arg(prefix)
