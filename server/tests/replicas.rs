@@ -8,6 +8,7 @@ use std::{process::Child, time::Duration};
 use chrono::{DateTime, Utc};
 use process::{
     client, create, free_port, get, invite, shared, sse::SseFrames, start_with, wait_for, Shared,
+    EMAIL,
 };
 use serde_json::json;
 use sqlx::Row;
@@ -240,63 +241,22 @@ async fn fifty_answers_spread_over_two_replicas_start_one_run() {
         .expect("connect");
     assert_eq!(r.status(), 200, "connect");
     let body: serde_json::Value = r.json().await.expect("json");
-    let url = reqwest::Url::parse(body["authorize_url"].as_str().expect("url")).expect("parse");
-    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-    let mut action = url.clone();
-    action.set_query(None);
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let answer = browser
-        .post(action)
-        .form(&[
-            ("consumer_id", q["consumer_id"].as_str()),
-            ("redirect_uri", q["redirect_uri"].as_str()),
-            ("state", q["state"].as_str()),
-            ("email", process::EMAIL),
-            ("decision", "allow"),
-        ])
-        .send()
+    let back = process::provider::allow(body["authorize_url"].as_str().expect("url"), EMAIL)
         .await
-        .expect("allow");
-    assert_eq!(answer.status(), 303, "the provider sends the contact back");
-    let back = answer
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("location")
-        .to_string();
+        .expect("the provider sends the contact back");
     // The way back names the replica that asked (no public URL is set); behind a balancer it
     // could reach either, so half the answers go to each.
     let back = reqwest::Url::parse(&back).expect("way back");
     let back = format!("{}?{}", back.path(), back.query().unwrap_or(""));
     assert!(back.starts_with("/connections/1/authorized?"), "{back}");
 
-    let answers = 50;
-    let go = std::sync::Arc::new(tokio::sync::Barrier::new(answers));
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..answers {
-        let replica = if i % 2 == 0 { &a } else { &b };
-        let (c, url, go) = (
-            replica.client.clone(),
-            format!("{}{back}", replica.base),
-            go.clone(),
-        );
-        set.spawn(async move {
-            go.wait().await;
-            let r = c.get(url).send().await.expect("answer");
-            let status = r.status().as_u16();
-            let location = r
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            (status, location, r.text().await.unwrap_or_default())
-        });
-    }
-    let answers = set.join_all().await;
+    let gets = (0..50)
+        .map(|i| {
+            let replica = if i % 2 == 0 { &a } else { &b };
+            (replica.client.clone(), format!("{}{back}", replica.base))
+        })
+        .collect();
+    let answers = process::provider::race(gets).await;
     let won = answers
         .iter()
         .filter(|(status, location, _)| *status == 303 && location == "/connections/1")

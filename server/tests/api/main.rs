@@ -13,6 +13,8 @@ mod scan;
 mod setup;
 mod smtp;
 // Shared with the tests that start server processes.
+#[path = "../process/provider.rs"]
+mod provider;
 #[path = "../process/sse.rs"]
 mod sse;
 mod tls;

@@ -51,39 +51,7 @@ pub async fn allow_on_provider(
         .post(&format!("/api/connections/{id}/connect"), json!({}))
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    let url = reqwest::Url::parse(r.body["authorize_url"].as_str().expect("url")).expect("parse");
-    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-    let browser = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .expect("client");
-    let page = browser.get(url.clone()).send().await.expect("page");
-    assert_eq!(page.status(), 200);
-    assert!(page.text().await.expect("html").contains("Allow"));
-    let mut action = url.clone();
-    action.set_query(None);
-    let answer = browser
-        .post(action)
-        .form(&[
-            ("consumer_id", q["consumer_id"].as_str()),
-            ("redirect_uri", q["redirect_uri"].as_str()),
-            ("state", q["state"].as_str()),
-            ("email", email),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .expect("answer");
-    if answer.status() != 303 {
-        let status = answer.status().as_u16();
-        return Err((status, answer.text().await.unwrap_or_default()));
-    }
-    Ok(answer
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("location")
-        .to_string())
+    crate::provider::allow(r.body["authorize_url"].as_str().expect("url"), email).await
 }
 
 /// A browser signed in as the first administrator that does not follow redirects.
@@ -572,24 +540,8 @@ async fn raced_and_replayed_callbacks_start_exactly_one_run(backend: crate::help
     // One browser, one session, ten tabs.
     let browser = admin_browser(&app).await;
     let tabs = 10;
-    let go = std::sync::Arc::new(tokio::sync::Barrier::new(tabs));
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..tabs {
-        let (browser, back, go) = (browser.clone(), back.clone(), go.clone());
-        set.spawn(async move {
-            go.wait().await;
-            let r = browser.get(back).send().await.expect("callback");
-            let status = r.status().as_u16();
-            let location = r
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            (status, location, r.text().await.unwrap_or_default())
-        });
-    }
-    let answers = set.join_all().await;
+    let answers =
+        crate::provider::race((0..tabs).map(|_| (browser.clone(), back.clone())).collect()).await;
     let home = format!("/connections/{id}");
     let won = answers
         .iter()

@@ -7,6 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod provider;
 pub mod sse;
 
 use reqwest::redirect::Policy;
