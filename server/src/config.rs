@@ -135,6 +135,7 @@ impl Config {
                 smtp_url: None,
                 mail_from: "Impact <no-reply@example.com>".into(),
                 outbound,
+                lease: Duration::from_secs(10),
             },
             sessions: Default::default(),
             admin: None,
@@ -186,6 +187,11 @@ impl Config {
                         .filter(|f| !f.trim().is_empty())
                         .as_deref(),
                 )?,
+                lease: Duration::from_millis(positive(
+                    "IMPACT_LEASE_MS",
+                    10_000,
+                    "a positive number of milliseconds",
+                )?),
             },
             sessions: app::server::accounts::SessionPolicy {
                 idle: chrono::Duration::minutes(positive(

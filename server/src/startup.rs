@@ -235,13 +235,6 @@ impl Application {
             .ok()
             .and_then(|t| t.clone())
             .map(|t| format!("{}/setup?token={t}", state.settings.public_url));
-        // Work a crash cut short carries on (runs are recorded step by step).
-        app::server::scan::resume_interrupted(&state)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        app::server::onboarding::resume_interrupted(&state)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let relay_from =
             (state.db.backend == Backend::Postgres).then(|| config.database_url.clone());
         Ok(Self {
@@ -277,6 +270,10 @@ impl Application {
         if let Some(url) = self.relay_from {
             tokio::spawn(app::server::relay::run(self.state.clone(), url));
         }
+        // Work a crash or another replica left unheld is carried on (runs are recorded step by
+        // step); the first sweep is now.
+        let sweep = tokio::spawn(app::server::sweep::run(self.state.clone()));
+        let work = self.state.work.clone();
         serve::serve(
             CoalescingListener(self.listener),
             self.router,
@@ -285,6 +282,11 @@ impl Application {
                 stop.await;
                 // End the live streams, or the server would wait on them for ever.
                 hub.close();
+                // No new claims, then the work here stops and its leases go back, so another
+                // replica carries it on at once.
+                sweep.abort();
+                let _ = sweep.await;
+                work.stop_all().await;
             },
         )
         .await;

@@ -2,6 +2,7 @@
 //! sqlx and friends never reach the WASM bundle.
 pub mod accounts;
 pub mod audit;
+pub mod background;
 pub mod clock;
 pub mod commands;
 pub mod companies;
@@ -13,6 +14,7 @@ pub mod guided;
 pub mod hub;
 pub mod invitations;
 pub mod key_source;
+pub mod lease;
 pub mod links;
 pub mod onboarding;
 pub mod outbound;
@@ -25,6 +27,7 @@ pub mod sealed;
 pub mod signing;
 pub mod smtp;
 pub mod streams;
+pub mod sweep;
 pub mod tls_problem;
 pub mod verify;
 
@@ -56,6 +59,9 @@ pub struct Settings {
     pub mail_from: String,
     /// Which provider addresses may be called, and the TLS roots trusted for them.
     pub outbound: outbound::Outbound,
+    /// How long a replica's claim on background work lasts without renewal (see `lease`): the
+    /// longest a dead replica's work waits before another takes it over.
+    pub lease: std::time::Duration,
 }
 
 /// Everything a request handler or server function needs, handed to axum and to Leptos.
@@ -69,6 +75,8 @@ pub struct AppState {
     pub streams: streams::OpenStreams,
     /// Seals and opens the secrets stored in the database (see `sealed`).
     pub keys: std::sync::Arc<Keyring>,
+    /// Background work run here under leases (see `background`).
+    pub work: background::Background,
 }
 
 impl std::fmt::Debug for Db {
@@ -105,6 +113,7 @@ impl AppState {
         let db = Db::connect(database_url).await?;
         seal_stored_secrets(&db, &keys).await?;
         let key = link_key(&db, &keys).await?;
+        let work = background::Background::new(lease::Leases::new(db.clone(), settings.lease));
         Ok(Self {
             db,
             settings,
@@ -112,6 +121,7 @@ impl AppState {
             hub: events::Hub::new(4096),
             streams: streams::OpenStreams::default(),
             keys: std::sync::Arc::new(keys),
+            work,
         })
     }
 }

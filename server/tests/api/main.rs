@@ -5,6 +5,7 @@ mod edge;
 mod guided;
 mod helpers;
 mod inbound;
+mod leases;
 mod live;
 mod onboarding;
 mod ops;
