@@ -1,7 +1,5 @@
 use std::net::SocketAddr;
 
-use std::sync::Arc;
-
 use axum::http::{header, HeaderValue};
 use axum::{
     middleware,
@@ -27,7 +25,6 @@ use crate::{
         fn_status, inbound, ops,
         routes::{Recorder, RouteSpec},
         stream,
-        throttle::Throttle,
     },
     net::{
         admission::{self, Gate},
@@ -81,7 +78,10 @@ impl Application {
         let auth = Auth {
             state: state.clone(),
             sessions: config.sessions,
-            throttle: Arc::new(Throttle::new(limits.throttle_entries)),
+            throttle: app::server::throttle::Throttle::new(
+                state.db.clone(),
+                limits.throttle_entries,
+            ),
             secure_cookies,
             site_origin,
             trusted_proxies: config.trusted_proxies.clone().into(),

@@ -28,6 +28,7 @@ pub mod signing;
 pub mod smtp;
 pub mod streams;
 pub mod sweep;
+pub mod throttle;
 pub mod tls_problem;
 pub mod verify;
 

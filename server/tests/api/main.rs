@@ -18,6 +18,7 @@ mod smtp;
 mod provider;
 #[path = "../process/sse.rs"]
 mod sse;
+mod throttle;
 mod tls;
 
 /// Runs one async test body against SQLite and against PostgreSQL. (Used only inside this test
