@@ -198,7 +198,7 @@ impl Throttle {
     }
 
     /// Rows kept now (for tests and operators).
-    pub async fn len(&self) -> Result<i64, ServiceError> {
+    pub async fn rows(&self) -> Result<i64, ServiceError> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM sign_in_failures")
             .fetch_one(&self.db.pool)
             .await?

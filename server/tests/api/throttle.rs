@@ -66,7 +66,7 @@ both_backends!(
     |app: crate::helpers::TestApp| async move {
         let t = Throttle::new(app.state.db.clone(), 10_000);
         // The app's own sign-in (as the test's administrator) has rows of its own.
-        let before = t.len().await.expect("len");
+        let before = t.rows().await.expect("len");
         let keys = Keys::new("a@example.com", ip("10.0.0.2"));
         for _ in 0..FREE_PER_ACCOUNT {
             assert_eq!(reserve(&t, &keys).await, Ok(()));
@@ -75,7 +75,7 @@ both_backends!(
         assert_eq!(reserve(&t, &keys).await, Ok(()));
         t.succeeded(&keys).await.expect("success");
         assert_eq!(
-            t.len().await.expect("len"),
+            t.rows().await.expect("len"),
             before + 1,
             "the account's row goes, the address's count stays"
         );
@@ -93,7 +93,7 @@ both_backends!(
                 &Keys::new("a@example.com", Some(IpAddr::from(n.to_be_bytes()))),
             )
             .await;
-            assert!(t.len().await.expect("len") <= 20);
+            assert!(t.rows().await.expect("len") <= 20);
         }
         // The newest are kept: its account is still counted.
         let newest = Keys::new("a@example.com", Some(IpAddr::from(59u32.to_be_bytes())));
@@ -121,7 +121,7 @@ both_backends!(
     }
 );
 
-/// Parallel guesses on two replicas: only the free number pass, however they race.
+// Parallel guesses on two replicas: only the free number pass, however they race.
 both_backends!(
     parallel_guesses_over_two_replicas_get_only_the_free_tries,
     |app: crate::helpers::TestApp| async move {
