@@ -504,3 +504,49 @@ async fn a_run_whose_replica_is_stopped_is_handed_to_the_other_at_once() {
     drop((a, b));
     let _ = std::fs::remove_dir_all(&shared.dir);
 }
+
+/// Signing out on A ends the session's event stream open on B (and a disabled user's streams
+/// end on every replica the same way): the revocation reaches B through PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signing_out_on_one_replica_ends_the_sessions_streams_on_the_other() {
+    let shared = shared("replicas_revoke").await;
+    let a = replica(&shared.db, &shared.provider, &shared.key).await;
+    let b = replica(&shared.db, &shared.provider, &shared.key).await;
+    let token = invite(&a.client, &a.base, "Acme").await;
+    create(&a.client, &a.base, "Acme", &token).await;
+    wait_for(&a.client, &a.base, "state", "validated").await;
+
+    // A's signed-in browser (its cookie is sent to B too: same host) opens a stream on B.
+    let mut stream = a
+        .client
+        .get(format!("{}/api/connections/1/events?after=0", b.base))
+        .send()
+        .await
+        .expect("open the stream on B");
+    assert_eq!(stream.status(), 200);
+    let r = a
+        .client
+        .post(format!("{}/api/auth/logout", a.base))
+        .send()
+        .await
+        .expect("sign out on A");
+    // 303 to the sign-in page when the request did not ask for JSON.
+    assert!([200, 303].contains(&r.status().as_u16()), "{}", r.status());
+    // The stream on B ends: its body finishes (keep-alives come only every 15 s, so a body
+    // still open 10 s after the sign-out was not ended).
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.chunk().await {
+                Ok(Some(_)) => continue,
+                _ => return,
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream on B was still open 10 s after signing out on A"
+    );
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&shared.dir);
+}

@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod provider;
 pub mod provider_error;
 pub mod relay;
+pub mod revocations;
 pub mod scan;
 pub mod sealed;
 pub mod signing;

@@ -6,13 +6,15 @@
 //! stream on one replica gets what another replica committed. After the listening connection
 //! is lost, the relay connects again and catches up from the log (announcements made meanwhile
 //! are gone). With SQLite there is one process and nothing to relay. The same connection also
-//! hears the echoes of "Verify the connection" that arrived at another replica (`verify`).
+//! hears the echoes of "Verify the connection" that arrived at another replica (`verify`), and
+//! the stream revocations (sign-outs, changed users) made on another replica (`revocations`).
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 
 use super::{
     events::{self, ANNOUNCEMENTS},
+    revocations::{self, Revocation, REVOCATIONS},
     verify::{self, ECHOES},
     AppState,
 };
@@ -54,7 +56,10 @@ async fn listen(state: &AppState, database_url: &str) -> bool {
             return false;
         }
     };
-    if let Err(e) = listener.listen_all([ANNOUNCEMENTS, ECHOES]).await {
+    if let Err(e) = listener
+        .listen_all([ANNOUNCEMENTS, ECHOES, REVOCATIONS])
+        .await
+    {
         tracing::warn!(error = %e, "event relay: LISTEN failed; trying again");
         return false;
     }
@@ -64,6 +69,12 @@ async fn listen(state: &AppState, database_url: &str) -> bool {
     loop {
         match listener.try_recv().await {
             Ok(Some(n)) if n.channel() == ECHOES => echo(n.payload()),
+            Ok(Some(n)) if n.channel() == REVOCATIONS => match Revocation::parse(n.payload()) {
+                Some(r) => {
+                    revocations::apply(state, &r);
+                }
+                None => tracing::warn!(payload = n.payload(), "relay: unknown revocation"),
+            },
             Ok(Some(n)) => match parse(n.payload()) {
                 Some((id, seq)) => relay(state, id, seq).await,
                 None => tracing::warn!(payload = n.payload(), "event relay: unknown payload"),

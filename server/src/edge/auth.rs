@@ -369,10 +369,12 @@ pub async fn logout(
         if let Err(e) = accounts::end_session(&auth.state.db, &token).await {
             return e.into_response();
         }
-        // Its open event streams end too (within a moment: they are woken now).
-        auth.state
-            .streams
-            .revoke_session(&accounts::session_key(&token));
+        // Its open event streams end too, on every replica (within a moment: they are woken).
+        app::server::revocations::everywhere(
+            &auth.state,
+            app::server::revocations::Revocation::Session(accounts::session_key(&token)),
+        )
+        .await;
     }
     let mut res = Redirect::to("/login").into_response();
     res.headers_mut()
