@@ -5,7 +5,7 @@
 //!
 //! It grants the largest flow-control windows at the start, so it never sends WINDOW_UPDATE;
 //! it acknowledges SETTINGS and PING as the protocol requires.
-use std::{sync::atomic::Ordering, time::SystemTime};
+use std::{net::SocketAddr, sync::atomic::Ordering, time::SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -111,14 +111,14 @@ struct Stream {
 /// Opens `count` subscribers on one TCP connection and follows them until each has the last
 /// seq or has ended; counts each as connected or failed as soon as that is known, and puts what
 /// each answered stream saw into `shared.results`.
-pub async fn subscribe(shared: &Shared, count: usize, after: i64) {
+pub async fn subscribe(shared: &Shared, target: SocketAddr, count: usize, after: i64) {
     let mut streams: Vec<Stream> = (0..count)
         .map(|_| Stream {
             answer: Answer::Waiting,
             follower: Follower::new(after),
         })
         .collect();
-    if let Err(e) = run(shared, &mut streams, after).await {
+    if let Err(e) = run(shared, target, &mut streams, after).await {
         eprintln!("an HTTP/2 connection ended: {e}");
     }
     let mut results = lock(&shared.results);
@@ -133,9 +133,14 @@ pub async fn subscribe(shared: &Shared, count: usize, after: i64) {
     }
 }
 
-async fn run(shared: &Shared, streams: &mut [Stream], after: i64) -> anyhow::Result<()> {
+async fn run(
+    shared: &Shared,
+    target: SocketAddr,
+    streams: &mut [Stream],
+    after: i64,
+) -> anyhow::Result<()> {
     let a = &shared.args;
-    let mut tcp = connect(a.server, None).await?;
+    let mut tcp = connect(target, None).await?;
     let mut out = H2_PREFACE.to_vec();
     let mut settings = Vec::new();
     settings.extend_from_slice(&SETTINGS_ENABLE_PUSH.to_be_bytes());

@@ -32,7 +32,12 @@ use tokio::{
 const STREAMS_PER_CONNECTION: usize = 100;
 
 struct Args {
+    /// Where the setup calls and the Rescan go.
     server: SocketAddr,
+    /// Where the subscribers connect, in turn (`--subscribe-to`, repeatable; default: the
+    /// server). Another replica here measures what cross-replica delivery adds; a balancer
+    /// spreads them itself.
+    subscribe_to: Vec<SocketAddr>,
     cookie: String,
     connection: i64,
     subscribers: usize,
@@ -46,6 +51,7 @@ struct Args {
 fn args() -> anyhow::Result<Args> {
     let mut a = Args {
         server: "127.0.0.1:3190".parse()?,
+        subscribe_to: Vec::new(),
         cookie: String::new(),
         connection: 1,
         subscribers: 1000,
@@ -59,6 +65,7 @@ fn args() -> anyhow::Result<Args> {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--server" => a.server = value()?.parse()?,
+            "--subscribe-to" => a.subscribe_to.push(value()?.parse()?),
             "--cookie" => a.cookie = value()?,
             "--connection" => a.connection = value()?.parse()?,
             "--subscribers" => a.subscribers = value()?.parse()?,
@@ -68,6 +75,9 @@ fn args() -> anyhow::Result<Args> {
             "--http2" => a.http2 = true,
             other => bail!("unknown argument {other}"),
         }
+    }
+    if a.subscribe_to.is_empty() {
+        a.subscribe_to.push(a.server);
     }
     Ok(a)
 }
@@ -93,9 +103,13 @@ fn events_path(a: &Args, after: i64) -> String {
     format!("/api/connections/{}/events?after={after}", a.connection)
 }
 
-fn events_request(a: &Args, after: i64) -> anyhow::Result<Request<Empty<Bytes>>> {
+fn events_request(
+    a: &Args,
+    target: SocketAddr,
+    after: i64,
+) -> anyhow::Result<Request<Empty<Bytes>>> {
     Ok(Request::get(events_path(a, after))
-        .header(header::HOST, a.server.to_string())
+        .header(header::HOST, target.to_string())
         .header(header::COOKIE, &a.cookie)
         .header(header::ACCEPT, "text/event-stream")
         .body(Empty::new())?)
@@ -274,8 +288,11 @@ async fn subscribe_h1(shared: Arc<Shared>, index: usize, after: i64) -> anyhow::
         0,
         1 + (index % a.sources as usize) as u8,
     ));
-    let mut sender = http1(a.server, Some(source)).await?;
-    let res = sender.send_request(events_request(a, after)?).await?;
+    let target = a.subscribe_to[index % a.subscribe_to.len()];
+    let mut sender = http1(target, Some(source)).await?;
+    let res = sender
+        .send_request(events_request(a, target, after)?)
+        .await?;
     follow(res, &shared, after).await
 }
 
@@ -306,7 +323,7 @@ async fn call(a: &Args, method: &str, path: &str, body: &str) -> anyhow::Result<
 /// The newest seq in the log: open a stream from the start and read until it goes quiet.
 async fn newest_seq(a: &Args) -> anyhow::Result<i64> {
     let mut sender = http1(a.server, None).await?;
-    let res = sender.send_request(events_request(a, 0)?).await?;
+    let res = sender.send_request(events_request(a, a.server, 0)?).await?;
     if res.status() == hyper::StatusCode::NO_CONTENT {
         bail!("the connection is onboarded: its stream has ended; use a validated connection");
     }
@@ -403,12 +420,15 @@ async fn main() -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     if http2 {
         let mut left = n;
+        let mut socket = 0;
         while left > 0 {
             let count = left.min(STREAMS_PER_CONNECTION);
             left -= count;
             let s = shared.clone();
+            let target = s.args.subscribe_to[socket % s.args.subscribe_to.len()];
+            socket += 1;
             tasks.push(tokio::spawn(async move {
-                h2::subscribe(&s, count, after).await;
+                h2::subscribe(&s, target, count, after).await;
             }));
         }
     } else {
@@ -473,6 +493,16 @@ async fn main() -> anyhow::Result<()> {
         .map(|(after, before)| after.saturating_sub(before));
 
     let results = std::mem::take(&mut *lock(&shared.results));
+    let label = if a.subscribe_to == [a.server] {
+        String::new()
+    } else {
+        let to: Vec<String> = a.subscribe_to.iter().map(|s| s.to_string()).collect();
+        format!(
+            " (events via {}, subscribers on {})",
+            a.server,
+            to.join(" + ")
+        )
+    };
     let burst = (last - after) as usize;
     let mut first = Vec::with_capacity(results.len());
     let mut all = Vec::with_capacity(results.len() * burst);
@@ -493,13 +523,14 @@ async fn main() -> anyhow::Result<()> {
     first.sort_unstable();
     all.sort_unstable();
     println!(
-        "BENCH sse_fanout {} subscribers={n} connected={connected} (in {:.1} s) complete={complete} \
+        "BENCH sse_fanout {}{} subscribers={n} connected={connected} (in {:.1} s) complete={complete} \
          out_of_order={out_of_order} events_per_subscriber={burst} rescan={outcome} | \
          first event to every subscriber: p50={:.1} ms p99={:.1} ms last={:.1} ms | \
          all {} deliveries: p50={:.1} ms p99={:.1} ms max={:.1} ms | \
          server RSS MB: idle {rss_idle}, connected {rss_connected}, after {rss_after} | \
          CPU during the Rescan: server {} ms ({:.1} µs per delivery), load generator {} ms",
         if http2 { "http/2" } else { "http/1.1" },
+        label,
         connect_time.as_secs_f64(),
         pct(&first, 0.5),
         pct(&first, 0.99),

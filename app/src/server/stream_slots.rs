@@ -1,29 +1,36 @@
-//! The per-user cap on open event streams over all replicas (PostgreSQL). Each replica records
-//! the streams it holds open and says it is alive (a heartbeat from its sweep); a new stream is
-//! allowed when the user's streams on live replicas are under the cap, decided under a lock on
+//! The per-user cap on open event streams over all replicas (PostgreSQL). Each replica counts
+//! the streams it holds open per user and says it is alive (a heartbeat from its sweep); a new
+//! stream is allowed when the user's counts on live replicas add up to less than the cap
+//! (one row per replica: the check does not grow with the streams), decided under a lock on
 //! that user (`pg_advisory_xact_lock`), so two replicas cannot both let the last one through. A
 //! replica that dies stops counting when its heartbeat expires; one that stops gives its rows
 //! back. With SQLite there is one process: `streams` alone counts, in memory.
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use super::{clock, db::Backend, error::ServiceError, AppState, Db};
 
 /// A stream's place in the shared count, given back when the stream ends (dropped).
 pub struct Slot {
     db: Db,
-    id: String,
+    owner: String,
+    user_id: i64,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let (db, id) = (self.db.clone(), std::mem::take(&mut self.id));
+        let (db, owner, user_id) = (
+            self.db.clone(),
+            std::mem::take(&mut self.owner),
+            self.user_id,
+        );
         // Dropped with its stream, inside the runtime; at shutdown `release_all` does it.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                let gone = sqlx::query("DELETE FROM open_streams WHERE id = $1")
-                    .bind(&id)
-                    .execute(&db.pool)
-                    .await;
+                let gone = sqlx::query(
+                    "UPDATE replica_streams SET open = open - 1 WHERE owner = $1 AND user_id = $2 AND open > 0",
+                )
+                .bind(&owner)
+                .bind(user_id)
+                .execute(&db.pool)
+                .await;
                 if let Err(e) = gone {
                     tracing::warn!(error = %e, "giving back a stream's place failed; it goes with the replica's rows");
                 }
@@ -52,17 +59,15 @@ pub async fn take(state: &AppState, user_id: i64, cap: usize) -> Result<Taken, S
     if state.db.backend != Backend::Postgres {
         return Ok(Taken::Local);
     }
-    static NEXT: AtomicU64 = AtomicU64::new(1);
     let owner = state.work.leases.owner();
-    let id = format!("{owner}:{}", NEXT.fetch_add(1, Ordering::Relaxed));
     let mut tx = state.db.pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
     let open: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM open_streams s JOIN replicas r ON r.owner = s.owner \
-         WHERE s.user_id = $1 AND r.expires_at >= $2",
+        "SELECT CAST(COALESCE(SUM(s.open), 0) AS BIGINT) FROM replica_streams s \
+         JOIN replicas r ON r.owner = s.owner WHERE s.user_id = $1 AND r.expires_at >= $2",
     )
     .bind(user_id)
     .bind(now_ms())
@@ -71,17 +76,19 @@ pub async fn take(state: &AppState, user_id: i64, cap: usize) -> Result<Taken, S
     if open >= cap as i64 {
         return Ok(Taken::Full(cap));
     }
-    sqlx::query("INSERT INTO open_streams (id, owner, user_id, opened_ms) VALUES ($1, $2, $3, $4)")
-        .bind(&id)
-        .bind(owner)
-        .bind(user_id)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO replica_streams (owner, user_id, open) VALUES ($1, $2, 1) \
+         ON CONFLICT (owner, user_id) DO UPDATE SET open = replica_streams.open + 1",
+    )
+    .bind(owner)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Taken::Slot(Slot {
         db: state.db.clone(),
-        id,
+        owner: owner.to_string(),
+        user_id,
     }))
 }
 
@@ -102,7 +109,7 @@ pub async fn heartbeat(state: &AppState) -> Result<(), ServiceError> {
     .execute(&state.db.pool)
     .await?;
     sqlx::query(
-        "DELETE FROM open_streams WHERE owner IN (SELECT owner FROM replicas WHERE expires_at < $1)",
+        "DELETE FROM replica_streams WHERE owner NOT IN (SELECT owner FROM replicas WHERE expires_at >= $1)",
     )
     .bind(now)
     .execute(&state.db.pool)
@@ -121,7 +128,7 @@ pub async fn release_all(state: &AppState) {
     }
     let owner = state.work.leases.owner();
     for sql in [
-        "DELETE FROM open_streams WHERE owner = $1",
+        "DELETE FROM replica_streams WHERE owner = $1",
         "DELETE FROM replicas WHERE owner = $1",
     ] {
         if let Err(e) = sqlx::query(sql).bind(owner).execute(&state.db.pool).await {
