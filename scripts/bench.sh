@@ -73,6 +73,45 @@ out="$(mktemp)"
   for n in ${BENCH_SSE_H2:-10000 50000}; do fanout --subscribers "$n" --http2; done
   stop_server
 
+  # Two replicas on PostgreSQL behind nginx (scripts/cluster.sh, release build). The Rescan goes
+  # to replica A; subscribers on A (one replica, PostgreSQL), on B (every event crosses: NOTIFY,
+  # then B reads it from the log), on both, and through nginx. One user holds every subscriber,
+  # so their stream opens queue on that user's lock of the shared stream count (the connect time
+  # shows it; the latencies are measured after everyone is connected). nginx holds two sockets
+  # per HTTP/1.1 stream (the browser's and the upstream one), so fewer fit its descriptors.
+  source "$ROOT/scripts/postgres.sh"
+  start_postgres >&2
+  cport=3200
+  cstate="$(mktemp -d)"
+  cdb="impact_bench_cluster_$$"
+  IMPACT_MAX_STREAMS_PER_USER=1000000 IMPACT_MAX_QUEUED=1000000 \
+    CLUSTER_DETACH=1 CLUSTER_PROFILE=release CLUSTER_STATE="$cstate" CLUSTER_DB="$cdb" \
+    CLUSTER_PORT=$cport CLUSTER_ADMIN_PASSWORD="bench password 123" bash "$ROOT/scripts/cluster.sh" >&2
+  read -r _ pid_a pid_b _ < "$cstate/pids"
+  ra="127.0.0.1:$((cport + 1))"; rb="127.0.0.1:$((cport + 2))"; lb="127.0.0.1:$cport"
+  ccookie="$(curl -si -X POST -H 'content-type: application/json' \
+    -d '{"email":"admin@example.com","password":"bench password 123"}' \
+    "http://$ra/api/auth/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:"{print $2}')"
+  curl -sf -b "$ccookie" -H 'content-type: application/json' -d '{"email":"a@example.com","company":"Bench"}' \
+    "http://$ra/api/invitations" >/dev/null
+  ctoken="$(curl -sf -b "$ccookie" "http://$ra/api/outbox" | sed -E 's/.*token=([^"]+)".*/\1/')"
+  curl -sf -b "$ccookie" -H 'content-type: application/json' \
+    -d "{\"company\":\"Bench\",\"registration_token\":\"$ctoken\"}" "http://$ra/api/connections" >/dev/null
+  sleep 2
+  cluster_fanout() {
+    "$CARGO_TARGET_DIR/release/sse-load" --server "$ra" --cookie "$ccookie" --connection 1 "$@" 2>&1 \
+      | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
+  }
+  for n in ${BENCH_CLUSTER_H2:-10000 50000}; do
+    cluster_fanout --subscribers "$n" --http2 --subscribe-to "$ra" --server-pid "$pid_a"
+    cluster_fanout --subscribers "$n" --http2 --subscribe-to "$rb" --server-pid "$pid_b"
+    cluster_fanout --subscribers "$n" --http2 --subscribe-to "$ra" --subscribe-to "$rb"
+  done
+  cluster_fanout --subscribers "${BENCH_CLUSTER_NGINX:-3000}" --subscribe-to "$lb"
+  kill $(cat "$cstate/pids") 2>/dev/null || true
+  sleep 1
+  psql "$PG_URL" -q -c "DROP DATABASE IF EXISTS $cdb WITH (FORCE)" >/dev/null 2>&1 || true
+
   # State change -> DOM in headless Chromium, against the release server.
   (cd "$ROOT/end2end" && IMPACT_SERVER_BIN="$CARGO_TARGET_DIR/release/$SITE_BIN_TARGET" \
     npx playwright test -c playwright.bench.config.ts 2>&1) | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'

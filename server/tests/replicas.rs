@@ -249,23 +249,10 @@ async fn fifty_answers_spread_over_two_replicas_start_one_run() {
     create(&a.client, &a.base, "Acme", &token).await;
     wait_for(&a.client, &a.base, "state", "validated").await;
 
-    // Connect to provider (on A), and the named contact allows on the provider's page.
-    let r = a
-        .client
-        .post(format!("{}/api/connections/1/connect", a.base))
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("connect");
-    assert_eq!(r.status(), 200, "connect");
-    let body: serde_json::Value = r.json().await.expect("json");
-    let back = process::provider::allow(body["authorize_url"].as_str().expect("url"), EMAIL)
-        .await
-        .expect("the provider sends the contact back");
-    // The way back names the replica that asked (no public URL is set); behind a balancer it
-    // could reach either, so half the answers go to each.
-    let back = reqwest::Url::parse(&back).expect("way back");
-    let back = format!("{}?{}", back.path(), back.query().unwrap_or(""));
+    // Connect to provider (on A), and the named contact allows on the provider's page. The way
+    // back names the replica that asked (no public URL is set); behind a balancer it could reach
+    // either, so half the answers go to each.
+    let back = connect_and_allow(&a).await;
     assert!(back.starts_with("/connections/1/authorized?"), "{back}");
 
     let gets = (0..50)
@@ -309,13 +296,9 @@ async fn fifty_answers_spread_over_two_replicas_start_one_run() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Connects on `on` (the named contact allows on the provider's page and comes back to `on`)
-/// while every provider answer leaves 700 ms after the provider acted, and returns once the
-/// run has synced its first group: the run is then mid-way for a few seconds more, and most
-/// likely waiting for the answer to a step the provider has already done (the step a replica
-/// that goes away now leaves for the other to repeat).
-async fn onboarding_mid_sync(on: &Replica, shared: &Shared, instance: &str) {
-    set_faults(&shared.sim, instance, json!({ "late_answer_ms": 700 })).await;
+/// "Connect to provider" on `on`, and the named contact selects Allow on the provider's page:
+/// the way back (path and query, code and state in it), without going there yet.
+async fn connect_and_allow(on: &Replica) -> String {
     let r = on
         .client
         .post(format!("{}/api/connections/1/connect", on.base))
@@ -328,9 +311,19 @@ async fn onboarding_mid_sync(on: &Replica, shared: &Shared, instance: &str) {
     let back = process::provider::allow(body["authorize_url"].as_str().expect("url"), EMAIL)
         .await
         .expect("the provider sends the contact back");
-    // The way back names the public address; the balancer sends it to `on` this time.
     let back = reqwest::Url::parse(&back).expect("way back");
-    let back = format!("{}{}?{}", on.base, back.path(), back.query().unwrap_or(""));
+    format!("{}?{}", back.path(), back.query().unwrap_or(""))
+}
+
+/// Connects on `on` (the named contact allows on the provider's page and comes back to `on`)
+/// while every provider answer leaves 700 ms after the provider acted, and returns once the
+/// run has synced its first group: the run is then mid-way for a few seconds more, and most
+/// likely waiting for the answer to a step the provider has already done (the step a replica
+/// that goes away now leaves for the other to repeat).
+async fn onboarding_mid_sync(on: &Replica, shared: &Shared, instance: &str) {
+    set_faults(&shared.sim, instance, json!({ "late_answer_ms": 700 })).await;
+    // The way back names the public address; the balancer sends it to `on` this time.
+    let back = format!("{}{}", on.base, connect_and_allow(on).await);
     let r = on.client.get(back).send().await.expect("the way back");
     assert_eq!(r.status(), 303, "the answer starts onboarding");
     until("a first \"Synced\" event", || async {

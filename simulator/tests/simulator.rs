@@ -1053,25 +1053,11 @@ async fn onboarding_steps_repeated_with_their_key_are_done_once() {
             .unwrap();
         r.json::<Value>().await.unwrap()
     };
-    let start = sim
-        .keyed(
-            Method::POST,
-            &creds,
-            "/onboarding",
-            Some(json!({})),
-            "run-1-start",
-        )
-        .await;
+    let start_with =
+        |key: &'static str| sim.keyed(Method::POST, &creds, "/onboarding", Some(json!({})), key);
+    let start = start_with("run-1-start").await;
     assert_eq!(start.0, StatusCode::OK);
-    let again = sim
-        .keyed(
-            Method::POST,
-            &creds,
-            "/onboarding",
-            Some(json!({})),
-            "run-1-start",
-        )
-        .await;
+    let again = start_with("run-1-start").await;
     assert_eq!(again, start, "the repeat gets the first answer");
     for _ in 0..2 {
         let (status, _) = sim
@@ -1104,30 +1090,14 @@ async fn onboarding_steps_repeated_with_their_key_are_done_once() {
         body["message"].as_str().unwrap().contains("already used"),
         "{body}"
     );
-    let (status, _) = sim
-        .keyed(
-            Method::POST,
-            &creds,
-            "/onboarding",
-            Some(json!({})),
-            "run-2-start",
-        )
-        .await;
+    let (status, _) = start_with("run-2-start").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         counters().await["onboarding_starts"],
         2,
         "a new key is a new start"
     );
-    let (status, _) = sim
-        .keyed(
-            Method::POST,
-            &creds,
-            "/onboarding",
-            Some(json!({})),
-            "bad key",
-        )
-        .await;
+    let (status, _) = start_with("bad key").await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,
