@@ -7,6 +7,7 @@ mod helpers;
 mod inbound;
 mod live;
 mod onboarding;
+mod openapi;
 mod ops;
 mod registration;
 mod scan;
