@@ -51,7 +51,7 @@ pub fn render(doc: &utoipa::openapi::OpenApi) -> String {
             paragraphs(description)
         );
         for op in operations.iter().filter(|o| &o.tag == tag) {
-            operation(&mut out, op);
+            operation(&mut out, op, &doc["components"]["responses"]);
         }
         out.push_str("</section>");
     }
@@ -120,7 +120,7 @@ fn tags(doc: &Value, ops: &[Op<'_>]) -> Vec<(String, String)> {
     tags
 }
 
-fn operation(out: &mut String, op: &Op<'_>) {
+fn operation(out: &mut String, op: &Op<'_>, shared: &Value) {
     let b = op.body;
     let _ = write!(
         out,
@@ -170,7 +170,7 @@ fn operation(out: &mut String, op: &Op<'_>) {
              <th>Body</th></tr></thead><tbody>",
         );
         for (status, r) in responses {
-            let (description, body) = response(r);
+            let (description, body) = response(r, shared);
             let _ = write!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -184,11 +184,11 @@ fn operation(out: &mut String, op: &Op<'_>) {
     out.push_str("</article>");
 }
 
-/// A response's description and body; a shared response (`#/components/responses/…`) is
-/// named, with the error body every one of them carries.
-fn response(r: &Value) -> (String, String) {
+/// A response's description and body; a shared one (`#/components/responses/…`) is read from
+/// `shared`.
+fn response(r: &Value, shared: &Value) -> (String, String) {
     if let Some(name) = r["$ref"].as_str().and_then(|s| s.rsplit('/').next()) {
-        return (name.to_string(), schema_link("ApiError"));
+        return response(&shared[name], &Value::Null);
     }
     let body = r["content"]
         .as_object()
