@@ -113,6 +113,11 @@ if [ "$what" = "test" ]; then
     log "installing cargo-deny $CARGO_DENY_VERSION (a few minutes, once)"
     env -u CARGO_TARGET_DIR cargo install -q --locked cargo-deny --version "$CARGO_DENY_VERSION" --force
   fi
+  # 6. cargo-machete: dependencies declared but never used (about 3 minutes to build, once).
+  if ! cargo machete --version 2>/dev/null | grep -q "$CARGO_MACHETE_VERSION\$"; then
+    log "installing cargo-machete $CARGO_MACHETE_VERSION (a few minutes, once)"
+    env -u CARGO_TARGET_DIR cargo install -q --locked cargo-machete --version "$CARGO_MACHETE_VERSION" --force
+  fi
 fi
 if [ "$what" = "cluster" ]; then
   apt_install postgresql nginx
