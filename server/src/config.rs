@@ -181,6 +181,12 @@ impl Config {
         if link_key.as_ref().is_some_and(|k| k.len() < 32) {
             anyhow::bail!("IMPACT_LINK_KEY must be at least 32 characters");
         }
+        app::server::smtp::check_sender(&s.mail_from).map_err(|e| {
+            anyhow::anyhow!(
+                "IMPACT_MAIL_FROM={:?} is not a sender like \"Impact <no-reply@example.com>\" ({e})",
+                s.mail_from
+            )
+        })?;
         let simulator_addr = s.simulator_addr.parse::<SocketAddr>().with_context(|| {
             format!(
                 "IMPACT_SIMULATOR_ADDR={:?} is not an address like 127.0.0.1:3001",

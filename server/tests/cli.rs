@@ -184,6 +184,10 @@ fn check_config_refuses_a_bad_setting_naming_it() {
             "IMPACT_SECRET_KEY is malformed",
         ),
         (
+            &[("IMPACT_MAIL_FROM", "Impact Store App")],
+            "IMPACT_MAIL_FROM=\"Impact Store App\" is not a sender",
+        ),
+        (
             &[("IMPACT_SMTP_URL", "http://relay.example")],
             "IMPACT_SMTP_URL must start with smtp:// or smtps://",
         ),
