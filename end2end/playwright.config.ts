@@ -15,6 +15,10 @@ const serverBin =
   process.env.IMPACT_SERVER_BIN ??
   path.join(os.homedir(), '.cache/impact-connect/target/debug/impact-connect');
 
+// Set by scripts/test.sh for the run through the cluster (scripts/cluster.sh: nginx in front of
+// two replicas on PostgreSQL): the servers are already up, the browser goes to nginx.
+const external = process.env.E2E_EXTERNAL_URL;
+
 export default defineConfig({
   testDir: './tests',
   outputDir: './test-results',
@@ -25,7 +29,7 @@ export default defineConfig({
   workers: 1,
   reporter: [['list']],
   use: {
-    baseURL: `http://127.0.0.1:${port}`,
+    baseURL: external ?? `http://127.0.0.1:${port}`,
     screenshot: 'only-on-failure',
     trace: 'retain-on-failure',
     launchOptions: {
@@ -36,7 +40,7 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
+  webServer: external ? undefined : {
     command: serverBin,
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,

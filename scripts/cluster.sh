@@ -2,22 +2,34 @@
 # `make cluster`: the app as a small production would run it, on this machine: PostgreSQL, two
 # replicas of the release server sharing it (and one secret key), the provider simulator on its
 # own, and nginx in front (deploy/nginx.conf.template). Ctrl-C stops everything.
-#   CLUSTER_PORT   where browsers go (default 8080); the replicas listen on the next two ports
+#   CLUSTER_PORT   where browsers go (default 8080); the replicas listen on the next two ports,
+#                  the provider simulator on the third
 #   CLUSTER_ADMIN_PASSWORD  the administrator's password (admin@example.com; default printed)
+# For the tests (scripts/test.sh runs Playwright through it):
+#   CLUSTER_PROFILE  release (default) or debug: which build the replicas run
+#   CLUSTER_DB       the PostgreSQL database (default impact_cluster; created when missing)
+#   CLUSTER_STATE    the folder for logs, nginx's files and the pids (default ~/.cache/…/cluster)
+#   CLUSTER_DETACH=1 start, wait until nginx answers, write the pids to $CLUSTER_STATE/pids and
+#                    return (stop with: kill $(cat $CLUSTER_STATE/pids)); nothing is built
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-"$ROOT/scripts/setup.sh" cluster
-"$ROOT/scripts/build.sh" release
-cargo build --release -p simulator --bin provider-sim
+profile="${CLUSTER_PROFILE:-release}"
+detach="${CLUSTER_DETACH:-}"
+if [ -z "$detach" ]; then
+  "$ROOT/scripts/setup.sh" cluster
+  "$ROOT/scripts/build.sh" release
+  cargo build --release -p simulator --bin provider-sim
+fi
 
 source "$ROOT/scripts/postgres.sh"
 start_postgres
-psql "$PG_URL" -Atc "SELECT 1 FROM pg_database WHERE datname = 'impact_cluster'" | grep -q 1 \
-  || psql "$PG_URL" -q -c "CREATE DATABASE impact_cluster"
-db="${PG_URL%/*}/impact_cluster"
+dbname="${CLUSTER_DB:-impact_cluster}"
+psql "$PG_URL" -Atc "SELECT 1 FROM pg_database WHERE datname = '$dbname'" | grep -q 1 \
+  || psql "$PG_URL" -q -c "CREATE DATABASE $dbname"
+db="${PG_URL%/*}/$dbname"
 
-state="$HOME/.cache/impact-connect/cluster"
+state="${CLUSTER_STATE:-$HOME/.cache/impact-connect/cluster}"
 mkdir -p "$state/nginx"
 # What every replica must share besides the database: the key that seals secrets at rest.
 [ -s "$state/secret.key" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state/secret.key")
@@ -27,9 +39,10 @@ port="${CLUSTER_PORT:-8080}"
 sim_port=$((port + 3))
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+[ -n "$detach" ] || trap cleanup EXIT INT TERM
 
-SIM_ADDR="127.0.0.1:$sim_port" RUST_LOG=warn "$CARGO_TARGET_DIR/release/provider-sim" &
+SIM_ADDR="127.0.0.1:$sim_port" RUST_LOG=warn "$CARGO_TARGET_DIR/$profile/provider-sim" \
+  > "$state/provider-sim.log" 2>&1 &
 pids+=($!)
 servers=""
 for n in 1 2; do
@@ -42,7 +55,8 @@ for n in 1 2; do
     IMPACT_ALLOW_PROVIDER_HOSTS="127.0.0.1:$sim_port" \
     IMPACT_ADMIN_EMAIL=admin@example.com IMPACT_ADMIN_PASSWORD="$password" \
     IMPACT_MAX_CONNECTIONS_PER_IP=100000 IMPACT_TRUSTED_PROXIES=127.0.0.1 \
-    "$CARGO_TARGET_DIR/release/impact-connect" > "$state/replica-$n.log" 2>&1 &
+    RUST_LOG="${RUST_LOG:-warn}" \
+    "$CARGO_TARGET_DIR/$profile/impact-connect" > "$state/replica-$n.log" 2>&1 &
   pids+=($!)
 done
 sed -e "s#@PREFIX@#$state/nginx#g" -e "s#@LISTEN@#127.0.0.1:$port#" \
@@ -51,7 +65,19 @@ sed -e "s#@PREFIX@#$state/nginx#g" -e "s#@LISTEN@#127.0.0.1:$port#" \
 nginx -t -q -p "$state/nginx" -c "$state/nginx/nginx.conf"
 nginx -p "$state/nginx" -c "$state/nginx/nginx.conf" -g 'daemon off;' &
 pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
-log "serving on http://127.0.0.1:$port (nginx → replicas on $((port + 1)) and $((port + 2)), PostgreSQL database impact_cluster)"
+up=""
+for _ in $(seq 150); do
+  # Both replicas and the balancer answer (the replicas' first start migrates the database).
+  if curl -sf "http://127.0.0.1:$((port + 1))/healthz" >/dev/null \
+    && curl -sf "http://127.0.0.1:$((port + 2))/healthz" >/dev/null \
+    && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; then up=1; break; fi
+  sleep 0.2
+done
+[ -n "$up" ] || { log "the cluster did not come up; logs in $state"; cleanup; exit 1; }
+log "serving on http://127.0.0.1:$port (nginx → replicas on $((port + 1)) and $((port + 2)), PostgreSQL database $dbname)"
+if [ -n "$detach" ]; then
+  echo "${pids[*]}" > "$state/pids"
+  exit 0
+fi
 log "sign in as admin@example.com / $password; replica logs in $state"
 wait -n "${pids[@]}"

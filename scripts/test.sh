@@ -67,3 +67,36 @@ e2e_db="impact_e2e_$$_$(date +%s)"
 psql "$PG_URL" -q -c "CREATE DATABASE $e2e_db"
 trap 'psql "$PG_URL" -q -c "DROP DATABASE IF EXISTS $e2e_db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 E2E_DATABASE_URL="${PG_URL%/*}/$e2e_db" npx playwright test
+
+log "Playwright through nginx: the seed flow on two replicas sharing PostgreSQL (scripts/cluster.sh)"
+# The page comes from one replica and the next request may go to the other (round robin); the
+# access log shows which replica answered each request, and both must have served the flow.
+cargo build -p simulator --bin provider-sim
+cluster_state="$(mktemp -d)"
+cluster_db="impact_e2e_cluster_$$_$(date +%s)"
+cluster_port="${E2E_CLUSTER_PORT:-3120}"
+stop_cluster() {
+  [ -s "$cluster_state/pids" ] && kill $(cat "$cluster_state/pids") 2>/dev/null || true
+  sleep 1
+  psql "$PG_URL" -q -c "DROP DATABASE IF EXISTS $e2e_db WITH (FORCE)" >/dev/null 2>&1 || true
+  psql "$PG_URL" -q -c "DROP DATABASE IF EXISTS $cluster_db WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap stop_cluster EXIT
+CLUSTER_DETACH=1 CLUSTER_PROFILE=debug CLUSTER_STATE="$cluster_state" CLUSTER_DB="$cluster_db" \
+  CLUSTER_PORT="$cluster_port" CLUSTER_ADMIN_PASSWORD='e2e admin password 1' \
+  bash "$ROOT/scripts/cluster.sh"
+E2E_EXTERNAL_URL="http://127.0.0.1:$cluster_port" E2E_SIM_PORT=$((cluster_port + 3)) \
+  npx playwright test flow.spec.ts
+stop_cluster
+python3 - "$cluster_state/nginx/access.log" "$((cluster_port + 1))" "$((cluster_port + 2))" <<'PY'
+import re, sys
+log, a, b = sys.argv[1], sys.argv[2], sys.argv[3]
+served = {a: 0, b: 0}
+for line in open(log):
+    m = re.search(r'"(POST|PUT) [^"]*" \d+ \d+ upstream=127\.0\.0\.1:(\d+)', line)
+    if m and m.group(2) in served:
+        served[m.group(2)] += 1
+print(f"actions (POST/PUT) answered through nginx, by replica port: {served}")
+if min(served.values()) == 0:
+    sys.exit("one replica answered none of the flow's actions: the cluster run did not exercise both")
+PY

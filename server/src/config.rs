@@ -136,6 +136,7 @@ impl Config {
                 mail_from: "Impact <no-reply@example.com>".into(),
                 outbound,
                 link_key: None,
+                lease: Duration::from_millis(defaults::LEASE_MS),
             },
             sessions: Default::default(),
             admin: None,
@@ -218,6 +219,11 @@ impl Config {
                     set(&s.provider_ca_file).as_deref(),
                 )?,
                 link_key,
+                lease: Duration::from_millis(positive(
+                    "IMPACT_LEASE_MS",
+                    &s.lease_ms,
+                    "a positive number of milliseconds",
+                )?),
             },
             sessions: app::server::accounts::SessionPolicy {
                 idle: chrono::Duration::minutes(positive(

@@ -25,6 +25,7 @@ pub mod defaults {
     pub const MAX_STREAMS_PER_USER: usize = app::server::streams::DEFAULT_STREAMS_PER_USER;
     pub const HASH_CONCURRENCY: usize = 2;
     pub const THROTTLE_ENTRIES: usize = 10_000;
+    pub const LEASE_MS: u64 = 10_000;
 }
 
 /// `impact-connect`: the command line.
@@ -184,10 +185,17 @@ pub struct Settings {
         default_value_t = defaults::HASH_CONCURRENCY.to_string())]
     pub hash_concurrency: String,
 
-    /// Addresses and sign-in names the sign-in throttle remembers
+    /// Rows the sign-in throttle keeps in the database (failures per email and address, and per
+    /// address), shared by every replica
     #[arg(long, env = "IMPACT_THROTTLE_ENTRIES", value_name = "N",
         default_value_t = defaults::THROTTLE_ENTRIES.to_string())]
     pub throttle_entries: String,
+
+    /// How long a replica's claim on background work (scans, onboarding, the email pass) lasts
+    /// without renewal, in milliseconds: the longest a dead replica's work waits for another
+    #[arg(long, env = "IMPACT_LEASE_MS", value_name = "MS",
+        default_value_t = defaults::LEASE_MS.to_string())]
+    pub lease_ms: String,
 
     /// Proxies (comma-separated IP addresses) whose X-Forwarded-For names the client the
     /// sign-in throttle counts [default: none]

@@ -1,7 +1,5 @@
 use std::net::SocketAddr;
 
-use std::sync::Arc;
-
 use axum::http::{header, HeaderValue};
 use axum::{
     middleware,
@@ -27,7 +25,6 @@ use crate::{
         fn_status, inbound, openapi, ops,
         routes::{Recorder, RouteSpec},
         stream,
-        throttle::Throttle,
     },
     net::{
         admission::{self, Gate},
@@ -81,7 +78,10 @@ impl Application {
         let auth = Auth {
             state: state.clone(),
             sessions: config.sessions,
-            throttle: Arc::new(Throttle::new(limits.throttle_entries)),
+            throttle: app::server::throttle::Throttle::new(
+                state.db.clone(),
+                limits.throttle_entries,
+            ),
             secure_cookies,
             site_origin,
             trusted_proxies: config.trusted_proxies.clone().into(),
@@ -237,13 +237,6 @@ impl Application {
             .ok()
             .and_then(|t| t.clone())
             .map(|t| format!("{}/setup?token={t}", state.settings.public_url));
-        // Work a crash cut short carries on (runs are recorded step by step).
-        app::server::scan::resume_interrupted(&state)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        app::server::onboarding::resume_interrupted(&state)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let relay_from =
             (state.db.backend == Backend::Postgres).then(|| config.database_url.clone());
         Ok(Self {
@@ -279,6 +272,10 @@ impl Application {
         if let Some(url) = self.relay_from {
             tokio::spawn(app::server::relay::run(self.state.clone(), url));
         }
+        // Work a crash or another replica left unheld is carried on (runs are recorded step by
+        // step); the first sweep is now.
+        let sweep = tokio::spawn(app::server::sweep::run(self.state.clone()));
+        let work = self.state.work.clone();
         serve::serve(
             CoalescingListener(self.listener),
             self.router,
@@ -287,6 +284,11 @@ impl Application {
                 stop.await;
                 // End the live streams, or the server would wait on them for ever.
                 hub.close();
+                // No new claims, then the work here stops and its leases go back, so another
+                // replica carries it on at once.
+                sweep.abort();
+                let _ = sweep.await;
+                work.stop_all().await;
             },
         )
         .await;

@@ -1,14 +1,17 @@
 //! Several replicas on one PostgreSQL: two real server processes share the database (and the
 //! secret key); a browser's event stream on replica B gets, live, what replica A commits, in
 //! order, each event once, also when B's listening connection to PostgreSQL is cut mid-run.
+//! Background work is leased: a run whose replica is killed is carried on by the other after
+//! the lease expires, and one whose replica is stopped is handed over at once; either way the
+//! provider sees each step once.
 mod process;
 
 use std::{process::Child, time::Duration};
 
 use chrono::{DateTime, Utc};
 use process::{
-    client, create, free_port, get, invite, shared, sse::SseFrames, start_with, wait_for, Shared,
-    EMAIL,
+    client, create, free_port, get, invite, provider_counters, set_faults, shared, sse::SseFrames,
+    start_with, until, wait_for, Shared, EMAIL,
 };
 use serde_json::json;
 use sqlx::Row;
@@ -33,8 +36,23 @@ impl Drop for Replica {
 }
 
 async fn replica(db: &str, provider: &str, key: &str) -> Replica {
-    let port = free_port();
-    let process = start_with(db, port, provider, &[("IMPACT_SECRET_KEY", key)]);
+    replica_with(db, provider, key, &[]).await
+}
+
+async fn replica_with(db: &str, provider: &str, key: &str, env: &[(&str, &str)]) -> Replica {
+    replica_at(free_port(), db, provider, key, env).await
+}
+
+async fn replica_at(
+    port: u16,
+    db: &str,
+    provider: &str,
+    key: &str,
+    env: &[(&str, &str)],
+) -> Replica {
+    let mut settings = vec![("IMPACT_SECRET_KEY", key)];
+    settings.extend_from_slice(env);
+    let process = start_with(db, port, provider, &settings);
     let base = format!("http://127.0.0.1:{port}");
     Replica {
         client: client(&base).await,
@@ -289,4 +307,246 @@ async fn fifty_answers_spread_over_two_replicas_start_one_run() {
     );
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Connects on `on` (the named contact allows on the provider's page and comes back to `on`)
+/// while every provider answer leaves 700 ms after the provider acted, and returns once the
+/// run has synced its first group: the run is then mid-way for a few seconds more, and most
+/// likely waiting for the answer to a step the provider has already done (the step a replica
+/// that goes away now leaves for the other to repeat).
+async fn onboarding_mid_sync(on: &Replica, shared: &Shared, instance: &str) {
+    set_faults(&shared.sim, instance, json!({ "late_answer_ms": 700 })).await;
+    let r = on
+        .client
+        .post(format!("{}/api/connections/1/connect", on.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("connect");
+    assert_eq!(r.status(), 200, "connect");
+    let body: serde_json::Value = r.json().await.expect("json");
+    let back = process::provider::allow(body["authorize_url"].as_str().expect("url"), EMAIL)
+        .await
+        .expect("the provider sends the contact back");
+    // The way back names the public address; the balancer sends it to `on` this time.
+    let back = reqwest::Url::parse(&back).expect("way back");
+    let back = format!("{}{}?{}", on.base, back.path(), back.query().unwrap_or(""));
+    let r = on.client.get(back).send().await.expect("the way back");
+    assert_eq!(r.status(), 303, "the answer starts onboarding");
+    until("a first \"Synced\" event", || async {
+        onboarding_messages(&shared.look)
+            .await
+            .iter()
+            .any(|m| m.starts_with("Synced "))
+            .then_some(())
+    })
+    .await;
+}
+
+async fn onboarding_messages(db: &sqlx::AnyPool) -> Vec<String> {
+    sqlx::query("SELECT body FROM connection_events WHERE connection_id = 1 ORDER BY seq")
+        .fetch_all(db)
+        .await
+        .expect("events")
+        .iter()
+        .filter_map(|r| {
+            let body: serde_json::Value = serde_json::from_str(&r.get::<String, _>("body")).ok()?;
+            (body["type"] == "onboarding").then(|| body["message"].as_str().map(str::to_string))?
+        })
+        .collect()
+}
+
+/// The run finished once, as one run: every onboarding message once (one "resumed" where the
+/// other replica took over), the events numbered without gap, and the provider did each step
+/// once (a step in flight when its replica went away is repeated with its idempotency key and
+/// answered from the provider's record).
+async fn finished_once(shared: &Shared, instance: &str) {
+    let mut problems = Vec::new();
+    let messages = onboarding_messages(&shared.look).await;
+    for m in messages.iter().collect::<std::collections::BTreeSet<_>>() {
+        let n = messages.iter().filter(|x| *x == m).count();
+        if n != 1 {
+            problems.push(format!("\"{m}\" recorded {n} times"));
+        }
+    }
+    for want in [
+        "Provider onboarding started",
+        "Onboarding resumed after a restart",
+        "Onboarding Complete",
+    ] {
+        if !messages.iter().any(|m| m == want) {
+            problems.push(format!("no \"{want}\""));
+        }
+    }
+    if messages.iter().filter(|m| m.starts_with("Synced ")).count() != 3 {
+        problems.push("not three groups synced".into());
+    }
+    let seqs: Vec<i64> = stored(&shared.look, 0)
+        .await
+        .iter()
+        .map(|(s, _)| *s)
+        .collect();
+    if seqs != (1..=seqs.len() as i64).collect::<Vec<_>>() {
+        problems.push(format!("event seqs are not 1..=n: {seqs:?}"));
+    }
+    let counters = provider_counters(&shared.sim, instance).await;
+    if counters["onboarding_starts"] != 1 {
+        problems.push(format!(
+            "onboarding started {} times",
+            counters["onboarding_starts"]
+        ));
+    }
+    for (group, n) in counters["settings_served"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        if n != 1 {
+            problems.push(format!("group {group} served {n} times"));
+        }
+    }
+    if counters["settings_served"]
+        .as_object()
+        .map_or(0, |g| g.len())
+        != 3
+    {
+        problems.push(format!("not every group served: {counters}"));
+    }
+    let failures: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM connection_history WHERE connection_id = 1 AND action IN ('Onboarding attempt failed', 'Retry')",
+    )
+    .fetch_one(&shared.look)
+    .await
+    .expect("history")
+    .get("n");
+    if failures != 0 {
+        problems.push(format!("{failures} failure or retry in the history"));
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\nmessages: {messages:?}\nprovider: {counters}",
+        problems.join("\n")
+    );
+}
+
+/// A replica killed (SIGKILL) mid-onboarding: its lease expires and the other replica carries
+/// the run on from the last recorded step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_whose_replica_is_killed_is_carried_on_by_the_other() {
+    let shared = shared("replicas_takeover").await;
+    // The public address (a balancer's, in production) reaches B, the replica that stays up:
+    // the provider's calls to this instance must find a replica after A is gone.
+    let port_b = free_port();
+    let public = format!("http://127.0.0.1:{port_b}");
+    let env = [("IMPACT_PUBLIC_URL", public.as_str())];
+    let a = replica_with(&shared.db, &shared.provider, &shared.key, &env).await;
+    let b = replica_at(port_b, &shared.db, &shared.provider, &shared.key, &env).await;
+    let token = invite(&a.client, &a.base, "Acme").await;
+    create(&a.client, &a.base, "Acme", &token).await;
+    wait_for(&a.client, &a.base, "state", "validated").await;
+    onboarding_mid_sync(&a, &shared, "replicas_takeover").await;
+
+    drop(a); // SIGKILL: no lease handed back; it expires (2 s here).
+    set_faults(&shared.sim, "replicas_takeover", json!({})).await;
+    let done = wait_for(&b.client, &b.base, "onboarding", "complete").await;
+    assert_eq!(
+        (done["outbound"].as_str(), done["inbound"].as_str()),
+        (Some("up"), Some("up"))
+    );
+    finished_once(&shared, "replicas_takeover").await;
+    drop(b);
+    let _ = std::fs::remove_dir_all(&shared.dir);
+}
+
+/// A replica stopped (SIGTERM) mid-onboarding hands its lease back and exits 0: the other
+/// replica carries the run on at once, long before the lease (a minute here) would expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_whose_replica_is_stopped_is_handed_to_the_other_at_once() {
+    let shared = shared("replicas_handover").await;
+    // As above, the public address reaches B.
+    let port_b = free_port();
+    let public = format!("http://127.0.0.1:{port_b}");
+    let env = [
+        ("IMPACT_LEASE_MS", "60000"),
+        ("IMPACT_PUBLIC_URL", public.as_str()),
+    ];
+    let mut a = replica_with(&shared.db, &shared.provider, &shared.key, &env).await;
+    let b = replica_at(port_b, &shared.db, &shared.provider, &shared.key, &env).await;
+    let token = invite(&a.client, &a.base, "Acme").await;
+    create(&a.client, &a.base, "Acme", &token).await;
+    wait_for(&a.client, &a.base, "state", "validated").await;
+    onboarding_mid_sync(&a, &shared, "replicas_handover").await;
+
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &a.process.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(stopped.success());
+    let exit = tokio::task::spawn_blocking(move || {
+        let status = a.process.wait();
+        (a, status)
+    });
+    let (a, status) = tokio::time::timeout(Duration::from_secs(30), exit)
+        .await
+        .expect("A exits in time")
+        .expect("join");
+    assert_eq!(status.expect("status").code(), Some(0), "A exits 0");
+    set_faults(&shared.sim, "replicas_handover", json!({})).await;
+    let t0 = Instant::now();
+    let done = wait_for(&b.client, &b.base, "onboarding", "complete").await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(45),
+        "B carried the run on only after {:?}: the lease was not handed back",
+        t0.elapsed()
+    );
+    assert_eq!(done["onboarding"], "complete");
+    finished_once(&shared, "replicas_handover").await;
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&shared.dir);
+}
+
+/// Signing out on A ends the session's event stream open on B (and a disabled user's streams
+/// end on every replica the same way): the revocation reaches B through PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signing_out_on_one_replica_ends_the_sessions_streams_on_the_other() {
+    let shared = shared("replicas_revoke").await;
+    let a = replica(&shared.db, &shared.provider, &shared.key).await;
+    let b = replica(&shared.db, &shared.provider, &shared.key).await;
+    let token = invite(&a.client, &a.base, "Acme").await;
+    create(&a.client, &a.base, "Acme", &token).await;
+    wait_for(&a.client, &a.base, "state", "validated").await;
+
+    // A's signed-in browser (its cookie is sent to B too: same host) opens a stream on B.
+    let mut stream = a
+        .client
+        .get(format!("{}/api/connections/1/events?after=0", b.base))
+        .send()
+        .await
+        .expect("open the stream on B");
+    assert_eq!(stream.status(), 200);
+    let r = a
+        .client
+        .post(format!("{}/api/auth/logout", a.base))
+        .send()
+        .await
+        .expect("sign out on A");
+    // 303 to the sign-in page when the request did not ask for JSON.
+    assert!([200, 303].contains(&r.status().as_u16()), "{}", r.status());
+    // The stream on B ends: its body finishes (keep-alives come only every 15 s, so a body
+    // still open 10 s after the sign-out was not ended).
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.chunk().await {
+                Ok(Some(_)) => continue,
+                _ => return,
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream on B was still open 10 s after signing out on A"
+    );
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&shared.dir);
 }

@@ -122,23 +122,58 @@ pub async fn authorizations(State(state): State<SimState>, signed: Signed) -> Js
     })
 }
 
-/// Starts onboarding; starting again forgets which groups were synced, nothing else.
+/// The answer recorded for this request's idempotency key, if it repeats a step (counted as a
+/// replay, not as the step).
+fn replayed(
+    ctx: &mut Ctx<'_>,
+    signed: &Signed,
+    endpoint: &'static str,
+) -> Result<Option<Value>, SimError> {
+    let Some(key) = &signed.key else {
+        return Ok(None);
+    };
+    let answer = ctx.consumer.answers.replay(key, endpoint)?;
+    if answer.is_some() {
+        ctx.counters.replayed += 1;
+    }
+    Ok(answer)
+}
+
+/// Keeps a step's answer under its idempotency key, if it had one.
+fn remember(consumer: &mut Consumer, signed: &Signed, endpoint: &'static str, answer: &Value) {
+    if let Some(key) = &signed.key {
+        consumer
+            .answers
+            .remember(key.clone(), endpoint, answer.clone());
+    }
+}
+
+/// Starts onboarding; starting again forgets which groups were synced, nothing else. A repeat
+/// with the same idempotency key is not a new start.
 #[tracing::instrument(skip(state))]
 pub async fn start_onboarding(State(state): State<SimState>, signed: Signed) -> JsonResult {
-    with_consumer(&state, &signed, |ctx| {
+    with_consumer(&state, &signed, |mut ctx| {
+        if let Some(answer) = replayed(&mut ctx, &signed, "start onboarding")? {
+            return Ok(Json(answer));
+        }
         ctx.consumer.onboarding = Onboarding {
             started: true,
             ..Onboarding::default()
         };
         ctx.counters.onboarding_starts += 1;
-        Ok(Json(json!({ "groups": catalog::SETTINGS_GROUPS })))
+        let answer = json!({ "groups": catalog::SETTINGS_GROUPS });
+        remember(ctx.consumer, &signed, "start onboarding", &answer);
+        Ok(Json(answer))
     })
 }
 
 #[tracing::instrument(skip(state))]
 pub async fn settings(State(state): State<SimState>, signed: Signed) -> JsonResult {
     let group = signed.params.get("group");
-    with_consumer(&state, &signed, |ctx| {
+    with_consumer(&state, &signed, |mut ctx| {
+        if let Some(answer) = replayed(&mut ctx, &signed, "a settings group")? {
+            return Ok(Json(answer));
+        }
         let failing = ctx.faults.fail_settings_group.as_deref() == Some(group.as_str());
         let c = ctx.consumer;
         let entitlements =
@@ -159,13 +194,21 @@ pub async fn settings(State(state): State<SimState>, signed: Signed) -> JsonResu
             .settings_served
             .entry(group.clone())
             .or_default() += 1;
-        Ok(Json(json!({ "group": group, "settings": settings })))
+        let answer = json!({ "group": group, "settings": settings });
+        remember(c, &signed, "a settings group", &answer);
+        Ok(Json(answer))
     })
 }
 
 /// Marks the consumer onboarded, then tells it so on its inbound endpoint.
 #[tracing::instrument(skip(state))]
 pub async fn complete_onboarding(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    let repeat = with_consumer(&state, &signed, |mut ctx| {
+        replayed(&mut ctx, &signed, "complete onboarding")
+    })?;
+    if let Some(answer) = repeat {
+        return Ok(Json(answer));
+    }
     with_consumer(&state, &signed, |ctx| {
         let c = ctx.consumer;
         if !c.onboarding.started
@@ -184,8 +227,15 @@ pub async fn complete_onboarding(State(state): State<SimState>, signed: Signed) 
     let callback = Callback::load(&state, &signed.instance, &signed.consumer_id)?;
     let outcome = callback.call(&state.client, "onboarded", &json!({})).await;
     let mut body = json!({ "inbound_ok": outcome.ok });
-    if let Some(error) = outcome.error {
+    if let Some(error) = &outcome.error {
         body["error"] = json!(error);
+    }
+    // A callback that failed is tried again on a repeat; one that reached the consumer is not.
+    if outcome.ok {
+        with_consumer(&state, &signed, |ctx| {
+            remember(ctx.consumer, &signed, "complete onboarding", &body);
+            Ok(())
+        })?;
     }
     Ok(Json(body))
 }

@@ -15,6 +15,9 @@ pub const MAX_CLOCK_SKEW_SECS: i64 = 315_360_000;
 pub struct Faults {
     pub down: bool,
     pub slow_ms: u64,
+    /// The provider acts at once but its answer leaves this much later (a slow way back): a
+    /// consumer that goes away meanwhile has had its step done without learning so.
+    pub late_answer_ms: u64,
     pub http_5xx: bool,
     pub malformed_json: bool,
     pub protocol_version: i64,
@@ -34,6 +37,7 @@ impl Default for Faults {
         Self {
             down: false,
             slow_ms: 0,
+            late_answer_ms: 0,
             http_5xx: false,
             malformed_json: false,
             protocol_version: 1,
@@ -85,6 +89,9 @@ impl Faults {
     fn validate(&self) -> Result<(), String> {
         if self.slow_ms > MAX_SLOW_MS {
             return Err(format!("slow_ms must be at most {MAX_SLOW_MS}."));
+        }
+        if self.late_answer_ms > MAX_SLOW_MS {
+            return Err(format!("late_answer_ms must be at most {MAX_SLOW_MS}."));
         }
         // unsigned_abs: i64::MIN has no positive counterpart.
         if self.clock_skew_secs.unsigned_abs() > MAX_CLOCK_SKEW_SECS.unsigned_abs() {

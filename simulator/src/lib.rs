@@ -11,6 +11,7 @@ mod consumer;
 mod error;
 mod extract;
 mod faults;
+mod idempotent;
 mod registration;
 mod signed;
 mod state;
@@ -187,7 +188,8 @@ fn idi_routes(state: SimState) -> Router<SimState> {
         .route_layer(middleware::from_fn_with_state(state, instance_faults))
 }
 
-/// `slow_ms` delays every answer, then `down` answers 503 before anything else runs.
+/// `slow_ms` delays every answer, then `down` answers 503 before anything else runs;
+/// `late_answer_ms` holds the answer back after the endpoint has acted.
 async fn instance_faults(
     State(state): State<SimState>,
     params: Params,
@@ -219,7 +221,11 @@ async fn instance_faults(
         )
             .into_response();
     }
-    next.run(req).await
+    let answer = next.run(req).await;
+    if faults.late_answer_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.late_answer_ms)).await;
+    }
+    answer
 }
 
 async fn not_found() -> SimError {

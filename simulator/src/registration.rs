@@ -129,6 +129,7 @@ pub async fn exchange(
             status: ConsumerStatus::Registered,
             auth_codes: Default::default(),
             onboarding: Onboarding::default(),
+            answers: Default::default(),
         };
         i.consumers.insert(consumer_id.clone(), consumer);
         Ok(i.faults.protocol_version)

@@ -12,6 +12,7 @@ use super::{
     error::SimError,
     extract::{read_body, Params},
     faults::Faults,
+    idempotent::Key,
     state::{skewed_now, SimState},
 };
 
@@ -22,6 +23,8 @@ pub struct Signed {
     pub consumer_id: String,
     pub params: Params,
     pub body: Bytes,
+    /// The step's idempotency key, when the consumer sent one (`idempotent`).
+    pub key: Option<Key>,
 }
 
 impl FromRequest<SimState> for Signed {
@@ -55,11 +58,13 @@ impl FromRequest<SimState> for Signed {
             body: &body,
         };
         authenticate(&faults, secret.as_deref(), &request)?;
+        let key = Key::from_headers(&headers)?;
         Ok(Signed {
             instance,
             consumer_id,
             params,
             body,
+            key,
         })
     }
 }

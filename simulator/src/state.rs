@@ -90,6 +90,9 @@ pub struct Counters {
     pub onboarding_starts: u64,
     /// Settings groups answered with their settings (not the failed ones), by group.
     pub settings_served: BTreeMap<String, u64>,
+    /// Onboarding steps repeated with a key already used, answered from the record and not done
+    /// (or counted above) again.
+    pub replayed: u64,
 }
 
 impl Instance {
@@ -132,6 +135,8 @@ pub struct Consumer {
     /// Authorisation codes handed out by the browser page, by code.
     pub auth_codes: HashMap<String, AuthCode>,
     pub onboarding: Onboarding,
+    /// Answers to the onboarding steps it named with an idempotency key.
+    pub answers: super::idempotent::Answers,
 }
 
 #[derive(Debug, Clone)]

@@ -151,6 +151,21 @@ impl TestSim {
         body: Option<Value>,
         timestamp: i64,
     ) -> reqwest::Response {
+        self.signed_request(method, creds, secret, rel, body, timestamp)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn signed_request(
+        &self,
+        method: Method,
+        creds: &Creds,
+        secret: &[u8],
+        rel: &str,
+        body: Option<Value>,
+        timestamp: i64,
+    ) -> reqwest::RequestBuilder {
         let url = Url::parse(&self.url(&format!("/idi/v1/consumers/{}{rel}", creds.consumer_id)))
             .unwrap();
         let body = body.map(|b| b.to_string()).unwrap_or_default().into_bytes();
@@ -161,9 +176,24 @@ impl TestSim {
             .header(signing::HEADER_TIMESTAMP, timestamp.to_string())
             .header(signing::HEADER_SIGNATURE, signature)
             .body(body)
+    }
+
+    /// A signed onboarding step named by an idempotency key.
+    async fn keyed(
+        &self,
+        method: Method,
+        creds: &Creds,
+        rel: &str,
+        body: Option<Value>,
+        key: &str,
+    ) -> (StatusCode, Value) {
+        let r = self
+            .signed_request(method, creds, &creds.secret, rel, body, now())
+            .header(signing::HEADER_IDEMPOTENCY, key)
             .send()
             .await
-            .unwrap()
+            .unwrap();
+        (r.status(), r.json().await.unwrap())
     }
 
     async fn get_json(&self, creds: &Creds, rel: &str) -> (StatusCode, Value) {
@@ -493,7 +523,7 @@ async fn unknown_paths_answer_json() {
 #[tokio::test]
 async fn faults_are_set_partially_validated_and_reset() {
     let sim = start().await;
-    let defaults = json!({"down": false, "slow_ms": 0, "http_5xx": false, "malformed_json": false,
+    let defaults = json!({"down": false, "slow_ms": 0, "late_answer_ms": 0, "http_5xx": false, "malformed_json": false,
         "protocol_version": 1, "bad_credentials": false, "entitlement": "active",
         "inbound_blocked": false, "clock_skew_secs": 0, "fail_settings_group": null,
         "redirect_to": null, "oversized_answer": false});
@@ -1008,6 +1038,102 @@ async fn an_authorisation_code_expires_after_ten_minutes() {
 
 // ---------------------------------------------------------------------------------------------
 // Onboarding and callbacks
+
+/// A step repeated with its idempotency key is answered from the record and not done again; a
+/// new key does it again; a key reused on another endpoint is refused.
+#[tokio::test]
+async fn onboarding_steps_repeated_with_their_key_are_done_once() {
+    let (sim, creds, _inbound) = connected().await;
+    let counters = || async {
+        let r = sim
+            .client
+            .get(format!("http://{}/sim/instances/test", sim.sim.address()))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()
+    };
+    let start = sim
+        .keyed(
+            Method::POST,
+            &creds,
+            "/onboarding",
+            Some(json!({})),
+            "run-1-start",
+        )
+        .await;
+    assert_eq!(start.0, StatusCode::OK);
+    let again = sim
+        .keyed(
+            Method::POST,
+            &creds,
+            "/onboarding",
+            Some(json!({})),
+            "run-1-start",
+        )
+        .await;
+    assert_eq!(again, start, "the repeat gets the first answer");
+    for _ in 0..2 {
+        let (status, _) = sim
+            .keyed(
+                Method::GET,
+                &creds,
+                "/settings/entitlements",
+                None,
+                "run-1-ent",
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let c = counters().await;
+    assert_eq!(c["onboarding_starts"], 1, "{c}");
+    assert_eq!(c["settings_served"]["entitlements"], 1, "{c}");
+    assert_eq!(c["replayed"], 2, "{c}");
+
+    let (status, body) = sim
+        .keyed(
+            Method::GET,
+            &creds,
+            "/settings/exchange_settings",
+            None,
+            "run-1-start",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("already used"),
+        "{body}"
+    );
+    let (status, _) = sim
+        .keyed(
+            Method::POST,
+            &creds,
+            "/onboarding",
+            Some(json!({})),
+            "run-2-start",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        counters().await["onboarding_starts"],
+        2,
+        "a new key is a new start"
+    );
+    let (status, _) = sim
+        .keyed(
+            Method::POST,
+            &creds,
+            "/onboarding",
+            Some(json!({})),
+            "bad key",
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a key with a space is refused"
+    );
+}
 
 #[tokio::test]
 async fn onboarding_syncs_each_group_and_completes_with_a_signed_callback() {

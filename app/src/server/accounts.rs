@@ -225,7 +225,8 @@ pub async fn change_user_and_streams(
     actor: &CurrentUser,
 ) -> Result<UserView, ServiceError> {
     let user = change_user(&state.db, id, change, actor).await?;
-    let ended = state.streams.revoke_user(id);
+    let ended =
+        super::revocations::everywhere(state, super::revocations::Revocation::User(id)).await;
     tracing::info!(user = id, ended, "user changed: open streams ended");
     Ok(user)
 }

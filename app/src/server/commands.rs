@@ -65,7 +65,7 @@ pub async fn revalidate(
         None,
     )
     .await?;
-    scan::spawn_suite(state.clone(), id, actor.to_string());
+    scan::start_suite(state, id, actor).await;
     Ok(view)
 }
 
@@ -104,7 +104,7 @@ pub async fn act(
     match req.action {
         Action::Rescan => {
             let view = connections::apply(state, id, Action::Rescan, actor, "Rescan requested", Some(req.version)).await?;
-            scan::spawn_suite(state.clone(), id, actor.to_string());
+            scan::start_suite(state, id, actor).await;
             Ok(view)
         }
         // Authorisation was granted on the first attempt: Retry starts the run again.

@@ -28,6 +28,9 @@ pub enum ServiceError {
     /// The provider could not be reached or refused; the message says which, and what to do.
     #[error("{0}")]
     Provider(String),
+    /// Background work whose lease another replica now holds (see `lease`): it stops there.
+    #[error("This work was taken over by another server ({0}); it carries on there.")]
+    LeaseLost(String),
     #[error("something went wrong")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -43,7 +46,9 @@ impl ServiceError {
         match self {
             ServiceError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Conflict(_) | ServiceError::Refused(_) => StatusCode::CONFLICT,
+            ServiceError::Conflict(_) | ServiceError::Refused(_) | ServiceError::LeaseLost(_) => {
+                StatusCode::CONFLICT
+            }
             ServiceError::Gone { .. } => StatusCode::GONE,
             ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -59,6 +64,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => ("not_found", None),
             ServiceError::Conflict(_) => ("conflict", None),
             ServiceError::Refused(_) => ("refused", None),
+            ServiceError::LeaseLost(_) => ("lease_lost", None),
             ServiceError::Gone { code, .. } => (*code, None),
             ServiceError::Unauthorized(_) => ("unauthorized", None),
             ServiceError::Forbidden(_) => ("forbidden", None),

@@ -2,6 +2,7 @@
 //! sqlx and friends never reach the WASM bundle.
 pub mod accounts;
 pub mod audit;
+pub mod background;
 pub mod clock;
 pub mod commands;
 pub mod companies;
@@ -13,6 +14,7 @@ pub mod guided;
 pub mod hub;
 pub mod invitations;
 pub mod key_source;
+pub mod lease;
 pub mod links;
 pub mod onboarding;
 pub mod outbound;
@@ -20,11 +22,14 @@ pub mod outbox;
 pub mod provider;
 pub mod provider_error;
 pub mod relay;
+pub mod revocations;
 pub mod scan;
 pub mod sealed;
 pub mod signing;
 pub mod smtp;
 pub mod streams;
+pub mod sweep;
+pub mod throttle;
 pub mod tls_problem;
 pub mod verify;
 
@@ -58,6 +63,9 @@ pub struct Settings {
     pub outbound: outbound::Outbound,
     /// The registration-link signing key (IMPACT_LINK_KEY); `None`: the one kept in the database.
     pub link_key: Option<String>,
+    /// How long a replica's claim on background work lasts without renewal (see `lease`): the
+    /// longest a dead replica's work waits before another takes it over.
+    pub lease: std::time::Duration,
 }
 
 /// Everything a request handler or server function needs, handed to axum and to Leptos.
@@ -71,6 +79,8 @@ pub struct AppState {
     pub streams: streams::OpenStreams,
     /// Seals and opens the secrets stored in the database (see `sealed`).
     pub keys: std::sync::Arc<Keyring>,
+    /// Background work run here under leases (see `background`).
+    pub work: background::Background,
 }
 
 impl std::fmt::Debug for Db {
@@ -107,6 +117,7 @@ impl AppState {
         let db = Db::connect(database_url).await?;
         seal_stored_secrets(&db, &keys).await?;
         let key = link_key(&db, &keys, settings.link_key.as_deref()).await?;
+        let work = background::Background::new(lease::Leases::new(db.clone(), settings.lease));
         Ok(Self {
             db,
             settings,
@@ -114,6 +125,7 @@ impl AppState {
             hub: events::Hub::new(4096),
             streams: streams::OpenStreams::default(),
             keys: std::sync::Arc::new(keys),
+            work,
         })
     }
 }

@@ -1,10 +1,20 @@
 //! "Connect to provider": the named contact authorises on the provider, then a durable
-//! onboarding run syncs the provider's settings. Every step is recorded as it happens; a run cut
-//! short by a crash resumes from the record at start-up (the provider's steps are idempotent).
+//! onboarding run syncs the provider's settings. Every step is recorded as it happens, under
+//! the run's lease; a run whose replica died or stopped is taken over from the record by
+//! whichever replica claims the lease next (`take_over`). Each provider call carries an
+//! idempotency key naming the run and the step, so a step repeated after a takeover is not done
+//! twice on the provider.
 use rand::RngCore;
 use sqlx::Row;
 
-use super::{clock, connections, error::ServiceError, events, provider::ProviderError, AppState};
+use super::{
+    clock, connections,
+    error::ServiceError,
+    events,
+    lease::{Lease, Work},
+    provider::{Idempotent, ProviderError},
+    AppState,
+};
 use crate::model::{Access, Action, ConnectionView, CurrentUser, EventBody, Onboarding};
 
 pub const STARTED: &str = "Provider onboarding started";
@@ -110,10 +120,21 @@ pub async fn start(state: &AppState, id: i64, actor: &str) -> Result<ConnectionV
     )
     .await?;
     connections::next_onboarding_run(&mut tx, id).await?;
+    // Claimed with the transition: no other replica sees this run unclaimed.
+    let Some(lease) = state
+        .work
+        .leases
+        .claim_in(&mut tx, Work::Onboarding(id))
+        .await?
+    else {
+        return Err(ServiceError::Conflict(
+            "The previous onboarding run is still finishing. Try again in a few seconds.".into(),
+        ));
+    };
     let started = events::append(&mut tx, id, message("started", STARTED, false)).await?;
     tx.commit().await?;
     state.hub.publish(vec![changed, started]);
-    spawn_run(state.clone(), id);
+    spawn_run(state.clone(), id, lease);
     connections::get(&state.db, id).await
 }
 
@@ -125,23 +146,24 @@ fn message(step: &str, message: &str, failed: bool) -> EventBody {
     }
 }
 
-async fn emit(state: &AppState, id: i64, step: &str, text: &str, failed: bool) {
-    events::record(state, id, message(step, text, failed)).await;
-}
-
-pub fn spawn_run(state: AppState, id: i64) {
-    tokio::spawn(async move {
-        if let Err(e) = run(&state, id).await {
-            fail(&state, id, &e.to_api().message).await;
+fn spawn_run(state: AppState, id: i64, lease: Lease) {
+    let work = state.work.clone();
+    work.spawn(lease, move |lease| async move {
+        match run(&state, id, &lease).await {
+            Ok(()) => {}
+            // Another replica holds the run now and carries it on.
+            Err(ServiceError::LeaseLost(_)) => {}
+            Err(e) => fail(&state, id, &lease, &e.to_api().message).await,
         }
     });
 }
 
-async fn fail(state: &AppState, id: i64, reason: &str) {
+async fn fail(state: &AppState, id: i64, lease: &Lease, reason: &str) {
     let failed = message("failed", &format!("Onboarding failed: {reason}"), true);
     if let Err(e) = step(
         state,
         id,
+        lease,
         Some((Action::OnboardingFailed, reason)),
         None,
         failed,
@@ -166,6 +188,7 @@ struct Progress<'a> {
 async fn step(
     state: &AppState,
     id: i64,
+    lease: &Lease,
     action: Option<(Action, &str)>,
     progress: Option<Progress<'_>>,
     body: EventBody,
@@ -198,6 +221,7 @@ async fn step(
             .await?;
         }
         published.push(events::append(&mut tx, id, body).await?);
+        lease.hold_in(&mut tx).await?;
         tx.commit().await?;
         state.hub.publish(published);
         return Ok(());
@@ -253,8 +277,8 @@ fn step_error(what: &str, e: ProviderError) -> ServiceError {
 /// The run itself, from wherever the record says it stands: a resumed run neither starts the
 /// provider's onboarding again (that would make it forget the groups already read) nor fetches a
 /// group it has recorded as synced.
-#[tracing::instrument(skip(state))]
-async fn run(state: &AppState, id: i64) -> Result<(), ServiceError> {
+#[tracing::instrument(skip(state, lease))]
+async fn run(state: &AppState, id: i64, lease: &Lease) -> Result<(), ServiceError> {
     let current = connections::get(&state.db, id).await?;
     let creds = connections::credentials(state, id).await?.ok_or_else(|| {
         ServiceError::Conflict("the connection has no provider credentials".into())
@@ -265,7 +289,7 @@ async fn run(state: &AppState, id: i64) -> Result<(), ServiceError> {
         Some(groups) => groups,
         None => {
             let started = client
-                .start_onboarding(&creds)
+                .start_onboarding(&creds, &Idempotent::step(done.run, "start"))
                 .await
                 .map_err(|e| step_error("The provider could not start onboarding", e))?;
             let groups: Vec<String> = started["groups"]
@@ -288,6 +312,7 @@ async fn run(state: &AppState, id: i64) -> Result<(), ServiceError> {
             step(
                 state,
                 id,
+                lease,
                 action,
                 Some(progress),
                 message("syncing", SYNCING, false),
@@ -301,13 +326,17 @@ async fn run(state: &AppState, id: i64) -> Result<(), ServiceError> {
             continue;
         }
         let body = client
-            .settings_group(&creds, group)
+            .settings_group(&creds, group, &Idempotent::step(done.run, group))
             .await
             .map_err(|e| step_error(&format!("Syncing \"{group}\" failed"), e))?;
-        store_group(state, id, done.run, group, &body, i, groups.len()).await?;
+        let at = Position {
+            index: i,
+            total: groups.len(),
+        };
+        store_group(state, id, lease, done.run, group, &body, at).await?;
     }
     let finished = client
-        .complete_onboarding(&creds)
+        .complete_onboarding(&creds, &Idempotent::step(done.run, "complete"))
         .await
         .map_err(|e| step_error("The provider could not complete onboarding", e))?;
     if finished["inbound_ok"].as_bool() != Some(true) {
@@ -321,6 +350,7 @@ async fn run(state: &AppState, id: i64) -> Result<(), ServiceError> {
     step(
         state,
         id,
+        lease,
         Some((
             Action::OnboardingComplete,
             "All settings synced; the provider reached us",
@@ -331,15 +361,22 @@ async fn run(state: &AppState, id: i64) -> Result<(), ServiceError> {
     .await
 }
 
-/// Stores a synced group, records the step and its "Synced" event: one transaction.
+/// Which of the run's groups this is (for its "Synced … (2/3)" event).
+struct Position {
+    index: usize,
+    total: usize,
+}
+
+/// Stores a synced group, records the step and its "Synced" event: one transaction, under the
+/// run's lease.
 async fn store_group(
     state: &AppState,
     id: i64,
+    lease: &Lease,
     run: i64,
     group: &str,
     body: &serde_json::Value,
-    index: usize,
-    total: usize,
+    at: Position,
 ) -> Result<(), ServiceError> {
     let json = serde_json::to_string(body).map_err(anyhow::Error::from)?;
     let now = clock::to_db(clock::now());
@@ -369,11 +406,17 @@ async fn store_group(
         id,
         message(
             "synced_group",
-            &format!("Synced {} ({}/{total})", group.replace('_', " "), index + 1),
+            &format!(
+                "Synced {} ({}/{})",
+                group.replace('_', " "),
+                at.index + 1,
+                at.total
+            ),
             false,
         ),
     )
     .await?;
+    lease.hold_in(&mut tx).await?;
     tx.commit().await?;
     state.hub.publish(vec![synced]);
     Ok(())
@@ -386,20 +429,28 @@ pub async fn inbound_confirmed(state: &AppState, id: i64) {
     }
 }
 
-/// At start-up: runs left mid-way by a crash resume from their last completed step.
-pub async fn resume_interrupted(state: &AppState) -> Result<usize, ServiceError> {
-    let ids = connections::onboarding_in_progress(&state.db).await?;
-    for &id in &ids {
-        tracing::info!(connection = id, "resuming an interrupted onboarding run");
-        emit(
-            state,
-            id,
-            "resumed",
-            "Onboarding resumed after a restart",
-            false,
-        )
-        .await;
-        spawn_run(state.clone(), id);
+/// A run in progress that no replica holds (its holder died or stopped): claims it and carries
+/// it on from its last recorded step. False when another replica holds it.
+pub async fn take_over(state: &AppState, id: i64) -> Result<bool, ServiceError> {
+    let Some(lease) = state.work.leases.claim(Work::Onboarding(id)).await? else {
+        return Ok(false);
+    };
+    // Its holder may have finished it between our look and our claim (it records the end, then
+    // gives the lease back): only a run still in progress is carried on.
+    let current = connections::get(&state.db, id).await?;
+    if !matches!(
+        current.onboarding,
+        Onboarding::Started | Onboarding::Syncing
+    ) {
+        lease.release().await;
+        return Ok(false);
     }
-    Ok(ids.len())
+    tracing::info!(connection = id, "taking over an interrupted onboarding run");
+    let resumed = message("resumed", "Onboarding resumed after a restart", false);
+    if let Err(e) = step(state, id, &lease, None, None, resumed).await {
+        lease.release().await;
+        return Err(e);
+    }
+    spawn_run(state.clone(), id, lease);
+    Ok(true)
 }

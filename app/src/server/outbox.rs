@@ -2,7 +2,7 @@
 //! the outbox to administrators.
 use sqlx::{Any, Row, Transaction};
 
-use super::{clock, error::ServiceError, smtp::SmtpRelay, Db};
+use super::{clock, error::ServiceError, lease::Work, smtp::SmtpRelay, Db};
 use crate::model::OutboxMessage;
 
 pub(crate) async fn queue(
@@ -45,19 +45,31 @@ pub async fn list(db: &Db) -> Result<Vec<OutboxMessage>, ServiceError> {
 }
 
 /// Sends queued emails through the SMTP relay when `IMPACT_SMTP_URL` is configured (the outbox
-/// keeps them either way). One delivery pass at a time, so nothing is sent twice.
+/// keeps them either way). One delivery pass at a time over all replicas (the pass holds the
+/// outbox lease), so nothing is sent twice; what a pass started before it was queued is picked
+/// up by the next sweep (`sweep`).
 pub fn deliver_pending(state: &super::AppState) {
     let Some(relay) = state.settings.smtp_url.clone() else {
         return;
     };
-    let from = state.settings.mail_from.clone();
-    let db = state.db.clone();
+    let state = state.clone();
     tokio::spawn(async move {
-        static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-        let _guard = ONE_AT_A_TIME.lock().await;
-        if let Err(e) = deliver(&db, &relay, &from).await {
-            tracing::warn!(error = %e, "email delivery pass failed");
-        }
+        let lease = match state.work.leases.claim(Work::Outbox).await {
+            Ok(Some(lease)) => lease,
+            // A pass is running (here or on another replica).
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming the email delivery pass failed");
+                return;
+            }
+        };
+        let work = state.work.clone();
+        work.spawn(lease, move |_lease| async move {
+            let from = state.settings.mail_from.clone();
+            if let Err(e) = deliver(&state.db, &relay, &from).await {
+                tracing::warn!(error = %e, "email delivery pass failed");
+            }
+        });
     });
 }
 
@@ -99,12 +111,13 @@ async fn deliver(db: &Db, relay: &SmtpRelay, from: &str) -> Result<(), ServiceEr
             Err(e) => Err(e),
         };
         let now = clock::to_db(clock::now());
+        let mut tx = db.pool.begin().await?;
         match outcome {
             Ok(()) => {
                 sqlx::query("UPDATE outbox SET sent_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind(id)
-                    .execute(&db.pool)
+                    .execute(&mut *tx)
                     .await?;
             }
             Err(e) => {
@@ -112,10 +125,12 @@ async fn deliver(db: &Db, relay: &SmtpRelay, from: &str) -> Result<(), ServiceEr
                 sqlx::query("UPDATE outbox SET send_error = $1 WHERE id = $2")
                     .bind(e)
                     .bind(id)
-                    .execute(&db.pool)
+                    .execute(&mut *tx)
                     .await?;
             }
         }
+        // Recorded even if the lease was lost meanwhile: the message went out.
+        tx.commit().await?;
     }
     Ok(())
 }

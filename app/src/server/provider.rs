@@ -79,6 +79,26 @@ struct ErrorBody {
 /// The most a provider answer may hold; the protocol's answers are a few kilobytes.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
+/// An onboarding step's idempotency key: the run's number and the step, so a step repeated by
+/// whichever replica carries the run on has the key the first attempt had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotent(String);
+
+impl Idempotent {
+    pub fn step(run: i64, step: &str) -> Self {
+        let key: String = format!("onboarding-{run}-{step}")
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(signing::MAX_IDEMPOTENCY_KEY)
+            .collect();
+        Self(key)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Clone)]
 pub struct ProviderClient {
     /// Or why no call may be made to this provider (the URL is refused by policy).
@@ -289,11 +309,33 @@ impl ProviderClient {
         .await
     }
 
+    /// An onboarding step: `key` names the run and the step (`signing::HEADER_IDEMPOTENCY`), so the
+    /// provider answers a repeat (after a takeover) from its record instead of doing it again.
+    async fn onboarding_step(
+        &self,
+        creds: &Credentials,
+        suffix: &str,
+        body: Option<serde_json::Value>,
+        key: &Idempotent,
+    ) -> Result<serde_json::Value, ProviderError> {
+        let path = format!("/idi/v1/consumers/{}{suffix}", creds.consumer_id);
+        let method = if body.is_some() {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::GET
+        };
+        let req = self
+            .signed(method, &path, body.as_ref(), creds)
+            .map(|r| r.header(signing::HEADER_IDEMPOTENCY, key.as_str()));
+        self.send(req).await
+    }
+
     pub async fn start_onboarding(
         &self,
         creds: &Credentials,
+        key: &Idempotent,
     ) -> Result<serde_json::Value, ProviderError> {
-        self.consumer_call(creds, "/onboarding", Some(serde_json::json!({})))
+        self.onboarding_step(creds, "/onboarding", Some(serde_json::json!({})), key)
             .await
     }
 
@@ -301,17 +343,24 @@ impl ProviderClient {
         &self,
         creds: &Credentials,
         group: &str,
+        key: &Idempotent,
     ) -> Result<serde_json::Value, ProviderError> {
-        self.consumer_call(creds, &format!("/settings/{group}"), None)
+        self.onboarding_step(creds, &format!("/settings/{group}"), None, key)
             .await
     }
 
     pub async fn complete_onboarding(
         &self,
         creds: &Credentials,
+        key: &Idempotent,
     ) -> Result<serde_json::Value, ProviderError> {
-        self.consumer_call(creds, "/onboarding/complete", Some(serde_json::json!({})))
-            .await
+        self.onboarding_step(
+            creds,
+            "/onboarding/complete",
+            Some(serde_json::json!({})),
+            key,
+        )
+        .await
     }
 
     pub async fn echo(

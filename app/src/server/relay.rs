@@ -5,13 +5,17 @@
 //! `LISTEN`s, reads from the log what it has not sent yet and feeds its own hub, so a browser's
 //! stream on one replica gets what another replica committed. After the listening connection
 //! is lost, the relay connects again and catches up from the log (announcements made meanwhile
-//! are gone). With SQLite there is one process and nothing to relay.
+//! are gone). With SQLite there is one process and nothing to relay. The same connection also
+//! hears the echoes of "Verify the connection" that arrived at another replica (`verify`), and
+//! the stream revocations (sign-outs, changed users) made on another replica (`revocations`).
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 
 use super::{
     events::{self, ANNOUNCEMENTS},
+    revocations::{self, Revocation, REVOCATIONS},
+    verify::{self, ECHOES},
     AppState,
 };
 
@@ -52,7 +56,10 @@ async fn listen(state: &AppState, database_url: &str) -> bool {
             return false;
         }
     };
-    if let Err(e) = listener.listen(ANNOUNCEMENTS).await {
+    if let Err(e) = listener
+        .listen_all([ANNOUNCEMENTS, ECHOES, REVOCATIONS])
+        .await
+    {
         tracing::warn!(error = %e, "event relay: LISTEN failed; trying again");
         return false;
     }
@@ -61,6 +68,13 @@ async fn listen(state: &AppState, database_url: &str) -> bool {
     catch_up(state).await;
     loop {
         match listener.try_recv().await {
+            Ok(Some(n)) if n.channel() == ECHOES => echo(n.payload()),
+            Ok(Some(n)) if n.channel() == REVOCATIONS => match Revocation::parse(n.payload()) {
+                Some(r) => {
+                    revocations::apply(state, &r);
+                }
+                None => tracing::warn!(payload = n.payload(), "relay: unknown revocation"),
+            },
             Ok(Some(n)) => match parse(n.payload()) {
                 Some((id, seq)) => relay(state, id, seq).await,
                 None => tracing::warn!(payload = n.payload(), "event relay: unknown payload"),
@@ -74,6 +88,17 @@ async fn listen(state: &AppState, database_url: &str) -> bool {
                 tracing::warn!(error = %e, "event relay: receiving failed; reconnecting");
                 return true;
             }
+        }
+    }
+}
+
+/// An echo that arrived at another replica ("<connection>:<nonce>"): the run waiting for it
+/// may be here (`verify`). An echo lost with the listening connection makes that run fail
+/// saying so, and the admin runs the verification again.
+fn echo(payload: &str) {
+    if let Some((id, nonce)) = payload.split_once(':') {
+        if let Ok(id) = id.parse() {
+            verify::echo_received(id, nonce);
         }
     }
 }

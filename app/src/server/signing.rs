@@ -6,6 +6,11 @@ use sha2::{Digest, Sha256};
 pub const HEADER_CONSUMER: &str = "x-impact-consumer";
 pub const HEADER_TIMESTAMP: &str = "x-impact-timestamp";
 pub const HEADER_SIGNATURE: &str = "x-impact-signature";
+/// Names a step of an onboarding run; a repeat with the same key is answered from the
+/// provider's record, not done again (docs/PROVIDER_PROTOCOL.md, "Idempotent steps").
+pub const HEADER_IDEMPOTENCY: &str = "idempotency-key";
+/// Longest idempotency key a provider keeps.
+pub const MAX_IDEMPOTENCY_KEY: usize = 128;
 /// Largest accepted difference between the sender's timestamp and the receiver's clock.
 pub const MAX_SKEW_SECS: i64 = 300;
 

@@ -55,17 +55,45 @@ impl Drop for EchoWait {
     }
 }
 
-/// The provider echoed a nonce back to us (its signature already checked by the endpoint).
-pub fn echo_received(_state: &AppState, connection_id: i64, nonce: &str) {
-    let waiter = waiters().remove(&(connection_id, nonce.to_string()));
-    match waiter {
-        Some(tx) => {
-            let _ = tx.send(());
-        }
-        None => tracing::info!(
+/// Where an echo for a waiter on another replica is announced (PostgreSQL `NOTIFY`; every
+/// replica's relay listens and hands it to `echo_received`).
+pub const ECHOES: &str = "impact_echoes";
+
+/// The provider echoed a nonce back to us (its signature already checked by the endpoint). The
+/// run waiting for it may be on another replica (the provider's call came through the
+/// balancer): if nobody waits here, the echo is announced to the others.
+pub async fn echo_arrived(state: &AppState, connection_id: i64, nonce: &str) {
+    if echo_received(connection_id, nonce) {
+        return;
+    }
+    // Ours are 32 hex digits; anything else waits nowhere (and stays out of a NOTIFY payload).
+    let ours = nonce.len() <= 64 && nonce.chars().all(|c| c.is_ascii_hexdigit());
+    if !ours || state.db.backend != super::db::Backend::Postgres {
+        // Not ours, or one process: nobody waits for it anywhere.
+        tracing::info!(
             connection = connection_id,
             "an echo nobody waits for (late or unknown)"
-        ),
+        );
+        return;
+    }
+    let announced = sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(ECHOES)
+        .bind(format!("{connection_id}:{nonce}"))
+        .execute(&state.db.pool)
+        .await;
+    if let Err(e) = announced {
+        tracing::warn!(connection = connection_id, error = %e, "announcing an echo to the other replicas failed");
+    }
+}
+
+/// Hands an echo to the run waiting for it here; false when no run here waits for it.
+pub fn echo_received(connection_id: i64, nonce: &str) -> bool {
+    match waiters().remove(&(connection_id, nonce.to_string())) {
+        Some(tx) => {
+            let _ = tx.send(());
+            true
+        }
+        None => false,
     }
 }
 

@@ -13,13 +13,16 @@ use serde::Deserialize;
 
 use app::{
     model::{Access, ApiError, CurrentUser},
-    server::{accounts, AppState, ServiceError},
+    server::{
+        accounts,
+        throttle::{Keys, Throttle},
+        AppState, ServiceError,
+    },
 };
 
 use super::{
     json::json_error,
     policy::{self, Surface},
-    throttle::{Keys, Throttle},
 };
 
 pub const COOKIE: &str = "impact_session";
@@ -29,7 +32,7 @@ pub const COOKIE: &str = "impact_session";
 pub struct Auth {
     pub state: AppState,
     pub sessions: accounts::SessionPolicy,
-    pub throttle: Arc<Throttle>,
+    pub throttle: Throttle,
     /// Cookies get `Secure` when the app is served over https.
     pub secure_cookies: bool,
     /// The public URL's origin (`scheme://host[:port]`): a browser's write must come from it.
@@ -252,12 +255,16 @@ async fn attempt(
     let client = super::client_addr::client_ip(peer.ip(), forwarded, &auth.trusted_proxies);
     let keys = Keys::new(email, Some(client));
     // Reserved before the (slow) password check, so parallel guesses cannot all pass.
-    if let Err(wait) = auth.throttle.reserve(&keys) {
-        return LoginOutcome::Throttled(wait);
+    match auth.throttle.reserve(&keys).await {
+        Ok(Ok(())) => {}
+        Ok(Err(wait)) => return LoginOutcome::Throttled(wait),
+        Err(e) => return LoginOutcome::Refused(e),
     }
     match accounts::verify_login(&auth.state.db, email, password).await {
         Ok(user) => {
-            auth.throttle.succeeded(&keys);
+            if let Err(e) = auth.throttle.succeeded(&keys).await {
+                tracing::warn!(error = %e, "clearing the sign-in failures failed; they expire");
+            }
             match accounts::start_session(&auth.state.db, &user, auth.sessions).await {
                 Ok(token) => {
                     tracing::info!(user = %user.email, "signed in");
@@ -268,7 +275,9 @@ async fn attempt(
         }
         Err(e) => {
             if !matches!(e, ServiceError::Unauthorized(_)) {
-                auth.throttle.release(&keys);
+                if let Err(e) = auth.throttle.release(&keys).await {
+                    tracing::warn!(error = %e, "giving back a sign-in reservation failed");
+                }
             }
             tracing::info!("sign-in refused");
             LoginOutcome::Refused(e)
@@ -372,10 +381,12 @@ pub async fn logout(
         if let Err(e) = accounts::end_session(&auth.state.db, &token).await {
             return e.into_response();
         }
-        // Its open event streams end too (within a moment: they are woken now).
-        auth.state
-            .streams
-            .revoke_session(&accounts::session_key(&token));
+        // Its open event streams end too, on every replica (within a moment: they are woken).
+        app::server::revocations::everywhere(
+            &auth.state,
+            app::server::revocations::Revocation::Session(accounts::session_key(&token)),
+        )
+        .await;
     }
     let mut res = Redirect::to("/login").into_response();
     res.headers_mut()

@@ -241,7 +241,7 @@ pub async fn echo(State(inbound): State<Inbound>, call: SignedCall) -> Response 
         .ok()
         .and_then(|v| v["nonce"].as_str().map(str::to_string))
         .unwrap_or_default();
-    app::server::verify::echo_received(&inbound.state, call.connection, &nonce);
+    app::server::verify::echo_arrived(&inbound.state, call.connection, &nonce).await;
     ok()
 }
 

@@ -15,4 +15,3 @@ pub mod path_id;
 pub mod policy;
 pub mod routes;
 pub mod stream;
-pub mod throttle;

@@ -5,6 +5,7 @@ mod edge;
 mod guided;
 mod helpers;
 mod inbound;
+mod leases;
 mod live;
 mod onboarding;
 mod openapi;
@@ -18,6 +19,7 @@ mod smtp;
 mod provider;
 #[path = "../process/sse.rs"]
 mod sse;
+mod throttle;
 mod tls;
 
 /// Runs one async test body against SQLite and against PostgreSQL. (Used only inside this test

@@ -117,6 +117,8 @@ pub fn start_with(db: &str, port: u16, provider: &str, env: &[(&str, &str)]) -> 
         .env("IMPACT_ADMIN_EMAIL", EMAIL)
         .env("IMPACT_ADMIN_PASSWORD", PASSWORD)
         .env("RUST_LOG", "warn")
+        // A dead server's work is taken over within about this long (the default is 10 s).
+        .env("IMPACT_LEASE_MS", "2000")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log_file(port))
@@ -236,4 +238,29 @@ pub async fn shared(name: &str) -> Shared {
         look,
         key: key.iter().map(|b| format!("{b:02x}")).collect(),
     }
+}
+
+/// The simulator's administration address for `instance` (docs/PROVIDER_PROTOCOL.md).
+pub fn sim_admin(sim: &simulator::Simulator, instance: &str) -> String {
+    format!("http://{}/sim/instances/{instance}", sim.address())
+}
+
+pub async fn set_faults(sim: &simulator::Simulator, instance: &str, faults: Value) {
+    let r = reqwest::Client::new()
+        .put(format!("{}/faults", sim_admin(sim, instance)))
+        .json(&faults)
+        .send()
+        .await
+        .expect("faults");
+    assert_eq!(r.status(), 200, "faults {faults} refused");
+}
+
+/// What the provider has done so far: its counters (docs/PROVIDER_PROTOCOL.md).
+pub async fn provider_counters(sim: &simulator::Simulator, instance: &str) -> Value {
+    reqwest::get(sim_admin(sim, instance))
+        .await
+        .expect("counters")
+        .json()
+        .await
+        .expect("json")
 }

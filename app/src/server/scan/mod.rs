@@ -21,7 +21,7 @@ mod target;
 
 pub use store::{latest, runs, FULL_SUITE};
 
-use super::{connections, error::ServiceError, AppState};
+use super::{connections, error::ServiceError, lease::Work, AppState};
 use crate::model::{health_score, CheckId, ConnectionState, HealthView, ScanRunView, CHECKS};
 
 /// Runs the suite (or one check with what it depends on) and stores everything. For the full
@@ -33,28 +33,44 @@ pub async fn run(
     id: i64,
     only: Option<CheckId>,
 ) -> Result<ScanRunView, ServiceError> {
-    runner::run_from(state, id, only, None).await
+    runner::run_from(state, None, id, only, None).await
 }
 
-/// Runs the whole suite in the background (the caller has already moved the state).
-pub fn spawn_suite(state: AppState, id: i64, actor: String) {
-    runner::spawn_full(state, id, actor, false);
-}
-
-/// At start-up: scans cut short by a crash leave the record Awaiting validation. Each continues
-/// its unfinished run (results kept, checks with a result not run again) or, when none was
-/// recorded, runs the suite.
-pub async fn resume_interrupted(state: &AppState) -> Result<usize, ServiceError> {
-    let ids = connections::awaiting_validation(&state.db).await?;
-    for &id in &ids {
-        runner::spawn_full(
-            state.clone(),
-            id,
-            crate::model::Actor::System.as_str().into(),
-            true,
-        );
+/// Runs the whole suite in the background (the caller has already moved the state), here if
+/// this replica claims it (another replica's sweep may have been quicker: it runs it there).
+/// A claim that fails is left to the sweep (`sweep`), which finds the connection awaiting
+/// validation with nobody running its scan.
+pub async fn start_suite(state: &AppState, id: i64, actor: &str) {
+    match state.work.leases.claim(Work::Scan(id)).await {
+        Ok(Some(lease)) => runner::spawn_full(state.clone(), id, actor.into(), lease, false),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(connection = id, error = %e, "claiming the scan failed; the sweep runs it")
+        }
     }
-    Ok(ids.len())
+}
+
+/// A scan that no replica holds while its connection awaits validation (its holder died or
+/// stopped): claims it and continues its unfinished run (results kept, checks with a result not
+/// run again) or, when none was recorded, runs the suite. False when another replica holds it.
+pub async fn take_over(state: &AppState, id: i64) -> Result<bool, ServiceError> {
+    let Some(lease) = state.work.leases.claim(Work::Scan(id)).await? else {
+        return Ok(false);
+    };
+    // Finished between our look and our claim: nothing to carry on.
+    if connections::get(&state.db, id).await?.state != ConnectionState::AwaitingValidation {
+        lease.release().await;
+        return Ok(false);
+    }
+    tracing::info!(connection = id, "taking over an interrupted scan");
+    runner::spawn_full(
+        state.clone(),
+        id,
+        crate::model::Actor::System.as_str().into(),
+        lease,
+        true,
+    );
+    Ok(true)
 }
 
 /// The health dashboard: each check's latest result (issues first, by severity), the score,

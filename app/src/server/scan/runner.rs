@@ -21,12 +21,13 @@ use crate::model::{
     checks_for, skipped_because, Action, CheckId, CheckResult, CheckSpec, CheckStatus,
     ConnectionState, EventBody, ScanRunView,
 };
-use crate::server::{clock, connections, error::ServiceError, events, AppState};
+use crate::server::{clock, connections, error::ServiceError, events, lease::Lease, AppState};
 
 /// A run, new or resumed: a resumed one keeps its run id, does not repeat the checks it has
 /// results for, and does not announce again what its log already says.
 pub(super) async fn run_from(
     state: &AppState,
+    lease: Option<&Lease>,
     id: i64,
     only: Option<CheckId>,
     resume: Option<Resumed>,
@@ -39,7 +40,7 @@ pub(super) async fn run_from(
         Some(r) => (r.run_id, r.started_at, r.results, r.started),
         None => {
             let started_at = clock::now();
-            let run_id = store::start(state, id, &suite, started_at).await?;
+            let run_id = store::start(state, lease, id, &suite, started_at).await?;
             (run_id, started_at, Vec::new(), HashSet::new())
         }
     };
@@ -70,7 +71,7 @@ pub(super) async fn run_from(
         )
         .await;
         for (spec, r) in ready.iter().zip(outcomes) {
-            store::store_result(state, id, run_id, &r).await?;
+            store::store_result(state, lease, id, run_id, &r).await?;
             done.insert(spec.id, r.status);
             results.push(r);
         }
@@ -78,7 +79,7 @@ pub(super) async fn run_from(
 
     let issues = results.iter().filter(|r| r.status.is_issue()).count();
     let outcome = if issues == 0 { "passed" } else { "failed" };
-    store::finish(state, id, run_id, &suite, only.is_none(), outcome).await?;
+    store::finish(state, lease, id, run_id, &suite, only.is_none(), outcome).await?;
     if only.is_some() {
         settle(state, id).await?;
     }
@@ -181,30 +182,35 @@ async fn settle(state: &AppState, id: i64) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// The full suite in the background; with `resume`, continuing the unfinished run if there is
-/// one. A run that cannot run leaves the connection Validation failed, never Awaiting validation.
-pub(super) fn spawn_full(state: AppState, id: i64, actor: String, resume: bool) {
-    tokio::spawn(async move {
+/// The full suite in the background under its lease; with `resume`, continuing the unfinished
+/// run if there is one. A run that cannot run leaves the connection Validation failed, never
+/// Awaiting validation; one whose lease was lost is carried on by the replica that has it.
+pub(super) fn spawn_full(state: AppState, id: i64, actor: String, lease: Lease, resume: bool) {
+    let work = state.work.clone();
+    work.spawn(lease, move |lease| async move {
         let ran = async {
             let earlier = match resume {
                 true => resume::unfinished(&state, id).await?,
                 false => None,
             };
-            run_from(&state, id, None, earlier).await
+            run_from(&state, Some(&lease), id, None, earlier).await
         }
         .await;
-        if let Err(e) = ran {
-            tracing::error!(connection = id, %actor, error = %e, "scan failed to run");
-            // Never leave the record Awaiting validation for ever.
-            let _ = connections::apply(
-                &state,
-                id,
-                Action::ValidationFailed,
-                crate::model::Actor::System.as_str(),
-                "The scan could not run",
-                None,
-            )
-            .await;
+        match ran {
+            Ok(_) | Err(ServiceError::LeaseLost(_)) => {}
+            Err(e) => {
+                tracing::error!(connection = id, %actor, error = %e, "scan failed to run");
+                // Never leave the record Awaiting validation for ever.
+                let _ = connections::apply(
+                    &state,
+                    id,
+                    Action::ValidationFailed,
+                    crate::model::Actor::System.as_str(),
+                    "The scan could not run",
+                    None,
+                )
+                .await;
+            }
         }
     });
 }

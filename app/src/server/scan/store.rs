@@ -5,7 +5,18 @@ use sqlx::Row;
 use crate::model::{
     check_spec, Action, CheckResult, CheckStatus, ConnectionState, EventBody, ScanRunView, Severity,
 };
-use crate::server::{clock, connections, error::ServiceError, events, AppState};
+use crate::server::{clock, connections, error::ServiceError, events, lease::Lease, AppState};
+
+/// A background run holds its lease in each write (see `lease`); a run for a request has none.
+async fn held(
+    lease: Option<&Lease>,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> Result<(), ServiceError> {
+    match lease {
+        Some(l) => l.hold_in(tx).await,
+        None => Ok(()),
+    }
+}
 
 /// The suite name of a full run; one check's run is "check:<id>".
 pub const FULL_SUITE: &str = "pre_onboarding";
@@ -13,6 +24,7 @@ pub const FULL_SUITE: &str = "pre_onboarding";
 /// A new run and its "started" event: one transaction. Returns the run id.
 pub(super) async fn start(
     state: &AppState,
+    lease: Option<&Lease>,
     id: i64,
     suite: &str,
     started_at: chrono::DateTime<chrono::Utc>,
@@ -37,6 +49,7 @@ pub(super) async fn start(
         },
     )
     .await?;
+    held(lease, &mut tx).await?;
     tx.commit().await?;
     state.hub.publish(vec![e]);
     Ok(run_id)
@@ -46,6 +59,7 @@ pub(super) async fn start(
 /// neither.
 pub(super) async fn store_result(
     state: &AppState,
+    lease: Option<&Lease>,
     id: i64,
     run_id: i64,
     r: &CheckResult,
@@ -76,6 +90,7 @@ pub(super) async fn store_result(
         },
     )
     .await?;
+    held(lease, &mut tx).await?;
     tx.commit().await?;
     state.hub.publish(vec![e]);
     Ok(())
@@ -86,6 +101,7 @@ pub(super) async fn store_result(
 /// connection still awaits its verdict.
 pub(super) async fn finish(
     state: &AppState,
+    lease: Option<&Lease>,
     id: i64,
     run_id: i64,
     suite: &str,
@@ -135,6 +151,7 @@ pub(super) async fn finish(
                 Err(e) => return Err(e),
             }
         }
+        held(lease, &mut tx).await?;
         tx.commit().await?;
         state.hub.publish(published);
         return Ok(());

@@ -1,0 +1,39 @@
+//! Every replica sweeps, once per heartbeat, for background work that should be running and that
+//! nobody holds: a scan whose connection awaits validation, an onboarding run in progress, email
+//! waiting for the relay. A lease that expired (its replica died) or was handed back (its replica
+//! stopped) makes the work claimable; the first replica to claim it carries it on from the
+//! record. At start-up the first sweep resumes what a crash cut short.
+use super::{
+    background::heartbeat, connections, error::ServiceError, lease::Work, onboarding, outbox, scan,
+    AppState,
+};
+
+/// Sweeps until the task is aborted (a graceful stop aborts it before handing leases back).
+pub async fn run(state: AppState) {
+    let every = heartbeat(state.settings.lease);
+    loop {
+        if let Err(e) = once(&state).await {
+            tracing::warn!(error = %e, "sweeping for unheld work failed; trying again");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// One sweep: returns how many pieces of work this replica took over.
+pub async fn once(state: &AppState) -> Result<usize, ServiceError> {
+    let mut taken = 0;
+    for id in connections::awaiting_validation(&state.db).await? {
+        if !state.work.runs(Work::Scan(id)) && scan::take_over(state, id).await? {
+            taken += 1;
+        }
+    }
+    for id in connections::onboarding_in_progress(&state.db).await? {
+        if !state.work.runs(Work::Onboarding(id)) && onboarding::take_over(state, id).await? {
+            taken += 1;
+        }
+    }
+    if !state.work.runs(Work::Outbox) {
+        outbox::deliver_pending(state);
+    }
+    Ok(taken)
+}
