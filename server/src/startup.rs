@@ -274,8 +274,13 @@ impl Application {
         }
         // Work a crash or another replica left unheld is carried on (runs are recorded step by
         // step); the first sweep is now.
+        // Alive before the first stream is counted (see stream_slots).
+        app::server::stream_slots::heartbeat(&self.state)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let sweep = tokio::spawn(app::server::sweep::run(self.state.clone()));
         let work = self.state.work.clone();
+        let state = self.state.clone();
         serve::serve(
             CoalescingListener(self.listener),
             self.router,
@@ -289,6 +294,7 @@ impl Application {
                 sweep.abort();
                 let _ = sweep.await;
                 work.stop_all().await;
+                app::server::stream_slots::release_all(&state).await;
             },
         )
         .await;

@@ -550,3 +550,38 @@ async fn signing_out_on_one_replica_ends_the_sessions_streams_on_the_other() {
     drop((a, b));
     let _ = std::fs::remove_dir_all(&shared.dir);
 }
+
+/// The per-user cap on open event streams counts the user's streams on both replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_per_user_stream_cap_counts_both_replicas() {
+    let shared = shared("replicas_cap").await;
+    let cap = [("IMPACT_MAX_STREAMS_PER_USER", "2")];
+    let a = replica_with(&shared.db, &shared.provider, &shared.key, &cap).await;
+    let b = replica_with(&shared.db, &shared.provider, &shared.key, &cap).await;
+    let token = invite(&a.client, &a.base, "Acme").await;
+    create(&a.client, &a.base, "Acme", &token).await;
+    wait_for(&a.client, &a.base, "state", "validated").await;
+    // One browser (one session: its cookie goes to both replicas).
+    let open = |on: &Replica| {
+        a.client
+            .get(format!("{}/api/connections/1/events?after=0", on.base))
+            .send()
+    };
+    let first = open(&a).await.expect("open on A");
+    assert_eq!(first.status(), 200);
+    let second = open(&b).await.expect("open on B");
+    assert_eq!(second.status(), 200);
+    for (name, on) in [("A", &a), ("B", &b)] {
+        let third = open(on).await.expect("a third");
+        assert_eq!(third.status(), 429, "a third stream on {name} is refused");
+    }
+    // One closes: its place is given back (a moment later), and a new one opens on B.
+    drop(first);
+    let reopened = until("a place freed by the closed stream", || async {
+        let r = open(&b).await.expect("open on B");
+        (r.status() == 200).then_some(r)
+    })
+    .await;
+    drop((second, reopened, a, b));
+    let _ = std::fs::remove_dir_all(&shared.dir);
+}

@@ -27,6 +27,7 @@ pub mod scan;
 pub mod sealed;
 pub mod signing;
 pub mod smtp;
+pub mod stream_slots;
 pub mod streams;
 pub mod sweep;
 pub mod throttle;

@@ -65,6 +65,11 @@ impl OpenStreams {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The cap on open streams per user.
+    pub fn limit(&self) -> usize {
+        self.per_user.load(Ordering::Relaxed)
+    }
+
     /// At most `n` (at least 1) open streams per user from now on.
     pub fn set_limit(&self, n: usize) {
         self.per_user.store(n.max(1), Ordering::Relaxed);
@@ -92,6 +97,7 @@ impl OpenStreams {
             streams: self.clone(),
             revoked: rx,
             ended: false,
+            _held: None,
         })
     }
 
@@ -139,9 +145,17 @@ pub struct StreamTicket {
     streams: OpenStreams,
     revoked: oneshot::Receiver<()>,
     ended: bool,
+    /// Kept for as long as the stream is open (its place in the replicas' shared count).
+    _held: Option<Box<dyn Send + Sync>>,
 }
 
 impl StreamTicket {
+    /// Keeps `guard` until the stream ends.
+    pub fn holding(mut self, guard: impl Send + Sync + 'static) -> Self {
+        self._held = Some(Box::new(guard));
+        self
+    }
+
     /// Resolves once the stream must end (and at once ever after).
     pub async fn revoked(&mut self) {
         if !self.ended {

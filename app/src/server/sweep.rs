@@ -5,7 +5,7 @@
 //! record. At start-up the first sweep resumes what a crash cut short.
 use super::{
     background::heartbeat, connections, error::ServiceError, lease::Work, onboarding, outbox, scan,
-    AppState,
+    stream_slots, AppState,
 };
 
 /// Sweeps until the task is aborted (a graceful stop aborts it before handing leases back).
@@ -14,6 +14,10 @@ pub async fn run(state: AppState) {
     loop {
         if let Err(e) = once(&state).await {
             tracing::warn!(error = %e, "sweeping for unheld work failed; trying again");
+        }
+        // This replica's streams keep counting for the per-user cap while it beats.
+        if let Err(e) = stream_slots::heartbeat(&state).await {
+            tracing::warn!(error = %e, "the replica's heartbeat failed; trying again");
         }
         tokio::time::sleep(every).await;
     }

@@ -26,6 +26,7 @@ use app::{
     server::{
         connections,
         events::{self, Published},
+        stream_slots::{self, Taken},
         streams::{StreamTicket, TooManyStreams},
         AppState, Db, ServiceError,
     },
@@ -150,18 +151,29 @@ pub async fn events_stream(
     }
     // Held for as long as the stream is open: counts it against the user's cap, and ends it
     // when the session is signed out or the user changed.
+    // With several replicas the cap counts the user's streams on all of them.
+    let too_many = |n: usize| {
+        json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            &format!(
+                "You already have {n} live views open. Close one (another tab or window) \
+                 and try again."
+            ),
+        )
+    };
+    let slot = match stream_slots::take(&state, user.id, state.streams.limit()).await? {
+        Taken::Full(n) => return Ok(too_many(n)),
+        Taken::Slot(slot) => Some(slot),
+        Taken::Local => None,
+    };
     let ticket = match state.streams.open(user.id, &session.0) {
         Ok(t) => t,
-        Err(TooManyStreams(n)) => {
-            return Ok(json_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_streams",
-                &format!(
-                    "You already have {n} live views open. Close one (another tab or window) \
-                     and try again."
-                ),
-            ))
-        }
+        Err(TooManyStreams(n)) => return Ok(too_many(n)),
+    };
+    let ticket = match slot {
+        Some(slot) => ticket.holding(slot),
+        None => ticket,
     };
     let stream = follow(
         Some(ticket),
