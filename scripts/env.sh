@@ -41,6 +41,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' "$ROOT/Cargo.lock" 2>/dev/null)"
 WASM_BINDGEN_VERSION="${WASM_BINDGEN_VERSION:-0.2.130}"
 CARGO_DENY_VERSION=0.20.2
+CARGO_MACHETE_VERSION=0.9.2
 # How the wasm32 target is built: "rustup" (the target is installed) or "debian" (rustc-web and
 # build-std, see shared/TOOLCHAIN.md). setup.sh records the choice.
 WASM_MODE_FILE="$HOME/.cache/impact-connect/wasm-mode"

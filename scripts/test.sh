@@ -39,6 +39,9 @@ else
   log "WARNING: advisories NOT checked: the RustSec database (GitHub) cannot be fetched from here"
 fi
 
+log "cargo machete: no dependency declared and unused"
+cargo machete
+
 log "starting PostgreSQL for the integration tests"
 source "$ROOT/scripts/postgres.sh"
 start_postgres

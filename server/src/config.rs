@@ -2,6 +2,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 
+use crate::settings::{defaults, Settings};
+
 /// Everything the server needs to start, read once from the environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -26,6 +28,9 @@ pub struct Config {
     /// separated by commas; default none): the sign-in throttle then counts the client, not the
     /// proxy (`edge::client_addr`).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where the built-in provider simulator listens when no provider is configured
+    /// (IMPACT_SIMULATOR_ADDR).
+    pub simulator_addr: SocketAddr,
 }
 
 /// The edge's limits on what one client may hold. Each has its own IMPACT_… setting.
@@ -54,56 +59,51 @@ pub struct EdgeLimits {
 impl Default for EdgeLimits {
     fn default() -> Self {
         Self {
-            header_read: Duration::from_secs(10),
-            body_read: Duration::from_secs(15),
-            max_body_bytes: 64 * 1024,
-            max_queued: 2048,
-            max_connections_per_ip: 256,
-            max_streams_per_user: app::server::streams::DEFAULT_STREAMS_PER_USER,
-            hash_concurrency: 2,
-            throttle_entries: 10_000,
+            header_read: Duration::from_millis(defaults::HEADER_TIMEOUT_MS),
+            body_read: Duration::from_millis(defaults::BODY_TIMEOUT_MS),
+            max_body_bytes: defaults::MAX_BODY_BYTES,
+            max_queued: defaults::MAX_QUEUED,
+            max_connections_per_ip: defaults::MAX_CONNECTIONS_PER_IP,
+            max_streams_per_user: defaults::MAX_STREAMS_PER_USER,
+            hash_concurrency: defaults::HASH_CONCURRENCY,
+            throttle_entries: defaults::THROTTLE_ENTRIES,
         }
     }
 }
 
 impl EdgeLimits {
-    pub fn from_env() -> anyhow::Result<Self> {
-        let d = Self::default();
-        let ms = |var, default: Duration| -> anyhow::Result<Duration> {
-            positive(
-                var,
-                default.as_millis() as u64,
-                "a positive number of milliseconds",
-            )
-            .map(Duration::from_millis)
+    pub fn from_settings(s: &Settings) -> anyhow::Result<Self> {
+        let ms = |var, raw: &str| -> anyhow::Result<Duration> {
+            positive::<u64>(var, raw, "a positive number of milliseconds")
+                .map(Duration::from_millis)
         };
         Ok(Self {
-            header_read: ms("IMPACT_HEADER_TIMEOUT_MS", d.header_read)?,
-            body_read: ms("IMPACT_BODY_TIMEOUT_MS", d.body_read)?,
+            header_read: ms("IMPACT_HEADER_TIMEOUT_MS", &s.header_timeout_ms)?,
+            body_read: ms("IMPACT_BODY_TIMEOUT_MS", &s.body_timeout_ms)?,
             max_body_bytes: positive(
                 "IMPACT_MAX_BODY_BYTES",
-                d.max_body_bytes,
+                &s.max_body_bytes,
                 "a positive number of bytes",
             )?,
-            max_queued: positive("IMPACT_MAX_QUEUED", d.max_queued, "a positive number")?,
+            max_queued: positive("IMPACT_MAX_QUEUED", &s.max_queued, "a positive number")?,
             max_connections_per_ip: positive(
                 "IMPACT_MAX_CONNECTIONS_PER_IP",
-                d.max_connections_per_ip,
+                &s.max_connections_per_ip,
                 "a positive number",
             )?,
             max_streams_per_user: positive(
                 "IMPACT_MAX_STREAMS_PER_USER",
-                d.max_streams_per_user,
+                &s.max_streams_per_user,
                 "a positive number",
             )?,
             hash_concurrency: positive(
                 "IMPACT_HASH_CONCURRENCY",
-                d.hash_concurrency,
+                &s.hash_concurrency,
                 "a positive number",
             )?,
             throttle_entries: positive(
                 "IMPACT_THROTTLE_ENTRIES",
-                d.throttle_entries,
+                &s.throttle_entries,
                 "a positive number",
             )?,
         })
@@ -112,7 +112,7 @@ impl EdgeLimits {
 
 /// Far above what eight database connections can serve at once, far below what a burst of
 /// subscribers would hold in memory if all were handled together.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+pub const DEFAULT_MAX_IN_FLIGHT: usize = defaults::MAX_IN_FLIGHT;
 
 impl Config {
     /// A server for the tests and benchmarks: a free port on loopback, `database_url`, the
@@ -130,12 +130,13 @@ impl Config {
             settings: app::server::Settings {
                 public_url: String::new(),
                 provider_url,
-                link_ttl_hours: 72,
-                provider_timeout: Duration::from_secs(5),
+                link_ttl_hours: defaults::LINK_TTL_HOURS,
+                provider_timeout: Duration::from_millis(defaults::PROVIDER_TIMEOUT_MS),
                 smtp_url: None,
                 mail_from: "Impact <no-reply@example.com>".into(),
                 outbound,
-                lease: Duration::from_secs(10),
+                link_key: None,
+                lease: Duration::from_millis(defaults::LEASE_MS),
             },
             sessions: Default::default(),
             admin: None,
@@ -143,90 +144,132 @@ impl Config {
             limits: Default::default(),
             secret_keys: Default::default(),
             trusted_proxies: Vec::new(),
+            simulator_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 
+    /// From the environment (and the defaults): what `impact-connect` with no flags reads.
     pub fn from_env() -> anyhow::Result<Self> {
-        // Checked here for a plain message; the declared site reads it again as its override.
-        if let Ok(addr) = std::env::var("LEPTOS_SITE_ADDR") {
-            addr.parse::<SocketAddr>().with_context(|| {
-                format!("LEPTOS_SITE_ADDR={addr:?} is not an address like 127.0.0.1:3000")
-            })?;
-        }
+        Self::from_settings(&Settings::from_env()?)
+    }
+
+    /// Every setting parsed and checked; the first bad one is the error, naming its variable.
+    pub fn from_settings(s: &Settings) -> anyhow::Result<Self> {
+        // Checked here for a plain message; the declared site reads LEPTOS_SITE_ADDR again as
+        // its override.
+        let addr = s
+            .site_addr
+            .as_deref()
+            .map(|addr| {
+                addr.parse::<SocketAddr>().with_context(|| {
+                    format!("LEPTOS_SITE_ADDR={addr:?} is not an address like 127.0.0.1:3000")
+                })
+            })
+            .transpose()?;
         // LEPTOS_SITE_ADDR and LEPTOS_SITE_ROOT, or the Cargo.toml's site-addr and site-root.
         let site = declared_site()?;
-        let addr = site.site_addr;
-        let site_root = site.site_root.to_string();
-        let database_url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "sqlite://impact-connect.db?mode=rwc".into());
-        let public_url = std::env::var("IMPACT_PUBLIC_URL").ok();
-        // Empty: the built-in provider simulator is started and used.
-        let provider_url = std::env::var("IMPACT_PROVIDER_URL").unwrap_or_default();
-        let link_ttl_hours = positive("IMPACT_LINK_TTL_HOURS", 72, "a positive number of hours")?;
+        let addr = addr.unwrap_or(site.site_addr);
+        let site_root = s
+            .site_root
+            .clone()
+            .unwrap_or_else(|| site.site_root.to_string());
+        // Unset: filled in from the bound address (port 0 is only known after bind).
+        let public_url = set(&s.public_url).unwrap_or_default();
+        if !public_url.is_empty() && crate::edge::auth::origin_of(&public_url).is_none() {
+            anyhow::bail!("IMPACT_PUBLIC_URL={public_url:?} is not an http:// or https:// address");
+        }
+        let link_key = set(&s.link_key);
+        if link_key.as_ref().is_some_and(|k| k.len() < 32) {
+            anyhow::bail!("IMPACT_LINK_KEY must be at least 32 characters");
+        }
+        app::server::smtp::check_sender(&s.mail_from).map_err(|e| {
+            anyhow::anyhow!(
+                "IMPACT_MAIL_FROM={:?} is not a sender like \"Impact <no-reply@example.com>\" ({e})",
+                s.mail_from
+            )
+        })?;
+        let simulator_addr = s.simulator_addr.parse::<SocketAddr>().with_context(|| {
+            format!(
+                "IMPACT_SIMULATOR_ADDR={:?} is not an address like 127.0.0.1:3001",
+                s.simulator_addr
+            )
+        })?;
         Ok(Self {
             addr,
-            database_url,
+            database_url: s.database_url.clone(),
             site_root,
             settings: app::server::Settings {
-                // Filled in from the bound address when not set (port 0 is only known after bind).
-                public_url: public_url.unwrap_or_default(),
-                provider_url,
-                link_ttl_hours,
+                public_url,
+                // Empty: the built-in provider simulator is started and used.
+                provider_url: set(&s.provider_url).unwrap_or_default(),
+                link_ttl_hours: positive(
+                    "IMPACT_LINK_TTL_HOURS",
+                    &s.link_ttl_hours,
+                    "a positive number of hours",
+                )?,
                 provider_timeout: Duration::from_millis(positive(
                     "IMPACT_PROVIDER_TIMEOUT_MS",
-                    5000,
+                    &s.provider_timeout_ms,
                     "a positive number",
                 )?),
-                smtp_url: smtp_relay()?,
-                mail_from: std::env::var("IMPACT_MAIL_FROM")
-                    .unwrap_or_else(|_| "Impact Store App <no-reply@impact.invalid>".into()),
+                smtp_url: smtp_relay(s)?,
+                mail_from: s.mail_from.clone(),
                 outbound: app::server::outbound::Outbound::from_settings(
-                    &std::env::var("IMPACT_ALLOW_PROVIDER_HOSTS").unwrap_or_default(),
-                    std::env::var("IMPACT_PROVIDER_CA_FILE")
-                        .ok()
-                        .filter(|f| !f.trim().is_empty())
-                        .as_deref(),
+                    s.allow_provider_hosts.as_deref().unwrap_or_default(),
+                    set(&s.provider_ca_file).as_deref(),
                 )?,
+                link_key,
                 lease: Duration::from_millis(positive(
                     "IMPACT_LEASE_MS",
-                    10_000,
+                    &s.lease_ms,
                     "a positive number of milliseconds",
                 )?),
             },
             sessions: app::server::accounts::SessionPolicy {
                 idle: chrono::Duration::minutes(positive(
                     "IMPACT_SESSION_IDLE_MINUTES",
-                    30,
+                    &s.session_idle_minutes,
                     "a positive number of minutes",
                 )?),
                 absolute: chrono::Duration::minutes(positive(
                     "IMPACT_SESSION_MAX_MINUTES",
-                    12 * 60,
+                    &s.session_max_minutes,
                     "a positive number of minutes",
                 )?),
             },
-            admin: match (
-                std::env::var("IMPACT_ADMIN_EMAIL"),
-                std::env::var("IMPACT_ADMIN_PASSWORD"),
-            ) {
-                (Ok(e), Ok(p)) => Some((e, p)),
-                _ => None,
+            admin: match (set(&s.admin_email), s.admin_password.clone()) {
+                (Some(e), Some(p)) => Some((e, p)),
+                (None, None) => None,
+                // One without the other used to be ignored: the server started without the
+                // administrator the operator meant to create.
+                _ => anyhow::bail!(
+                    "IMPACT_ADMIN_EMAIL and IMPACT_ADMIN_PASSWORD go together: set both or neither"
+                ),
             },
             max_in_flight: positive(
                 "IMPACT_MAX_IN_FLIGHT",
-                DEFAULT_MAX_IN_FLIGHT,
+                &s.max_in_flight,
                 "a positive number of requests",
             )?,
-            limits: EdgeLimits::from_env()?,
-            secret_keys: app::server::key_source::KeySource::from_env()?,
-            trusted_proxies: trusted_proxies()?,
+            limits: EdgeLimits::from_settings(s)?,
+            secret_keys: app::server::key_source::KeySource::from_settings(
+                s.secret_key.as_deref(),
+                s.secret_key_previous.as_deref(),
+                s.secret_key_file.as_deref(),
+            )?,
+            trusted_proxies: trusted_proxies(s.trusted_proxies.as_deref().unwrap_or_default())?,
+            simulator_addr,
         })
     }
 }
 
+/// A text setting's value, `None` when unset or blank.
+fn set(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.trim().is_empty())
+}
+
 /// IMPACT_TRUSTED_PROXIES: IP addresses separated by commas (unset or empty: none).
-fn trusted_proxies() -> anyhow::Result<Vec<std::net::IpAddr>> {
-    let raw = std::env::var("IMPACT_TRUSTED_PROXIES").unwrap_or_default();
+fn trusted_proxies(raw: &str) -> anyhow::Result<Vec<std::net::IpAddr>> {
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -249,35 +292,32 @@ pub fn declared_site() -> anyhow::Result<leptos::config::LeptosOptions> {
 
 /// The relay from IMPACT_SMTP_URL (unset or empty: none) and IMPACT_SMTP_CA_FILE, checked now so
 /// that a bad URL or CA file stops start-up.
-fn smtp_relay() -> anyhow::Result<Option<app::server::smtp::SmtpRelay>> {
-    let set = |var| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
-    let Some(url) = set("IMPACT_SMTP_URL") else {
+fn smtp_relay(s: &Settings) -> anyhow::Result<Option<app::server::smtp::SmtpRelay>> {
+    let Some(url) = set(&s.smtp_url) else {
         return Ok(None);
     };
-    let ca_file = set("IMPACT_SMTP_CA_FILE");
+    let ca_file = set(&s.smtp_ca_file);
     Ok(Some(app::server::smtp::SmtpRelay::from_settings(
         url.trim(),
         ca_file.as_deref(),
     )?))
 }
 
-/// `var` as a number above zero, or `default` when unset; `what` names what it must be.
-fn positive<T>(var: &str, default: T, what: &str) -> anyhow::Result<T>
+/// `raw` (the value of `var`) as a number above zero; `what` names what it must be.
+fn positive<T>(var: &str, raw: &str, what: &str) -> anyhow::Result<T>
 where
     T: std::str::FromStr + PartialOrd + Default,
 {
-    match std::env::var(var) {
-        Ok(v) => v
-            .parse::<T>()
-            .ok()
-            .filter(|n| *n > T::default())
-            .with_context(|| format!("{var}={v:?} is not {what}")),
-        Err(_) => Ok(default),
-    }
+    raw.parse::<T>()
+        .ok()
+        .filter(|n| *n > T::default())
+        .with_context(|| format!("{var}={raw:?} is not {what}"))
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
 
     #[test]
@@ -292,26 +332,32 @@ mod tests {
 
     #[test]
     fn a_setting_must_be_a_number_above_zero_and_says_what_it_should_be() {
-        // Names of their own: the environment is shared by the tests running at once.
-        assert_eq!(
-            positive("IMPACT_TEST_UNSET_SETTING", 7u64, "x").ok(),
-            Some(7)
-        );
-        std::env::set_var("IMPACT_TEST_GOOD_SETTING", "12");
-        assert_eq!(
-            positive("IMPACT_TEST_GOOD_SETTING", 7i64, "x").ok(),
-            Some(12)
-        );
-        for (var, value) in [
-            ("IMPACT_TEST_ZERO_SETTING", "0"),
-            ("IMPACT_TEST_WORD_SETTING", "ten"),
-        ] {
-            std::env::set_var(var, value);
-            let e = positive(var, 7usize, "a positive number of requests").expect_err(value);
+        assert_eq!(positive("IMPACT_X", "12", "x").ok(), Some(12i64));
+        for value in ["0", "ten", "", "-3"] {
+            let e = positive::<usize>("IMPACT_X", value, "a positive number of requests")
+                .expect_err(value);
             assert_eq!(
                 e.to_string(),
-                format!("{var}={value:?} is not a positive number of requests")
+                format!("IMPACT_X={value:?} is not a positive number of requests")
             );
         }
+    }
+
+    #[test]
+    fn the_defaults_in_the_help_are_the_defaults_in_force() {
+        // Parsed as the command line would be, with no flag and (these tests set none) no
+        // IMPACT_* variable, the limits are those the tests' configurations start from.
+        let cli = crate::settings::Cli::try_parse_from(["impact-connect"]).unwrap();
+        let limits = EdgeLimits::from_settings(&cli.settings).unwrap();
+        let d = EdgeLimits::default();
+        assert_eq!(
+            (
+                limits.header_read,
+                limits.body_read,
+                limits.max_body_bytes,
+                limits.max_queued
+            ),
+            (d.header_read, d.body_read, d.max_body_bytes, d.max_queued)
+        );
     }
 }

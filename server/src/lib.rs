@@ -6,6 +6,7 @@
 pub mod config;
 pub mod edge;
 pub mod net;
+pub mod settings;
 pub mod setup;
 pub mod startup;
 pub mod telemetry;

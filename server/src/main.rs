@@ -1,6 +1,16 @@
-//! `impact-connect`: serves the app on LEPTOS_SITE_ADDR with the database at DATABASE_URL.
+//! `impact-connect`: serves the app on LEPTOS_SITE_ADDR with the database at DATABASE_URL;
+//! `impact-connect migrate` and `impact-connect check-config` do one thing and exit
+//! (`--help` lists every setting, see `settings`).
 
-use server::{config::Config, startup::Application, telemetry};
+use std::process::ExitCode;
+
+use clap::Parser;
+use server::{
+    config::Config,
+    settings::{Cli, Command},
+    startup::Application,
+    telemetry,
+};
 
 // Many long-lived event streams allocated among short-lived requests fragment glibc's heap, and
 // what a burst of reconnecting subscribers frees is never handed back; mimalloc keeps the
@@ -9,13 +19,46 @@ use server::{config::Config, startup::Application, telemetry};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    // --help, --version and a malformed command line end here (exit 0 or 2, clap's message).
+    let cli = Cli::parse();
     telemetry::init();
-    let mut config = Config::from_env()?;
+    let config = match Config::from_settings(&cli.settings) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("impact-connect: invalid setting: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => {
+            println!("The settings are valid (the database was not opened).");
+            Ok(())
+        }
+        Command::Migrate => migrate(&config).await,
+        Command::Serve => serve(config).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("impact-connect: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Brings the database's schema up to date, as every start does, and nothing else.
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let db = app::server::db::Db::connect(&config.database_url).await?;
+    db.pool.close().await;
+    println!("The database is migrated.");
+    Ok(())
+}
+
+async fn serve(mut config: Config) -> anyhow::Result<()> {
     // No provider configured: start the built-in provider simulator and connect to it over HTTP.
     let _simulator = if config.settings.provider_url.is_empty() {
-        let addr = std::env::var("IMPACT_SIMULATOR_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
-        let sim = simulator::Simulator::spawn(addr.parse()?).await?;
+        let sim = simulator::Simulator::spawn(config.simulator_addr).await?;
         config.settings.provider_url = sim.instance_url("default");
         // The built-in simulator is the one plain-http, loopback provider allowed by default.
         config.settings.outbound.allow(&sim.address().to_string())?;

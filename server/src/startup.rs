@@ -22,7 +22,7 @@ use crate::{
         api,
         auth::{self, Auth, HeaderPolicy},
         body::{self, BodyLimits},
-        fn_status, inbound, ops,
+        fn_status, inbound, openapi, ops,
         routes::{Recorder, RouteSpec},
         stream,
     },
@@ -133,6 +133,8 @@ impl Application {
                 post(auth::logout).with_state(auth.clone()),
             )
             .route("/api/auth/me", &[M::GET], get(auth::me))
+            .route(openapi::DOCUMENT_PATH, &[M::GET], get(openapi::document))
+            .route(openapi::REFERENCE_PATH, &[M::GET], get(openapi::reference))
             .route(
                 "/api/connections/{id}/events",
                 &[M::GET],

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::labels::labelled_enum;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Impact Store App administrator: Guided Setup and user management.
@@ -77,6 +78,7 @@ impl Actor {
 
 /// The signed-in user, as the UI and the server see them (no secrets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CurrentUser {
     pub id: i64,
     pub email: String,
@@ -90,6 +92,7 @@ impl CurrentUser {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UserView {
     pub id: i64,
     pub email: String,
@@ -98,6 +101,7 @@ pub struct UserView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewUser {
     pub email: String,
     pub password: String,
@@ -105,6 +109,7 @@ pub struct NewUser {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UserChange {
     pub roles: Vec<Role>,
     pub disabled: bool,
@@ -181,6 +186,7 @@ mod tests {
 
 /// One line of the audit page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     #[serde(with = "crate::model::time")]
     pub at: chrono::DateTime<chrono::Utc>,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::labels::labelled_enum;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Critical,
@@ -23,6 +24,7 @@ labelled_enum! {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Passed,
@@ -328,6 +330,7 @@ pub fn skipped_because(
 
 /// One check's outcome in one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CheckResult {
     pub check_id: String,
     pub name: String,
@@ -345,6 +348,7 @@ pub struct CheckResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ScanRunView {
     pub id: i64,
     /// "pre_onboarding" for the whole suite, or "check:<id>" for one check.
@@ -372,6 +376,7 @@ impl ScanRunView {
 
 /// The health dashboard for one connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HealthView {
     pub connection: super::ConnectionView,
     /// Each check's latest result, issues first (by severity), then the rest.

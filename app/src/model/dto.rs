@@ -11,6 +11,7 @@ use super::state::{Action, ConnectionState, ConnectionStatus, LinkStatus, Onboar
 
 /// Every error response's body. `message` is for the person; `code` is for code and tests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[error("{message}")]
 pub struct ApiError {
     pub code: String,
@@ -53,6 +54,7 @@ impl From<Refusal> for ApiError {
 
 /// A provider connection record as the form shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ConnectionView {
     pub id: i64,
     pub company: String,
@@ -90,6 +92,7 @@ impl ConnectionView {
 
 /// Create a connection (from the registration link, which carries the token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreateConnection {
     pub company: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +101,7 @@ pub struct CreateConnection {
 
 /// Change the company ("Save").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UpdateConnection {
     pub company: String,
     pub version: i64,
@@ -105,6 +109,7 @@ pub struct UpdateConnection {
 
 /// Ask for a state-machine action on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ConnectionAction {
     pub action: Action,
     pub version: i64,
@@ -112,6 +117,7 @@ pub struct ConnectionAction {
 
 /// One line of a connection's timeline: who did what, and where it left the connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HistoryEntry {
     #[serde(with = "crate::model::time")]
     pub at: DateTime<Utc>,
@@ -123,6 +129,7 @@ pub struct HistoryEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CompanyView {
     pub id: i64,
     pub name: String,
@@ -130,12 +137,14 @@ pub struct CompanyView {
 
 /// Add a company (name only, as the form allows).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreateCompany {
     pub name: String,
 }
 
 /// Provider side: initiate a registration for a named contact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct InvitationRequest {
     pub email: String,
     pub company: String,
@@ -146,6 +155,7 @@ pub struct InvitationRequest {
 
 /// Provider side: an initiated registration, as the instance registration tab lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct InvitationView {
     pub id: i64,
     pub email: String,
@@ -163,6 +173,7 @@ pub struct InvitationView {
 
 /// An email we would have sent (the welcome email), kept for people and tests to read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct OutboxMessage {
     pub id: i64,
     pub to: String,
@@ -177,6 +188,7 @@ pub struct OutboxMessage {
 
 /// What a valid registration link opens: the connection form's pre-populated values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RegistrationLinkView {
     pub company: String,
     pub provider_url: String,

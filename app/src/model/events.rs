@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{CheckResult, CheckStatus, ConnectionView, Onboarding};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
     /// The record changed: a fresh snapshot of state and statuses.
@@ -45,6 +46,7 @@ impl EventBody {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ConnectionEvent {
     pub connection_id: i64,
     pub seq: i64,

@@ -13,6 +13,7 @@ use super::state::{ConnectionState, LinkStatus, Onboarding};
 
 /// The registration section's activities, in the order they must be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityId {
     Learn,
@@ -63,6 +64,7 @@ impl ActivityId {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityStatus {
     Locked,
@@ -98,6 +100,7 @@ pub struct Completion {
 
 /// One table of the provider's data sample.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TableSample {
     pub name: String,
     pub count: i64,
@@ -108,6 +111,7 @@ pub struct TableSample {
 
 /// The latest run of a verification, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct VerificationView {
     pub ok: bool,
     /// The measured time: the echo's full round trip, or the data sample's answer time.
@@ -144,6 +148,7 @@ pub struct ObservedLinks {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ActivityView {
     pub id: ActivityId,
     pub title: String,
@@ -158,6 +163,7 @@ pub struct ActivityView {
 
 /// The whole registration section, as the Guided Setup page shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct GuidedSetupView {
     pub activities: Vec<ActivityView>,
     /// The provider connection the section follows, if one exists.

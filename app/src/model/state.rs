@@ -10,6 +10,7 @@ use super::labels::labelled_enum;
 
 /// The form's "State" field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionState {
     /// Connection in progress: created, not yet checked.
@@ -32,6 +33,7 @@ labelled_enum! {
 
 /// The form's "Outbound status" (we call the provider) and "Inbound status" (it calls us).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LinkStatus {
     /// Nothing yet: the field shows empty.
@@ -53,6 +55,7 @@ labelled_enum! {
 
 /// Where "Connect to provider" stands; the label is the status message shown while it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Onboarding {
     NotStarted,
@@ -133,6 +136,7 @@ impl Default for ConnectionStatus {
 
 /// Something that moves a connection: a person's button, or a background job reporting back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Save the record's company.

@@ -30,32 +30,41 @@ impl KeySource {
     }
 
     pub fn from_env() -> anyhow::Result<Self> {
-        let key = match std::env::var("IMPACT_SECRET_KEY") {
-            Ok(v) if !v.trim().is_empty() => {
-                Some(SecretKey::parse(&v).context("IMPACT_SECRET_KEY is malformed")?)
+        let var = |name| std::env::var(name).ok();
+        Self::from_settings(
+            var("IMPACT_SECRET_KEY").as_deref(),
+            var("IMPACT_SECRET_KEY_PREVIOUS").as_deref(),
+            var("IMPACT_SECRET_KEY_FILE").as_deref(),
+        )
+    }
+
+    /// From the three settings' values (`None` or blank: unset), checked.
+    pub fn from_settings(
+        key: Option<&str>,
+        previous: Option<&str>,
+        file: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let key = match key {
+            Some(v) if !v.trim().is_empty() => {
+                Some(SecretKey::parse(v).context("IMPACT_SECRET_KEY is malformed")?)
             }
             _ => None,
         };
-        let previous = match std::env::var("IMPACT_SECRET_KEY_PREVIOUS") {
-            Ok(v) => v
-                .split([',', ' ', '\n'])
-                .filter(|k| !k.trim().is_empty())
-                .enumerate()
-                .map(|(i, k)| {
-                    SecretKey::parse(k).with_context(|| {
-                        format!(
-                            "IMPACT_SECRET_KEY_PREVIOUS: key {} of the comma-separated list is malformed",
-                            i + 1
-                        )
-                    })
+        let previous = previous
+            .unwrap_or_default()
+            .split([',', ' ', '\n'])
+            .filter(|k| !k.trim().is_empty())
+            .enumerate()
+            .map(|(i, k)| {
+                SecretKey::parse(k).with_context(|| {
+                    format!(
+                        "IMPACT_SECRET_KEY_PREVIOUS: key {} of the comma-separated list is malformed",
+                        i + 1
+                    )
                 })
-                .collect::<anyhow::Result<Vec<_>>>()?,
-            Err(_) => Vec::new(),
-        };
-        let file = std::env::var("IMPACT_SECRET_KEY_FILE")
-            .ok()
-            .filter(|f| !f.trim().is_empty())
-            .map(PathBuf::from);
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let file = file.filter(|f| !f.trim().is_empty()).map(PathBuf::from);
         Ok(Self {
             key,
             previous,

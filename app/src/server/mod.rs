@@ -62,6 +62,8 @@ pub struct Settings {
     pub mail_from: String,
     /// Which provider addresses may be called, and the TLS roots trusted for them.
     pub outbound: outbound::Outbound,
+    /// The registration-link signing key (IMPACT_LINK_KEY); `None`: the one kept in the database.
+    pub link_key: Option<String>,
     /// How long a replica's claim on background work lasts without renewal (see `lease`): the
     /// longest a dead replica's work waits before another takes it over.
     pub lease: std::time::Duration,
@@ -115,7 +117,7 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let db = Db::connect(database_url).await?;
         seal_stored_secrets(&db, &keys).await?;
-        let key = link_key(&db, &keys).await?;
+        let key = link_key(&db, &keys, settings.link_key.as_deref()).await?;
         let work = background::Background::new(lease::Leases::new(db.clone(), settings.lease));
         Ok(Self {
             db,
@@ -131,10 +133,10 @@ impl AppState {
 
 /// The registration-link signing key: IMPACT_LINK_KEY if set, else one generated at first start
 /// and kept in the database (sealed) so links survive restarts.
-async fn link_key(db: &Db, keys: &Keyring) -> anyhow::Result<Vec<u8>> {
-    if let Ok(k) = std::env::var("IMPACT_LINK_KEY") {
+async fn link_key(db: &Db, keys: &Keyring, configured: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    if let Some(k) = configured {
         if k.len() >= 32 {
-            return Ok(k.into_bytes());
+            return Ok(k.as_bytes().to_vec());
         }
         anyhow::bail!("IMPACT_LINK_KEY must be at least 32 characters");
     }

@@ -240,6 +240,14 @@ impl SmtpRelay {
 
 /// An error and its causes on one line. lettre's errors already print their source, sometimes
 /// wrapped twice ("Connection error: Connection error: …"): repeated parts are dropped.
+/// Checks the sender (IMPACT_MAIL_FROM) as a delivery would read it, so a bad one stops the start
+/// instead of failing every email later.
+pub fn check_sender(from: &str) -> Result<(), String> {
+    from.parse::<lettre::message::Mailbox>()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();

@@ -15,8 +15,10 @@ use super::path_id::ConnectionPath;
 use super::routes::{Recorder, RouteSpec};
 use app::{
     model::{
-        ApiError, ConnectionAction, CreateCompany, CreateConnection, CurrentUser,
-        InvitationRequest, NewUser, UpdateConnection, UserChange,
+        ActivityId, ApiError, AuditEntry, CompanyView, ConnectionAction, ConnectionView,
+        CreateCompany, CreateConnection, CurrentUser, GuidedSetupView, HealthView, HistoryEntry,
+        InvitationRequest, InvitationView, NewUser, OutboxMessage, RegistrationLinkView,
+        ScanRunView, UpdateConnection, UserChange, UserView, VerificationView,
     },
     server::{
         accounts, audit, commands, companies, connections, invitations, outbox, AppState,
@@ -120,92 +122,108 @@ async fn api_not_found() -> Response {
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
+/// Every provider connection.
+#[utoipa::path(get, path = "/api/connections", tag = "connections", responses((status = 200, description = "The connections", body = Vec<ConnectionView>)))]
 #[tracing::instrument(skip(state))]
-async fn list_connections(
-    State(state): State<AppState>,
-) -> ApiResult<Vec<app::model::ConnectionView>> {
+async fn list_connections(State(state): State<AppState>) -> ApiResult<Vec<ConnectionView>> {
     Ok(Json(connections::list(&state.db).await?))
 }
 
+/// One provider connection.
+#[utoipa::path(get, path = "/api/connections/{id}", tag = "connections", params(("id" = i64, Path, description = "The connection's id")), responses((status = 200, description = "The connection", body = ConnectionView)))]
 #[tracing::instrument(skip(state))]
 async fn get_connection(
     State(state): State<AppState>,
     id: ConnectionPath,
-) -> ApiResult<app::model::ConnectionView> {
+) -> ApiResult<ConnectionView> {
     Ok(Json(connections::get(&state.db, id.get()).await?))
 }
 
+/// Creates a connection from a registration link's token.
+#[utoipa::path(post, path = "/api/connections", tag = "connections", request_body = CreateConnection, responses((status = 201, description = "Created", body = ConnectionView)))]
 #[tracing::instrument(skip(state, req))]
 async fn create_connection(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Json(req): Json<CreateConnection>,
-) -> Result<(StatusCode, Json<app::model::ConnectionView>), ServiceError> {
+) -> Result<(StatusCode, Json<ConnectionView>), ServiceError> {
     let created = commands::create(&state, &req, &user.email).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// Saves the company ("Save"); `version` must be the record's current one.
+#[utoipa::path(put, path = "/api/connections/{id}", tag = "connections", params(("id" = i64, Path, description = "The connection's id")), request_body = UpdateConnection, responses((status = 200, description = "Saved", body = ConnectionView)))]
 #[tracing::instrument(skip(state, req))]
 async fn update_connection(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     id: ConnectionPath,
     Json(req): Json<UpdateConnection>,
-) -> ApiResult<app::model::ConnectionView> {
+) -> ApiResult<ConnectionView> {
     Ok(Json(
         commands::save(&state, id.get(), &req, &user.email).await?,
     ))
 }
 
+/// Applies a state-machine action ("Submit for validation", "Rescan", ...).
+#[utoipa::path(post, path = "/api/connections/{id}/actions", tag = "connections", params(("id" = i64, Path, description = "The connection's id")), request_body = ConnectionAction, responses((status = 200, description = "The record after the action", body = ConnectionView)))]
 #[tracing::instrument(skip(state, req))]
 async fn act_on_connection(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     id: ConnectionPath,
     Json(req): Json<ConnectionAction>,
-) -> ApiResult<app::model::ConnectionView> {
+) -> ApiResult<ConnectionView> {
     Ok(Json(
         commands::act(&state, id.get(), &req, &user.email).await?,
     ))
 }
 
+/// A connection's timeline: who did what, and where it left the connection.
+#[utoipa::path(get, path = "/api/connections/{id}/history", tag = "connections", params(("id" = i64, Path, description = "The connection's id")), responses((status = 200, description = "The timeline, oldest first", body = Vec<HistoryEntry>)))]
 #[tracing::instrument(skip(state))]
 async fn connection_history(
     State(state): State<AppState>,
     id: ConnectionPath,
-) -> ApiResult<Vec<app::model::HistoryEntry>> {
+) -> ApiResult<Vec<HistoryEntry>> {
     Ok(Json(connections::history(&state.db, id.get()).await?))
 }
 
+/// Every company.
+#[utoipa::path(get, path = "/api/companies", tag = "companies", responses((status = 200, description = "The companies", body = Vec<CompanyView>)))]
 #[tracing::instrument(skip(state))]
-async fn list_companies(State(state): State<AppState>) -> ApiResult<Vec<app::model::CompanyView>> {
+async fn list_companies(State(state): State<AppState>) -> ApiResult<Vec<CompanyView>> {
     Ok(Json(companies::list(&state.db).await?))
 }
 
+/// Adds a company.
+#[utoipa::path(post, path = "/api/companies", tag = "companies", request_body = CreateCompany, responses((status = 201, description = "Created", body = CompanyView)))]
 #[tracing::instrument(skip(state, req))]
 async fn create_company(
     State(state): State<AppState>,
     Json(req): Json<CreateCompany>,
-) -> Result<(StatusCode, Json<app::model::CompanyView>), ServiceError> {
+) -> Result<(StatusCode, Json<CompanyView>), ServiceError> {
     Ok((
         StatusCode::CREATED,
         Json(companies::create(&state.db, &req.name).await?),
     ))
 }
 
+/// The initiated registrations (provider side).
+#[utoipa::path(get, path = "/api/invitations", tag = "registration", responses((status = 200, description = "The registrations", body = Vec<InvitationView>)))]
 #[tracing::instrument(skip(state))]
-async fn list_invitations(
-    State(state): State<AppState>,
-) -> ApiResult<Vec<app::model::InvitationView>> {
+async fn list_invitations(State(state): State<AppState>) -> ApiResult<Vec<InvitationView>> {
     Ok(Json(invitations::list(&state).await?))
 }
 
+/// Initiates a registration: the named contact is sent a "Connect with Impact IDI" link.
+#[utoipa::path(post, path = "/api/invitations", tag = "registration", request_body = InvitationRequest, responses((status = 201, description = "Initiated", body = InvitationView)))]
 #[tracing::instrument(skip(state, req))]
 async fn issue_invitation(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Json(req): Json<InvitationRequest>,
-) -> Result<(StatusCode, Json<app::model::InvitationView>), ServiceError> {
+) -> Result<(StatusCode, Json<InvitationView>), ServiceError> {
     Ok((
         StatusCode::CREATED,
         Json(
@@ -227,24 +245,30 @@ struct TokenQuery {
     token: String,
 }
 
+/// What a registration link opens: the connection form's pre-populated values.
+#[utoipa::path(get, path = "/api/registration", tag = "registration", params(("token" = String, Query, description = "The token of the registration link")), responses((status = 200, description = "The link's values", body = RegistrationLinkView)))]
 #[tracing::instrument(skip_all)]
 async fn open_registration(
     State(state): State<AppState>,
     Query(q): Query<TokenQuery>,
-) -> ApiResult<app::model::RegistrationLinkView> {
+) -> ApiResult<RegistrationLinkView> {
     Ok(Json(invitations::open(&state, &q.token).await?))
 }
 
-#[derive(Deserialize)]
-struct ResendRequest {
+/// Ask for a fresh registration link.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ResendRequest {
     email: String,
 }
 
-#[derive(Serialize)]
-struct Accepted {
+/// A request taken; what happens next is in `message`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Accepted {
     message: String,
 }
 
+/// Sends a fresh registration link to an address that has a registration.
+#[utoipa::path(post, path = "/api/registration/resend", tag = "registration", request_body = ResendRequest, responses((status = 202, description = "Accepted (the same answer whether or not the address has one)", body = Accepted)))]
 #[tracing::instrument(skip_all)]
 async fn resend_registration(
     State(state): State<AppState>,
@@ -259,35 +283,43 @@ async fn resend_registration(
     ))
 }
 
+/// The emails the app sent (or would have sent without a relay).
+#[utoipa::path(get, path = "/api/outbox", tag = "outbox", responses((status = 200, description = "The messages, newest first", body = Vec<OutboxMessage>)))]
 #[tracing::instrument(skip(state))]
-async fn list_outbox(State(state): State<AppState>) -> ApiResult<Vec<app::model::OutboxMessage>> {
+async fn list_outbox(State(state): State<AppState>) -> ApiResult<Vec<OutboxMessage>> {
     Ok(Json(outbox::list(&state.db).await?))
 }
 
+/// Every user.
+#[utoipa::path(get, path = "/api/users", tag = "users", responses((status = 200, description = "The users", body = Vec<UserView>)))]
 #[tracing::instrument(skip(state))]
-async fn list_users(State(state): State<AppState>) -> ApiResult<Vec<app::model::UserView>> {
+async fn list_users(State(state): State<AppState>) -> ApiResult<Vec<UserView>> {
     Ok(Json(accounts::list_users(&state.db).await?))
 }
 
+/// Adds a user with roles.
+#[utoipa::path(post, path = "/api/users", tag = "users", request_body = NewUser, responses((status = 201, description = "Created", body = UserView)))]
 #[tracing::instrument(skip(state, new), fields(email = %new.email))]
 async fn create_user(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Json(new): Json<NewUser>,
-) -> Result<(StatusCode, Json<app::model::UserView>), ServiceError> {
+) -> Result<(StatusCode, Json<UserView>), ServiceError> {
     Ok((
         StatusCode::CREATED,
         Json(accounts::create_user(&state.db, &new, &user.email).await?),
     ))
 }
 
+/// Changes a user's roles or disables them (their sessions and streams end).
+#[utoipa::path(put, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path, description = "The user's id")), request_body = UserChange, responses((status = 200, description = "Changed", body = UserView)))]
 #[tracing::instrument(skip(state, change))]
 async fn change_user(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<String>,
     Json(change): Json<UserChange>,
-) -> ApiResult<app::model::UserView> {
+) -> ApiResult<UserView> {
     let id = id
         .parse::<i64>()
         .map_err(|_| ServiceError::NotFound(format!("There is no user \"{id}\".")))?;
@@ -296,36 +328,44 @@ async fn change_user(
     ))
 }
 
+/// The audit log, newest first (500 entries at most).
+#[utoipa::path(get, path = "/api/audit", tag = "audit", responses((status = 200, description = "The entries", body = Vec<AuditEntry>)))]
 #[tracing::instrument(skip(state))]
-async fn list_audit(State(state): State<AppState>) -> ApiResult<Vec<app::model::AuditEntry>> {
+async fn list_audit(State(state): State<AppState>) -> ApiResult<Vec<AuditEntry>> {
     Ok(Json(audit::list(&state.db, 500).await?))
 }
 
+/// The health dashboard of a connection: latest result of each check, score, runs.
+#[utoipa::path(get, path = "/api/connections/{id}/health", tag = "scan", params(("id" = i64, Path, description = "The connection's id")), responses((status = 200, description = "The dashboard", body = HealthView)))]
 #[tracing::instrument(skip(state))]
 async fn connection_health(
     State(state): State<AppState>,
     id: ConnectionPath,
-) -> ApiResult<app::model::HealthView> {
+) -> ApiResult<HealthView> {
     Ok(Json(app::server::scan::health(&state, id.get()).await?))
 }
 
+/// Runs one check of the pre-onboarding scan again.
+#[utoipa::path(post, path = "/api/connections/{id}/checks/{check}/rescan", tag = "scan", params(("id" = i64, Path, description = "The connection's id"), ("check" = String, Path, description = "The check's id, as `CheckResult.check_id` names it")), responses((status = 200, description = "The run", body = ScanRunView)))]
 #[tracing::instrument(skip(state))]
 async fn rescan_check(
     State(state): State<AppState>,
     id: ConnectionPath,
     Path((_, check)): Path<(String, String)>,
-) -> ApiResult<app::model::ScanRunView> {
+) -> ApiResult<ScanRunView> {
     Ok(Json(
         app::server::scan::rescan_check(&state, id.get(), &check).await?,
     ))
 }
 
-#[derive(Serialize)]
-struct AuthorizeUrl {
+/// Where to send the named contact to authorise the connection at the provider.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuthorizeUrl {
     authorize_url: String,
 }
 
 /// "Connect to provider": where to send the named contact to authorise.
+#[utoipa::path(post, path = "/api/connections/{id}/connect", tag = "connections", params(("id" = i64, Path, description = "The connection's id")), responses((status = 200, description = "Where to send the named contact", body = AuthorizeUrl)))]
 #[tracing::instrument(skip(state, user))]
 async fn connect_to_provider(
     State(state): State<AppState>,
@@ -401,37 +441,46 @@ fn refused_page(
 
 // ---- Guided Setup ----
 
+/// The Guided Setup section: activities, the connection it follows, the latest verifications.
+#[utoipa::path(get, path = "/api/guided-setup", tag = "guided-setup", responses((status = 200, description = "The section", body = GuidedSetupView)))]
 #[tracing::instrument(skip(state))]
-async fn guided_setup(State(state): State<AppState>) -> ApiResult<app::model::GuidedSetupView> {
+async fn guided_setup(State(state): State<AppState>) -> ApiResult<GuidedSetupView> {
     Ok(Json(app::server::guided::view(&state).await?))
 }
 
+/// "Mark Complete" on an activity.
+#[utoipa::path(post, path = "/api/guided-setup/{activity}/complete", tag = "guided-setup", params(("activity" = ActivityId, Path, description = "The activity")), responses((status = 200, description = "The section after it", body = GuidedSetupView)))]
 #[tracing::instrument(skip(state, user))]
 async fn mark_complete(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(activity): Path<String>,
-) -> ApiResult<app::model::GuidedSetupView> {
+) -> ApiResult<GuidedSetupView> {
     Ok(Json(
         app::server::guided::mark_complete(&state, &activity, &user).await?,
     ))
 }
 
+/// "Verify the connection": a round trip through the provider and back.
+///
 /// A failed verification is a stored result: 200 with `ok: false` and what to do.
+#[utoipa::path(post, path = "/api/guided-setup/verify-connection", tag = "guided-setup", responses((status = 200, description = "The stored result (`ok` false when it failed)", body = VerificationView)))]
 #[tracing::instrument(skip(state, user))]
 async fn verify_connection(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
-) -> ApiResult<app::model::VerificationView> {
+) -> ApiResult<VerificationView> {
     Ok(Json(
         app::server::verify::verify_connection(&state, &user).await?,
     ))
 }
 
+/// "Verify Impact data connection": asks the provider for a sample of the data it received.
+#[utoipa::path(post, path = "/api/guided-setup/verify-data", tag = "guided-setup", responses((status = 200, description = "The stored result (`ok` false when it failed)", body = VerificationView)))]
 #[tracing::instrument(skip(state, user))]
 async fn verify_data(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
-) -> ApiResult<app::model::VerificationView> {
+) -> ApiResult<VerificationView> {
     Ok(Json(app::server::verify::verify_data(&state, &user).await?))
 }

@@ -12,7 +12,7 @@ use axum::{
 use serde::Deserialize;
 
 use app::{
-    model::{Access, CurrentUser},
+    model::{Access, ApiError, CurrentUser},
     server::{
         accounts,
         throttle::{Keys, Throttle},
@@ -230,7 +230,7 @@ pub fn set_cookie(auth: &Auth, token: &str, max_age: i64) -> HeaderValue {
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginForm {
     pub email: String,
     pub password: String,
@@ -320,7 +320,17 @@ pub async fn login_form(
     }
 }
 
-/// JSON sign-in for API clients and tests.
+/// JSON sign-in for API clients and tests: sets the session cookie (`impact_session`).
+///
+/// Failed attempts are throttled per email and address and per address: 429 with
+/// `Retry-After`.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginForm,
+    responses(
+        (status = 200, description = "Signed in: the session cookie is set", body = CurrentUser,
+            headers(("set-cookie" = String, description = "impact_session=...; HttpOnly; SameSite=Lax"))),
+        (status = 401, description = "Wrong email or password", body = ApiError),
+        (status = 429, description = "Too many failed attempts: wait `Retry-After` seconds", body = ApiError),
+    ))]
 #[tracing::instrument(skip_all)]
 pub async fn login_json(
     State(auth): State<Auth>,
@@ -358,7 +368,9 @@ pub struct NextQuery {
     pub next: Option<String>,
 }
 
-/// Ends the session (POST, so a link elsewhere cannot sign you out).
+/// Ends the session (POST, so a link elsewhere cannot sign you out) and its event streams.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    responses((status = 303, description = "Signed out (the cookie is cleared); on to the sign-in page")))]
 #[tracing::instrument(skip_all)]
 pub async fn logout(
     State(auth): State<Auth>,
@@ -382,6 +394,12 @@ pub async fn logout(
     res
 }
 
+/// Who is signed in.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+    responses(
+        (status = 200, description = "The signed-in user", body = CurrentUser),
+        (status = 401, description = "Not signed in", body = ApiError),
+    ))]
 pub async fn me(user: Option<axum::Extension<CurrentUser>>) -> Response {
     match user {
         Some(axum::Extension(u)) => axum::Json(u).into_response(),

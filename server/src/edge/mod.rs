@@ -1,13 +1,15 @@
 //! The HTTP edge: the route table and its policy, sessions and sign-in, the REST handlers and
 //! their JSON, bodies read within limits, the event stream, the provider's signed calls, the
-//! operator endpoints.
+//! operator endpoints, the API's OpenAPI document and reference page.
 pub mod api;
+pub mod api_reference;
 pub mod auth;
 pub mod body;
 pub mod client_addr;
 pub mod fn_status;
 pub mod inbound;
 pub mod json;
+pub mod openapi;
 pub mod ops;
 pub mod path_id;
 pub mod policy;

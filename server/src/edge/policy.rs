@@ -62,6 +62,9 @@ pub fn access_for(method: &Method, path: &str) -> Access {
         ["api", "auth", "login"] | ["api", "auth", "logout"] | ["api", "auth", "me"] => {
             Access::Public
         }
+        // The API's description (what the routes are, no one's data): tools and people read it
+        // before they have an account.
+        ["api", "openapi.json"] | ["api", "docs"] => Access::Public,
         ["fn", name] => SERVER_FNS
             .iter()
             .find(|(n, _)| n == name)

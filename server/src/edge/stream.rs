@@ -22,7 +22,7 @@ use tokio::sync::broadcast::{
 use tokio::time::Instant;
 
 use app::{
-    model::{ConnectionEvent, CurrentUser, Onboarding},
+    model::{ApiError, ConnectionEvent, CurrentUser, Onboarding},
     server::{
         connections,
         events::{self, Published},
@@ -102,6 +102,21 @@ impl Batch {
     }
 }
 
+/// A connection's live events (server-sent events). Each event's `id:` is its per-connection
+/// sequence number, its `event:` the kind (`connection`, `scan`, `check`, `onboarding`) and its
+/// `data:` one `ConnectionEvent` as JSON. Resumes after `Last-Event-ID` (a reconnecting
+/// browser) or `?after=` (a reloaded page).
+#[utoipa::path(get, path = "/api/connections/{id}/events", tag = "connections",
+    params(
+        ("id" = i64, Path, description = "The connection's id"),
+        ("after" = Option<i64>, Query, description = "Send the events after this sequence number"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "The same, as a reconnecting browser sends it; wins over `after`"),
+    ),
+    responses(
+        (status = 200, description = "The stream: the stored events after the given one, then the live ones", content_type = "text/event-stream", body = String),
+        (status = 204, description = "Onboarded and nothing newer: stop reconnecting"),
+        (status = 429, description = "Too many open streams for this user", body = ApiError),
+    ))]
 #[tracing::instrument(skip(state, headers, q, user, session))]
 pub async fn events_stream(
     State(state): State<AppState>,

@@ -45,6 +45,9 @@ const ACCESS: &[(&str, &str, Allowed)] = &[
     ("POST", "/api/auth/login", PUBLIC),
     ("POST", "/api/auth/logout", PUBLIC),
     ("GET", "/api/auth/me", PUBLIC),
+    // The API's description: no one's data, readable before signing in.
+    ("GET", "/api/openapi.json", PUBLIC),
+    ("GET", "/api/docs", PUBLIC),
     // The provider's calls: authenticated by their signature (see inbound.rs), not a session.
     ("POST", "/inbound/v1/ping", PUBLIC),
     ("POST", "/inbound/v1/onboarded", PUBLIC),

@@ -8,6 +8,7 @@ mod inbound;
 mod leases;
 mod live;
 mod onboarding;
+mod openapi;
 mod ops;
 mod registration;
 mod scan;
