@@ -14,6 +14,7 @@ use super::{
     extract::Params,
     state::{token, AuthCode, SimState, AUTH_CODE_TTL_SECS},
 };
+use app::server::html::escape;
 
 const TITLE: &str = "Impact Delivery Instance — Authorise connection";
 
@@ -283,21 +284,6 @@ button {{ padding: .4rem 1.2rem; font-size: 1rem; margin-right: .5rem; }}
         heading = escape(heading),
     );
     (status, Html(html)).into_response()
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod guided;
+pub mod html;
 pub mod hub;
 pub mod invitations;
 pub mod key_source;

@@ -4,6 +4,7 @@
 //! Content-Security-Policy. It reads the document as JSON, so it shows what the document says.
 use std::fmt::Write;
 
+use app::server::html::escape;
 use serde_json::{Map, Value};
 
 /// The whole page for `doc`.
@@ -332,21 +333,6 @@ fn inline(s: &str) -> String {
             }
         })
         .collect()
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
