@@ -14,7 +14,6 @@ use process::{
     client, create, free_port, fresh_database, invite, pool, provider_counters, set_faults, start,
     until, wait_for, Backend, EMAIL,
 };
-use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 use simulator::Simulator;
 use sqlx::Row;
@@ -169,32 +168,9 @@ async fn killed_mid_sync(backend: Backend, instance: &str) {
         .json()
         .await
         .expect("json");
-    let url = reqwest::Url::parse(auth["authorize_url"].as_str().expect("url")).expect("parse");
-    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-    let mut action = url.clone();
-    action.set_query(None);
-    let browser = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .expect("client");
-    let answer = browser
-        .post(action)
-        .form(&[
-            ("consumer_id", q["consumer_id"].as_str()),
-            ("redirect_uri", q["redirect_uri"].as_str()),
-            ("state", q["state"].as_str()),
-            ("email", EMAIL),
-            ("decision", "allow"),
-        ])
-        .send()
+    let back = process::provider::allow(auth["authorize_url"].as_str().expect("url"), EMAIL)
         .await
-        .expect("allow");
-    let back = answer
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("redirect")
-        .to_string();
+        .expect("the provider sends the contact back");
     c.get(back).send().await.expect("callback");
 
     // Killed once at least one group is synced (its event stored) and before the run completes.

@@ -121,34 +121,25 @@ impl Lease {
         self.work
     }
 
+    /// The renewal: pushes the expiry forward if this process still holds the lease.
+    fn renewal(&self) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments<'static>> {
+        sqlx::query("UPDATE work_leases SET expires_at = $1 WHERE work = $2 AND owner = $3")
+            .bind(self.leases.expiry())
+            .bind(self.work.key())
+            .bind(self.leases.owner.to_string())
+    }
+
     /// Pushes the expiry forward. False when the lease is no longer this process's (it expired
     /// and another replica claimed it): the work must stop.
     pub async fn renew(&self) -> Result<bool, ServiceError> {
-        Ok(
-            sqlx::query("UPDATE work_leases SET expires_at = $1 WHERE work = $2 AND owner = $3")
-                .bind(self.leases.expiry())
-                .bind(self.work.key())
-                .bind(&*self.leases.owner)
-                .execute(&self.leases.db.pool)
-                .await?
-                .rows_affected()
-                == 1,
-        )
+        let renewed = self.renewal().execute(&self.leases.db.pool).await?;
+        Ok(renewed.rows_affected() == 1)
     }
 
     /// Renews the lease inside a step's transaction, or refuses the step: what a holder that
     /// lost its lease (paused past the expiry, say) would write is rolled back with it.
     pub async fn hold_in(&self, tx: &mut Transaction<'static, Any>) -> Result<(), ServiceError> {
-        let held =
-            sqlx::query("UPDATE work_leases SET expires_at = $1 WHERE work = $2 AND owner = $3")
-                .bind(self.leases.expiry())
-                .bind(self.work.key())
-                .bind(&*self.leases.owner)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected()
-                == 1;
-        match held {
+        match self.renewal().execute(&mut **tx).await?.rows_affected() == 1 {
             true => Ok(()),
             false => Err(ServiceError::LeaseLost(self.work.key())),
         }

@@ -2,7 +2,7 @@
 //! roles) ends the matching streams here at once, and, on PostgreSQL, is announced with `NOTIFY`
 //! so every other replica ends its own (their relays listen: `relay`); a browser's stream may be
 //! on any replica behind the balancer.
-use super::{db::Backend, AppState};
+use super::AppState;
 
 /// Where revocations are announced (payload `s:<session key>` or `u:<user id>`; the session key
 /// is the stored hash of the token, never the token).
@@ -44,16 +44,9 @@ pub fn apply(state: &AppState, r: &Revocation) -> usize {
 /// Ends the matching streams here and on every other replica. Returns how many ended here.
 pub async fn everywhere(state: &AppState, r: Revocation) -> usize {
     let ended = apply(state, &r);
-    if state.db.backend == Backend::Postgres {
-        let announced = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(REVOCATIONS)
-            .bind(r.payload())
-            .execute(&state.db.pool)
-            .await;
-        if let Err(e) = announced {
-            // The other replicas' streams still end at their next reconnect, refused then.
-            tracing::warn!(error = %e, "announcing a stream revocation failed");
-        }
+    if let Err(e) = state.db.notify(REVOCATIONS, &r.payload()).await {
+        // The other replicas' streams still end at their next reconnect, refused then.
+        tracing::warn!(error = %e, "announcing a stream revocation failed");
     }
     ended
 }

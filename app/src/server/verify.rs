@@ -76,12 +76,8 @@ pub async fn echo_arrived(state: &AppState, connection_id: i64, nonce: &str) {
         );
         return;
     }
-    let announced = sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(ECHOES)
-        .bind(format!("{connection_id}:{nonce}"))
-        .execute(&state.db.pool)
-        .await;
-    if let Err(e) = announced {
+    let payload = format!("{connection_id}:{nonce}");
+    if let Err(e) = state.db.notify(ECHOES, &payload).await {
         tracing::warn!(connection = connection_id, error = %e, "announcing an echo to the other replicas failed");
     }
 }
