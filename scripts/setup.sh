@@ -102,7 +102,8 @@ if [ "$what" = "test" ]; then
   #    real SMTP relay (STARTTLS, implicit TLS, AUTH) that the outbox tests deliver to.
   apt_install chromium postgresql python3-aiosmtpd nginx
   node_ok || { node_advice; exit 1; }
-  if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
+  if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ] \
+    || [ ! -d "$ROOT/end2end/node_modules/@axe-core/playwright" ]; then
     log "installing Playwright (npm)"
     (cd "$ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
   fi

@@ -9,7 +9,7 @@ pub mod pages;
 pub mod server;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
 use leptos_router::{
     components::{Route, Router, Routes, A},
     path, SsrMode,
@@ -63,19 +63,8 @@ pub fn App() -> impl IntoView {
     provide_context(me);
     view! {
         <Stylesheet id="leptos" href=STYLESHEET/>
-        <Title text="Impact Connect"/>
         <Router>
-            <header class="topbar">
-                <A href="/">"Impact Store App"</A>
-                <Suspense fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        match me.await {
-                            Ok(Some(user)) => view! { <Nav user/> }.into_any(),
-                            _ => ().into_any(),
-                        }
-                    })}
-                </Suspense>
-            </header>
+            <TopBar me/>
             <main>
                 <Routes fallback=|| view! { <pages::not_found::NotFound/> }>
                     <Route ssr=SsrMode::Async path=path!("/") view=pages::home::Home/>
@@ -96,12 +85,48 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// The top bar. On a phone-width screen the navigation folds behind a "Menu" button; it folds
+/// only once the WASM runs (`data-menu` is set by an effect), so the server-rendered page, and a
+/// browser without scripts, still shows every link.
 #[component]
-fn Nav(user: CurrentUser) -> impl IntoView {
+fn TopBar(me: Me) -> impl IntoView {
+    // None until hydrated: no `data-menu`, nothing folded.
+    let open = RwSignal::new(None::<bool>);
+    Effect::new(move |_| open.set(Some(false)));
+    let state = move || open.get().map(|o| if o { "open" } else { "closed" });
+    view! {
+        <header class="topbar" data-menu=state>
+            <A href="/">"Impact Store App"</A>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match me.await {
+                        Ok(Some(user)) => view! {
+                            <button type="button" class="menu-toggle" aria-controls="site-nav"
+                                aria-expanded=move || (open.get() == Some(true)).to_string()
+                                on:click=move |_| open.update(|o| *o = Some(!o.unwrap_or(false)))>
+                                "Menu"
+                            </button>
+                            <Nav user open/>
+                        }.into_any(),
+                        _ => ().into_any(),
+                    }
+                })}
+            </Suspense>
+        </header>
+    }
+}
+
+#[component]
+fn Nav(user: CurrentUser, open: RwSignal<Option<bool>>) -> impl IntoView {
     let manage = user.may(Access::ManageConnection);
     let admin = user.may(Access::Administer);
     view! {
-        <nav>
+        // A followed link folds the menu again (a click anywhere in it: the links are its items).
+        <nav id="site-nav" aria-label="Main" on:click=move |_| {
+            if open.get_untracked().is_some() {
+                open.set(Some(false));
+            }
+        }>
             <A href="/guided-setup">"Guided Setup"</A>
             <A href="/connections">"Connections"</A>
             {manage.then(|| view! { <A href="/registrations">"Instance registration"</A> <A href="/outbox">"Outbox"</A> })}

@@ -90,7 +90,7 @@ test('a bad-credentials provider fails validation; the dashboard explains; fixed
   await shot(page, 'fault-banner');
   await banner.getByRole('link', { name: 'Open the health dashboard' }).click();
 
-  await expect(page.getByRole('heading', { name: 'Health dashboard' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Health Dashboard' })).toBeVisible();
   await hydrated(page);
   const issue = page.getByRole('article', { name: 'Connection credentials are accepted' });
   await expect(issue.getByRole('heading', { name: 'Connection credentials are accepted' })).toBeVisible();

@@ -196,7 +196,15 @@ impl Application {
                     move || shell(options.clone())
                 },
             )
-            .fallback_service(ServeDir::new(config.site_root.clone()))
+            // A file of the site (favicon), or else the app's own "Page not found" with a 404:
+            // a mistyped address gets a page with a way back, not the browser's error page.
+            .fallback(leptos_axum::file_and_error_handler_with_context(
+                {
+                    let state = state.clone();
+                    move || provide_context(state.clone())
+                },
+                shell,
+            ))
             .with_state(leptos_options)
             .layer(middleware::from_fn_with_state(auth, auth::guard))
             // The bundle (WASM, JS, CSS) is public and needs no session lookup per file: it is

@@ -1,3 +1,5 @@
 //! Widgets shared by several screens.
 pub mod live;
+pub mod outcome;
 pub mod status;
+pub mod table;

@@ -34,6 +34,11 @@ impl ApiError {
             field: None,
         }
     }
+
+    /// The message, when it is about the form field `field` (to show next to that field).
+    pub fn field_message(&self, field: &str) -> Option<&str> {
+        (self.field.as_deref() == Some(field)).then_some(self.message.as_str())
+    }
 }
 
 impl From<FieldError> for ApiError {
@@ -197,6 +202,15 @@ pub struct RegistrationLinkView {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_field_error_is_placed_at_its_field_only() {
+        let e: ApiError = FieldError::new("company", "Enter a company name.").into();
+        assert_eq!(e.field_message("company"), Some("Enter a company name."));
+        assert_eq!(e.field_message("url"), None);
+        // An error about no field belongs to no field.
+        assert_eq!(ApiError::new("x", "Nope.").field_message("company"), None);
+    }
     use chrono::TimeZone;
 
     use super::*;

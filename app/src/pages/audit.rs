@@ -1,9 +1,13 @@
 //! The audit page: who did what, when, to which connection, from which state to which.
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 use crate::{
     api::list_audit,
-    components::status::{fmt_time, ErrorBanner},
+    components::{
+        status::{fmt_time, ErrorBanner},
+        table::TableScroll,
+    },
     model::ConnectionState,
 };
 
@@ -19,12 +23,14 @@ pub fn Audit() -> impl IntoView {
     let entries = Resource::new(|| (), |_| list_audit());
     view! {
         <section class="card">
+            <Title text=crate::model::page_title(&["Audit"])/>
             <h1>"Audit"</h1>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match entries.await {
                         Ok(list) => view! {
-                            <table data-testid="audit">
+                            <TableScroll label="Audit log">
+                                <table data-testid="audit">
                                 <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Connection"</th><th>"From"</th><th>"To"</th><th>"Detail"</th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|e| view! {
@@ -39,7 +45,8 @@ pub fn Audit() -> impl IntoView {
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
-                            </table>
+                                </table>
+                            </TableScroll>
                         }.into_any(),
                         Err(e) => view! { <ErrorBanner error=e/> }.into_any(),
                     }

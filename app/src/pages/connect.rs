@@ -1,6 +1,7 @@
 //! Where "Connect with Impact IDI" lands: checks the registration link, then opens the Provider
 //! connection form pre-filled from it, or says why the link cannot be used and offers a fresh one.
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::connection_form::{CompanyPicker, ReadOnlyFields};
@@ -9,8 +10,11 @@ use crate::{
         connection_for_url, list_companies, open_registration, resend_registration,
         save_new_connection,
     },
-    components::status::ErrorBanner,
-    model::{ApiError, CreateConnection, RegistrationLinkView},
+    components::{
+        outcome::{described_by, invalid, unplaced, FieldMessage, Kind, Outcome},
+        status::ErrorBanner,
+    },
+    model::{ApiError, CompanyName, CreateConnection, EmailAddress, RegistrationLinkView},
 };
 
 #[component]
@@ -29,6 +33,7 @@ pub fn Connect() -> impl IntoView {
                 match link.await {
                     Ok((_, Some(existing), _)) => view! {
                         <section class="card">
+                            <Title text=crate::model::page_title(&["Provider connection", &existing.company])/>
                             <h1>"Provider connection"</h1>
                             <div class="banner warn" role="status" data-testid="resume">
                                 {format!("A connection to {} already exists for {}. ", existing.url, existing.company)}
@@ -58,6 +63,7 @@ fn NewConnection(
         };
         async move { save_new_connection(req).await }
     });
+    let error = Signal::derive(move || save.value().get().and_then(|r| r.err()));
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(created)) = save.value().get() {
@@ -66,6 +72,7 @@ fn NewConnection(
     });
     view! {
         <section class="card">
+            <Title text=crate::model::page_title(&["Provider connection", &link.company])/>
             <h1 id="connection-title">"Provider connection"</h1>
             <p class="muted">{format!("Named contact: {}", link.email)}</p>
             <form
@@ -77,14 +84,14 @@ fn NewConnection(
                     save.dispatch(company.get_untracked());
                 }
             >
-                <CompanyPicker companies initial=link.company.clone() company/>
+                <CompanyPicker companies initial=link.company.clone() company error/>
                 <ReadOnlyFields url=link.provider_url.clone() connection=None/>
                 <span></span>
                 <div class="actions">
                     <button type="submit" disabled=move || save.pending().get()>"Save"</button>
                 </div>
             </form>
-            {move || save.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBanner error=e/> })}
+            {move || unplaced(error.get(), &[CompanyName::FIELD]).map(|e| view! { <ErrorBanner error=e/> })}
         </section>
     }
 }
@@ -103,8 +110,10 @@ fn LinkProblem(error: ApiError) -> impl IntoView {
         let email = email.clone();
         async move { resend_registration(email).await }
     });
+    let resend_error = Signal::derive(move || resend.value().get().and_then(|r| r.err()));
     view! {
         <section class="card" data-testid="link-problem" data-code=error.code.clone()>
+            <Title text=crate::model::page_title(&[title])/>
             <h1>{title}</h1>
             <div class="banner error" role="alert">{error.message.clone()}</div>
             <h2>"Request a fresh link"</h2>
@@ -114,13 +123,16 @@ fn LinkProblem(error: ApiError) -> impl IntoView {
             }>
                 <label for="resend-email">"Your email address"</label>
                 <input id="resend-email" type="email" required prop:value=email
+                    aria-describedby=described_by(resend_error, EmailAddress::FIELD, "resend-email")
+                    aria-invalid=move || invalid(resend_error, EmailAddress::FIELD)().to_string()
                     on:input=move |ev| set_email.set(event_target_value(&ev))/>
+                <FieldMessage error=resend_error field=EmailAddress::FIELD input="resend-email"/>
                 <span></span>
                 <div><button type="submit" disabled=move || resend.pending().get()>"Request a fresh link"</button></div>
             </form>
             {move || match resend.value().get() {
-                Some(Ok(msg)) => view! { <div class="banner ok" role="status">{msg}</div> }.into_any(),
-                Some(Err(e)) => view! { <ErrorBanner error=e/> }.into_any(),
+                Some(Ok(msg)) => view! { <Outcome kind=Kind::Ok>{msg}</Outcome> }.into_any(),
+                Some(Err(e)) => unplaced(Some(e), &[EmailAddress::FIELD]).map(|e| view! { <ErrorBanner error=e/> }).into_any(),
                 None => ().into_any(),
             }}
         </section>

@@ -1,6 +1,7 @@
 //! An existing Provider connection: the form, the actions the state allows, the live status
 //! panel (checks, onboarding messages) and the history.
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::connection_form::CompanyPicker;
@@ -11,12 +12,14 @@ use crate::{
     },
     components::{
         live::{self, LinkNotice, Live},
+        outcome::unplaced,
         status::{fmt_time, ErrorBanner, LinkPill, StatePill},
+        table::TableScroll,
     },
     model::{
         allowed_user_actions, current_connection, latest_run_checks, onboarding_messages,
-        transition, Action as Step, ApiError, ConnectionAction, ConnectionState, ConnectionView,
-        Onboarding, UpdateConnection,
+        transition, Action as Step, ApiError, CompanyName, ConnectionAction, ConnectionState,
+        ConnectionView, Onboarding, UpdateConnection,
     },
 };
 
@@ -54,7 +57,8 @@ pub fn Connection() -> impl IntoView {
                         <ConnectionEditor conn companies changed manage live/>
                         <section class="card">
                             <h2 id="history-title">"History"</h2>
-                            <table data-testid="history" aria-labelledby="history-title">
+                            <TableScroll label="History">
+                                <table data-testid="history" aria-labelledby="history-title">
                                 <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"From"</th><th>"To"</th><th>"Why"</th></tr></thead>
                                 <tbody>
                                     {history.into_iter().map(|h| view! {
@@ -68,11 +72,13 @@ pub fn Connection() -> impl IntoView {
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
-                            </table>
+                                </table>
+                            </TableScroll>
                         </section>
                     }.into_any(),
                     Err(e) => view! {
                         <section class="card">
+                            <Title text=crate::model::page_title(&["Provider connection"])/>
                             <h1>"Provider connection"</h1>
                             <ErrorBanner error=e/>
                             <p><a href="/connections">"Back to the Connections list"</a></p>
@@ -121,10 +127,23 @@ fn ConnectionEditor(
         async move { act_on_connection(id, req).await }
     });
     let connect = Action::new(move |_: &()| async move { connect_to_provider(id).await });
+    // After Save or an action, focus goes to the State it changed (the outcome). The page reads
+    // the record again after a change, which renders this editor anew: the new one takes focus.
+    let state_field = NodeRef::<leptos::html::Output>::new();
+    let after_change = changed.get_untracked() > 0;
+    Effect::new(move |done: Option<bool>| {
+        if done == Some(true) || !after_change {
+            return true;
+        }
+        state_field.get().map(|el| el.focus()).is_some()
+    });
     let settle = move |r: Option<Result<ConnectionView, ApiError>>| match r {
         Some(Ok(_)) => {
             error.set(None);
             changed.update(|n| *n += 1);
+            if let Some(el) = state_field.get_untracked() {
+                let _ = el.focus();
+            }
         }
         Some(Err(e)) => error.set(Some(e)),
         None => {}
@@ -180,6 +199,7 @@ fn ConnectionEditor(
     };
     view! {
         <section class="card">
+            <Title text=move || crate::model::page_title(&["Provider connection", &current.get().company])/>
             <h1 id="connection-title">"Provider connection"</h1>
             {move || (current.get().state == ConnectionState::ValidationFailed).then(|| view! {
                 <div class="banner error" role="alert" data-testid="validation-failed">
@@ -197,11 +217,11 @@ fn ConnectionEditor(
                     save.dispatch((company.get_untracked(), current.get_untracked().version));
                 }
             >
-                <CompanyPicker companies initial=initial_company company disabled=!manage/>
+                <CompanyPicker companies initial=initial_company company error=error.into() disabled=!manage/>
                 <label for="url">"URL"</label>
                 <input id="url" type="text" readonly value=url data-testid="url"/>
                 <label for="conn-state">"State"</label>
-                <output id="conn-state">{move || { let c = current.get(); view! { <StatePill state=c.state version=c.version/> } }}</output>
+                <output id="conn-state" tabindex="-1" node_ref=state_field>{move || { let c = current.get(); view! { <StatePill state=c.state version=c.version/> } }}</output>
                 <label for="conn-outbound">"Outbound status"</label>
                 <output id="conn-outbound">{move || view! { <LinkPill status=current.get().outbound testid="outbound"/> }}</output>
                 <label for="conn-inbound">"Inbound status"</label>
@@ -209,10 +229,10 @@ fn ConnectionEditor(
                 <span></span>
                 <div class="actions">
                     {buttons}
-                    <a class="button secondary" href=format!("/connections/{id}/health")>"Health dashboard"</a>
+                    <a class="button secondary" href=format!("/connections/{id}/health")>"Health Dashboard"</a>
                 </div>
             </form>
-            {move || error.get().map(|e| view! { <ErrorBanner error=e/> })}
+            {move || unplaced(error.get(), &[CompanyName::FIELD]).map(|e| view! { <ErrorBanner error=e/> })}
         </section>
         <StatusPanel live current/>
     }
@@ -242,16 +262,17 @@ fn StatusPanel(live: Live, current: Memo<ConnectionView>) -> impl IntoView {
                     {move || checks().into_iter().map(|c| {
                         let label = c.status.map(|s| s.label()).unwrap_or("Running…");
                         let class = format!("check {}", c.status.map(|s| s.as_db()).unwrap_or("running"));
-                        view! { <li class=class data-check=c.check_id><span>{c.name}</span><span class="muted">{label}</span></li> }
+                        let tone = c.status.map_or(crate::model::Tone::Waiting, |s| s.tone()).class();
+                        view! { <li class=class data-check=c.check_id><span>{c.name}</span><span class=tone>{label}</span></li> }
                     }).collect_view()}
                 </ul>
             </Show>
             <Show when=move || phase() != Onboarding::NotStarted || !onboarding().is_empty()>
                 <h3>"Onboarding"</h3>
                 <ol class="progress" data-testid="onboarding-progress">
-                    <li class=move || step_class(Onboarding::Started)>"Started"</li>
-                    <li class=move || step_class(Onboarding::Syncing)>"Syncing settings"</li>
-                    <li class=move || step_class(Onboarding::Complete)>"Complete"</li>
+                    <li class=move || step_class(Onboarding::Started)>"Started"<span class="visually-hidden">{move || phase().has_reached(Onboarding::Started).then_some(", done")}</span></li>
+                    <li class=move || step_class(Onboarding::Syncing)>"Syncing settings"<span class="visually-hidden">{move || phase().has_reached(Onboarding::Syncing).then_some(", done")}</span></li>
+                    <li class=move || step_class(Onboarding::Complete)>"Complete"<span class="visually-hidden">{move || phase().has_reached(Onboarding::Complete).then_some(", done")}</span></li>
                 </ol>
                 <ul class="messages" data-testid="onboarding-messages" aria-label="Onboarding messages">
                     {move || onboarding().into_iter().map(|m| view! {

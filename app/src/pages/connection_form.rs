@@ -2,8 +2,11 @@
 use leptos::prelude::*;
 
 use crate::{
-    components::status::{LinkPill, StatePill},
-    model::{CompanyView, ConnectionView},
+    components::{
+        outcome::{described_by, invalid, FieldMessage},
+        status::{LinkPill, StatePill},
+    },
+    model::{ApiError, CompanyName, CompanyView, ConnectionView},
 };
 
 const ADD_NEW: &str = "__add_new__";
@@ -15,6 +18,8 @@ pub fn CompanyPicker(
     companies: Vec<CompanyView>,
     initial: String,
     company: RwSignal<String>,
+    /// The last refusal: shown under the field when it is about the company.
+    error: Signal<Option<ApiError>>,
     /// Read-only for people who may not change the connection.
     #[prop(optional)]
     disabled: bool,
@@ -40,6 +45,8 @@ pub fn CompanyPicker(
                 name="company"
                 data-testid="company-select"
                 disabled=disabled
+                aria-describedby=described_by(error, CompanyName::FIELD, "company")
+                aria-invalid=move || invalid(error, CompanyName::FIELD)().to_string()
                 on:change=move |ev| {
                     let v = event_target_value(&ev);
                     if v == ADD_NEW {
@@ -57,7 +64,10 @@ pub fn CompanyPicker(
             <Show when=move || adding.get()>
                 <input
                     type="text"
+                    id="new-company"
                     aria-label="New company name"
+                    aria-describedby=described_by(error, CompanyName::FIELD, "company")
+                    aria-invalid=move || invalid(error, CompanyName::FIELD)().to_string()
                     data-testid="new-company"
                     placeholder="New company name"
                     class="below"
@@ -69,6 +79,7 @@ pub fn CompanyPicker(
                     }
                 />
             </Show>
+            <FieldMessage error field=CompanyName::FIELD input="company"/>
         </div>
     }
 }

@@ -1,9 +1,13 @@
 //! All provider connections.
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 use crate::{
     api::list_connections,
-    components::status::{fmt_time, ErrorBanner, LinkPill, StatePill},
+    components::{
+        status::{fmt_time, ErrorBanner, LinkPill, StatePill},
+        table::TableScroll,
+    },
 };
 
 #[component]
@@ -11,6 +15,7 @@ pub fn Connections() -> impl IntoView {
     let list = Resource::new(|| (), |_| list_connections());
     view! {
         <section class="card">
+            <Title text=crate::model::page_title(&["Connections"])/>
             <h1 id="connections-title">"Connections"</h1>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
@@ -19,7 +24,8 @@ pub fn Connections() -> impl IntoView {
                             <p class="muted">"No provider connections yet. Open \"Connect with Impact IDI\" from your welcome email to start one."</p>
                         }.into_any(),
                         Ok(list) => view! {
-                            <table data-testid="connections" aria-labelledby="connections-title">
+                            <TableScroll label="Connections">
+                                <table data-testid="connections" aria-labelledby="connections-title">
                                 <thead><tr><th>"Company"</th><th>"URL"</th><th>"State"</th><th>"Outbound status"</th><th>"Inbound status"</th><th>"Updated"</th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|c| view! {
@@ -33,7 +39,8 @@ pub fn Connections() -> impl IntoView {
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
-                            </table>
+                                </table>
+                            </TableScroll>
                         }.into_any(),
                         Err(e) => view! { <ErrorBanner error=e/> }.into_any(),
                     }

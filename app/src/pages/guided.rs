@@ -3,6 +3,7 @@
 //! results. Everything shown comes from one server read, so the server-rendered page and the
 //! hydrated one are identical; after any change the read is simply repeated.
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 use crate::{
     api::{guided_setup, mark_complete, me, verify_connection, verify_data},
@@ -30,6 +31,9 @@ struct Actions {
     mark: Action<ActivityId, (ActivityId, Result<GuidedSetupView, ApiError>)>,
     verify_connection: Action<(), Result<VerificationView, ApiError>>,
     verify_data: Action<(), Result<VerificationView, ApiError>>,
+    /// The activity an action just succeeded on: it takes focus when the list shows it again,
+    /// so the person lands on its new status (and result) instead of a button that is gone.
+    focus: RwSignal<Option<ActivityId>>,
 }
 
 /// The Provider connection form for this connection, or the list when there is none yet.
@@ -66,8 +70,11 @@ pub fn GuidedSetup() -> impl IntoView {
         }),
         verify_connection: Action::new(|_: &()| async move { verify_connection().await }),
         verify_data: Action::new(|_: &()| async move { verify_data().await }),
+        focus: RwSignal::new(None),
     };
     let settle = move |activity: ActivityId, error: Option<ApiError>| {
+        // A refusal's banner takes focus instead.
+        actions.focus.set(error.is_none().then_some(activity));
         refusal.set(error.map(|e| (activity, e)));
         changed.update(|n| *n += 1);
     };
@@ -88,6 +95,7 @@ pub fn GuidedSetup() -> impl IntoView {
     });
     view! {
         <section class="card" data-testid="guided-setup">
+            <Title text=crate::model::page_title(&["Guided Setup"])/>
             <h1>"Guided Setup"</h1>
             <Transition fallback=|| view! { <p class="muted">"Loading Guided Setup…"</p> }>
                 {move || Suspend::new(async move {
@@ -175,15 +183,23 @@ fn Activity(
     };
     // The item is named by its title and described by its status, so it reads as
     // "Verify the connection, Complete".
+    let node = NodeRef::<leptos::html::Li>::new();
+    Effect::new(move |_| {
+        if actions.focus.get() == Some(id) {
+            if let Some(el) = node.get() {
+                let _ = el.focus();
+            }
+        }
+    });
     let title_id = format!("activity-{}-title", id.as_str());
     let status_id = format!("activity-{}-status", id.as_str());
     view! {
-        <li class=format!("activity {}", status.as_str()) id=format!("activity-{}", id.as_str())
+        <li class=format!("activity {}", status.as_str()) id=format!("activity-{}", id.as_str()) tabindex="-1" node_ref=node
             data-testid=format!("activity-{}", id.as_str()) data-status=status.as_str()
             aria-labelledby=title_id.clone() aria-describedby=status_id.clone()>
             <div class="activity-head">
                 <h3 id=title_id.clone()>{activity.title.clone()}</h3>
-                <span class=format!("pill {}", status.as_str()) id=status_id.clone() data-testid="activity-status">{status.label()}</span>
+                <span class=format!("pill {} {}", status.as_str(), status.tone().class()) id=status_id.clone() data-testid="activity-status">{status.label()}</span>
             </div>
             <p class="summary">{activity.summary.clone()}</p>
             {completed}

@@ -1,13 +1,16 @@
 //! The health dashboard for one connection: score, open issues with what was found and how to fix
 //! it, every check's latest result, Rescan (one check or the whole suite), and the scan history.
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::{
     api::{act_on_connection, connection_health, rescan_check},
     components::{
         live::{self, LinkNotice, Live},
+        outcome::{Kind, Outcome},
         status::{fmt_time, ErrorBanner, StatePill},
+        table::TableScroll,
     },
     model::{health_changes, Action as Step, ConnectionAction, ScanRunView},
 };
@@ -66,7 +69,8 @@ pub fn Health() -> impl IntoView {
                         let can_rescan = crate::model::transition(conn.status(), Step::Rescan).is_ok();
                         view! {
                             <section class="card">
-                                <h1>"Health dashboard"</h1>
+                                <Title text=crate::model::page_title(&["Health Dashboard", &conn.company])/>
+                                <h1>"Health Dashboard"</h1>
                                 <LinkNotice live/>
                                 <p>
                                     <a href=format!("/connections/{}", conn.id)>{format!("{} · {}", conn.company, conn.url)}</a>
@@ -84,6 +88,9 @@ pub fn Health() -> impl IntoView {
                                         "Rescan"
                                     </button>
                                 </div>
+                                {move || rescan_all.value().get().and_then(|r| r.ok()).map(|_| view! {
+                                    <Outcome kind=Kind::Ok testid="rescan-started">"Rescan started: the checks below update as each one finishes."</Outcome>
+                                })}
                                 {move || error().map(|e| view! { <ErrorBanner error=e/> })}
                             </section>
                             <section class="card">
@@ -96,7 +103,7 @@ pub fn Health() -> impl IntoView {
                                             aria-labelledby=title_id.clone()>
                                             <h3 id=title_id.clone()>{c.name.clone()}</h3>
                                             <p>
-                                                <span class="pill validation_failed">{c.status.label()}</span>
+                                                <span class=format!("pill {}", c.status.tone().class())>{c.status.label()}</span>
                                                 " " <span class="muted">{format!("{} severity · last detected {}", c.severity.label(), fmt_time(c.at))}</span>
                                             </p>
                                             <p data-testid="found">{c.message.clone()}</p>
@@ -114,29 +121,32 @@ pub fn Health() -> impl IntoView {
                                 }).collect_view()}
                                 {move || rescan_one.value().get().and_then(|r| r.ok()).map(|run: ScanRunView| {
                                     let text = if run.passed() { "Resolved: the check passes now." } else { "Still detected." };
-                                    view! { <div class="banner warn" role="status" data-testid="recheck">{text}</div> }
+                                    view! { <Outcome kind=Kind::Warn testid="recheck">{text}</Outcome> }
                                 })}
                             </section>
                             <section class="card">
                                 <h2>"All checks"</h2>
-                                <table data-testid="checks">
+                                <TableScroll label="All checks">
+                                    <table data-testid="checks">
                                     <thead><tr><th>"Check"</th><th>"Severity"</th><th>"Status"</th><th>"Found"</th><th>"Time"</th></tr></thead>
                                     <tbody>
                                         {h.checks.iter().map(|c| view! {
                                             <tr data-check=c.check_id.clone()>
                                                 <td>{c.name.clone()}</td>
                                                 <td>{c.severity.label()}</td>
-                                                <td>{c.status.label()}</td>
+                                                <td><span class=c.status.tone().class()>{c.status.label()}</span></td>
                                                 <td>{c.message.clone()}</td>
                                                 <td>{format!("{} ms", c.duration_ms)}</td>
                                             </tr>
                                         }).collect_view()}
                                     </tbody>
-                                </table>
+                                    </table>
+                                </TableScroll>
                             </section>
                             <section class="card">
                                 <h2>"Scan history"</h2>
-                                <table data-testid="runs">
+                                <TableScroll label="Scan history">
+                                    <table data-testid="runs">
                                     <thead><tr><th>"Started"</th><th>"Suite"</th><th>"Outcome"</th><th>"Issues"</th></tr></thead>
                                     <tbody>
                                         {h.runs.iter().map(|r| view! {
@@ -148,11 +158,12 @@ pub fn Health() -> impl IntoView {
                                             </tr>
                                         }).collect_view()}
                                     </tbody>
-                                </table>
+                                    </table>
+                                </TableScroll>
                             </section>
                         }.into_any()
                     }
-                    Err(e) => view! { <section class="card"><h1>"Health dashboard"</h1><ErrorBanner error=e/></section> }.into_any(),
+                    Err(e) => view! { <section class="card"><Title text=crate::model::page_title(&["Health Dashboard"])/><h1>"Health Dashboard"</h1><ErrorBanner error=e/></section> }.into_any(),
                 }
             })}
         </Suspense>

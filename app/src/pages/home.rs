@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 /// Start page. The "Show details" toggle only works once the WASM has hydrated the page,
 /// which is what the first end-to-end test relies on.
@@ -7,6 +8,7 @@ pub fn Home() -> impl IntoView {
     let (open, set_open) = signal(false);
     view! {
         <section class="card">
+            <Title text=crate::model::page_title(&["Connect with Impact IDI"])/>
             <h1>"Connect with Impact IDI"</h1>
             <p>
                 "Connect this Impact Store App instance to its provider, the Impact Delivery Instance (IDI)."

@@ -1,6 +1,7 @@
 //! Sign-in and first-start setup. Plain HTML forms posted to the server, so they work before
 //! (and without) the WASM.
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 #[component]
@@ -10,6 +11,7 @@ pub fn Login() -> impl IntoView {
     let next = move || q.with(|q| q.get("next").unwrap_or_else(|| "/".into()));
     view! {
         <section class="card narrow">
+            <Title text=crate::model::page_title(&["Sign in"])/>
             <h1>"Sign in"</h1>
             {move || error().map(|e| view! { <div class="banner error" role="alert">{e}</div> })}
             <form class="fields" method="post" action="/auth/login">
@@ -32,6 +34,7 @@ pub fn Setup() -> impl IntoView {
     let error = move || q.with(|q| q.get("error"));
     view! {
         <section class="card narrow">
+            <Title text=crate::model::page_title(&["Create the first administrator"])/>
             <h1>"Create the first administrator"</h1>
             <p class="muted">"This one-time page creates the first account, with every role. Later users are added under Users."</p>
             {move || error().map(|e| view! { <div class="banner error" role="alert">{e}</div> })}

@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 #[component]
 pub fn NotFound() -> impl IntoView {
@@ -10,6 +11,7 @@ pub fn NotFound() -> impl IntoView {
     }
     view! {
         <section class="card">
+            <Title text=crate::model::page_title(&["Page not found"])/>
             <h1>"Page not found"</h1>
             <p>"There is nothing at this address. Go back to " <a href="/">"the start page"</a> "."</p>
         </section>

@@ -1,5 +1,6 @@
 //! The outbox: every email the app has sent, readable without a mail server.
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 use crate::{
     api::list_outbox,
@@ -11,6 +12,7 @@ pub fn Outbox() -> impl IntoView {
     let messages = Resource::new(|| (), |_| list_outbox());
     view! {
         <section class="card">
+            <Title text=crate::model::page_title(&["Outbox"])/>
             <h1>"Outbox"</h1>
             <p class="muted">"Emails sent by this instance, newest first."</p>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>

@@ -1,0 +1,125 @@
+//! How a page names itself and how a status reads at a glance: view rules, kept here so every
+//! page asks the same question and the answers are unit-tested.
+
+use crate::model::{ActivityStatus, CheckStatus, ConnectionState, LinkStatus};
+
+/// The product's name, last in every page title.
+pub const PRODUCT: &str = "Impact Connect";
+
+/// A document title: what the page shows first, then whose it is, then the product, so a
+/// browser tab or a screen reader's window list tells pages apart
+/// ("Provider connection · ServiceNow Impact · Impact Connect"). Empty parts are left out.
+pub fn page_title(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .chain(std::iter::once(PRODUCT))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// What a status means for the person reading it. Each tone has its colour *and* its shape
+/// (the stylesheet's `tone-*` classes: ✓, ✕, ◷, –), so a status never reads by colour alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Working as it should.
+    Good,
+    /// Broken: someone has to act.
+    Bad,
+    /// On its way; nothing to do but wait.
+    Waiting,
+    /// Neither: not started, not applicable.
+    Neutral,
+}
+
+impl Tone {
+    /// The CSS class that gives the tone its colour and shape.
+    pub fn class(self) -> &'static str {
+        match self {
+            Tone::Good => "tone-good",
+            Tone::Bad => "tone-bad",
+            Tone::Waiting => "tone-waiting",
+            Tone::Neutral => "tone-neutral",
+        }
+    }
+}
+
+impl ConnectionState {
+    pub fn tone(self) -> Tone {
+        match self {
+            ConnectionState::Validated => Tone::Good,
+            ConnectionState::ValidationFailed => Tone::Bad,
+            ConnectionState::AwaitingValidation => Tone::Waiting,
+            ConnectionState::Pending => Tone::Neutral,
+        }
+    }
+}
+
+impl LinkStatus {
+    pub fn tone(self) -> Tone {
+        match self {
+            LinkStatus::Up => Tone::Good,
+            LinkStatus::Down => Tone::Bad,
+            LinkStatus::NotOnboarded | LinkStatus::Blank => Tone::Neutral,
+        }
+    }
+}
+
+impl CheckStatus {
+    pub fn tone(self) -> Tone {
+        match self {
+            CheckStatus::Passed => Tone::Good,
+            CheckStatus::Failed | CheckStatus::Error => Tone::Bad,
+            CheckStatus::Skipped => Tone::Neutral,
+        }
+    }
+}
+
+impl ActivityStatus {
+    pub fn tone(self) -> Tone {
+        match self {
+            ActivityStatus::Complete => Tone::Good,
+            ActivityStatus::InProgress => Tone::Waiting,
+            ActivityStatus::NotStarted | ActivityStatus::Locked => Tone::Neutral,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_title_reads_from_the_page_to_the_product() {
+        assert_eq!(
+            page_title(&["Provider connection", "ServiceNow Impact"]),
+            "Provider connection · ServiceNow Impact · Impact Connect"
+        );
+        assert_eq!(page_title(&["Connections"]), "Connections · Impact Connect");
+        // A company not known yet leaves no empty slot behind.
+        assert_eq!(
+            page_title(&["Health Dashboard", " "]),
+            "Health Dashboard · Impact Connect"
+        );
+        assert_eq!(page_title(&[]), PRODUCT);
+    }
+
+    #[test]
+    fn failures_read_bad_and_success_good_in_every_status_family() {
+        assert_eq!(ConnectionState::ValidationFailed.tone(), Tone::Bad);
+        assert_eq!(ConnectionState::Validated.tone(), Tone::Good);
+        assert_eq!(ConnectionState::AwaitingValidation.tone(), Tone::Waiting);
+        assert_eq!(LinkStatus::Down.tone(), Tone::Bad);
+        assert_eq!(LinkStatus::Up.tone(), Tone::Good);
+        assert_eq!(CheckStatus::Error.tone(), Tone::Bad);
+        assert_eq!(CheckStatus::Failed.tone(), Tone::Bad);
+        assert_eq!(CheckStatus::Passed.tone(), Tone::Good);
+        assert_eq!(ActivityStatus::Complete.tone(), Tone::Good);
+        // Each tone has its own class (and so its own shape in the stylesheet).
+        let classes = [Tone::Good, Tone::Bad, Tone::Waiting, Tone::Neutral].map(Tone::class);
+        for (i, c) in classes.iter().enumerate() {
+            assert!(!classes[i + 1..].contains(c), "{c} used twice");
+        }
+    }
+}
