@@ -54,6 +54,8 @@ export default defineConfig({
       RUST_LOG: 'warn',
       IMPACT_SIMULATOR_ADDR: `127.0.0.1:${simPort}`,
       IMPACT_PROVIDER_TIMEOUT_MS: '2000',
+      // Onboarded connections are checked every 2 s (health.spec watches them turn Down and Up).
+      IMPACT_HEALTH_INTERVAL_SECONDS: '2',
       IMPACT_ADMIN_EMAIL: 'admin@example.com',
       IMPACT_ADMIN_PASSWORD: 'e2e admin password 1',
     },

@@ -137,6 +137,8 @@ impl Config {
                 outbound,
                 link_key: None,
                 lease: Duration::from_millis(defaults::LEASE_MS),
+                health_interval: Duration::from_secs(defaults::HEALTH_INTERVAL_SECONDS),
+                slow_ms: defaults::SLOW_MS,
             },
             sessions: Default::default(),
             admin: None,
@@ -224,6 +226,16 @@ impl Config {
                     &s.lease_ms,
                     "a positive number of milliseconds",
                 )?),
+                health_interval: Duration::from_secs(positive(
+                    "IMPACT_HEALTH_INTERVAL_SECONDS",
+                    &s.health_interval_seconds,
+                    "a positive number of seconds",
+                )?),
+                slow_ms: positive(
+                    "IMPACT_SLOW_MS",
+                    &s.slow_ms,
+                    "a positive number of milliseconds",
+                )?,
             },
             sessions: app::server::accounts::SessionPolicy {
                 idle: chrono::Duration::minutes(positive(

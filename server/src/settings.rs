@@ -26,6 +26,8 @@ pub mod defaults {
     pub const HASH_CONCURRENCY: usize = 2;
     pub const THROTTLE_ENTRIES: usize = 10_000;
     pub const LEASE_MS: u64 = 10_000;
+    pub const HEALTH_INTERVAL_SECONDS: u64 = 60;
+    pub const SLOW_MS: u64 = 1_000;
 }
 
 /// `impact-connect`: the command line.
@@ -196,6 +198,17 @@ pub struct Settings {
     #[arg(long, env = "IMPACT_LEASE_MS", value_name = "MS",
         default_value_t = defaults::LEASE_MS.to_string())]
     pub lease_ms: String,
+
+    /// How often an onboarded connection's health is checked (an outbound heartbeat and the
+    /// provider's call back), in seconds
+    #[arg(long, env = "IMPACT_HEALTH_INTERVAL_SECONDS", value_name = "SECONDS",
+        default_value_t = defaults::HEALTH_INTERVAL_SECONDS.to_string())]
+    pub health_interval_seconds: String,
+
+    /// A heartbeat answered later than this many milliseconds makes Outbound "Slow"
+    #[arg(long, env = "IMPACT_SLOW_MS", value_name = "MS",
+        default_value_t = defaults::SLOW_MS.to_string())]
+    pub slow_ms: String,
 
     /// Proxies (comma-separated IP addresses) whose X-Forwarded-For names the client the
     /// sign-in throttle counts [default: none]

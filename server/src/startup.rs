@@ -287,6 +287,7 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let sweep = tokio::spawn(app::server::sweep::run(self.state.clone()));
+        let health = tokio::spawn(app::server::heartbeat::run(self.state.clone()));
         let work = self.state.work.clone();
         let state = self.state.clone();
         serve::serve(
@@ -300,7 +301,9 @@ impl Application {
                 // No new claims, then the work here stops and its leases go back, so another
                 // replica carries it on at once.
                 sweep.abort();
+                health.abort();
                 let _ = sweep.await;
+                let _ = health.await;
                 work.stop_all().await;
                 app::server::stream_slots::release_all(&state).await;
             },

@@ -248,6 +248,10 @@ struct EchoBody {
 #[tracing::instrument(skip(state))]
 pub async fn echo(State(state): State<SimState>, signed: Signed) -> JsonResult {
     let EchoBody { nonce } = parse_json(&signed.body)?;
+    with_consumer(&state, &signed, |ctx| {
+        ctx.counters.echoes += 1;
+        Ok(())
+    })?;
     let callback = Callback::load(&state, &signed.instance, &signed.consumer_id)?;
     let outcome = callback
         .call(&state.client, "echo", &json!({ "nonce": nonce }))

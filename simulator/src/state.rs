@@ -93,6 +93,8 @@ pub struct Counters {
     /// Onboarding steps repeated with a key already used, answered from the record and not done
     /// (or counted above) again.
     pub replayed: u64,
+    /// `POST …/echo` calls answered ("Verify the connection" and every heartbeat).
+    pub echoes: u64,
 }
 
 impl Instance {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
-use crate::model::{insert_event, last_seq, onboarding_finished, ConnectionEvent};
+use crate::model::{insert_event, last_seq, ConnectionEvent};
 
 /// The state of the page's link to the server, shown to the user while it is not plain "live".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub enum Link {
         attempt: u32,
         delay_ms: u32,
     },
-    /// Nothing more can come (onboarded and up to date) or the page went away.
+    /// The page went away.
     Ended,
 }
 
@@ -51,12 +51,6 @@ impl Live {
     /// The newest sequence number held: where a reconnect resumes.
     pub fn last_seq(&self) -> i64 {
         self.events.with_untracked(|log| last_seq(log))
-    }
-
-    /// True once the stream has said the connection is onboarded: the server then ends the
-    /// stream for good, so there is nothing to reconnect for.
-    pub fn finished(&self) -> bool {
-        self.events.with_untracked(|log| onboarding_finished(log))
     }
 }
 
@@ -225,7 +219,7 @@ mod browser {
             if let Some(es) = st.source.take() {
                 es.close();
             }
-            if st.stopped || st.live.finished() {
+            if st.stopped {
                 st.live.link.set(Link::Ended);
                 return;
             }
@@ -292,7 +286,6 @@ mod tests {
                 .with_untracked(|l| l.iter().map(|e| e.seq).collect());
             assert_eq!(seqs, [1, 2, 3, 4, 5]);
             assert_eq!(live.last_seq(), 5);
-            assert!(!live.finished());
         });
     }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{CheckResult, CheckStatus, ConnectionView, Onboarding};
+use super::{CheckResult, CheckStatus, ConnectionView};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -88,10 +88,11 @@ pub fn current_connection(log: &[ConnectionEvent], loaded: &ConnectionView) -> C
         .clone()
 }
 
-/// True once the latest snapshot says the connection is onboarded: the server then ends the
-/// stream for good, so there is nothing to reconnect for.
-pub fn onboarding_finished(log: &[ConnectionEvent]) -> bool {
-    latest_snapshot(log).map(|c| c.onboarding) == Some(Onboarding::Complete)
+/// The record's version in the newest snapshot the log holds (None before any): a page reads
+/// the record's history again when it moves, whoever made the change (a person, a scan, a
+/// heartbeat, another replica).
+pub fn latest_version(log: &[ConnectionEvent]) -> Option<i64> {
+    latest_snapshot(log).map(|c| c.version)
 }
 
 /// How many events in the log say the health dashboard's data changed (a scan finished, or the
@@ -186,6 +187,7 @@ pub fn latest_run_checks(log: &[ConnectionEvent]) -> Vec<CheckProgress> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Onboarding;
 
     /// The SSE event names the browser's live panel listens for.
     #[test]
@@ -335,19 +337,17 @@ mod tests {
     }
 
     #[test]
-    fn the_stream_is_finished_once_the_latest_snapshot_is_onboarded() {
-        assert!(!onboarding_finished(&[]));
-        assert!(!onboarding_finished(&[said(1, "Onboarding Complete")]));
-        assert!(onboarding_finished(&[
-            snapshot(1, 4, Onboarding::Syncing),
-            snapshot(2, 5, Onboarding::Complete),
-            said(3, "Onboarding Complete"),
-        ]));
-        // The latest snapshot decides.
-        assert!(!onboarding_finished(&[
-            snapshot(1, 5, Onboarding::Complete),
-            snapshot(2, 6, Onboarding::Failed),
-        ]));
+    fn the_latest_version_is_the_newest_snapshots() {
+        assert_eq!(latest_version(&[]), None);
+        assert_eq!(latest_version(&[said(1, "Onboarding Complete")]), None);
+        assert_eq!(
+            latest_version(&[
+                snapshot(1, 4, Onboarding::Syncing),
+                snapshot(2, 5, Onboarding::Complete),
+                said(3, "Onboarding Complete"),
+            ]),
+            Some(5)
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod email;
 pub mod events;
 pub mod field;
 pub mod guided;
+pub mod heartbeat;
 pub mod ids;
 mod labels;
 pub mod presentation;

@@ -61,6 +61,7 @@ impl LinkStatus {
         match self {
             LinkStatus::Up => Tone::Good,
             LinkStatus::Down => Tone::Bad,
+            LinkStatus::Slow => Tone::Waiting,
             LinkStatus::NotOnboarded | LinkStatus::Blank => Tone::Neutral,
         }
     }
@@ -112,6 +113,7 @@ mod tests {
         assert_eq!(ConnectionState::AwaitingValidation.tone(), Tone::Waiting);
         assert_eq!(LinkStatus::Down.tone(), Tone::Bad);
         assert_eq!(LinkStatus::Up.tone(), Tone::Good);
+        assert_eq!(LinkStatus::Slow.tone(), Tone::Waiting);
         assert_eq!(CheckStatus::Error.tone(), Tone::Bad);
         assert_eq!(CheckStatus::Failed.tone(), Tone::Bad);
         assert_eq!(CheckStatus::Passed.tone(), Tone::Good);

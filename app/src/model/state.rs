@@ -41,6 +41,8 @@ pub enum LinkStatus {
     /// Validated, but onboarding has not brought this direction up.
     NotOnboarded,
     Up,
+    /// Up, but the heartbeat's answer came late (round trip above the slow threshold).
+    Slow,
     Down,
 }
 
@@ -50,6 +52,7 @@ labelled_enum! {
     Blank => "blank", "";
     NotOnboarded => "not_onboarded", "Not onboarded";
     Up => "up", "Up";
+    Slow => "slow", "Slow";
     Down => "down", "Down";
 }
 
@@ -156,6 +159,8 @@ pub enum Action {
     OnboardingFailed,
     /// Start onboarding again after it failed.
     Retry,
+    /// The scheduled connection health check (heartbeat) found the link changed.
+    Heartbeat,
 }
 
 // Labels: button text for user actions (the product's labels); a description for system events,
@@ -173,6 +178,7 @@ labelled_enum! {
     OnboardingComplete => "onboarding_complete", "Onboarding completed";
     OnboardingFailed => "onboarding_failed", "Onboarding attempt failed";
     Retry => "retry", "Retry";
+    Heartbeat => "heartbeat", "Connection health check";
 }
 
 impl Action {
@@ -401,6 +407,16 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
             }
             next.onboarding = O::Started;
         }
+        // Allowed once onboarded; the statuses it sets come from what the heartbeat found
+        // (`heartbeat::after_heartbeat`), not from the action alone.
+        Action::Heartbeat => {
+            if s.onboarding != O::Complete {
+                return refuse(format!(
+                    "The connection health check runs only once onboarding is complete; {} and the connection is {state}.",
+                    onboarding_phrase(s.onboarding)
+                ));
+            }
+        }
     }
     Ok(next)
 }
@@ -513,7 +529,8 @@ mod tests {
                 vec![(A::OnboardingComplete, r11), (A::OnboardingFailed, r12)],
             ),
             (r10, vec![(A::Save, r13), (A::Rescan, r14), (A::Retry, r8)]),
-            (r11, vec![]),
+            // Onboarded: only the scheduled health check (its statuses: `heartbeat`).
+            (r11, vec![(A::Heartbeat, r11)]),
             (r12, vec![(A::Save, r13), (A::Rescan, r15), (A::Retry, r16)]),
             (r13, vec![(A::Save, r13), (A::SubmitForValidation, r17)]),
             (
@@ -944,7 +961,7 @@ mod tests {
             ]
         );
         let links: Vec<_> = LinkStatus::ALL.iter().map(|s| s.label()).collect();
-        assert_eq!(links, ["", "Not onboarded", "Up", "Down"]);
+        assert_eq!(links, ["", "Not onboarded", "Up", "Slow", "Down"]);
         let onboarding: Vec<_> = Onboarding::ALL.iter().map(|s| s.label()).collect();
         assert_eq!(
             onboarding,

@@ -17,9 +17,9 @@ use crate::{
         table::TableScroll,
     },
     model::{
-        allowed_user_actions, current_connection, latest_run_checks, onboarding_messages,
-        transition, Action as Step, ApiError, CompanyName, ConnectionAction, ConnectionState,
-        ConnectionView, Onboarding, UpdateConnection,
+        allowed_user_actions, current_connection, latest_run_checks, latest_version,
+        onboarding_messages, transition, Action as Step, ApiError, CompanyName, ConnectionAction,
+        ConnectionState, ConnectionView, Onboarding, UpdateConnection,
     },
 };
 
@@ -27,18 +27,17 @@ use crate::{
 pub fn Connection() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(super::connection_id);
-    // Bumped after a change made on this page, so the history reloads.
+    // Bumped after a change made on this page, so the record is read again.
     let changed = RwSignal::new(0u32);
     let data = Resource::new(
         move || (id(), changed.get()),
         |(id, _)| async move {
             let conn = get_connection(id).await?;
             let companies = list_companies().await?;
-            let history = connection_history(id).await?;
             let manage = crate::api::me()
                 .await?
                 .is_some_and(|u| u.may(crate::model::Access::ManageConnection));
-            Ok::<_, ApiError>((conn, companies, history, manage))
+            Ok::<_, ApiError>((conn, companies, manage))
         },
     );
     let live = Live::new();
@@ -49,31 +48,29 @@ pub fn Connection() -> impl IntoView {
         }
         id
     });
+    // The history is read again whenever the record changes, whoever changed it: a change made
+    // here, or one the live stream reports (a scan, a heartbeat, another person or replica).
+    let moved = Memo::new(move |_| live.events.with(|log| latest_version(log)));
+    let history = Resource::new(
+        move || (id(), changed.get(), moved.get()),
+        |(id, _, _)| connection_history(id),
+    );
     view! {
         <Suspense fallback=|| view! { <section class="card"><p class="muted">"Loading the connection…"</p></section> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok((conn, companies, history, manage)) => view! {
+                    Ok((conn, companies, manage)) => view! {
                         <ConnectionEditor conn companies changed manage live/>
                         <section class="card">
                             <h2 id="history-title">"History"</h2>
-                            <TableScroll label="History">
-                                <table data-testid="history" aria-labelledby="history-title">
-                                <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"From"</th><th>"To"</th><th>"Why"</th></tr></thead>
-                                <tbody>
-                                    {history.into_iter().map(|h| view! {
-                                        <tr>
-                                            <td>{fmt_time(h.at)}</td>
-                                            <td>{h.actor}</td>
-                                            <td>{h.action}</td>
-                                            <td>{h.from_state.label()}</td>
-                                            <td>{h.to_state.label()}</td>
-                                            <td>{h.reason}</td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                                </table>
-                            </TableScroll>
+                            <Transition fallback=|| view! { <p class="muted">"Loading the history…"</p> }>
+                                {move || Suspend::new(async move {
+                                    match history.await {
+                                        Ok(history) => view! { <HistoryTable history/> }.into_any(),
+                                        Err(e) => view! { <ErrorBanner error=e/> }.into_any(),
+                                    }
+                                })}
+                            </Transition>
                         </section>
                     }.into_any(),
                     Err(e) => view! {
@@ -87,6 +84,29 @@ pub fn Connection() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+#[component]
+fn HistoryTable(history: Vec<crate::model::HistoryEntry>) -> impl IntoView {
+    view! {
+        <TableScroll label="History">
+            <table data-testid="history" aria-labelledby="history-title">
+                <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"From"</th><th>"To"</th><th>"Why"</th></tr></thead>
+                <tbody>
+                    {history.into_iter().map(|h| view! {
+                        <tr>
+                            <td>{fmt_time(h.at)}</td>
+                            <td>{h.actor}</td>
+                            <td>{h.action}</td>
+                            <td>{h.from_state.label()}</td>
+                            <td>{h.to_state.label()}</td>
+                            <td>{h.reason}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </TableScroll>
     }
 }
 

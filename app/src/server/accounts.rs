@@ -117,6 +117,22 @@ fn user_from_row(r: &AnyRow) -> Result<UserView, ServiceError> {
     })
 }
 
+/// The Impact app admins who can sign in: whom connection alerts go to.
+pub(crate) async fn admin_emails_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> Result<Vec<String>, ServiceError> {
+    let rows = sqlx::query("SELECT email, roles FROM users WHERE disabled = 0 ORDER BY id")
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        if decode_roles(&r.try_get::<String, _>("roles")?).contains(&Role::ImpactAdmin) {
+            out.push(r.try_get("email")?);
+        }
+    }
+    Ok(out)
+}
+
 pub async fn count_users(db: &Db) -> Result<i64, ServiceError> {
     Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
         .fetch_one(&db.pool)

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod guided;
+pub mod heartbeat;
 pub mod html;
 pub mod hub;
 pub mod invitations;
@@ -68,6 +69,10 @@ pub struct Settings {
     /// How long a replica's claim on background work lasts without renewal (see `lease`): the
     /// longest a dead replica's work waits before another takes it over.
     pub lease: std::time::Duration,
+    /// How often an onboarded connection's health is checked (see `heartbeat`).
+    pub health_interval: std::time::Duration,
+    /// A heartbeat slower than this (ms) makes Outbound Slow.
+    pub slow_ms: u64,
 }
 
 /// Everything a request handler or server function needs, handed to axum and to Leptos.

@@ -14,7 +14,8 @@ use super::{
     audit, clock, connections,
     error::ServiceError,
     guided::{self, Detail, KIND_CONNECTION, KIND_DATA},
-    provider::Credentials,
+    provider::{CallbackResult, Credentials},
+    provider_error::ProviderError,
     AppState,
 };
 use crate::model::{
@@ -158,6 +159,53 @@ async fn preflight(
     }
 }
 
+/// One echo exchange, as "Verify the connection" and the scheduled heartbeat both make it.
+pub(crate) struct Exchange {
+    /// The provider's answer to our call.
+    pub answer: Result<CallbackResult, ProviderError>,
+    /// From sending to the provider's answer.
+    pub outbound: Duration,
+    /// The provider's call back reached our inbound endpoint (its signature checked) within the
+    /// time limit.
+    pub arrived: bool,
+    /// From sending to the call back's arrival (or to giving up).
+    pub total: Duration,
+}
+
+/// Out to the provider's echo with a fresh nonce, back in to our inbound endpoint: waits for the
+/// call back for what is left of the provider time limit.
+pub(crate) async fn exchange(
+    state: &AppState,
+    conn: &ConnectionView,
+    creds: &Credentials,
+) -> Exchange {
+    let limit = state.settings.provider_timeout;
+    let nonce = nonce();
+    // Registered before sending: the provider calls us back before it answers.
+    let mut wait = EchoWait::register(conn.id, &nonce);
+    let client = state.provider_at(&conn.provider_url());
+    let started = Instant::now();
+    let answer = client.echo(creds, &nonce).await;
+    let outbound = started.elapsed();
+    let arrived = match &answer {
+        Ok(a) if a.ok => {
+            // Usually already here; otherwise wait out what is left of the time limit.
+            let left = limit.saturating_sub(started.elapsed());
+            matches!(
+                tokio::time::timeout(left, &mut wait.arrived).await,
+                Ok(Ok(()))
+            )
+        }
+        _ => false,
+    };
+    Exchange {
+        answer,
+        outbound,
+        arrived,
+        total: started.elapsed(),
+    }
+}
+
 /// The round trip: out to the provider's echo, back in to our inbound endpoint.
 async fn round_trip(state: &AppState, conn: &ConnectionView) -> Result<Outcome, ServiceError> {
     let creds = match preflight(state, conn).await? {
@@ -165,13 +213,8 @@ async fn round_trip(state: &AppState, conn: &ConnectionView) -> Result<Outcome, 
         Err(failed) => return Ok(failed),
     };
     let limit = state.settings.provider_timeout;
-    let nonce = nonce();
-    // Registered before sending: the provider calls us back before it answers.
-    let mut wait = EchoWait::register(conn.id, &nonce);
-    let client = state.provider_at(&conn.provider_url());
-    let started = Instant::now();
-    let answer = client.echo(&creds, &nonce).await;
-    let answer = match answer {
+    let done = exchange(state, conn, &creds).await;
+    let answer = match done.answer {
         Ok(a) => a,
         Err(e) => {
             return Ok(failure(
@@ -197,36 +240,30 @@ async fn round_trip(state: &AppState, conn: &ConnectionView) -> Result<Outcome, 
             Some(LinkStatus::Down),
         ));
     }
-    // Usually already here; otherwise wait out what is left of the time limit.
-    let left = limit.saturating_sub(started.elapsed());
-    match tokio::time::timeout(left, &mut wait.arrived).await {
-        Ok(Ok(())) => {
-            let total = millis(started.elapsed());
-            Ok(Outcome {
-                ok: true,
-                latency_ms: Some(total),
-                detail: Detail {
-                    message: format!(
-                        "The test message went out to the provider and came back to this instance in {total} ms: Outbound and Inbound are Up."
-                    ),
-                    outbound: Some(LinkStatus::Up),
-                    inbound: Some(LinkStatus::Up),
-                    provider_round_trip_ms: answer.round_trip_ms,
-                    ..Detail::default()
-                },
-            })
-        }
-        _ => {
-            Ok(failure(
-                format!(
-                    "The provider says it echoed the test message, but it did not arrive at this instance's inbound endpoint within {} ms.",
-                    limit.as_millis()
-                ),
-                Some(LinkStatus::Up),
-                Some(LinkStatus::Down),
-            ))
-        }
+    if !done.arrived {
+        return Ok(failure(
+            format!(
+                "The provider says it echoed the test message, but it did not arrive at this instance's inbound endpoint within {} ms.",
+                limit.as_millis()
+            ),
+            Some(LinkStatus::Up),
+            Some(LinkStatus::Down),
+        ));
     }
+    let total = millis(done.total);
+    Ok(Outcome {
+        ok: true,
+        latency_ms: Some(total),
+        detail: Detail {
+            message: format!(
+                "The test message went out to the provider and came back to this instance in {total} ms: Outbound and Inbound are Up."
+            ),
+            outbound: Some(LinkStatus::Up),
+            inbound: Some(LinkStatus::Up),
+            provider_round_trip_ms: answer.round_trip_ms,
+            ..Detail::default()
+        },
+    })
 }
 
 #[derive(serde::Deserialize)]

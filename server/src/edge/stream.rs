@@ -2,7 +2,8 @@
 //! Subscribes to the live channel first, then sends the stored backlog after the client's last
 //! id, then live events in sequence order, skipping any it already sent. A lagging subscriber,
 //! or one missing an event that was published late, is caught up from the log. Ends on
-//! shutdown; answers 204 when nothing more can come.
+//! shutdown. An onboarded connection's stream stays open too: its health checks keep changing
+//! Outbound and Inbound.
 use std::{collections::BTreeMap, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
@@ -22,7 +23,7 @@ use tokio::sync::broadcast::{
 use tokio::time::Instant;
 
 use app::{
-    model::{ApiError, ConnectionEvent, CurrentUser, Onboarding},
+    model::{ApiError, ConnectionEvent, CurrentUser},
     server::{
         connections,
         events::{self, Published},
@@ -114,7 +115,6 @@ impl Batch {
     ),
     responses(
         (status = 200, description = "The stream: the stored events after the given one, then the live ones", content_type = "text/event-stream", body = String),
-        (status = 204, description = "Onboarded and nothing newer: stop reconnecting"),
         (status = 429, description = "Too many open streams for this user", body = ApiError),
     ))]
 #[tracing::instrument(skip(state, headers, q, user, session))]
@@ -134,7 +134,8 @@ pub async fn events_stream(
         ));
     };
     let id = id.get();
-    let conn = connections::get(&state.db, id).await?;
+    // An unknown connection is a 404 before anything is held for it.
+    connections::get(&state.db, id).await?;
     // A reconnecting browser sends Last-Event-ID; a reloaded page sends ?after=.
     let after = headers
         .get("last-event-id")
@@ -145,10 +146,6 @@ pub async fn events_stream(
     // Subscribe before reading the backlog, so nothing falls between the two.
     let rx = state.hub.subscribe(id);
     let backlog = events::since(&state.db, id, after).await?;
-    if backlog.is_empty() && conn.onboarding == Onboarding::Complete {
-        // Onboarded and up to date: tell the browser to stop reconnecting.
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
     // Held for as long as the stream is open: counts it against the user's cap, and ends it
     // when the session is signed out or the user changed.
     // With several replicas the cap counts the user's streams on all of them.

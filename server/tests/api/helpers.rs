@@ -269,6 +269,15 @@ pub async fn start(restart: &Restart, keys: KeySource) -> anyhow::Result<TestApp
     start_configured(restart, keys, |_| {}).await
 }
 
+/// `start`, with the configuration changed by `configure` first.
+pub async fn start_with(
+    restart: &Restart,
+    keys: KeySource,
+    configure: impl FnOnce(&mut Config),
+) -> anyhow::Result<TestApp> {
+    start_configured(restart, keys, configure).await
+}
+
 async fn start_configured(
     restart: &Restart,
     keys: KeySource,

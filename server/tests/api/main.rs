@@ -3,6 +3,7 @@ mod auth;
 mod connections;
 mod edge;
 mod guided;
+mod heartbeat;
 mod helpers;
 mod inbound;
 mod leases;

@@ -1,0 +1,217 @@
+//! The connection health check after onboarding (the rule: `model::heartbeat`). Every interval
+//! (`IMPACT_HEALTH_INTERVAL_SECONDS`) each onboarded connection gets one heartbeat: the echo
+//! exchange of "Verify the connection" (out to the provider, which calls this instance back).
+//! A changed Outbound or Inbound is written like any transition: the record, its history (which
+//! the audit log shows) and a live event, in one transaction.
+//!
+//! Once per interval per connection, over any number of replicas: the next due time is on the
+//! connection row, and a replica runs a heartbeat only if its conditional UPDATE moved that time
+//! (the same claim-by-update the leases use). A restart misses nothing: what fell due meanwhile
+//! is overdue at the first tick.
+use std::time::Duration;
+
+use futures::StreamExt;
+use sqlx::Row;
+
+use super::{accounts, clock, connections, error::ServiceError, outbox, verify, AppState};
+use crate::model::{
+    heartbeat::{after_heartbeat, alert, change_reason, Alert, Beat},
+    Action, Actor, ConnectionView,
+};
+
+/// How many heartbeats one replica has in flight at once.
+const CONCURRENT: usize = 32;
+
+/// How often a replica looks for due heartbeats: a quarter of the interval, so a heartbeat runs
+/// at most a quarter late, within bounds that keep an idle replica quiet.
+fn tick(interval: Duration) -> Duration {
+    (interval / 4).clamp(Duration::from_millis(100), Duration::from_secs(5))
+}
+
+/// Runs due heartbeats until the task is aborted (a graceful stop aborts it).
+pub async fn run(state: AppState) {
+    let every = tick(state.settings.health_interval);
+    loop {
+        if let Err(e) = run_due(&state).await {
+            tracing::warn!(error = %e, "checking connection health failed; trying again");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Claims every connection whose heartbeat is due and runs those heartbeats; returns how many.
+#[tracing::instrument(skip(state))]
+pub async fn run_due(state: &AppState) -> Result<usize, ServiceError> {
+    let now = clock::to_db(clock::now());
+    // Just onboarded (onboarding itself proved the link): the first heartbeat one interval on.
+    sqlx::query(
+        "UPDATE connections SET health_due_at = $1 WHERE onboarding = 'complete' \
+         AND health_due_at IS NULL",
+    )
+    .bind(clock::to_db(next_due(state)))
+    .execute(&state.db.pool)
+    .await?;
+    let due: Vec<i64> = sqlx::query(
+        "SELECT id FROM connections WHERE onboarding = 'complete' AND health_due_at <= $1",
+    )
+    .bind(&now)
+    .fetch_all(&state.db.pool)
+    .await?
+    .iter()
+    .map(|r| r.try_get("id"))
+    .collect::<Result<_, _>>()?;
+    let mut claimed = Vec::new();
+    for id in due {
+        if claim(state, id, &now).await? {
+            claimed.push(id);
+        }
+    }
+    let count = claimed.len();
+    futures::stream::iter(claimed)
+        .for_each_concurrent(CONCURRENT, |id| async move {
+            if let Err(e) = beat(state, id).await {
+                tracing::warn!(connection = id, error = %e, "a heartbeat could not be recorded");
+            }
+        })
+        .await;
+    Ok(count)
+}
+
+/// One interval from now.
+fn next_due(state: &AppState) -> chrono::DateTime<chrono::Utc> {
+    clock::now()
+        + chrono::Duration::from_std(state.settings.health_interval)
+            .unwrap_or_else(|_| chrono::Duration::seconds(60))
+}
+
+/// Moves the connection's next due time one interval on, if it is still due: of two replicas
+/// that saw it due, exactly one gets `true`.
+async fn claim(state: &AppState, id: i64, now: &str) -> Result<bool, ServiceError> {
+    let moved = sqlx::query(
+        "UPDATE connections SET health_due_at = $1 WHERE id = $2 AND onboarding = 'complete' \
+         AND health_due_at <= $3",
+    )
+    .bind(clock::to_db(next_due(state)))
+    .bind(id)
+    .bind(now)
+    .execute(&state.db.pool)
+    .await?
+    .rows_affected();
+    Ok(moved == 1)
+}
+
+/// One heartbeat: the exchange, then the statuses it implies, written if they changed.
+#[tracing::instrument(skip(state))]
+async fn beat(state: &AppState, id: i64) -> Result<(), ServiceError> {
+    let conn = connections::get(&state.db, id).await?;
+    let Some(creds) = connections::credentials(state, id).await? else {
+        // Onboarded without credentials cannot happen; if it does, nothing can be sent.
+        tracing::warn!(
+            connection = id,
+            "an onboarded connection holds no credentials"
+        );
+        return Ok(());
+    };
+    let done = verify::exchange(state, &conn, &creds).await;
+    let found = Beat {
+        outbound_ms: done
+            .answer
+            .as_ref()
+            .ok()
+            .map(|_| u64::try_from(done.outbound.as_millis()).unwrap_or(u64::MAX)),
+        inbound_arrived: done.arrived,
+    };
+    if let Err(e) = &done.answer {
+        tracing::info!(connection = id, error = %e, "the provider did not answer the heartbeat");
+    }
+    record_last(state, id, found).await?;
+    record(state, id, found).await
+}
+
+/// When the last heartbeat ran and its round trip (for the health dashboard).
+async fn record_last(state: &AppState, id: i64, found: Beat) -> Result<(), ServiceError> {
+    sqlx::query(
+        "UPDATE connections SET heartbeat_at = $1, heartbeat_round_trip_ms = $2 WHERE id = $3",
+    )
+    .bind(clock::to_db(clock::now()))
+    .bind(
+        found
+            .outbound_ms
+            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+    )
+    .bind(id)
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Writes the statuses `found` implies, if they differ from the record's; retries when a
+/// concurrent change moved the version first. A connection no longer onboarded is left alone.
+async fn record(state: &AppState, id: i64, found: Beat) -> Result<(), ServiceError> {
+    for _ in 0..3 {
+        let current = connections::get(&state.db, id).await?;
+        let before = current.status();
+        let next = match after_heartbeat(before, found, state.settings.slow_ms) {
+            Ok(Some(next)) => next,
+            Ok(None) | Err(_) => return Ok(()),
+        };
+        let reason = change_reason(before, next, found);
+        let mut tx = state.db.pool.begin().await?;
+        // The alert goes with the change, in its transaction: at most one per change.
+        if let Some(kind) = alert(before, next) {
+            queue_alert(&mut tx, state, &current, kind, &reason).await?;
+        }
+        match connections::write_transition(
+            &mut tx,
+            &current,
+            current.version,
+            next,
+            None,
+            Actor::System.as_str(),
+            Action::Heartbeat,
+            &reason,
+        )
+        .await
+        {
+            Ok(event) => {
+                tx.commit().await?;
+                tracing::info!(connection = id, %reason, "connection health changed");
+                state.hub.publish(vec![event]);
+                outbox::deliver_pending(state);
+                return Ok(());
+            }
+            Err(ServiceError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// An email to every Impact app admin (the outbox, and the relay when one is configured).
+async fn queue_alert(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    state: &AppState,
+    conn: &ConnectionView,
+    kind: Alert,
+    reason: &str,
+) -> Result<(), ServiceError> {
+    let (subject, opening) = match kind {
+        Alert::Down => (
+            format!("Connection Down: {} ({})", conn.company, conn.url),
+            "The connection to the provider is Down.",
+        ),
+        Alert::Recovered => (
+            format!("Connection recovered: {} ({})", conn.company, conn.url),
+            "The connection to the provider is working again.",
+        ),
+    };
+    let body = format!(
+        "Hello,\n\n{opening}\n\nWhat the health check found: {reason}.\n\nThe Provider connection: {base}/connections/{id}\nIts health dashboard: {base}/connections/{id}/health\n\nIf it stays Down, contact your Customer Service Manager.\n",
+        base = state.settings.public_url,
+        id = conn.id,
+    );
+    for to in accounts::admin_emails_in(tx).await? {
+        outbox::queue(tx, &to, &subject, &body, None).await?;
+    }
+    Ok(())
+}

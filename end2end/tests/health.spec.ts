@@ -1,0 +1,64 @@
+import { test, expect } from '@playwright/test';
+import { ADMIN, field, hydrated, onboardingMessages, openRegistrationLink, setFaults, shot, signIn } from './util';
+
+// After onboarding, the connection is watched: the server runs a heartbeat every 2 s
+// (IMPACT_HEALTH_INTERVAL_SECONDS in playwright.config.ts) and the form follows it live.
+test('an onboarded connection turns Down when the provider goes away, Up when it is back, Slow when it answers late, and Inbound Down alone when the provider cannot call back', async ({ page }) => {
+  test.setTimeout(120_000);
+  await signIn(page);
+  await openRegistrationLink(page, 'watched', 'Watched Stores');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page).toHaveURL(/\/connections\/\d+$/);
+  await expect(field(page, 'State')).toHaveText('Validated', { timeout: 15_000 });
+  await page.getByRole('button', { name: 'Connect to provider' }).click();
+  await page.getByLabel('Your email').fill(ADMIN.email);
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await expect(page).toHaveURL(/\/connections\/\d+$/);
+  await hydrated(page);
+  await expect(onboardingMessages(page)).toContainText('Onboarding Complete', { timeout: 15_000 });
+  const outbound = field(page, 'Outbound status');
+  const inbound = field(page, 'Inbound status');
+  await expect(outbound).toHaveText('Up');
+  await expect(inbound).toHaveText('Up');
+
+  // Two intervals and the time limit of the heartbeat that finds it (2 s here) at most.
+  const within = { timeout: 10_000 };
+  await setFaults(page, 'watched', { down: true });
+  await expect(outbound).toHaveText('Down', within);
+  await expect(inbound).toHaveText('Down', within);
+  await expect(page.getByRole('table', { name: 'History' })).toContainText('Connection health check');
+  await shot(page, 'health-down');
+  // The Impact app admins get an alert email, kept in the Outbox.
+  await page.goto('/outbox');
+  const alertMail = page.getByRole('article').filter({ hasText: 'Connection Down: Watched Stores' });
+  await expect(alertMail).toHaveCount(1);
+  await expect(alertMail).toContainText(`To ${ADMIN.email}`);
+  await shot(page, 'health-alert-outbox');
+  await page.goBack();
+  await hydrated(page);
+
+  await setFaults(page, 'watched', {});
+  await expect(outbound).toHaveText('Up', within);
+  await expect(inbound).toHaveText('Up', within);
+
+  // Late, but inside the 2 s time limit: above the 1 s threshold is Slow.
+  await setFaults(page, 'watched', { slow_ms: 1_400 });
+  await expect(outbound).toHaveText('Slow', within);
+  await expect(inbound).toHaveText('Up');
+  await shot(page, 'health-slow');
+
+  await setFaults(page, 'watched', { inbound_blocked: true });
+  await expect(outbound).toHaveText('Up', within);
+  await expect(inbound).toHaveText('Down', within);
+  await shot(page, 'health-inbound-down');
+  await setFaults(page, 'watched', {});
+  await expect(inbound).toHaveText('Up', within);
+
+  // A page opened on an onboarded connection follows it live too (its stream stays open).
+  await page.reload();
+  await hydrated(page);
+  await setFaults(page, 'watched', { down: true });
+  await expect(outbound).toHaveText('Down', within);
+  await setFaults(page, 'watched', {});
+  await expect(outbound).toHaveText('Up', within);
+});

@@ -1,0 +1,253 @@
+//! The connection health check after onboarding: heartbeats on a schedule turn Outbound and
+//! Inbound Up / Slow / Down as the provider behaves (simulator faults), each change recorded in
+//! the history (and so the audit log) and sent on the live stream, and recovery turns them back.
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::{
+    helpers::{eventually, fresh, spawn_with, start_with, Backend, TestApp},
+    onboarding::{authorise, validated, wait_onboarding},
+};
+use app::server::key_source::KeySource;
+use app::server::sealed::SecretKey;
+
+/// A heartbeat every second; a round trip above 1 s is Slow (a loopback echo takes a few ms,
+/// a loaded machine's well under a second).
+fn quick(config: &mut server::config::Config) {
+    config.settings.health_interval = Duration::from_secs(1);
+    config.settings.slow_ms = 1000;
+}
+
+async fn onboarded(app: &TestApp) -> i64 {
+    let id = validated(app).await;
+    let (status, _) = authorise(app, id, "ada@example.com").await;
+    assert_eq!(status, 303);
+    wait_onboarding(app, id, "complete").await;
+    id
+}
+
+async fn links(app: &TestApp, id: i64) -> (String, String) {
+    let c = app.get(&format!("/api/connections/{id}")).await.body;
+    (
+        c["outbound"].as_str().unwrap_or("").to_string(),
+        c["inbound"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+async fn wait_links(app: &TestApp, id: i64, outbound: &str, inbound: &str) {
+    eventually(
+        &format!("Outbound {outbound}, Inbound {inbound}"),
+        async || links(app, id).await == (outbound.to_string(), inbound.to_string()),
+    )
+    .await;
+}
+
+async fn history(app: &TestApp, id: i64) -> Vec<Value> {
+    let r = app.get(&format!("/api/connections/{id}/history")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body.as_array().cloned().unwrap_or_default()
+}
+
+async fn health_entries(app: &TestApp, id: i64) -> Vec<String> {
+    history(app, id)
+        .await
+        .iter()
+        .filter(|h| h["action"] == "Connection health check")
+        .map(|h| h["reason"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+async fn provider_down_then_back(app: TestApp) {
+    let id = onboarded(&app).await;
+    assert_eq!(links(&app, id).await, ("up".into(), "up".into()));
+    let seq_before = crate::onboarding::stored_seq(&app, id).await;
+
+    app.faults(json!({ "down": true })).await;
+    wait_links(&app, id, "down", "down").await;
+    let entries = health_entries(&app, id).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(
+        entries[0].contains("Outbound Up → Down (the provider did not answer the heartbeat)")
+            && entries[0].contains("Inbound Up → Down"),
+        "{entries:?}"
+    );
+    // The change is on the live stream (a connection snapshot after onboarding's last event).
+    assert!(crate::onboarding::stored_seq(&app, id).await > seq_before);
+    // And in the audit log, which shows every connection transition.
+    let audit = app.get("/api/audit").await.body;
+    assert!(
+        audit.to_string().contains("Connection health check"),
+        "{audit}"
+    );
+    // Still Validated and onboarded: only the statuses moved.
+    let c = app.get(&format!("/api/connections/{id}")).await.body;
+    assert_eq!(
+        (c["state"].as_str(), c["onboarding"].as_str()),
+        (Some("validated"), Some("complete"))
+    );
+
+    app.faults(json!({})).await;
+    wait_links(&app, id, "up", "up").await;
+    let entries = health_entries(&app, id).await;
+    assert_eq!(
+        entries.len(),
+        2,
+        "one entry per change, none per unchanged heartbeat: {entries:?}"
+    );
+}
+
+async fn late_answers_are_slow(app: TestApp) {
+    let id = onboarded(&app).await;
+    app.faults(json!({ "slow_ms": 1500 })).await;
+    wait_links(&app, id, "slow", "up").await;
+    app.faults(json!({})).await;
+    wait_links(&app, id, "up", "up").await;
+}
+
+async fn blocked_way_back_is_inbound_down_only(app: TestApp) {
+    let id = onboarded(&app).await;
+    app.faults(json!({ "inbound_blocked": true })).await;
+    wait_links(&app, id, "up", "down").await;
+    let entries = health_entries(&app, id).await;
+    assert_eq!(
+        entries,
+        ["Inbound Up → Down (no heartbeat call from the provider reached this instance)"]
+    );
+}
+
+async fn echoes(app: &TestApp) -> u64 {
+    let r = reqwest::get(format!("{}/sim/instances/{}", app.sim_base(), app.instance))
+        .await
+        .expect("counters");
+    r.json::<Value>().await.expect("json")["echoes"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Two apps on one database (two replicas) beat each connection once per interval between
+/// them, not once each; and after both stop and one starts again, the overdue heartbeat runs.
+async fn once_per_interval_over_two_replicas(backend: Backend) {
+    let restart = fresh(backend, None).await;
+    let key = SecretKey::generate();
+    let a = start_with(&restart, KeySource::key(key.clone()), quick)
+        .await
+        .expect("A");
+    let id = onboarded(&a).await;
+    let b = start_with(&restart, KeySource::key(key.clone()), quick)
+        .await
+        .expect("B");
+    // Wait for the first heartbeat (one interval after onboarding), then count over a window.
+    eventually("the first heartbeat", async || echoes(&a).await > 0).await;
+    let start = echoes(&a).await;
+    let window = Duration::from_secs(6);
+    tokio::time::sleep(window).await;
+    let beats = echoes(&a).await - start;
+    // One per second between them (ticks are a quarter interval apart, so a beat may run up to
+    // a quarter late; a loaded machine runs fewer, never more). Both running each would be ~12.
+    assert!(
+        beats <= 8,
+        "{beats} heartbeats in {window:?} at one per second over two replicas"
+    );
+    assert!(beats >= 1, "no heartbeat in {window:?}");
+    assert_eq!(links(&a, id).await, ("up".into(), "up".into()));
+    drop(b);
+}
+
+mod provider_down_then_back {
+    use super::*;
+    #[tokio::test]
+    async fn sqlite() {
+        provider_down_then_back(spawn_with(Backend::Sqlite, quick).await).await
+    }
+    #[tokio::test]
+    async fn postgres() {
+        provider_down_then_back(spawn_with(Backend::Postgres, quick).await).await
+    }
+}
+
+mod late_answers_are_slow {
+    use super::*;
+    #[tokio::test]
+    async fn sqlite() {
+        late_answers_are_slow(spawn_with(Backend::Sqlite, quick).await).await
+    }
+    #[tokio::test]
+    async fn postgres() {
+        late_answers_are_slow(spawn_with(Backend::Postgres, quick).await).await
+    }
+}
+
+mod blocked_way_back_is_inbound_down_only {
+    use super::*;
+    #[tokio::test]
+    async fn sqlite() {
+        blocked_way_back_is_inbound_down_only(spawn_with(Backend::Sqlite, quick).await).await
+    }
+    #[tokio::test]
+    async fn postgres() {
+        blocked_way_back_is_inbound_down_only(spawn_with(Backend::Postgres, quick).await).await
+    }
+}
+
+mod once_per_interval_over_two_replicas {
+    use super::*;
+    #[tokio::test]
+    async fn sqlite() {
+        once_per_interval_over_two_replicas(Backend::Sqlite).await
+    }
+    #[tokio::test]
+    async fn postgres() {
+        once_per_interval_over_two_replicas(Backend::Postgres).await
+    }
+}
+
+/// Two replicas finding the same heartbeat due at the same moment: exactly one runs it. (The
+/// schedule is an hour here, so only the calls below run heartbeats.)
+async fn a_due_heartbeat_is_claimed_once(backend: Backend) {
+    let restart = fresh(backend, None).await;
+    let key = SecretKey::generate();
+    let hourly =
+        |c: &mut server::config::Config| c.settings.health_interval = Duration::from_secs(3600);
+    let a = start_with(&restart, KeySource::key(key.clone()), hourly)
+        .await
+        .expect("A");
+    let id = onboarded(&a).await;
+    let b = start_with(&restart, KeySource::key(key.clone()), hourly)
+        .await
+        .expect("B");
+    let before = echoes(&a).await;
+    for round in 0..10 {
+        sqlx::query(
+            "UPDATE connections SET health_due_at = '2000-01-01T00:00:00.000000Z' WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&a.state.db.pool)
+        .await
+        .expect("make due");
+        let (ran_a, ran_b) = tokio::join!(
+            app::server::heartbeat::run_due(&a.state),
+            app::server::heartbeat::run_due(&b.state)
+        );
+        let ran = ran_a.expect("A's run") + ran_b.expect("B's run");
+        assert_eq!(ran, 1, "round {round}: the heartbeat ran {ran} times");
+    }
+    assert_eq!(
+        echoes(&a).await - before,
+        10,
+        "the provider saw one heartbeat per round"
+    );
+    drop(b);
+}
+
+mod a_due_heartbeat_is_claimed_once {
+    use super::*;
+    #[tokio::test]
+    async fn sqlite() {
+        a_due_heartbeat_is_claimed_once(Backend::Sqlite).await
+    }
+    #[tokio::test]
+    async fn postgres() {
+        a_due_heartbeat_is_claimed_once(Backend::Postgres).await
+    }
+}
