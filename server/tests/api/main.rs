@@ -7,6 +7,7 @@ mod helpers;
 mod inbound;
 mod leases;
 mod live;
+mod metrics;
 mod onboarding;
 mod openapi;
 mod ops;
