@@ -61,7 +61,7 @@ fn parse_line(line: &str) -> Option<Sample> {
             }
         }
     }
-    let value = rest.trim().split_whitespace().next()?.parse().ok()?;
+    let value = rest.split_whitespace().next()?.parse().ok()?;
     Some((name, labels, value))
 }
 
