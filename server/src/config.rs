@@ -31,6 +31,10 @@ pub struct Config {
     /// Where the built-in provider simulator listens when no provider is configured
     /// (IMPACT_SIMULATOR_ADDR).
     pub simulator_addr: SocketAddr,
+    /// How log lines are written (IMPACT_LOG_FORMAT): read by `main` before logging starts.
+    pub log_format: crate::telemetry::LogFormat,
+    /// The token `/metrics` requires (IMPACT_METRICS_TOKEN); none: `/metrics` answers 404.
+    pub metrics_token: Option<crate::edge::metrics::MetricsToken>,
 }
 
 /// The edge's limits on what one client may hold. Each has its own IMPACT_… setting.
@@ -147,6 +151,8 @@ impl Config {
             secret_keys: Default::default(),
             trusted_proxies: Vec::new(),
             simulator_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log_format: Default::default(),
+            metrics_token: None,
         }
     }
 
@@ -271,6 +277,10 @@ impl Config {
             )?,
             trusted_proxies: trusted_proxies(s.trusted_proxies.as_deref().unwrap_or_default())?,
             simulator_addr,
+            log_format: crate::telemetry::LogFormat::from_setting(&s.log_format)?,
+            metrics_token: set(&s.metrics_token)
+                .map(|t| crate::edge::metrics::MetricsToken::from_setting(&t))
+                .transpose()?,
         })
     }
 }

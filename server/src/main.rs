@@ -22,7 +22,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     // --help, --version and a malformed command line end here (exit 0 or 2, clap's message).
     let cli = Cli::parse();
-    telemetry::init();
+    // Logging starts in the format asked for, before anything else is said; a bad format is
+    // refused with the other settings just below (it is logged as text until then).
+    telemetry::init_as(
+        telemetry::LogFormat::from_setting(&cli.settings.log_format).unwrap_or_default(),
+    );
     let config = match Config::from_settings(&cli.settings) {
         Ok(config) => config,
         Err(e) => {

@@ -28,6 +28,7 @@ pub mod defaults {
     pub const LEASE_MS: u64 = 10_000;
     pub const HEALTH_INTERVAL_SECONDS: u64 = 60;
     pub const SLOW_MS: u64 = 1_000;
+    pub const LOG_FORMAT: &str = "text";
 }
 
 /// `impact-connect`: the command line.
@@ -209,6 +210,21 @@ pub struct Settings {
     #[arg(long, env = "IMPACT_SLOW_MS", value_name = "MS",
         default_value_t = defaults::SLOW_MS.to_string())]
     pub slow_ms: String,
+    /// How log lines are written to stderr: text (for people) or json (one JSON object per
+    /// line, for a log collector)
+    #[arg(long, env = "IMPACT_LOG_FORMAT", value_name = "FORMAT",
+        default_value = defaults::LOG_FORMAT)]
+    pub log_format: String,
+
+    /// The bearer token that GET /metrics (Prometheus) requires, 16 to 256 characters without
+    /// spaces [default: none: /metrics answers 404]
+    #[arg(
+        long,
+        env = "IMPACT_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
 
     /// Proxies (comma-separated IP addresses) whose X-Forwarded-For names the client the
     /// sign-in throttle counts [default: none]

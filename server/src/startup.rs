@@ -22,7 +22,7 @@ use crate::{
         api,
         auth::{self, Auth, HeaderPolicy},
         body::{self, BodyLimits},
-        fn_status, inbound, openapi, ops,
+        fn_status, inbound, metrics, observe, openapi, ops,
         routes::{Recorder, RouteSpec},
         stream,
     },
@@ -54,6 +54,8 @@ pub struct Application {
 impl Application {
     #[tracing::instrument(skip_all, fields(addr = %config.addr))]
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // Before anything records (the first build in a process installs it).
+        metrics::handle();
         let listener = TcpListener::bind(config.addr).await?;
         let address = listener.local_addr()?;
         let mut settings = config.settings.clone();
@@ -102,6 +104,14 @@ impl Application {
         use axum::http::Method as M;
         let fixed = Recorder::<LeptosOptions>::new("")
             .route("/healthz", &[M::GET], get(ops::healthz))
+            .route(
+                metrics::PATH,
+                &[M::GET],
+                get(metrics::metrics).with_state(metrics::Metrics {
+                    token: config.metrics_token.clone(),
+                    state: state.clone(),
+                }),
+            )
             .route(
                 "/readyz",
                 &[M::GET],
@@ -238,7 +248,10 @@ impl Application {
                     timeout: limits.body_read,
                 },
                 body::read_whole,
-            ));
+            ))
+            // Around everything: the request's id, span, access-log line and metrics, so that
+            // refusals by the layers above (413, 408, 503) are counted and logged too.
+            .layer(middleware::from_fn(observe::requests));
 
         let setup_link = setup_token
             .lock()
@@ -288,6 +301,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let sweep = tokio::spawn(app::server::sweep::run(self.state.clone()));
         let health = tokio::spawn(app::server::heartbeat::run(self.state.clone()));
+        let upkeep = metrics::spawn_upkeep();
         let work = self.state.work.clone();
         let state = self.state.clone();
         serve::serve(
@@ -304,6 +318,9 @@ impl Application {
                 health.abort();
                 let _ = sweep.await;
                 let _ = health.await;
+                if let Some(upkeep) = upkeep {
+                    upkeep.abort();
+                }
                 work.stop_all().await;
                 app::server::stream_slots::release_all(&state).await;
             },

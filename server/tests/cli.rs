@@ -32,6 +32,8 @@ const SETTINGS: &[&str] = &[
     "IMPACT_LEASE_MS",
     "IMPACT_HEALTH_INTERVAL_SECONDS",
     "IMPACT_SLOW_MS",
+    "IMPACT_LOG_FORMAT",
+    "IMPACT_METRICS_TOKEN",
     "IMPACT_SMTP_URL",
     "IMPACT_SMTP_CA_FILE",
     "IMPACT_MAIL_FROM",
@@ -70,7 +72,10 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 fn help_lists_every_setting_with_its_variable_and_default() {
     let out = run(
         &["--help"],
-        &[("IMPACT_SECRET_KEY", "a secret that is never shown")],
+        &[
+            ("IMPACT_SECRET_KEY", "a secret that is never shown"),
+            ("IMPACT_METRICS_TOKEN", "a secret that is never shown"),
+        ],
     );
     assert!(out.status.success(), "{out:?}");
     let help = text(&out.stdout);
@@ -86,6 +91,7 @@ fn help_lists_every_setting_with_its_variable_and_default() {
         "[default: 72]",
         "[default: 256]",
         "[default: 65536]",
+        "[default: text]",
     ] {
         assert!(help.contains(default), "--help lacks {default}:\n{help}");
     }
@@ -194,6 +200,18 @@ fn check_config_refuses_a_bad_setting_naming_it() {
             &[("IMPACT_SMTP_URL", "http://relay.example")],
             "IMPACT_SMTP_URL must start with smtp:// or smtps://",
         ),
+        (
+            &[("IMPACT_LOG_FORMAT", "yaml")],
+            "IMPACT_LOG_FORMAT=\"yaml\" is not text or json",
+        ),
+        (
+            &[("IMPACT_METRICS_TOKEN", "short")],
+            "IMPACT_METRICS_TOKEN must be 16 to 256 characters",
+        ),
+        (
+            &[("IMPACT_METRICS_TOKEN", "a token with spaces in it")],
+            "IMPACT_METRICS_TOKEN must be 16 to 256 characters",
+        ),
     ];
     for (env, message) in cases {
         let out = run(&["check-config"], env);
@@ -234,4 +252,15 @@ fn the_server_refuses_to_start_with_a_bad_setting() {
     );
     assert!(!file.exists());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_readme_settings_table_has_a_row_for_every_setting() {
+    let readme = include_str!("../../README.md");
+    for var in SETTINGS {
+        assert!(
+            readme.contains(&format!("\n| `{var}` |")),
+            "README.md's settings table lacks {var}"
+        );
+    }
 }

@@ -197,6 +197,13 @@ async fn instance_faults(
     next: Next,
 ) -> Response {
     let instance = params.instance();
+    if let Some(id) = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+    {
+        state.with(&instance, |i| i.counters.saw_request_id(id));
+    }
     let slow_ms = state.faults(&instance).slow_ms;
     if slow_ms > 0 {
         tokio::time::sleep(Duration::from_millis(slow_ms)).await;

@@ -95,6 +95,25 @@ pub struct Counters {
     pub replayed: u64,
     /// `POST …/echo` calls answered ("Verify the connection" and every heartbeat).
     pub echoes: u64,
+    /// The `X-Request-Id` of the latest `/idi` requests that carried one, oldest first (at most
+    /// `REQUEST_IDS_KEPT`, each cut to `REQUEST_ID_MAX` characters).
+    pub request_ids: std::collections::VecDeque<String>,
+}
+
+/// How many request ids an instance remembers.
+pub const REQUEST_IDS_KEPT: usize = 64;
+/// The longest request id remembered whole.
+pub const REQUEST_ID_MAX: usize = 128;
+
+impl Counters {
+    /// Remembers a request's id, forgetting the oldest beyond `REQUEST_IDS_KEPT`.
+    pub fn saw_request_id(&mut self, id: &str) {
+        if self.request_ids.len() == REQUEST_IDS_KEPT {
+            self.request_ids.pop_front();
+        }
+        self.request_ids
+            .push_back(id.chars().take(REQUEST_ID_MAX).collect());
+    }
 }
 
 impl Instance {

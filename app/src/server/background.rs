@@ -10,6 +10,7 @@ use std::{
 };
 
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::lease::{Lease, Leases, Work};
 
@@ -38,6 +39,10 @@ impl Background {
 
     /// Runs `task` under `lease` until it ends or the lease is lost, then gives the lease back.
     /// The task gets the lease to hold it in each step's transaction (`Lease::hold_in`).
+    ///
+    /// The work keeps the id of the request that started it (its provider calls carry it, its
+    /// log lines are in a span naming it); started by no request (resumed, the email pass), it
+    /// is named after the work itself (`scan-12`). See `request_id`.
     pub fn spawn<F, T>(&self, lease: Lease, task: T)
     where
         T: FnOnce(Arc<Lease>) -> F,
@@ -45,7 +50,10 @@ impl Background {
     {
         let lease = Arc::new(lease);
         let work = lease.work();
-        let task = task(lease.clone());
+        let request_id =
+            super::request_id::current().unwrap_or_else(|| work.key().replace(':', "-").into());
+        let span = tracing::info_span!("work", request_id = %request_id, work = %work.key());
+        let task = super::request_id::scope(request_id, task(lease.clone()));
         let every = heartbeat(self.leases.ttl());
         let this = self.clone();
         // Held across spawn and insert, so the task's own removal (which takes the same lock)
@@ -61,7 +69,7 @@ impl Background {
                 }
             }
             lease.release().await;
-        });
+        }.instrument(span));
         running.insert(work, handle);
     }
 

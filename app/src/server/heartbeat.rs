@@ -13,9 +13,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use sqlx::Row;
 
-use super::{accounts, clock, connections, error::ServiceError, outbox, verify, AppState};
+use super::{accounts, clock, connections, error::ServiceError, metrics, outbox, verify, AppState};
 use crate::model::{
-    heartbeat::{after_heartbeat, alert, change_reason, Alert, Beat},
+    heartbeat::{after_heartbeat, alert, change_reason, link_statuses, Alert, Beat},
     Action, Actor, ConnectionView,
 };
 
@@ -69,7 +69,9 @@ pub async fn run_due(state: &AppState) -> Result<usize, ServiceError> {
     let count = claimed.len();
     futures::stream::iter(claimed)
         .for_each_concurrent(CONCURRENT, |id| async move {
-            if let Err(e) = beat(state, id).await {
+            // No request started it: its provider calls carry the work's own name as request id.
+            let named = super::request_id::scope(format!("heartbeat-{id}").into(), beat(state, id));
+            if let Err(e) = named.await {
                 tracing::warn!(connection = id, error = %e, "a heartbeat could not be recorded");
             }
         })
@@ -121,6 +123,12 @@ async fn beat(state: &AppState, id: i64) -> Result<(), ServiceError> {
             .map(|_| u64::try_from(done.outbound.as_millis()).unwrap_or(u64::MAX)),
         inbound_arrived: done.arrived,
     };
+    let (outbound, inbound) = link_statuses(found, state.settings.slow_ms);
+    metrics::heartbeat_done(
+        outbound,
+        inbound,
+        done.answer.is_ok().then_some(done.outbound),
+    );
     if let Err(e) = &done.answer {
         tracing::info!(connection = id, error = %e, "the provider did not answer the heartbeat");
     }

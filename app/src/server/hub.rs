@@ -179,6 +179,7 @@ impl Hub {
     }
 
     pub fn publish(&self, events: Vec<ConnectionEvent>) {
+        let mut count = 0;
         for e in events {
             // Encoded before the lock is taken: subscribing and other publishers wait on it.
             let published = Arc::new(Published::new(&e));
@@ -195,7 +196,9 @@ impl Hub {
                     channels.sent.remove(&e.connection_id);
                 }
             }
+            count += 1;
         }
+        super::metrics::events_published(count);
     }
 
     /// The connections someone here listens to, each with the newest sequence number sent to

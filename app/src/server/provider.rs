@@ -144,7 +144,24 @@ impl ProviderClient {
         Ok(http.request(method, self.url(path)))
     }
 
+    /// Every call goes out here: it carries the id of the request (or background work) it is
+    /// made for (`request_id`), and a failure is counted by kind.
     async fn send<T: DeserializeOwned>(
+        &self,
+        req: Result<reqwest::RequestBuilder, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        let req = req.map(|r| match super::request_id::current() {
+            Some(id) => r.header(super::request_id::HEADER, &*id),
+            None => r,
+        });
+        let answer = self.exchange(req).await;
+        if let Err(e) = &answer {
+            super::metrics::provider_error(e);
+        }
+        answer
+    }
+
+    async fn exchange<T: DeserializeOwned>(
         &self,
         req: Result<reqwest::RequestBuilder, ProviderError>,
     ) -> Result<T, ProviderError> {

@@ -50,6 +50,25 @@ impl ProviderError {
         }
     }
 
+    /// Which kind of failure, one word per variant (a metric's label: a closed set, unlike
+    /// `code`, which carries the provider's own error code).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::Dns => "dns",
+            ProviderError::Refused => "refused",
+            ProviderError::Timeout(_) => "timeout",
+            ProviderError::Tls(_) => "tls",
+            ProviderError::AddressRefused(_) => "address_refused",
+            ProviderError::PlainHttp => "plain_http",
+            ProviderError::InvalidUrl(_) => "invalid_url",
+            ProviderError::Status { .. } => "status",
+            ProviderError::Malformed(_) => "malformed",
+            ProviderError::TooLarge(_) => "too_large",
+            ProviderError::Redirected(_) => "redirected",
+            ProviderError::Network(_) => "network",
+        }
+    }
+
     pub fn code(&self) -> &str {
         match self {
             ProviderError::Dns => "dns",

@@ -91,6 +91,7 @@ impl OpenStreams {
             session: session.to_string(),
             _revoke: tx,
         });
+        super::metrics::streams_open_changed(1.0);
         Ok(StreamTicket {
             id,
             user_id,
@@ -169,6 +170,7 @@ impl StreamTicket {
 impl Drop for StreamTicket {
     fn drop(&mut self) {
         self.streams.close(self.user_id, self.id);
+        super::metrics::streams_open_changed(-1.0);
     }
 }
 

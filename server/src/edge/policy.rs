@@ -56,6 +56,9 @@ pub fn access_for(method: &Method, path: &str) -> Access {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
         ["healthz"] | ["readyz"] | ["login"] | ["setup"] | ["favicon.svg"] => Access::Public,
+        // Operators only, by their token (IMPACT_METRICS_TOKEN), which the handler checks: no
+        // session is asked for, and none is enough (see `edge::metrics`).
+        ["metrics"] => Access::Public,
         ["auth", "login"] | ["auth", "logout"] | ["auth", "setup"] => Access::Public,
         // The provider's callbacks are authenticated by the protocol's signature instead.
         ["inbound", ..] => Access::Public,

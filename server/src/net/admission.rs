@@ -8,8 +8,12 @@
 //! the turn ends when the handler has returned its response.
 //!
 //! Let through without a turn: the provider's calls to `/inbound/v1/…` (a check that is being
-//! handled may be waiting on exactly such a call, which must not queue behind it) and the
-//! liveness and readiness probes (a burst must not look like a dead server to an orchestrator).
+//! handled may be waiting on exactly such a call, which must not queue behind it), the
+//! liveness and readiness probes (a burst must not look like a dead server to an orchestrator)
+//! and the metrics (a burst is when the operator needs them; a scrape without the token is
+//! refused before any work, see `edge::metrics`).
+//!
+//! The queue's length is a gauge in the metrics (`impact_admission_queue_length`).
 //!
 //! The queue is bounded: when `max_queued` requests already wait, the next is answered 503 with
 //! `Retry-After` at once, rather than holding its connection for a turn that is far off.
@@ -37,9 +41,19 @@ pub struct Gate {
 /// Counts one waiting request for as long as it lives.
 struct Waiting<'a>(&'a AtomicUsize);
 
+impl<'a> Waiting<'a> {
+    /// Counts one more waiting request; returns how many waited before it.
+    fn enter(count: &'a AtomicUsize) -> (Self, usize) {
+        let before = count.fetch_add(1, Ordering::SeqCst);
+        metrics::gauge!(app::server::metrics::ADMISSION_QUEUE).increment(1.0);
+        (Self(count), before)
+    }
+}
+
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+        metrics::gauge!(app::server::metrics::ADMISSION_QUEUE).decrement(1.0);
     }
 }
 
@@ -73,7 +87,7 @@ impl Gate {
 
 /// Paths that never wait for a turn.
 fn exempt(path: &str) -> bool {
-    path.starts_with("/inbound/") || path == "/healthz" || path == "/readyz"
+    path.starts_with("/inbound/") || path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 /// Middleware (outermost): waits for a turn, then runs the rest of the stack.
@@ -84,8 +98,8 @@ pub async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Respon
     let _turn = match gate.turns.try_acquire() {
         Ok(turn) => Some(turn),
         Err(_) => {
-            let waiting = Waiting(&gate.waiting);
-            if waiting.0.fetch_add(1, Ordering::SeqCst) >= gate.max_queued {
+            let (_waiting, before) = Waiting::enter(&gate.waiting);
+            if before >= gate.max_queued {
                 return busy();
             }
             // The semaphore is never closed, so acquiring only fails if it were; serve rather

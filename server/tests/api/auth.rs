@@ -24,6 +24,8 @@ enum Allowed {
     Public,
     /// Any of these roles.
     Roles(&'static [&'static str]),
+    /// Operators, by the metrics token: 401 without it, whatever session is sent.
+    Operator,
 }
 
 const VIEW: Allowed = Allowed::Roles(&["impact_user", "idi_admin", "impact_admin"]);
@@ -32,6 +34,7 @@ const IDI: Allowed = Allowed::Roles(&["idi_admin"]);
 /// Users and Mark Complete.
 const ADMIN: Allowed = Allowed::Roles(&["impact_admin"]);
 const PUBLIC: Allowed = Allowed::Public;
+const OPERATOR: Allowed = Allowed::Operator;
 
 /// (method, path pattern as the router names it, who may use it). Path parameters are written
 /// `{id}` here whether the router says `{id}` or `:id`.
@@ -39,6 +42,8 @@ const ACCESS: &[(&str, &str, Allowed)] = &[
     // Operations and signing in.
     ("GET", "/healthz", PUBLIC),
     ("GET", "/readyz", PUBLIC),
+    // Prometheus metrics: the operators' token (IMPACT_METRICS_TOKEN), not a session.
+    ("GET", "/metrics", OPERATOR),
     ("POST", "/auth/login", PUBLIC),
     ("POST", "/auth/logout", PUBLIC),
     ("POST", "/auth/setup", PUBLIC),
@@ -247,6 +252,23 @@ both_backends!(
                         anon.body
                     );
                     admissions += 1;
+                }
+                Allowed::Operator => {
+                    // No role's session opens it: each is asked for the token.
+                    for (role, client) in std::iter::once(("nobody", &anonymous()))
+                        .chain(users.iter().map(|(r, c)| (*r, c)))
+                    {
+                        let a = answer(client, &app, method, path).await;
+                        assert!(
+                            a.status == StatusCode::UNAUTHORIZED
+                                && a.body.contains("\"code\":\"unauthorized\"")
+                                && a.body.contains("metrics token"),
+                            "{method} {path} as {role}: {} {}",
+                            a.status,
+                            a.body
+                        );
+                        refusals += 1;
+                    }
                 }
                 Allowed::Roles(roles) => {
                     assert!(

@@ -30,6 +30,8 @@ pub struct TestApp {
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+/// Every test app serves `/metrics` to this token (IMPACT_METRICS_TOKEN).
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
 
 mod tempdir {
     /// A test's own database, removed when dropped: a SQLite file's folder, or a database on
@@ -299,6 +301,8 @@ async fn start_configured(
     }
     config.settings.provider_timeout = std::time::Duration::from_secs(2);
     config.settings.smtp_url = restart.smtp_url.clone();
+    config.metrics_token =
+        Some(server::edge::metrics::MetricsToken::from_setting(METRICS_TOKEN).expect("token"));
     configure(&mut config);
     let admin = config.admin.is_some();
     let application = Application::build(config).await?;

@@ -8,6 +8,7 @@ mod helpers;
 mod inbound;
 mod leases;
 mod live;
+mod metrics;
 mod onboarding;
 mod openapi;
 mod ops;

@@ -4,7 +4,7 @@
 //! by the state machine, and the verdict after one check's re-run.
 use std::{
     collections::{HashMap, HashSet},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use futures::future::join_all;
@@ -21,7 +21,9 @@ use crate::model::{
     checks_for, skipped_because, Action, CheckId, CheckResult, CheckSpec, CheckStatus,
     ConnectionState, EventBody, ScanRunView,
 };
-use crate::server::{clock, connections, error::ServiceError, events, lease::Lease, AppState};
+use crate::server::{
+    clock, connections, error::ServiceError, events, lease::Lease, metrics, AppState,
+};
 
 /// A run, new or resumed: a resumed one keeps its run id, does not repeat the checks it has
 /// results for, and does not announce again what its log already says.
@@ -105,6 +107,7 @@ async fn run_one(
 ) -> CheckResult {
     if let Some(blocker) = skipped_because(spec, |d| done.get(&d).copied()) {
         let found = not_applicable(format!("Skipped: \"{}\" did not pass.", blocker.name));
+        metrics::check_done(spec.id, found.status, Duration::ZERO);
         return result_for(spec, found, 0);
     }
     if !announced.contains(spec.id.as_str()) {
@@ -132,7 +135,9 @@ async fn run_one(
             true,
         ),
     };
-    result_for(spec, found, t0.elapsed().as_millis() as i64)
+    let took = t0.elapsed();
+    metrics::check_done(spec.id, found.status, took);
+    result_for(spec, found, took.as_millis() as i64)
 }
 
 fn result_for(spec: &CheckSpec, found: Found, duration_ms: i64) -> CheckResult {
