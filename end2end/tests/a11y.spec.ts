@@ -41,6 +41,10 @@ test('every page passes axe-core with no sideways scroll at 1280 and 375 px, lig
   test.setTimeout(240_000);
   // Signed out first: the sign-in page.
   await checkPage(page, { name: 'login', path: '/login', title: 'Sign in · Impact Connect', signedIn: false });
+  // The first-start page (its form refuses without the one-time token; the page itself renders).
+  await checkPage(page, {
+    name: 'setup', path: '/setup', title: 'Create the first administrator · Impact Connect', signedIn: false,
+  });
 
   await signIn(page);
   // A validated connection and one whose validation failed (the dashboard then lists issues).

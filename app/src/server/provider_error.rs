@@ -69,20 +69,11 @@ impl ProviderError {
         }
     }
 
+    /// The error's code: its kind, or for an error answer the provider's own code.
     pub fn code(&self) -> &str {
         match self {
-            ProviderError::Dns => "dns",
-            ProviderError::Refused => "refused",
-            ProviderError::Timeout(_) => "timeout",
-            ProviderError::Tls(_) => "tls",
-            ProviderError::AddressRefused(_) => "address_refused",
-            ProviderError::PlainHttp => "plain_http",
-            ProviderError::InvalidUrl(_) => "invalid_url",
             ProviderError::Status { code, .. } => code,
-            ProviderError::Malformed(_) => "malformed",
-            ProviderError::TooLarge(_) => "too_large",
-            ProviderError::Redirected(_) => "redirected",
-            ProviderError::Network(_) => "network",
+            other => other.kind(),
         }
     }
 

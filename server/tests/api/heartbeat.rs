@@ -6,8 +6,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::{eventually, fresh, spawn_with, start_with, Backend, TestApp},
+    both_backends_with,
+    helpers::{eventually, fresh, start_with, Backend, TestApp},
     onboarding::{authorise, validated, wait_onboarding},
+    per_backend,
 };
 use app::server::key_source::KeySource;
 use app::server::sealed::SecretKey;
@@ -154,53 +156,20 @@ async fn once_per_interval_over_two_replicas(backend: Backend) {
     drop(b);
 }
 
-mod provider_down_then_back {
-    use super::*;
-    #[tokio::test]
-    async fn sqlite() {
-        provider_down_then_back(spawn_with(Backend::Sqlite, quick).await).await
-    }
-    #[tokio::test]
-    async fn postgres() {
-        provider_down_then_back(spawn_with(Backend::Postgres, quick).await).await
-    }
-}
+both_backends_with!(provider_down_then_back, quick, provider_down_then_back);
 
-mod late_answers_are_slow {
-    use super::*;
-    #[tokio::test]
-    async fn sqlite() {
-        late_answers_are_slow(spawn_with(Backend::Sqlite, quick).await).await
-    }
-    #[tokio::test]
-    async fn postgres() {
-        late_answers_are_slow(spawn_with(Backend::Postgres, quick).await).await
-    }
-}
+both_backends_with!(late_answers_are_slow, quick, late_answers_are_slow);
 
-mod blocked_way_back_is_inbound_down_only {
-    use super::*;
-    #[tokio::test]
-    async fn sqlite() {
-        blocked_way_back_is_inbound_down_only(spawn_with(Backend::Sqlite, quick).await).await
-    }
-    #[tokio::test]
-    async fn postgres() {
-        blocked_way_back_is_inbound_down_only(spawn_with(Backend::Postgres, quick).await).await
-    }
-}
+both_backends_with!(
+    blocked_way_back_is_inbound_down_only,
+    quick,
+    blocked_way_back_is_inbound_down_only
+);
 
-mod once_per_interval_over_two_replicas {
-    use super::*;
-    #[tokio::test]
-    async fn sqlite() {
-        once_per_interval_over_two_replicas(Backend::Sqlite).await
-    }
-    #[tokio::test]
-    async fn postgres() {
-        once_per_interval_over_two_replicas(Backend::Postgres).await
-    }
-}
+per_backend!(
+    once_per_interval_over_two_replicas,
+    once_per_interval_over_two_replicas
+);
 
 /// Two replicas finding the same heartbeat due at the same moment: exactly one runs it. (The
 /// schedule is an hour here, so only the calls below run heartbeats.)
@@ -240,14 +209,7 @@ async fn a_due_heartbeat_is_claimed_once(backend: Backend) {
     drop(b);
 }
 
-mod a_due_heartbeat_is_claimed_once {
-    use super::*;
-    #[tokio::test]
-    async fn sqlite() {
-        a_due_heartbeat_is_claimed_once(Backend::Sqlite).await
-    }
-    #[tokio::test]
-    async fn postgres() {
-        a_due_heartbeat_is_claimed_once(Backend::Postgres).await
-    }
-}
+per_backend!(
+    a_due_heartbeat_is_claimed_once,
+    a_due_heartbeat_is_claimed_once
+);

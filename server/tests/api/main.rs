@@ -43,3 +43,47 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// `both_backends!` for an app started with its configuration changed by `$configure` first.
+#[macro_export]
+#[allow(clippy::crate_in_macro_def)]
+macro_rules! both_backends_with {
+    ($name:ident, $configure:expr, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                ($body)(
+                    crate::helpers::spawn_with(crate::helpers::Backend::Sqlite, $configure).await,
+                )
+                .await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                ($body)(
+                    crate::helpers::spawn_with(crate::helpers::Backend::Postgres, $configure).await,
+                )
+                .await
+            }
+        }
+    };
+}
+
+/// A test run once per backend, given only the backend (it starts what it needs itself).
+#[macro_export]
+#[allow(clippy::crate_in_macro_def)]
+macro_rules! per_backend {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                ($body)(crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                ($body)(crate::helpers::Backend::Postgres).await
+            }
+        }
+    };
+}
