@@ -161,9 +161,6 @@ fn ConnectionEditor(
         Some(Ok(_)) => {
             error.set(None);
             changed.update(|n| *n += 1);
-            if let Some(el) = state_field.get_untracked() {
-                let _ = el.focus();
-            }
         }
         Some(Err(e)) => error.set(Some(e)),
         None => {}

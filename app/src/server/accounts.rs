@@ -121,16 +121,19 @@ fn user_from_row(r: &AnyRow) -> Result<UserView, ServiceError> {
 pub(crate) async fn admin_emails_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
 ) -> Result<Vec<String>, ServiceError> {
-    let rows = sqlx::query("SELECT email, roles FROM users WHERE disabled = 0 ORDER BY id")
-        .fetch_all(&mut **tx)
-        .await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        if decode_roles(&r.try_get::<String, _>("roles")?).contains(&Role::ImpactAdmin) {
-            out.push(r.try_get("email")?);
-        }
-    }
-    Ok(out)
+    let rows =
+        sqlx::query("SELECT id, email, roles, disabled FROM users WHERE disabled = 0 ORDER BY id")
+            .fetch_all(&mut **tx)
+            .await?;
+    let users = rows
+        .iter()
+        .map(user_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(users
+        .into_iter()
+        .filter(|u| u.roles.contains(&Role::ImpactAdmin))
+        .map(|u| u.email)
+        .collect())
 }
 
 pub async fn count_users(db: &Db) -> Result<i64, ServiceError> {

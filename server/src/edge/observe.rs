@@ -88,7 +88,7 @@ fn route_template(req: &Request) -> String {
 /// The method as a label: the standard ones by name, any other (a client may send anything) as
 /// `other`, so the labels stay a closed set.
 fn method_label(m: &Method) -> &'static str {
-    const KNOWN: [Method; 9] = [
+    static KNOWN: [Method; 9] = [
         Method::GET,
         Method::POST,
         Method::PUT,
@@ -102,17 +102,7 @@ fn method_label(m: &Method) -> &'static str {
     KNOWN
         .iter()
         .find(|k| *k == m)
-        .map_or("other", |k| match *k {
-            Method::GET => "GET",
-            Method::POST => "POST",
-            Method::PUT => "PUT",
-            Method::DELETE => "DELETE",
-            Method::PATCH => "PATCH",
-            Method::HEAD => "HEAD",
-            Method::OPTIONS => "OPTIONS",
-            Method::CONNECT => "CONNECT",
-            _ => "TRACE",
-        })
+        .map_or("other", Method::as_str)
 }
 
 fn is_event_stream(res: &Response) -> bool {
