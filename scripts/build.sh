@@ -18,7 +18,8 @@ mode="$(cat "$WASM_MODE_FILE" 2>/dev/null || echo rustup)"
 # (rustup's rust-src, or Debian's rust-web-src) and unstable flags (RUSTC_BOOTSTRAP); without the
 # source the prebuilt std is used and the bundle is larger. The target's rustflags replace
 # .cargo/config.toml's, so the type-erased views are asked for here again.
-wasm_flags="--cfg erase_components -Zunstable-options -Cpanic=immediate-abort"
+# --emit-relocs keeps what the splitter below needs to cut the module at the lazy routes.
+wasm_flags="--cfg erase_components -Zunstable-options -Cpanic=immediate-abort -Clink-args=--emit-relocs"
 if [ "$mode" = debian ]; then
   lld="$(command -v rust-lld || true)"
   PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
@@ -32,25 +33,36 @@ elif [ -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library/std" ]; then
     -Zbuild-std=std,panic_abort
 else
   log "no standard library source (rustup component rust-src): the bundle uses the prebuilt std and is larger"
-  cargo build -p "$SITE_LIB_PACKAGE" --target wasm32-unknown-unknown --profile "$SITE_LIB_PROFILE"
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="--cfg erase_components -Clink-args=--emit-relocs" \
+    cargo build -p "$SITE_LIB_PACKAGE" --target wasm32-unknown-unknown --profile "$SITE_LIB_PROFILE"
 fi
 
 # The layout the server serves: [[workspace.metadata.leptos]] in Cargo.toml (see env.sh).
 site="$LEPTOS_SITE_ROOT"
 pkg="$site/$SITE_PKG_DIR"
 name="$SITE_OUTPUT_NAME"
-mkdir -p "$pkg"
-wasm-bindgen --target web --no-typescript --out-dir "$pkg" --out-name "$name" "$WASM_FILE"
+rm -rf "$pkg" && mkdir -p "$pkg"
+# Each page is a lazy route (app/src/lib.rs): the splitter cuts the linked module into the main
+# module (everything pages share) and one chunk per page, fetched when the page is first shown;
+# the main module then goes through wasm-bindgen as usual (cargo-leptos --split's steps).
+log "splitting the WASM bundle at its lazy routes"
+cargo build -q -p wasm-split
+split_main="${WASM_FILE%.wasm}_split.wasm"
+"$CARGO_TARGET_DIR/debug/wasm-split" "$WASM_FILE" "$pkg" "$name" "$split_main" >/dev/null
+wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle \
+  --out-dir "$pkg" --out-name "$name" "$split_main"
 wasm_opt="$ROOT/scripts/tools/node_modules/.bin/wasm-opt"
 if [ -x "$wasm_opt" ]; then
-  if "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-      --enable-mutable-globals --enable-reference-types --enable-multivalue \
-      -o "$pkg/${name}_bg.opt.wasm" "$pkg/${name}_bg.wasm" 2>/dev/null; then
-    mv "$pkg/${name}_bg.opt.wasm" "$pkg/${name}_bg.wasm"
-  else
-    rm -f "$pkg/${name}_bg.opt.wasm"
-    log "wasm-opt could not process the bundle; serving it as wasm-bindgen wrote it"
-  fi
+  for wasm in "$pkg"/*.wasm; do
+    if "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+        --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        -o "${wasm%.wasm}.opt.wasm" "$wasm" 2>/dev/null; then
+      mv "${wasm%.wasm}.opt.wasm" "$wasm"
+    else
+      rm -f "${wasm%.wasm}.opt.wasm"
+      log "wasm-opt could not process $(basename "$wasm"); serving it as it is"
+    fi
+  done
 fi
 cp "$SITE_STYLE_FILE" "$pkg/$name.css"
 # Served as is to browsers that accept gzip (the server's ServeDir looks for FILE.gz): the bundle

@@ -26,7 +26,7 @@ def crate_of(name: str) -> str:
         return "(data, tables)"
     if name.startswith('"') or name.startswith("custom section"):
         return "(names, custom sections)"
-    name = re.sub(r"\[[0-9a-f]{16}\]", "", name)  # crate disambiguators: core[c5930c85a12de822]
+    name = re.sub(r"\[[0-9a-f]{1,16}\]", "", name)  # crate disambiguators: core[c5930c85a12de822]
     if PRIMITIVE.match(name):
         return "core"
     if re.match(r"code\[\d+\]$", name):

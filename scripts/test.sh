@@ -11,7 +11,7 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 
 log "no import circles between files of one crate"
-python3 scripts/import_circles.py app/src server/src simulator/src bench/src frontend/src
+python3 scripts/import_circles.py app/src server/src simulator/src bench/src frontend/src tools/wasm-split/src
 
 log "cargo clippy (server side and tests)"
 cargo clippy --workspace --exclude frontend --all-targets -- -D warnings

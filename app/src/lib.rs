@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    path, SsrMode,
+    lazy_route, path, Lazy, LazyRoute, SsrMode,
 };
 
 use crate::model::{Access, CurrentUser};
@@ -67,23 +67,52 @@ pub fn App() -> impl IntoView {
             <TopBar me/>
             <main>
                 <Routes fallback=|| view! { <pages::not_found::NotFound/> }>
-                    <Route ssr=SsrMode::Async path=path!("/") view=pages::home::Home/>
-                    <Route ssr=SsrMode::Async path=path!("/connections") view=pages::connections::Connections/>
-                    <Route ssr=SsrMode::Async path=path!("/connections/:id") view=pages::connection::Connection/>
-                    <Route ssr=SsrMode::Async path=path!("/connections/:id/health") view=pages::health::Health/>
-                    <Route ssr=SsrMode::Async path=path!("/connect") view=pages::connect::Connect/>
-                    <Route ssr=SsrMode::Async path=path!("/registrations") view=pages::registrations::Registrations/>
-                    <Route ssr=SsrMode::Async path=path!("/outbox") view=pages::outbox::Outbox/>
-                    <Route ssr=SsrMode::Async path=path!("/login") view=pages::login::Login/>
-                    <Route ssr=SsrMode::Async path=path!("/setup") view=pages::login::Setup/>
-                    <Route ssr=SsrMode::Async path=path!("/users") view=pages::users::Users/>
-                    <Route ssr=SsrMode::Async path=path!("/audit") view=pages::audit::Audit/>
-                    <Route ssr=SsrMode::Async path=path!("/guided-setup") view=pages::guided::GuidedSetup/>
+                    <Route ssr=SsrMode::Async path=path!("/") view={Lazy::<HomePage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/connections") view={Lazy::<ConnectionsPage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/connections/:id") view={Lazy::<ConnectionPage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/connections/:id/health") view={Lazy::<HealthPage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/connect") view={Lazy::<ConnectPage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/registrations") view={Lazy::<RegistrationsPage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/outbox") view={Lazy::<OutboxPage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/login") view={Lazy::<LoginPage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/setup") view={Lazy::<SetupPage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/users") view={Lazy::<UsersPage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/audit") view={Lazy::<AuditPage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/guided-setup") view={Lazy::<GuidedSetupPage>::new()}/>
                 </Routes>
             </main>
         </Router>
     }
 }
+
+/// A page whose code is split out of the main bundle and fetched when the route is first shown
+/// (scripts/build.sh splits the bundle at these points; the server renders it as usual).
+macro_rules! lazy_page {
+    ($route:ident, $($component:ident)::+) => {
+        struct $route;
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+            fn view(_this: Self) -> AnyView {
+                view! { <$($component)::+/> }.into_any()
+            }
+        }
+    };
+}
+lazy_page!(HomePage, pages::home::Home);
+lazy_page!(ConnectionsPage, pages::connections::Connections);
+lazy_page!(ConnectionPage, pages::connection::Connection);
+lazy_page!(HealthPage, pages::health::Health);
+lazy_page!(ConnectPage, pages::connect::Connect);
+lazy_page!(RegistrationsPage, pages::registrations::Registrations);
+lazy_page!(OutboxPage, pages::outbox::Outbox);
+lazy_page!(LoginPage, pages::login::Login);
+lazy_page!(SetupPage, pages::login::Setup);
+lazy_page!(UsersPage, pages::users::Users);
+lazy_page!(AuditPage, pages::audit::Audit);
+lazy_page!(GuidedSetupPage, pages::guided::GuidedSetup);
 
 /// The top bar. On a phone-width screen the navigation folds behind a "Menu" button; it folds
 /// only once the WASM runs (`data-menu` is set by an effect), so the server-rendered page, and a

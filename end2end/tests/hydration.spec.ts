@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { signIn } from './util';
+import { hydrated, signIn } from './util';
 
 test('the start page hydrates without page errors: the details toggle, which needs the WASM, opens the details', async ({ page }) => {
   const errors: string[] = [];
@@ -41,7 +41,12 @@ test('operators: /healthz and /readyz answer', async ({ request }) => {
 });
 
 test('the bundle travels gzip-compressed to a browser that accepts it', async ({ request }) => {
-  for (const file of ['impact-connect_bg.wasm', 'impact-connect.js', 'impact-connect.css']) {
+  // The main module, the glue, the styles, and a page's split-off code with its loader.
+  const manifest = await (await request.get('/pkg/__wasm_split_manifest.json')).json();
+  const [pageModule] = Object.values(manifest as Record<string, string[]>)[0].filter((f) => f.startsWith('split_'));
+  const files = ['impact-connect_bg.wasm', 'impact-connect.js', 'impact-connect.css',
+    `${pageModule}.wasm`, '__wasm_split.______________________.js'];
+  for (const file of files) {
     const zipped = await request.get(`/pkg/${file}`, { headers: { 'accept-encoding': 'gzip' } });
     expect(zipped.status(), file).toBe(200);
     expect(zipped.headers()['content-encoding'], file).toBe('gzip');
@@ -51,4 +56,25 @@ test('the bundle travels gzip-compressed to a browser that accepts it', async ({
     // Decoded, the compressed copy is the file itself.
     expect((await zipped.body()).equals(await plain.body()), file).toBe(true);
   }
+});
+
+test('each page is a lazy route: opened directly it fetches its own code and hydrates; a link to another page fetches that page\'s code', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const pages: string[] = [];
+  page.on('response', (r) => {
+    const m = /\/pkg\/split___(\w+?)_page_view_\d+\.wasm$/.exec(r.url());
+    if (m && r.ok()) pages.push(m[1]);
+  });
+  await signIn(page);
+  await page.goto('/users');
+  await hydrated(page);
+  expect(pages).toContain('users');
+  expect(pages).not.toContain('audit');
+  await page.getByRole('navigation').getByRole('link', { name: 'Audit' }).click();
+  await expect(page.getByRole('heading', { name: 'Audit', level: 1 })).toBeVisible();
+  await expect.poll(() => pages).toContain('audit');
+  // The other page works once its code is in: its table renders rows from the server.
+  await expect(page.getByRole('table')).toBeVisible();
+  expect(errors).toEqual([]);
 });
