@@ -110,6 +110,14 @@ pub async fn list_connections() -> Result<Vec<ConnectionView>, ApiError> {
         .map_err(to_user)
 }
 
+/// The home page's overview: each connection with its open issues, and Guided Setup's progress.
+#[server(prefix = "/fn", endpoint = "home_overview", output = PostJsonText)]
+pub async fn home_overview() -> Result<crate::model::HomeView, ApiError> {
+    crate::server::overview::home(&state()?)
+        .await
+        .map_err(to_user)
+}
+
 #[server(prefix = "/fn", endpoint = "get_connection", output = PostJsonText)]
 pub async fn get_connection(id: i64) -> Result<ConnectionView, ApiError> {
     crate::server::connections::get(&state()?.db, id)

@@ -1,12 +1,10 @@
-import { test, expect } from '@playwright/test';
+import { test, expect, Page } from '@playwright/test';
 import { ADMIN, field, hydrated, onboardingMessages, openRegistrationLink, setFaults, shot, signIn } from './util';
 
-// After onboarding, the connection is watched: the server runs a heartbeat every 2 s
-// (IMPACT_HEALTH_INTERVAL_SECONDS in playwright.config.ts) and the form follows it live.
-test('an onboarded connection turns Down when the provider goes away, Up when it is back, Slow when it answers late, and Inbound Down alone when the provider cannot call back', async ({ page }) => {
-  test.setTimeout(120_000);
+/** Signs in, saves a new connection from a registration link and onboards it, as an admin does. */
+async function onboard(page: Page, instance: string, company: string) {
   await signIn(page);
-  await openRegistrationLink(page, 'watched', 'Watched Stores');
+  await openRegistrationLink(page, instance, company);
   await page.getByRole('button', { name: 'Save' }).click();
   await expect(page).toHaveURL(/\/connections\/\d+$/);
   await expect(field(page, 'State')).toHaveText('Validated', { timeout: 15_000 });
@@ -16,6 +14,13 @@ test('an onboarded connection turns Down when the provider goes away, Up when it
   await expect(page).toHaveURL(/\/connections\/\d+$/);
   await hydrated(page);
   await expect(onboardingMessages(page)).toContainText('Onboarding Complete', { timeout: 15_000 });
+}
+
+// After onboarding, the connection is watched: the server runs a heartbeat every 2 s
+// (IMPACT_HEALTH_INTERVAL_SECONDS in playwright.config.ts) and the form follows it live.
+test('an onboarded connection turns Down when the provider goes away, Up when it is back, Slow when it answers late, and Inbound Down alone when the provider cannot call back', async ({ page }) => {
+  test.setTimeout(120_000);
+  await onboard(page, 'watched', 'Watched Stores');
   const outbound = field(page, 'Outbound status');
   const inbound = field(page, 'Inbound status');
   await expect(outbound).toHaveText('Up');
@@ -34,6 +39,15 @@ test('an onboarded connection turns Down when the provider goes away, Up when it
   await expect(alertMail).toHaveCount(1);
   await expect(alertMail).toContainText(`To ${ADMIN.email}`);
   await shot(page, 'health-alert-outbox');
+  // The home page's overview says so, and its next step leads to the health dashboard.
+  await page.goto('/');
+  const row = page.getByTestId('overview').getByRole('row').filter({ hasText: 'Watched Stores' });
+  await expect(row.getByTestId('outbound')).toHaveText(/Down/);
+  const step = page.getByTestId('next-step');
+  await expect(step).toContainText('Watched Stores: Outbound is Down, Inbound is Down.');
+  await expect(step.getByRole('link', { name: 'Open the health dashboard' })).toHaveAttribute('href', /\/connections\/\d+\/health$/);
+  await shot(page, 'health-home-overview-down');
+  await page.goBack();
   await page.goBack();
   await hydrated(page);
 
@@ -61,4 +75,32 @@ test('an onboarded connection turns Down when the provider goes away, Up when it
   await expect(outbound).toHaveText('Down', within);
   await setFaults(page, 'watched', {});
   await expect(outbound).toHaveText('Up', within);
+});
+
+test('Rescan on an onboarded connection runs the connection health checks; the dashboard shows them, and a failed one turns Outbound Down', async ({ page }) => {
+  test.setTimeout(90_000);
+  await onboard(page, 'rescanned', 'Rescanned Stores');
+  const form = page.url();
+  await page.getByRole('button', { name: 'Rescan', exact: true }).click();
+  // The record stays Validated and onboarded; the checks run behind it.
+  await expect(field(page, 'State')).toHaveText('Validated');
+  await page.goto(`${form}/health`);
+  await hydrated(page);
+  const runs = page.getByTestId('runs');
+  await expect(runs).toContainText('Connection health checks');
+  const heartbeat = page.locator('tr[data-check="heartbeat"]');
+  await expect(heartbeat).toContainText('Heartbeat: the provider answers and calls back');
+  await expect(heartbeat).toContainText('Passed');
+  await expect(page.locator('tr[data-check="registration"]')).toContainText('Passed');
+  await shot(page, 'health-rescan-onboarded');
+
+  // The provider now refuses the credentials: the dashboard's Rescan finds it.
+  await setFaults(page, 'rescanned', { bad_credentials: true });
+  await page.getByRole('button', { name: 'Rescan', exact: true }).click();
+  await expect(page.locator('tr[data-check="credentials"]')).toContainText('Failed', { timeout: 15_000 });
+  await shot(page, 'health-rescan-onboarded-failed');
+  await page.goto(form);
+  await hydrated(page);
+  await expect(field(page, 'Outbound status')).toHaveText('Down', { timeout: 10_000 });
+  await setFaults(page, 'rescanned', {});
 });

@@ -1,24 +1,24 @@
 import { test, expect } from '@playwright/test';
 import { hydrated, signIn } from './util';
 
-test('the start page hydrates without page errors: the details toggle, which needs the WASM, opens the details', async ({ page }) => {
+test('the start page hydrates without page errors: its next step is a link the WASM router follows without reloading the page', async ({ page }) => {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await signIn(page);
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Connect with Impact IDI' })).toBeVisible();
-  const toggle = page.getByRole('button', { name: /^(Show|Hide) details$/ });
-  const details = page.getByText('The named contact administrator opens the registration link');
-  await expect(toggle).toHaveText('Show details');
-  await expect(page.getByRole('button', { name: 'Show details', expanded: false })).toBeVisible();
-  await expect(details).toBeHidden();
-  // Until hydration finishes a click does nothing; keep clicking until the WASM answers.
-  await expect(async () => {
-    if ((await toggle.textContent()) === 'Show details') await toggle.click();
-    await expect(details).toBeVisible({ timeout: 500 });
-  }).toPass({ timeout: 15_000 });
-  await expect(page.getByRole('button', { name: 'Hide details', expanded: true })).toBeVisible();
+  const step = page.getByTestId('next-step');
+  await expect(step.getByRole('heading', { name: 'Next step' })).toBeVisible();
+  await hydrated(page);
   await page.screenshot({ path: 'test-results/screens/home-hydrated.png', fullPage: true });
+  // A mark on this document: a full page load would lose it, the router's navigation keeps it.
+  await page.evaluate(() => { (window as any).__samePage = true; });
+  const link = step.getByRole('link');
+  const href = (await link.getAttribute('href')) ?? '';
+  expect(href).toMatch(/^\//);
+  await link.click();
+  await expect(page).toHaveURL((url) => url.pathname === href.split('?')[0]);
+  expect(await page.evaluate(() => (window as any).__samePage)).toBe(true);
   expect(errors).toEqual([]);
 });
 
@@ -29,6 +29,8 @@ test.describe('without JavaScript', () => {
     await page.goto('/');
     await expect(page.getByRole('heading', { name: 'Connect with Impact IDI' })).toBeVisible();
     await expect(page.getByText('Connect this Impact Store App instance')).toBeVisible();
+    // The overview and its next step are in the server's render.
+    await expect(page.getByTestId('next-step').getByRole('link')).toBeVisible();
     await page.screenshot({ path: 'test-results/screens/home-no-js.png', fullPage: true });
   });
 });

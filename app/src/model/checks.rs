@@ -1,8 +1,8 @@
-//! The pre-onboarding scan suite's catalogue and result shapes, shared by the server (which runs
-//! the checks) and the health dashboard (which explains them).
+//! The scan suites' catalogue and result shapes, shared by the server (which runs the checks)
+//! and the health dashboard (which explains them).
 use serde::{Deserialize, Serialize};
 
-use super::labels::labelled_enum;
+use super::{labels::labelled_enum, Onboarding};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -70,6 +70,7 @@ pub enum CheckId {
     Entitlements,
     EntitlementIdentity,
     Inbound,
+    Heartbeat,
 }
 
 impl CheckId {
@@ -89,6 +90,7 @@ impl CheckId {
             CheckId::Entitlements => "entitlements",
             CheckId::EntitlementIdentity => "entitlement_identity",
             CheckId::Inbound => "inbound",
+            CheckId::Heartbeat => "heartbeat",
         }
     }
 
@@ -271,7 +273,66 @@ pub const CHECKS: &[CheckSpec] = &[
         ],
         article: "KB-IC-1024 Inbound connectivity",
     },
+    CheckSpec {
+        id: CheckId::Heartbeat,
+        name: "Heartbeat: the provider answers and calls back",
+        severity: Severity::Critical,
+        depends_on: &[CheckId::Credentials],
+        resolution: &[
+            "The provider did not answer this instance's heartbeat, or its heartbeat call back did not arrive. The message says which.",
+            "No answer: check that the provider instance is up (ask your Impact Squad). No call back: make sure the provider can still reach this instance's base URL (firewall, reverse proxy, TLS).",
+            "Then Rescan. If it stays Down, contact your Customer Service Manager.",
+        ],
+        article: "KB-IC-1030 Connection heartbeat",
+    },
 ];
+
+/// The two scan suites. Before onboarding, the pre-onboarding suite proves the link can be made
+/// (its verdict is Validated or Validation failed); once onboarded, the connection health suite
+/// proves it still works (its findings set Outbound and Inbound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Suite {
+    PreOnboarding,
+    ConnectionHealth,
+}
+
+labelled_enum! {
+    Suite { as_str, parse, label }
+    PreOnboarding => "pre_onboarding", "Pre-onboarding checks";
+    ConnectionHealth => "connection_health", "Connection health checks";
+}
+
+impl Suite {
+    /// The suite a Rescan of a connection at this onboarding stage runs.
+    pub fn for_onboarding(onboarding: Onboarding) -> Self {
+        match onboarding {
+            Onboarding::Complete => Suite::ConnectionHealth,
+            _ => Suite::PreOnboarding,
+        }
+    }
+
+    /// Whether the suite runs this check. Registration belongs to making the link (its code is
+    /// used once) and the one-company rule to choosing it; the heartbeat needs an onboarded link.
+    pub fn includes(self, id: CheckId) -> bool {
+        match self {
+            Suite::PreOnboarding => id != CheckId::Heartbeat,
+            Suite::ConnectionHealth => {
+                !matches!(id, CheckId::Registration | CheckId::CompanyUnique)
+            }
+        }
+    }
+
+    /// Checks of the other suite that this suite's checks depend on, counted as passed: an
+    /// onboarded connection registered once, and its credentials stand for that.
+    pub fn settled(self) -> &'static [CheckId] {
+        match self {
+            Suite::PreOnboarding => &[],
+            Suite::ConnectionHealth => &[CheckId::Registration],
+        }
+    }
+}
 
 // The catalogue lists the ids in their declaration order, each once: `CheckId::spec` indexes it.
 const _: () = {
@@ -289,23 +350,30 @@ pub fn check_spec(id: &str) -> Option<&'static CheckSpec> {
     CheckId::parse(id).map(CheckId::spec)
 }
 
-/// The checks a run needs: `only` with everything it depends on (transitively), or every check
-/// when `only` is None; in catalogue order, so dependencies come first.
-pub fn checks_for(only: Option<CheckId>) -> Vec<&'static CheckSpec> {
+/// The checks a run of `suite` needs: `only` with everything it depends on (transitively), or
+/// every check of the suite when `only` is None; in catalogue order, so dependencies come first.
+/// What the suite counts as settled (`Suite::settled`) is not run again, nor what it leaves out.
+pub fn checks_for(suite: Suite, only: Option<CheckId>) -> Vec<&'static CheckSpec> {
     let Some(id) = only else {
-        return CHECKS.iter().collect();
+        return CHECKS.iter().filter(|c| suite.includes(c.id)).collect();
     };
+    if !suite.includes(id) {
+        return Vec::new();
+    }
     let mut wanted = vec![id];
     let mut i = 0;
     while i < wanted.len() {
         for d in wanted[i].spec().depends_on {
-            if !wanted.contains(d) {
+            if !wanted.contains(d) && !suite.settled().contains(d) {
                 wanted.push(*d);
             }
         }
         i += 1;
     }
-    CHECKS.iter().filter(|c| wanted.contains(&c.id)).collect()
+    CHECKS
+        .iter()
+        .filter(|c| wanted.contains(&c.id) && suite.includes(c.id))
+        .collect()
 }
 
 /// The skip rule: whether `spec` is Skipped rather than run, given the status of each check
@@ -316,16 +384,21 @@ pub fn skipped_because(
     spec: &CheckSpec,
     status: impl Fn(CheckId) -> Option<CheckStatus>,
 ) -> Option<&'static CheckSpec> {
-    let blocks = |d: CheckId| match status(d) {
-        Some(CheckStatus::Passed) => false,
-        Some(CheckStatus::Skipped) => !d.spec().depends_on.is_empty(),
-        _ => true,
-    };
     spec.depends_on
         .iter()
         .copied()
-        .find(|d| blocks(*d))
+        .find(|d| !clears(*d, status(*d)))
         .map(CheckId::spec)
+}
+
+/// Whether a check with this settled status lets what depends on it go ahead: it passed, or it
+/// does not apply here (Skipped without depending on anything). Not settled does not.
+pub fn clears(id: CheckId, status: Option<CheckStatus>) -> bool {
+    match status {
+        Some(CheckStatus::Passed) => true,
+        Some(CheckStatus::Skipped) => id.spec().depends_on.is_empty(),
+        _ => false,
+    }
 }
 
 /// One check's outcome in one run.
@@ -351,7 +424,7 @@ pub struct CheckResult {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ScanRunView {
     pub id: i64,
-    /// "pre_onboarding" for the whole suite, or "check:<id>" for one check.
+    /// The suite's fixed string (`Suite::as_str`) for a whole suite, or "check:<id>" for one check.
     pub suite: String,
     #[serde(with = "crate::model::time")]
     pub started_at: chrono::DateTime<chrono::Utc>,
@@ -366,6 +439,17 @@ impl ScanRunView {
     /// Finished with every check passing (or skipped).
     pub fn passed(&self) -> bool {
         self.outcome.as_deref() == Some("passed")
+    }
+
+    /// What ran, in words: the suite's label, or "Re-run: <check>" for one check.
+    pub fn suite_label(&self) -> String {
+        if let Some(suite) = Suite::parse(&self.suite) {
+            return suite.label().to_string();
+        }
+        match self.suite.strip_prefix("check:").and_then(check_spec) {
+            Some(spec) => format!("Re-run: {}", spec.name),
+            None => self.suite.clone(),
+        }
     }
 
     /// How many of its results are issues.
@@ -627,6 +711,7 @@ mod tests {
                 "entitlements",
                 "entitlement_identity",
                 "inbound",
+                "heartbeat",
             ]
         );
         for c in CHECKS {
@@ -650,12 +735,19 @@ mod tests {
     fn a_run_for_one_check_takes_what_it_depends_on_in_catalogue_order() {
         use CheckId::*;
         let ids = |only| {
-            checks_for(only)
+            checks_for(Suite::PreOnboarding, only)
                 .into_iter()
                 .map(|c| c.id)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids(None), CHECKS.iter().map(|c| c.id).collect::<Vec<_>>());
+        assert_eq!(
+            ids(None),
+            CHECKS
+                .iter()
+                .map(|c| c.id)
+                .filter(|c| *c != Heartbeat)
+                .collect::<Vec<_>>()
+        );
         assert_eq!(ids(Some(Url)), [Url]);
         assert_eq!(ids(Some(KeyManagement)), [KeyManagement]);
         assert_eq!(ids(Some(Clock)), [Url, Reachable, Protocol, Clock]);
@@ -670,6 +762,88 @@ mod tests {
                 Credentials,
                 Inbound
             ]
+        );
+    }
+
+    #[test]
+    fn a_run_says_what_ran_in_words() {
+        let run = |suite: &str| ScanRunView {
+            id: 1,
+            suite: suite.into(),
+            started_at: chrono::DateTime::UNIX_EPOCH,
+            finished_at: None,
+            outcome: None,
+            results: vec![],
+        };
+        assert_eq!(run("pre_onboarding").suite_label(), "Pre-onboarding checks");
+        assert_eq!(
+            run("connection_health").suite_label(),
+            "Connection health checks"
+        );
+        assert_eq!(
+            run("check:tls").suite_label(),
+            "Re-run: TLS connection is valid"
+        );
+        // Something this build does not know is shown as stored.
+        assert_eq!(run("check:gone").suite_label(), "check:gone");
+    }
+
+    #[test]
+    fn the_connection_health_suite_runs_the_link_checks_and_the_heartbeat_but_never_registers_again(
+    ) {
+        use CheckId::*;
+        let ids = |only| {
+            checks_for(Suite::ConnectionHealth, only)
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(None),
+            [
+                Url,
+                BaseUrl,
+                KeyManagement,
+                Reachable,
+                Tls,
+                Protocol,
+                Clock,
+                AppVersions,
+                Credentials,
+                Entitlements,
+                EntitlementIdentity,
+                Inbound,
+                Heartbeat
+            ]
+        );
+        // Registration is settled for an onboarded connection: what depends on it runs without it.
+        assert_eq!(
+            ids(Some(Credentials)),
+            [Url, Reachable, Protocol, Clock, Credentials]
+        );
+        assert_eq!(
+            ids(Some(Heartbeat)),
+            [Url, Reachable, Protocol, Clock, Credentials, Heartbeat]
+        );
+        // Re-running a check the suite leaves out runs nothing.
+        assert_eq!(ids(Some(Registration)), []);
+        // The heartbeat is never part of the pre-onboarding suite.
+        assert_eq!(checks_for(Suite::PreOnboarding, Some(Heartbeat)).len(), 0);
+        assert_eq!(
+            Suite::for_onboarding(Onboarding::Complete),
+            Suite::ConnectionHealth
+        );
+        for o in [
+            Onboarding::NotStarted,
+            Onboarding::Started,
+            Onboarding::Syncing,
+            Onboarding::Failed,
+        ] {
+            assert_eq!(Suite::for_onboarding(o), Suite::PreOnboarding);
+        }
+        assert_eq!(
+            Suite::parse("connection_health"),
+            Some(Suite::ConnectionHealth)
         );
     }
 

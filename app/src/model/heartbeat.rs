@@ -6,7 +6,7 @@
 //! signature. One missed heartbeat makes a direction Down at once: the check runs every interval,
 //! so a person learns within one interval, and the next answered heartbeat brings it back.
 
-use super::{transition, Action, ConnectionStatus, LinkStatus, Refusal};
+use super::{transition, Action, CheckId, ConnectionStatus, LinkStatus, Refusal};
 
 /// What one heartbeat found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,35 @@ pub fn change_reason(before: ConnectionStatus, after: ConnectionStatus, beat: Be
 }
 
 /// What a health change tells the admins: a direction went Down, or none is Down any more.
+/// The connection health suite's checks whose failure means this instance cannot reach or use
+/// the provider: Outbound is Down when one of them did not pass.
+pub const OUTBOUND_CHECKS: [CheckId; 5] = [
+    CheckId::Reachable,
+    CheckId::Tls,
+    CheckId::Protocol,
+    CheckId::Credentials,
+    CheckId::Heartbeat,
+];
+
+/// What a connection health scan found, as one heartbeat: the heartbeat check's own exchange
+/// (None when it could not run: a check before it did not pass), with no answer when a check the
+/// outbound direction needs found a problem, and no call back when the inbound check did.
+/// `issue` says whether a check of the run found a problem (Failed, or could not tell); a check
+/// that did not apply (TLS on a plain-HTTP address) is not one.
+pub fn scan_beat(heartbeat: Option<Beat>, issue: impl Fn(CheckId) -> bool) -> Beat {
+    let mut beat = heartbeat.unwrap_or(Beat {
+        outbound_ms: None,
+        inbound_arrived: false,
+    });
+    if OUTBOUND_CHECKS.iter().any(|c| issue(*c)) {
+        beat.outbound_ms = None;
+    }
+    if issue(CheckId::Inbound) {
+        beat.inbound_arrived = false;
+    }
+    beat
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alert {
     Down,
@@ -208,5 +237,37 @@ mod tests {
             s.onboarding = o;
             assert!(after_heartbeat(s, ANSWERED, 1000).is_err(), "{o:?}");
         }
+    }
+
+    #[test]
+    fn a_health_scan_is_read_as_a_beat_its_failed_checks_take_down() {
+        let no_issue = |_: CheckId| false;
+        assert_eq!(scan_beat(Some(ANSWERED), no_issue), ANSWERED);
+        // The heartbeat could not run (a check before it failed): nothing is known to work.
+        assert_eq!(
+            scan_beat(None, no_issue),
+            Beat {
+                outbound_ms: None,
+                inbound_arrived: false
+            }
+        );
+        // Credentials refused: Outbound Down even if an echo got through.
+        let creds_failed = |c: CheckId| c == CheckId::Credentials;
+        assert_eq!(scan_beat(Some(ANSWERED), creds_failed).outbound_ms, None);
+        assert!(scan_beat(Some(ANSWERED), creds_failed).inbound_arrived);
+        // The provider cannot reach us: Inbound Down alone.
+        let inbound_failed = |c: CheckId| c == CheckId::Inbound;
+        assert_eq!(
+            scan_beat(Some(ANSWERED), inbound_failed),
+            Beat {
+                outbound_ms: Some(40),
+                inbound_arrived: false
+            }
+        );
+        // A check that does not bear on the link (entitlements) leaves both Up.
+        let entitlements_failed = |c: CheckId| c == CheckId::Entitlements;
+        assert_eq!(scan_beat(Some(ANSWERED), entitlements_failed), ANSWERED);
+        let (out, inb) = link_statuses(scan_beat(Some(ANSWERED), creds_failed), 1000);
+        assert_eq!((out, inb), (LinkStatus::Down, LinkStatus::Up));
     }
 }

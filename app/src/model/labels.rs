@@ -67,7 +67,7 @@ mod tests {
 
     use crate::model::{
         Action, ActivityId, ActivityStatus, CheckStatus, ConnectionState, LinkStatus, Onboarding,
-        Role, Severity,
+        Role, Severity, Suite,
     };
 
     /// Every value's string parses back to it and is serde's name; strings and labels are
@@ -104,6 +104,7 @@ mod tests {
 
     #[test]
     fn every_table_round_trips_with_distinct_strings_and_labels() {
+        table_holds(&Suite::ALL, Suite::as_str, Suite::parse, Suite::label);
         table_holds(
             &ConnectionState::ALL,
             ConnectionState::as_db,

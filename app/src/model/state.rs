@@ -311,11 +311,9 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
                     "Rescan is not available while the checks run; the connection is {state}."
                 ));
             }
-            (S::Validated, O::Complete) => {
-                return refuse(format!(
-                    "Rescan is not available once onboarding is complete; the connection is {state} and onboarded."
-                ));
-            }
+            // Onboarded: the connection health suite runs; the record stays Validated and its
+            // findings set Outbound and Inbound (`heartbeat::after_heartbeat`).
+            (S::Validated, O::Complete) => {}
             (S::Validated, O::Started | O::Syncing) => {
                 return refuse(format!(
                     "Rescan is not available while onboarding runs (\"{}\"); the connection is {state}.",
@@ -529,8 +527,9 @@ mod tests {
                 vec![(A::OnboardingComplete, r11), (A::OnboardingFailed, r12)],
             ),
             (r10, vec![(A::Save, r13), (A::Rescan, r14), (A::Retry, r8)]),
-            // Onboarded: only the scheduled health check (its statuses: `heartbeat`).
-            (r11, vec![(A::Heartbeat, r11)]),
+            // Onboarded: the scheduled health check and Rescan, which runs the connection health
+            // suite (the statuses they find: `heartbeat`).
+            (r11, vec![(A::Rescan, r11), (A::Heartbeat, r11)]),
             (r12, vec![(A::Save, r13), (A::Rescan, r15), (A::Retry, r16)]),
             (r13, vec![(A::Save, r13), (A::SubmitForValidation, r17)]),
             (
@@ -785,7 +784,8 @@ mod tests {
         assert_eq!((s.outbound.label(), s.inbound.label()), ("Up", "Up"));
         assert!(s.links_up());
         assert!(!s.is_in_progress());
-        assert!(allowed_user_actions(s).is_empty());
+        // Onboarded: Rescan runs the connection health suite.
+        assert_eq!(allowed_user_actions(s), vec![A::Rescan]);
         let again = transition(s, A::Onboard).unwrap_err();
         assert!(
             again.reason.contains("already onboarded"),

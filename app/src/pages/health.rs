@@ -152,7 +152,7 @@ pub fn Health() -> impl IntoView {
                                         {h.runs.iter().map(|r| view! {
                                             <tr>
                                                 <td>{fmt_time(r.started_at)}</td>
-                                                <td>{r.suite.clone()}</td>
+                                                <td>{r.suite_label()}</td>
                                                 <td>{r.outcome.clone().unwrap_or_else(|| "running".into())}</td>
                                                 <td>{r.issue_count()}</td>
                                             </tr>

@@ -1,31 +1,75 @@
+//! The start page: an overview of every connection (state, statuses, open issues) and the one
+//! next step, decided by the model (`model::home::next_step`).
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// Start page. The "Show details" toggle only works once the WASM has hydrated the page,
-/// which is what the first end-to-end test relies on.
+use crate::{
+    api::home_overview,
+    components::{
+        status::{ErrorBanner, LinkPill, StatePill},
+        table::TableScroll,
+    },
+    model::{next_step, HomeView},
+};
+
 #[component]
 pub fn Home() -> impl IntoView {
-    let (open, set_open) = signal(false);
+    let overview = Resource::new(|| (), |_| home_overview());
     view! {
         <section class="card">
             <Title text=crate::model::page_title(&["Connect with Impact IDI"])/>
             <h1>"Connect with Impact IDI"</h1>
             <p>
-                "Connect this Impact Store App instance to its provider, the Impact Delivery Instance (IDI)."
+                "Connect this Impact Store App instance to its provider, the Impact Delivery Instance (IDI), and keep the connection healthy."
             </p>
-            <button
-                type="button"
-                data-testid="details-toggle"
-                aria-expanded=move || open.get().to_string()
-                on:click=move |_| set_open.update(|o| *o = !*o)
-            >
-                {move || if open.get() { "Hide details" } else { "Show details" }}
-            </button>
-            <Show when=move || open.get()>
-                <p data-testid="details">
-                    "The named contact administrator opens the registration link, saves the Provider connection, waits for validation, then connects to the provider."
-                </p>
-            </Show>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match overview.await {
+                        Ok(home) => view! { <Overview home/> }.into_any(),
+                        Err(e) => view! { <ErrorBanner error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
         </section>
+    }
+}
+
+#[component]
+fn Overview(home: HomeView) -> impl IntoView {
+    let step = next_step(&home);
+    let table = (!home.connections.is_empty()).then(|| {
+        view! {
+            <TableScroll label="Connections overview">
+                <table data-testid="overview" aria-labelledby="overview-title">
+                <thead><tr><th>"Company"</th><th>"State"</th><th>"Outbound status"</th><th>"Inbound status"</th><th>"Open issues"</th></tr></thead>
+                <tbody>
+                    {home.connections.into_iter().map(|s| {
+                        let c = s.connection;
+                        view! {
+                            <tr>
+                                <td><a href=format!("/connections/{}", c.id)>{c.company}</a></td>
+                                <td><StatePill state=c.state/></td>
+                                <td><LinkPill status=c.outbound testid="outbound"/></td>
+                                <td><LinkPill status=c.inbound testid="inbound"/></td>
+                                <td><a href=format!("/connections/{}/health", c.id) aria-label=format!("{} open issue(s): the health dashboard", s.open_issues)>{s.open_issues}</a></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+                </table>
+            </TableScroll>
+        }
+    });
+    view! {
+        <div class="next-step" data-testid="next-step">
+            <h2>"Next step"</h2>
+            <p>{step.why}</p>
+            <a class="button" href=step.href>{step.label}</a>
+        </div>
+        <h2 id="overview-title">"Connections"</h2>
+        {match table {
+            Some(t) => t.into_any(),
+            None => view! { <p class="muted">"No provider connections yet."</p> }.into_any(),
+        }}
     }
 }

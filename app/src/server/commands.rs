@@ -1,10 +1,10 @@
 //! What a person asks for on a connection: create it from the registration link, save it, act
 //! on it from the form's buttons, connect it. Each is composed from the record's owner
 //! (`connections`) and the work it starts (`scan`, `onboarding`); none of those call back here.
-use super::{connections, error::ServiceError, onboarding, scan, AppState};
+use super::{connections, error::ServiceError, lease::Work, onboarding, scan, AppState};
 use crate::model::{
     transition, Action, ConnectionAction, ConnectionView, CreateConnection, CurrentUser,
-    UpdateConnection,
+    Onboarding, UpdateConnection,
 };
 
 /// "Save" on the new record opened from a registration link: creates the connection (the link
@@ -31,6 +31,40 @@ pub async fn save(
     revalidate(state, id, actor).await
 }
 
+/// Rescan once onboarded: the connection health suite, one run at a time (its lease says whether
+/// one runs already, on any replica). The record stays Validated; the run's findings set Outbound
+/// and Inbound when it ends.
+async fn rescan_onboarded(
+    state: &AppState,
+    id: i64,
+    version: i64,
+    actor: &str,
+) -> Result<ConnectionView, ServiceError> {
+    let Some(lease) = state.work.leases.claim(Work::Scan(id)).await? else {
+        return Err(ServiceError::Conflict(
+            "A connection health scan is already running; its results appear on this page as they come.".into(),
+        ));
+    };
+    let view = match connections::apply(
+        state,
+        id,
+        Action::Rescan,
+        actor,
+        "Connection health scan requested",
+        Some(version),
+    )
+    .await
+    {
+        Ok(view) => view,
+        Err(e) => {
+            lease.release().await;
+            return Err(e);
+        }
+    };
+    scan::start_health(state, id, actor, lease);
+    Ok(view)
+}
+
 /// "Connect to provider": the address of the provider's authorisation page for the named
 /// contact.
 pub async fn connect(
@@ -51,7 +85,9 @@ pub async fn revalidate(
     let current = connections::get(&state.db, id).await?;
     let action = if transition(current.status(), Action::SubmitForValidation).is_ok() {
         Action::SubmitForValidation
-    } else if transition(current.status(), Action::Rescan).is_ok() {
+    } else if current.onboarding != Onboarding::Complete
+        && transition(current.status(), Action::Rescan).is_ok()
+    {
         Action::Rescan
     } else {
         return Ok(current);
@@ -102,6 +138,9 @@ pub async fn act(
     // Ask the state machine first, so the refusal names what the state requires.
     transition(current.status(), req.action)?;
     match req.action {
+        Action::Rescan if current.onboarding == Onboarding::Complete => {
+            rescan_onboarded(state, id, req.version, actor).await
+        }
         Action::Rescan => {
             let view = connections::apply(state, id, Action::Rescan, actor, "Rescan requested", Some(req.version)).await?;
             scan::start_suite(state, id, actor).await;

@@ -115,14 +115,7 @@ async fn beat(state: &AppState, id: i64) -> Result<(), ServiceError> {
         return Ok(());
     };
     let done = verify::exchange(state, &conn, &creds).await;
-    let found = Beat {
-        outbound_ms: done
-            .answer
-            .as_ref()
-            .ok()
-            .map(|_| u64::try_from(done.outbound.as_millis()).unwrap_or(u64::MAX)),
-        inbound_arrived: done.arrived,
-    };
+    let found = done.beat();
     let (outbound, inbound) = link_statuses(found, state.settings.slow_ms);
     metrics::heartbeat_done(
         outbound,
@@ -133,7 +126,29 @@ async fn beat(state: &AppState, id: i64) -> Result<(), ServiceError> {
         tracing::info!(connection = id, error = %e, "the provider did not answer the heartbeat");
     }
     record_last(state, id, found).await?;
-    record(state, id, found).await
+    record(state, id, found, None).await
+}
+
+/// What a connection health scan (Rescan once onboarded) found: its heartbeat is recorded as the
+/// last one when it ran, and the statuses the scan implies are written like a heartbeat's.
+pub async fn after_scan(
+    state: &AppState,
+    id: i64,
+    heartbeat: Option<Beat>,
+    found: Beat,
+    failing: &[&str],
+) -> Result<(), ServiceError> {
+    if let Some(beat) = heartbeat {
+        record_last(state, id, beat).await?;
+    }
+    let source = match failing {
+        [] => "Connection health scan".to_string(),
+        names => format!(
+            "Connection health scan (did not pass: {})",
+            names.join(", ")
+        ),
+    };
+    record(state, id, found, Some(&source)).await
 }
 
 /// When the last heartbeat ran and its round trip (for the health dashboard).
@@ -155,7 +170,13 @@ async fn record_last(state: &AppState, id: i64, found: Beat) -> Result<(), Servi
 
 /// Writes the statuses `found` implies, if they differ from the record's; retries when a
 /// concurrent change moved the version first. A connection no longer onboarded is left alone.
-async fn record(state: &AppState, id: i64, found: Beat) -> Result<(), ServiceError> {
+/// `source` names what found it when it was not the scheduled heartbeat.
+async fn record(
+    state: &AppState,
+    id: i64,
+    found: Beat,
+    source: Option<&str>,
+) -> Result<(), ServiceError> {
     for _ in 0..3 {
         let current = connections::get(&state.db, id).await?;
         let before = current.status();
@@ -163,7 +184,10 @@ async fn record(state: &AppState, id: i64, found: Beat) -> Result<(), ServiceErr
             Ok(Some(next)) => next,
             Ok(None) | Err(_) => return Ok(()),
         };
-        let reason = change_reason(before, next, found);
+        let reason = match source {
+            Some(source) => format!("{source}: {}", change_reason(before, next, found)),
+            None => change_reason(before, next, found),
+        };
         let mut tx = state.db.pool.begin().await?;
         // The alert goes with the change, in its transaction: at most one per change.
         if let Some(kind) = alert(before, next) {

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod onboarding;
 pub mod outbound;
 pub mod outbox;
+pub mod overview;
 pub mod provider;
 pub mod provider_error;
 pub mod relay;

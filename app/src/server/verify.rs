@@ -172,6 +172,20 @@ pub(crate) struct Exchange {
     pub total: Duration,
 }
 
+impl Exchange {
+    /// What it found, as the health rule reads a heartbeat.
+    pub fn beat(&self) -> crate::model::heartbeat::Beat {
+        crate::model::heartbeat::Beat {
+            outbound_ms: self
+                .answer
+                .as_ref()
+                .ok()
+                .map(|_| u64::try_from(self.outbound.as_millis()).unwrap_or(u64::MAX)),
+            inbound_arrived: self.arrived,
+        }
+    }
+}
+
 /// Out to the provider's echo with a fresh nonce, back in to our inbound endpoint: waits for the
 /// call back for what is left of the provider time limit.
 pub(crate) async fn exchange(

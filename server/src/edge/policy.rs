@@ -25,6 +25,7 @@ pub fn surface(path: &str) -> Surface {
 pub const SERVER_FNS: &[(&str, Access)] = &[
     ("me", Access::Public),
     ("list_connections", Access::View),
+    ("home_overview", Access::View),
     ("get_connection", Access::View),
     ("connection_history", Access::View),
     ("connection_for_url", Access::View),

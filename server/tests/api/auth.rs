@@ -102,6 +102,7 @@ const ACCESS: &[(&str, &str, Allowed)] = &[
     // Server functions.
     ("POST", "/fn/me", PUBLIC),
     ("POST", "/fn/list_connections", VIEW),
+    ("POST", "/fn/home_overview", VIEW),
     ("POST", "/fn/get_connection", VIEW),
     ("POST", "/fn/connection_history", VIEW),
     ("POST", "/fn/connection_for_url", VIEW),

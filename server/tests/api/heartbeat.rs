@@ -213,3 +213,160 @@ per_backend!(
     a_due_heartbeat_is_claimed_once,
     a_due_heartbeat_is_claimed_once
 );
+
+/// Rescan once onboarded (an hourly schedule here, so only the Rescan beats).
+fn hourly(config: &mut server::config::Config) {
+    config.settings.health_interval = Duration::from_secs(3600);
+    config.settings.slow_ms = 1000;
+}
+
+async fn rescan(app: &TestApp, id: i64) -> crate::helpers::Reply {
+    let v = app.get(&format!("/api/connections/{id}")).await.body["version"].clone();
+    app.post(
+        &format!("/api/connections/{id}/actions"),
+        json!({ "action": "rescan", "version": v }),
+    )
+    .await
+}
+
+/// The latest finished connection health run on the dashboard.
+async fn finished_health_run(app: &TestApp, id: i64, after: i64) -> Value {
+    let mut found = Value::Null;
+    eventually("a finished connection health scan", async || {
+        let h = app.get(&format!("/api/connections/{id}/health")).await.body;
+        found = h["runs"]
+            .as_array()
+            .and_then(|runs| {
+                runs.iter()
+                    .find(|r| {
+                        r["suite"] == "connection_health"
+                            && r["id"].as_i64().unwrap_or(0) > after
+                            && !r["outcome"].is_null()
+                    })
+                    .cloned()
+            })
+            .unwrap_or(Value::Null);
+        !found.is_null()
+    })
+    .await;
+    found
+}
+
+/// Rescan of an onboarded connection runs the connection health suite: the link checks and a
+/// heartbeat, never registration again; the record stays Validated and onboarded, Up both ways.
+async fn rescan_once_onboarded_runs_the_connection_health_suite(app: TestApp) {
+    let id = onboarded(&app).await;
+    let echoes_before = echoes(&app).await;
+    let r = rescan(&app, id).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        (r.body["state"].as_str(), r.body["onboarding"].as_str()),
+        (Some("validated"), Some("complete"))
+    );
+    let run = finished_health_run(&app, id, 0).await;
+    assert_eq!(run["outcome"], "passed", "{run}");
+    let checks: Vec<&str> = run["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["check_id"].as_str().unwrap_or(""))
+        .collect();
+    assert!(checks.contains(&"heartbeat"), "{checks:?}");
+    assert!(checks.contains(&"credentials"), "{checks:?}");
+    assert!(!checks.contains(&"registration"), "{checks:?}");
+    assert!(!checks.contains(&"company_unique"), "{checks:?}");
+    assert_eq!(echoes(&app).await, echoes_before + 1, "one heartbeat");
+    assert_eq!(links(&app, id).await, ("up".into(), "up".into()));
+    // The dashboard's heartbeat result is this run's; the Rescan is in the history.
+    let h = app.get(&format!("/api/connections/{id}/health")).await.body;
+    assert!(
+        h["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .any(|c| c["check_id"] == "heartbeat" && c["status"] == "passed"),
+        "{h}"
+    );
+    assert!(history(&app, id)
+        .await
+        .iter()
+        .any(|e| e["reason"] == "Connection health scan requested"));
+}
+
+/// A health Rescan that finds the credentials refused turns Outbound Down (an alert goes out);
+/// the reason names the check; a later Rescan after the fix brings it back Up.
+async fn a_health_rescan_that_fails_turns_the_link_down_and_a_fixed_one_back_up(app: TestApp) {
+    let id = onboarded(&app).await;
+    app.faults(json!({ "bad_credentials": true })).await;
+    assert_eq!(rescan(&app, id).await.status, 200);
+    let run = finished_health_run(&app, id, 0).await;
+    assert_eq!(run["outcome"], "failed", "{run}");
+    // The statuses follow the run's end.
+    eventually("Outbound Down", async || links(&app, id).await.0 == "down").await;
+    let entries = health_entries(&app, id).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.starts_with("Connection health scan (did not pass: ")
+                && e.contains("Connection credentials are accepted")
+                && e.contains("Outbound Up → Down")),
+        "{entries:?}"
+    );
+    let outbox = app.get("/api/outbox").await.body.to_string();
+    assert!(outbox.contains("Connection Down"), "{outbox}");
+    // Fixed: the next Rescan's findings bring it back.
+    app.faults(json!({})).await;
+    let before = run["id"].as_i64().expect("run id");
+    assert_eq!(rescan(&app, id).await.status, 200);
+    let again = finished_health_run(&app, id, before).await;
+    assert_eq!(again["outcome"], "passed", "{again}");
+    wait_links(&app, id, "up", "up").await;
+}
+
+/// One health scan at a time: a second Rescan while one runs is refused with the reason, and
+/// nothing is recorded for it.
+async fn a_second_health_rescan_while_one_runs_is_refused(app: TestApp) {
+    let id = onboarded(&app).await;
+    // Every provider answer takes 1.5 s: the first scan surely runs when the second asks.
+    app.faults(json!({ "slow_ms": 1500 })).await;
+    assert_eq!(rescan(&app, id).await.status, 200);
+    let r = rescan(&app, id).await;
+    assert_eq!(r.status, 409, "{:?}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already running"),
+        "{:?}",
+        r.body
+    );
+    let requested = history(&app, id)
+        .await
+        .iter()
+        .filter(|e| e["reason"] == "Connection health scan requested")
+        .count();
+    assert_eq!(requested, 1);
+    let run = finished_health_run(&app, id, 0).await;
+    app.faults(json!({})).await;
+    // The slow answers were Slow, not Down: the heartbeat answered.
+    assert_eq!(run["outcome"], "passed", "{run}");
+    eventually("Outbound Slow", async || links(&app, id).await.0 == "slow").await;
+}
+
+both_backends_with!(
+    rescan_once_onboarded_runs_the_connection_health_suite,
+    hourly,
+    rescan_once_onboarded_runs_the_connection_health_suite
+);
+
+both_backends_with!(
+    a_health_rescan_that_fails_turns_the_link_down_and_a_fixed_one_back_up,
+    hourly,
+    a_health_rescan_that_fails_turns_the_link_down_and_a_fixed_one_back_up
+);
+
+both_backends_with!(
+    a_second_health_rescan_while_one_runs_is_refused,
+    hourly,
+    a_second_health_rescan_while_one_runs_is_refused
+);

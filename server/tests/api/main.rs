@@ -12,6 +12,7 @@ mod metrics;
 mod onboarding;
 mod openapi;
 mod ops;
+mod overview;
 mod registration;
 mod scan;
 mod setup;

@@ -34,6 +34,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, id: CheckId) -> Found {
         CheckId::Entitlements => signed::entitlements(ctx).await,
         CheckId::EntitlementIdentity => signed::entitlement_identity(ctx).await,
         CheckId::Inbound => signed::inbound(ctx).await,
+        CheckId::Heartbeat => signed::heartbeat(ctx).await,
     }
 }
 

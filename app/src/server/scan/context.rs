@@ -5,6 +5,7 @@ use std::time::Instant;
 use tokio::sync::{Mutex, OnceCell};
 
 use super::target::Target;
+use crate::model::heartbeat::Beat;
 use crate::server::{
     provider::{Credentials, Info, ProviderClient, ProviderError},
     AppState,
@@ -16,6 +17,8 @@ pub(super) struct Ctx<'a> {
     pub client: ProviderClient,
     info: OnceCell<Result<(Info, u64), ProviderError>>,
     credentials: Mutex<Option<Credentials>>,
+    /// What the heartbeat check's exchange found (connection health suite), for the statuses.
+    beat: std::sync::Mutex<Option<Beat>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -26,7 +29,18 @@ impl<'a> Ctx<'a> {
             credentials: Mutex::new(target.private.credentials.clone()),
             target,
             info: OnceCell::new(),
+            beat: std::sync::Mutex::new(None),
         }
+    }
+
+    pub fn set_beat(&self, beat: Beat) {
+        if let Ok(mut b) = self.beat.lock() {
+            *b = Some(beat);
+        }
+    }
+
+    pub fn beat(&self) -> Option<Beat> {
+        self.beat.lock().ok().and_then(|b| *b)
     }
 
     /// The provider's information and how long it took to answer, asked once per run.

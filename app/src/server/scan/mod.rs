@@ -1,5 +1,6 @@
-//! The pre-onboarding scan suite: every check in `model::CHECKS`, run concurrently as far as their
-//! dependencies allow, each within its own time limit. Every run and every result is stored, and
+//! The scan suites (`model::Suite`): before onboarding, the pre-onboarding suite; once onboarded,
+//! the connection health suite (Rescan). The checks of `model::CHECKS` run concurrently as far as
+//! their dependencies allow, each within its own time limit. Every run and every result is stored, and
 //! progress is published live as it happens.
 //!
 //! The rooms, each using only those after it in this list: `runner` (waves by dependency, skips,
@@ -22,7 +23,9 @@ mod target;
 pub use store::{latest, runs, FULL_SUITE};
 
 use super::{connections, error::ServiceError, lease::Work, AppState};
-use crate::model::{health_score, CheckId, ConnectionState, HealthView, ScanRunView, CHECKS};
+use crate::model::{
+    health_score, CheckId, ConnectionState, HealthView, ScanRunView, Suite, CHECKS,
+};
 
 /// Runs the suite (or one check with what it depends on) and stores everything. For the full
 /// suite the connection then becomes Validated or Validation failed; for one check, it becomes
@@ -48,6 +51,12 @@ pub async fn start_suite(state: &AppState, id: i64, actor: &str) {
             tracing::warn!(connection = id, error = %e, "claiming the scan failed; the sweep runs it")
         }
     }
+}
+
+/// The connection health suite of an onboarded connection, in the background under `lease`
+/// (claimed by the caller, which refuses a second run while one holds it).
+pub fn start_health(state: &AppState, id: i64, actor: &str, lease: super::lease::Lease) {
+    runner::spawn_full(state.clone(), id, actor.into(), lease, false);
 }
 
 /// A scan that no replica holds while its connection awaits validation (its holder died or
@@ -120,6 +129,18 @@ pub async fn rescan_check(
         return Err(ServiceError::Conflict(format!(
             "Checks can be re-run one by one once the first scan has finished; the connection is {}.",
             current.state.label()
+        )));
+    }
+    let suite = Suite::for_onboarding(current.onboarding);
+    if !suite.includes(check) {
+        return Err(ServiceError::Conflict(format!(
+            "\"{}\" is not one of the {} this connection runs now ({}).",
+            check.spec().name,
+            suite.label().to_lowercase(),
+            match suite {
+                Suite::PreOnboarding => "the heartbeat runs once the connection is onboarded",
+                Suite::ConnectionHealth => "it belongs to making the link, which is done",
+            }
         )));
     }
     run(state, id, Some(check)).await

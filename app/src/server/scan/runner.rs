@@ -18,11 +18,11 @@ use super::{
     target,
 };
 use crate::model::{
-    checks_for, skipped_because, Action, CheckId, CheckResult, CheckSpec, CheckStatus,
-    ConnectionState, EventBody, ScanRunView,
+    checks_for, heartbeat::scan_beat, skipped_because, Action, CheckId, CheckResult, CheckSpec,
+    CheckStatus, ConnectionState, EventBody, ScanRunView, Suite,
 };
 use crate::server::{
-    clock, connections, error::ServiceError, events, lease::Lease, metrics, AppState,
+    clock, connections, error::ServiceError, events, heartbeat, lease::Lease, metrics, AppState,
 };
 
 /// A run, new or resumed: a resumed one keeps its run id, does not repeat the checks it has
@@ -35,9 +35,13 @@ pub(super) async fn run_from(
     resume: Option<Resumed>,
 ) -> Result<ScanRunView, ServiceError> {
     let target = target::load(state, id).await?;
-    let suite = only
-        .map(|c| format!("check:{c}"))
-        .unwrap_or_else(|| FULL_SUITE.to_string());
+    // Once onboarded, the connection health suite: registration is behind it, the heartbeat ahead.
+    let kind = Suite::for_onboarding(target.view.onboarding);
+    let suite = match (only, kind) {
+        (Some(c), _) => format!("check:{c}"),
+        (None, Suite::PreOnboarding) => FULL_SUITE.to_string(),
+        (None, Suite::ConnectionHealth) => kind.as_str().to_string(),
+    };
     let (run_id, started_at, earlier, announced) = match resume {
         Some(r) => (r.run_id, r.started_at, r.results, r.started),
         None => {
@@ -51,11 +55,12 @@ pub(super) async fn run_from(
     let mut done: HashMap<CheckId, CheckStatus> = earlier
         .iter()
         .filter_map(|r| CheckId::parse(&r.check_id).map(|c| (c, r.status)))
+        .chain(kind.settled().iter().map(|c| (*c, CheckStatus::Passed)))
         .collect();
     let mut results = earlier;
-    let todo = checks_for(only);
+    let todo = checks_for(kind, only);
     // Waves: everything whose dependencies are settled runs concurrently.
-    while done.len() < todo.len() {
+    while todo.iter().any(|c| !done.contains_key(&c.id)) {
         let ready: Vec<&'static CheckSpec> = todo
             .iter()
             .copied()
@@ -84,6 +89,16 @@ pub(super) async fn run_from(
     store::finish(state, lease, id, run_id, &suite, only.is_none(), outcome).await?;
     if only.is_some() {
         settle(state, id).await?;
+    } else if kind == Suite::ConnectionHealth {
+        // The findings set Outbound and Inbound, as a heartbeat's do (`model::heartbeat`).
+        let issue = |c: CheckId| done.get(&c).is_some_and(|s| s.is_issue());
+        let failing: Vec<&str> = results
+            .iter()
+            .filter(|r| r.status.is_issue())
+            .map(|r| r.name.as_str())
+            .collect();
+        let found = scan_beat(ctx.beat(), issue);
+        heartbeat::after_scan(state, id, ctx.beat(), found, &failing).await?;
     }
     Ok(ScanRunView {
         id: run_id,

@@ -3,7 +3,7 @@ use super::{
     context::Ctx,
     found::{failed, passed, provider_failure, sentence, Found},
 };
-use crate::server::provider::ProviderError;
+use crate::server::{provider::ProviderError, verify};
 
 const NO_CREDENTIALS: &str = "This connection has no credentials yet.";
 
@@ -110,5 +110,34 @@ pub(super) async fn inbound(ctx: &Ctx<'_>) -> Found {
             true,
         ),
         Err(e) => provider_failure("The inbound test could not run", &e),
+    }
+}
+
+/// The heartbeat of the connection health suite: the same exchange the scheduled heartbeat makes
+/// (out to the provider's echo, its signed call back in), timed against the Slow threshold.
+pub(super) async fn heartbeat(ctx: &Ctx<'_>) -> Found {
+    let Some(c) = ctx.creds().await else {
+        return failed(NO_CREDENTIALS, false);
+    };
+    let done = verify::exchange(ctx.state, &ctx.target.view, &c).await;
+    let beat = done.beat();
+    ctx.set_beat(beat);
+    let slow_ms = ctx.state.settings.slow_ms;
+    match (&done.answer, beat.outbound_ms) {
+        (Err(e), _) => provider_failure("The provider did not answer the heartbeat", e),
+        (Ok(_), _) if !done.arrived => failed(
+            format!(
+                "The provider answered the heartbeat, but its call back did not reach this instance within {} ms.",
+                ctx.state.settings.provider_timeout.as_millis()
+            ),
+            true,
+        ),
+        (Ok(_), Some(ms)) if ms > slow_ms => passed(format!(
+            "The provider answered in {ms} ms, above the Slow threshold of {slow_ms} ms, and its call back arrived."
+        )),
+        (Ok(_), ms) => passed(format!(
+            "The provider answered in {} ms and its call back arrived.",
+            ms.unwrap_or(0)
+        )),
     }
 }

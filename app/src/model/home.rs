@@ -1,0 +1,305 @@
+//! The home page's overview: each connection's state, statuses and open issues, and the one next
+//! step an administrator should take. Pure, so the rule is unit-tested and the page only shows it.
+use serde::{Deserialize, Serialize};
+
+use super::{ConnectionState, ConnectionView, LinkStatus, Onboarding};
+
+/// A connection as the overview lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ConnectionSummary {
+    pub connection: ConnectionView,
+    /// Checks whose latest result is an issue (the health dashboard's open issues).
+    pub open_issues: usize,
+}
+
+/// What the home page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct HomeView {
+    pub connections: Vec<ConnectionSummary>,
+    /// Guided Setup's "Establish the connection…" stands complete (Mark Complete was done).
+    pub establish_complete: bool,
+    /// Guided Setup's "Verify the connection" stands complete.
+    pub connection_verified: bool,
+}
+
+/// The one thing to do next, with where to do it and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextStep {
+    /// The link's words (the product's own where it has them).
+    pub label: &'static str,
+    pub href: String,
+    pub why: String,
+}
+
+impl ConnectionSummary {
+    /// Something is wrong that the health dashboard explains: a failed validation, an open
+    /// issue, onboarding that failed, or a link that is Down or Slow once onboarded.
+    pub fn needs_attention(&self) -> bool {
+        let c = &self.connection;
+        c.state == ConnectionState::ValidationFailed
+            || self.open_issues > 0
+            || c.onboarding == Onboarding::Failed
+            || (c.onboarding == Onboarding::Complete
+                && (c.outbound != LinkStatus::Up || c.inbound != LinkStatus::Up))
+    }
+
+    /// What is wrong, in a few words, for the next step's reason.
+    fn trouble(&self) -> String {
+        let c = &self.connection;
+        let mut parts = Vec::new();
+        if c.state == ConnectionState::ValidationFailed {
+            parts.push(format!("its state is {}", c.state.label()));
+        }
+        if c.onboarding == Onboarding::Failed {
+            parts.push("onboarding failed".to_string());
+        }
+        if c.onboarding == Onboarding::Complete {
+            for (direction, status) in [("Outbound", c.outbound), ("Inbound", c.inbound)] {
+                if status != LinkStatus::Up {
+                    parts.push(format!("{direction} is {}", status.label()));
+                }
+            }
+        }
+        if self.open_issues > 0 {
+            parts.push(match self.open_issues {
+                1 => "1 open issue".to_string(),
+                n => format!("{n} open issues"),
+            });
+        }
+        parts.join(", ")
+    }
+}
+
+/// The next step, from the first rule that applies: connect when there is no connection; fix
+/// what is wrong (the health dashboard); carry on with a connection under way (the Provider
+/// connection form); then Guided Setup's Mark Complete and the verification.
+pub fn next_step(home: &HomeView) -> NextStep {
+    let form = |c: &ConnectionView| format!("/connections/{}", c.id);
+    let Some(_) = home.connections.first() else {
+        return NextStep {
+            label: "Connect with Impact IDI",
+            href: "/registrations".into(),
+            why: "No connection yet. Open the registration link from your welcome email, or start one from Instance registration. No welcome email? Ask your Impact Squad.".into(),
+        };
+    };
+    if let Some(s) = home.connections.iter().find(|s| s.needs_attention()) {
+        return NextStep {
+            label: "Open the health dashboard",
+            href: format!("/connections/{}/health", s.connection.id),
+            why: format!("{}: {}.", s.connection.company, s.trouble()),
+        };
+    }
+    let under_way = |c: &ConnectionView| c.onboarding != Onboarding::Complete;
+    if let Some(c) = home
+        .connections
+        .iter()
+        .map(|s| &s.connection)
+        .find(|c| under_way(c))
+    {
+        let (label, why) = match (c.state, c.onboarding) {
+            (ConnectionState::Validated, Onboarding::NotStarted) => (
+                "Connect to provider",
+                format!("{} is Validated: connect it to the provider.", c.company),
+            ),
+            (ConnectionState::Validated, _) => (
+                "Follow onboarding",
+                format!("{}: {}.", c.company, c.onboarding.label()),
+            ),
+            (ConnectionState::Pending, _) => (
+                "Open the Provider connection",
+                format!("{} is Pending: select Save to validate it.", c.company),
+            ),
+            _ => (
+                "Open the Provider connection",
+                format!(
+                    "{} is {}: the checks are running.",
+                    c.company,
+                    c.state.label()
+                ),
+            ),
+        };
+        return NextStep {
+            label,
+            href: form(c),
+            why,
+        };
+    }
+    if !home.establish_complete {
+        return NextStep {
+            label: "Mark Complete in Guided Setup",
+            href: "/guided-setup".into(),
+            why: "Onboarding is complete and both directions are Up: mark \"Establish the connection to the provider instance\" complete.".into(),
+        };
+    }
+    if !home.connection_verified {
+        return NextStep {
+            label: "Verify the connection",
+            href: "/guided-setup".into(),
+            why: "Send a test message through the provider and back, in Guided Setup.".into(),
+        };
+    }
+    NextStep {
+        label: "Open the health dashboard",
+        href: format!("/connections/{}/health", home.connections[0].connection.id),
+        why: "All set: every connection is Up and checked on a schedule.".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn summary(
+        id: i64,
+        state: ConnectionState,
+        onboarding: Onboarding,
+        links: (LinkStatus, LinkStatus),
+        open_issues: usize,
+    ) -> ConnectionSummary {
+        let at = chrono::Utc.timestamp_opt(1_750_000_000, 0).unwrap();
+        ConnectionSummary {
+            connection: ConnectionView {
+                id,
+                company: format!("Company {id}"),
+                url: "https://idi.example.com".into(),
+                state,
+                registered: state != ConnectionState::Pending,
+                onboarding,
+                outbound: links.0,
+                inbound: links.1,
+                version: 1,
+                created_at: at,
+                updated_at: at,
+            },
+            open_issues,
+        }
+    }
+
+    fn home(connections: Vec<ConnectionSummary>, establish: bool, verified: bool) -> HomeView {
+        HomeView {
+            connections,
+            establish_complete: establish,
+            connection_verified: verified,
+        }
+    }
+
+    use ConnectionState::*;
+    use LinkStatus::{Blank, Down, NotOnboarded, Slow, Up};
+
+    const UP: (LinkStatus, LinkStatus) = (Up, Up);
+
+    #[test]
+    fn without_a_connection_the_step_is_to_connect() {
+        let step = next_step(&home(vec![], false, false));
+        assert_eq!(step.label, "Connect with Impact IDI");
+        assert_eq!(step.href, "/registrations");
+        assert!(step.why.contains("Ask your Impact Squad"), "{}", step.why);
+    }
+
+    #[test]
+    fn something_wrong_leads_to_the_health_dashboard_naming_it() {
+        let failed = summary(
+            3,
+            ValidationFailed,
+            Onboarding::NotStarted,
+            (Blank, Blank),
+            2,
+        );
+        let step = next_step(&home(vec![failed], false, false));
+        assert_eq!(
+            (step.label, step.href.as_str()),
+            ("Open the health dashboard", "/connections/3/health")
+        );
+        assert_eq!(
+            step.why,
+            "Company 3: its state is Validation failed, 2 open issues."
+        );
+        let down = summary(4, Validated, Onboarding::Complete, (Down, Up), 0);
+        assert_eq!(
+            next_step(&home(vec![down], true, true)).why,
+            "Company 4: Outbound is Down."
+        );
+        let slow = summary(5, Validated, Onboarding::Complete, (Slow, Up), 0);
+        assert!(slow.needs_attention());
+        let onboarding_failed = summary(
+            6,
+            Validated,
+            Onboarding::Failed,
+            (NotOnboarded, NotOnboarded),
+            0,
+        );
+        assert_eq!(
+            next_step(&home(vec![onboarding_failed], false, false)).why,
+            "Company 6: onboarding failed."
+        );
+        // Trouble anywhere comes before carrying on with another connection.
+        let fine = summary(
+            7,
+            Validated,
+            Onboarding::NotStarted,
+            (NotOnboarded, NotOnboarded),
+            0,
+        );
+        let down = summary(8, Validated, Onboarding::Complete, (Up, Down), 0);
+        assert_eq!(
+            next_step(&home(vec![fine, down], false, false)).href,
+            "/connections/8/health"
+        );
+    }
+
+    #[test]
+    fn a_connection_under_way_leads_to_its_form() {
+        let validated = summary(
+            2,
+            Validated,
+            Onboarding::NotStarted,
+            (NotOnboarded, NotOnboarded),
+            0,
+        );
+        let step = next_step(&home(vec![validated], false, false));
+        assert_eq!(
+            (step.label, step.href.as_str()),
+            ("Connect to provider", "/connections/2")
+        );
+        let syncing = summary(2, Validated, Onboarding::Syncing, (Up, NotOnboarded), 0);
+        assert_eq!(
+            next_step(&home(vec![syncing], false, false)).why,
+            "Company 2: Syncing settings to complete onboarding."
+        );
+        let awaiting = summary(
+            2,
+            AwaitingValidation,
+            Onboarding::NotStarted,
+            (Blank, Blank),
+            0,
+        );
+        assert_eq!(
+            next_step(&home(vec![awaiting], false, false)).label,
+            "Open the Provider connection"
+        );
+    }
+
+    #[test]
+    fn once_onboarded_guided_setup_comes_next_then_all_is_set() {
+        let onboarded = || summary(1, Validated, Onboarding::Complete, UP, 0);
+        let step = next_step(&home(vec![onboarded()], false, false));
+        assert_eq!(
+            (step.label, step.href.as_str()),
+            ("Mark Complete in Guided Setup", "/guided-setup")
+        );
+        assert_eq!(
+            next_step(&home(vec![onboarded()], true, false)).label,
+            "Verify the connection"
+        );
+        let done = next_step(&home(vec![onboarded()], true, true));
+        assert_eq!(
+            (done.label, done.href.as_str()),
+            ("Open the health dashboard", "/connections/1/health")
+        );
+        assert!(done.why.starts_with("All set"), "{}", done.why);
+    }
+}

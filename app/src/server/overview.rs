@@ -1,0 +1,26 @@
+//! The home page's overview: every connection with its open issues, and where Guided Setup
+//! stands (the next step itself is the model's rule, `model::home::next_step`).
+use super::{connections, error::ServiceError, guided, scan, AppState};
+use crate::model::{ActivityId, ActivityStatus, ConnectionSummary, HomeView};
+
+#[tracing::instrument(skip(state))]
+pub async fn home(state: &AppState) -> Result<HomeView, ServiceError> {
+    let mut summaries = Vec::new();
+    for connection in connections::list(&state.db).await? {
+        let open_issues = scan::latest(state, connection.id)
+            .await?
+            .iter()
+            .filter(|r| r.status.is_issue())
+            .count();
+        summaries.push(ConnectionSummary {
+            connection,
+            open_issues,
+        });
+    }
+    let setup = guided::view(state).await?;
+    Ok(HomeView {
+        connections: summaries,
+        establish_complete: setup.status(ActivityId::Establish) == ActivityStatus::Complete,
+        connection_verified: setup.status(ActivityId::VerifyConnection) == ActivityStatus::Complete,
+    })
+}
