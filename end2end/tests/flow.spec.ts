@@ -88,7 +88,8 @@ test('a bad-credentials provider fails validation; the dashboard explains; fixed
   const banner = page.getByRole('alert').filter({ hasText: 'Validation failed: some health scan checks did not pass.' });
   await expect(banner).toBeVisible();
   await shot(page, 'fault-banner');
-  await banner.getByRole('link', { name: 'Open the health dashboard' }).click();
+  // The seed's words: the banner's link is the Health Dashboard.
+  await banner.getByRole('link', { name: 'Health Dashboard', exact: true }).click();
 
   await expect(page.getByRole('heading', { name: 'Health Dashboard' })).toBeVisible();
   await hydrated(page);
@@ -98,6 +99,23 @@ test('a bad-credentials provider fails validation; the dashboard explains; fixed
   await expect(issue.getByRole('heading', { name: 'How to fix it' })).toBeVisible();
   await expect(issue.getByRole('listitem').first()).toBeVisible();
   await shot(page, 'fault-dashboard');
+  await expect(page.getByTestId('csm-advice')).toHaveCount(0);
+
+  // Two more Rescans that fail the same way: after three failures in a row the dashboard and
+  // the form's banner say to contact the Customer Service Manager.
+  for (const attempt of [2, 3]) {
+    await page.getByRole('button', { name: 'Rescan', exact: true }).click();
+    await expect(page.getByTestId('runs').getByRole('row').filter({ hasText: 'Pre-onboarding checks' })
+      .filter({ hasText: 'failed' })).toHaveCount(attempt, { timeout: 15_000 });
+  }
+  await expect(page.getByTestId('csm-advice')).toContainText('Validation has failed 3 times in a row');
+  await expect(page.getByTestId('csm-advice')).toContainText('contact your Customer Service Manager');
+  await shot(page, 'fault-dashboard-csm');
+  await page.getByRole('link', { name: /^Faulty Stores/ }).click();
+  await expect(page.getByTestId('validation-failed').getByTestId('csm-advice')).toContainText('Customer Service Manager');
+  await shot(page, 'fault-banner-csm');
+  await page.goBack();
+  await hydrated(page);
 
   await setFaults(page, 'faulty', {});
   await page.getByRole('button', { name: 'Rescan', exact: true }).click();

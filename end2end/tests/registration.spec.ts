@@ -31,8 +31,8 @@ test('issue an invitation, open the welcome email, save the pre-filled form', as
   await expect(companyField).toHaveValue('ServiceNow Impact');
   await expect(urlField).toHaveValue(/^http:\/\/127\.0\.0\.1:\d+\/i\/default$/);
   await expect(urlField).not.toBeEditable();
-  // Blank until the record exists.
-  await expect(field(page, 'State')).toHaveText('');
+  // A new record reads Pending (the seed's first state); the statuses are blank until it exists.
+  await expect(field(page, 'State')).toHaveText('Pending');
   await expect(field(page, 'Outbound status')).toHaveText('');
   await expect(field(page, 'Inbound status')).toHaveText('');
   await shot(page, 'connect-form');
@@ -72,7 +72,12 @@ test('a tampered link shows what happened and offers a fresh one; nothing is cre
   await page.goto(new URL(tampered).pathname + new URL(tampered).search);
   await expect(page.getByRole('heading', { name: 'This registration link is not valid' })).toBeVisible();
   await expect(page.getByRole('alert')).toContainText('ask your Impact Squad to resend the registration email');
+  await expect(page.getByText('No welcome email? Ask your Impact Squad to initiate the registration for your instance.')).toBeVisible();
   await shot(page, 'link-tampered');
+  // The Connections page, where an administrator waits for the email, says the same.
+  await page.goto('/connections');
+  await expect(page.getByText('No welcome email? Ask your Impact Squad')).toBeVisible();
+  await page.goBack();
   await hydrated(page);
   await page.getByLabel('Your email address').fill('eve@example.com');
   await page.getByRole('button', { name: 'Request a fresh link' }).click();

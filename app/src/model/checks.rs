@@ -471,6 +471,16 @@ pub struct HealthView {
 }
 
 impl HealthView {
+    /// How many of the latest finished pre-onboarding runs failed, newest first, until one
+    /// passed (single-check re-runs and the connection health suite do not count).
+    pub fn failed_validations_in_a_row(&self) -> usize {
+        self.runs
+            .iter()
+            .filter(|r| r.suite == Suite::PreOnboarding.as_str() && r.outcome.is_some())
+            .take_while(|r| !r.passed())
+            .count()
+    }
+
     /// The open issues: checks whose latest result failed or could not tell, in dashboard order.
     pub fn issues(&self) -> Vec<CheckResult> {
         self.checks
@@ -763,6 +773,47 @@ mod tests {
                 Inbound
             ]
         );
+    }
+
+    #[test]
+    fn the_dashboard_counts_failed_validations_in_a_row_newest_first() {
+        let run = |id: i64, suite: &str, outcome: Option<&str>| ScanRunView {
+            id,
+            suite: suite.into(),
+            started_at: chrono::DateTime::UNIX_EPOCH,
+            finished_at: None,
+            outcome: outcome.map(str::to_string),
+            results: vec![],
+        };
+        let view = |runs: Vec<ScanRunView>| HealthView {
+            connection: crate::model::ConnectionView {
+                id: 1,
+                company: "ServiceNow Impact".into(),
+                url: "https://idi.example.com".into(),
+                state: crate::model::ConnectionState::ValidationFailed,
+                registered: true,
+                onboarding: Onboarding::NotStarted,
+                outbound: crate::model::LinkStatus::Blank,
+                inbound: crate::model::LinkStatus::Blank,
+                version: 1,
+                created_at: chrono::DateTime::UNIX_EPOCH,
+                updated_at: chrono::DateTime::UNIX_EPOCH,
+            },
+            checks: vec![],
+            score: 0,
+            runs,
+        };
+        // Newest first, as the dashboard lists them.
+        let h = view(vec![
+            run(6, "pre_onboarding", None),
+            run(5, "check:tls", Some("failed")),
+            run(4, "pre_onboarding", Some("failed")),
+            run(3, "pre_onboarding", Some("failed")),
+            run(2, "pre_onboarding", Some("passed")),
+            run(1, "pre_onboarding", Some("failed")),
+        ]);
+        assert_eq!(h.failed_validations_in_a_row(), 2);
+        assert_eq!(view(vec![]).failed_validations_in_a_row(), 0);
     }
 
     #[test]

@@ -184,6 +184,38 @@ pub fn latest_run_checks(log: &[ConnectionEvent]) -> Vec<CheckProgress> {
     rows
 }
 
+/// After this many pre-onboarding runs failed in a row, the advice is to contact the Customer
+/// Service Manager (the fixes on the dashboard have not been enough).
+pub const CSM_AFTER_FAILED_RUNS: usize = 3;
+
+/// The advice once validation has failed `in_a_row` times in a row; None before that.
+pub fn csm_advice(in_a_row: usize) -> Option<String> {
+    (in_a_row >= CSM_AFTER_FAILED_RUNS).then(|| {
+        format!(
+            "Validation has failed {in_a_row} times in a row. If the fixes on the Health Dashboard do not help, contact your Customer Service Manager."
+        )
+    })
+}
+
+/// How many of the latest finished pre-onboarding runs in the log failed, counting back from
+/// the newest until one passed.
+pub fn failed_validations_in_a_row(log: &[ConnectionEvent]) -> usize {
+    let outcomes = log.iter().filter_map(|e| match &e.body {
+        EventBody::Scan {
+            suite,
+            outcome: Some(outcome),
+            ..
+        } if suite.as_str() == super::Suite::PreOnboarding.as_str() => Some(outcome.as_str()),
+        _ => None,
+    });
+    let outcomes: Vec<&str> = outcomes.collect();
+    outcomes
+        .iter()
+        .rev()
+        .take_while(|o| **o == "failed")
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,5 +454,36 @@ mod tests {
             snapshot(5, 2, Onboarding::NotStarted),
         ];
         assert_eq!(health_changes(&log), 2);
+    }
+
+    #[test]
+    fn the_customer_service_manager_is_named_after_three_failed_validations_in_a_row() {
+        let failed = |seq, run| scan(seq, run, Some("failed"));
+        assert_eq!(failed_validations_in_a_row(&[]), 0);
+        let mut log = vec![failed(1, 1), failed(2, 2)];
+        assert_eq!(failed_validations_in_a_row(&log), 2);
+        assert_eq!(csm_advice(2), None);
+        // A run still going does not count either way.
+        log.push(scan(3, 3, None));
+        assert_eq!(failed_validations_in_a_row(&log), 2);
+        log.push(failed(4, 3));
+        assert_eq!(failed_validations_in_a_row(&log), 3);
+        let advice = csm_advice(3).expect("advice after three");
+        assert!(
+            advice.contains("3 times in a row") && advice.contains("Customer Service Manager"),
+            "{advice}"
+        );
+        // A pass starts the count again; a connection health run is not a validation.
+        log.push(scan(5, 4, Some("passed")));
+        log.push(failed(6, 5));
+        log.push(event(
+            7,
+            EventBody::Scan {
+                run_id: 6,
+                suite: "connection_health".into(),
+                outcome: Some("failed".into()),
+            },
+        ));
+        assert_eq!(failed_validations_in_a_row(&log), 1);
     }
 }

@@ -45,6 +45,22 @@ impl ConnectionSummary {
                 && (c.outbound != LinkStatus::Up || c.inbound != LinkStatus::Up))
     }
 
+    /// How urgent its trouble is, most urgent first: a live link Down (users are affected now),
+    /// then failed onboarding, then failed validation or open issues, then a Slow link.
+    fn urgency(&self) -> u8 {
+        let c = &self.connection;
+        let live = c.onboarding == Onboarding::Complete;
+        if live && (c.outbound == LinkStatus::Down || c.inbound == LinkStatus::Down) {
+            0
+        } else if c.onboarding == Onboarding::Failed {
+            1
+        } else if c.state == ConnectionState::ValidationFailed || self.open_issues > 0 {
+            2
+        } else {
+            3
+        }
+    }
+
     /// What is wrong, in a few words, for the next step's reason.
     fn trouble(&self) -> String {
         let c = &self.connection;
@@ -81,10 +97,16 @@ pub fn next_step(home: &HomeView) -> NextStep {
         return NextStep {
             label: "Connect with Impact IDI",
             href: "/registrations".into(),
-            why: "No connection yet. Open the registration link from your welcome email, or start one from Instance registration. No welcome email? Ask your Impact Squad.".into(),
+            why: format!("No connection yet. Open the registration link from your welcome email, or start one from Instance registration. {}", super::NO_WELCOME_EMAIL),
         };
     };
-    if let Some(s) = home.connections.iter().find(|s| s.needs_attention()) {
+    // The most urgent trouble first; among equals, the first listed.
+    let troubled = home
+        .connections
+        .iter()
+        .filter(|s| s.needs_attention())
+        .min_by_key(|s| s.urgency());
+    if let Some(s) = troubled {
         return NextStep {
             label: "Open the health dashboard",
             href: format!("/connections/{}/health", s.connection.id),

@@ -31,7 +31,7 @@ pub use field::*;
 pub use guided::*;
 pub use home::{next_step, ConnectionSummary, HomeView, NextStep};
 pub use ids::*;
-pub use presentation::{page_title, Tone};
+pub use presentation::{page_title, Tone, NO_WELCOME_EMAIL};
 pub use provider_url::*;
 pub use redirect::*;
 pub use state::*;

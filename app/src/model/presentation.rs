@@ -6,6 +6,11 @@ use crate::model::{ActivityStatus, CheckStatus, ConnectionState, LinkStatus};
 /// The product's name, last in every page title.
 pub const PRODUCT: &str = "Impact Connect";
 
+/// Where an administrator waits for the welcome email (Connections, Guided Setup, a link that
+/// cannot be used, the home page): the seed's advice when it does not come.
+pub const NO_WELCOME_EMAIL: &str =
+    "No welcome email? Ask your Impact Squad to initiate the registration for your instance.";
+
 /// A document title: what the page shows first, then whose it is, then the product, so a
 /// browser tab or a screen reader's window list tells pages apart
 /// ("Provider connection · ServiceNow Impact · Impact Connect"). Empty parts are left out.

@@ -117,6 +117,7 @@ fn LinkProblem(error: ApiError) -> impl IntoView {
             <h1>{title}</h1>
             <div class="banner error" role="alert">{error.message.clone()}</div>
             <h2>"Request a fresh link"</h2>
+            <p class="muted">{crate::model::NO_WELCOME_EMAIL}</p>
             <form class="fields" on:submit=move |ev| {
                 ev.prevent_default();
                 resend.dispatch(email.get_untracked());

@@ -17,9 +17,10 @@ use crate::{
         table::TableScroll,
     },
     model::{
-        allowed_user_actions, current_connection, latest_run_checks, latest_version,
-        onboarding_messages, transition, Action as Step, ApiError, CompanyName, ConnectionAction,
-        ConnectionState, ConnectionView, Onboarding, UpdateConnection,
+        allowed_user_actions, csm_advice, current_connection, failed_validations_in_a_row,
+        latest_run_checks, latest_version, onboarding_messages, transition, Action as Step,
+        ApiError, CompanyName, ConnectionAction, ConnectionState, ConnectionView, Onboarding,
+        UpdateConnection,
     },
 };
 
@@ -220,9 +221,13 @@ fn ConnectionEditor(
             <h1 id="connection-title">"Provider connection"</h1>
             {move || (current.get().state == ConnectionState::ValidationFailed).then(|| view! {
                 <div class="banner error" role="alert" data-testid="validation-failed">
-                    "Validation failed: some health scan checks did not pass. "
-                    <a href=format!("/connections/{id}/health")>"Open the health dashboard"</a>
-                    " to see each issue and how to fix it."
+                    <p>
+                        "Validation failed: some health scan checks did not pass. See the "
+                        <a href=format!("/connections/{id}/health")>"Health Dashboard"</a>
+                        " for each issue and how to fix it."
+                    </p>
+                    {move || csm_advice(live.events.with(|log| failed_validations_in_a_row(log)))
+                        .map(|advice| view! { <p data-testid="csm-advice">{advice}</p> })}
                 </div>
             })}
             <form

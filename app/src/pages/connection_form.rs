@@ -6,7 +6,7 @@ use crate::{
         outcome::{described_by, invalid, FieldMessage},
         status::{LinkPill, StatePill},
     },
-    model::{ApiError, CompanyName, CompanyView, ConnectionView},
+    model::{ApiError, CompanyName, CompanyView, ConnectionState, ConnectionView},
 };
 
 const ADD_NEW: &str = "__add_new__";
@@ -84,7 +84,8 @@ pub fn CompanyPicker(
     }
 }
 
-/// URL, State, Outbound and Inbound: read-only; blank until the record exists. Each value is an
+/// URL, State, Outbound and Inbound: read-only; State Pending and the statuses blank until the
+/// record exists. Each value is an
 /// `<output>` named by its label, so it is read as "State: Validated" and announced when it changes.
 #[component]
 pub fn ReadOnlyFields(url: String, connection: Option<ConnectionView>) -> impl IntoView {
@@ -94,8 +95,9 @@ pub fn ReadOnlyFields(url: String, connection: Option<ConnectionView>) -> impl I
             view! { <LinkPill status=c.outbound testid="outbound"/> }.into_any(),
             view! { <LinkPill status=c.inbound testid="inbound"/> }.into_any(),
         ),
+        // A new record reads Pending until Save creates it (the seed's first state).
         None => (
-            view! { <span data-testid="state"></span> }.into_any(),
+            view! { <StatePill state=ConnectionState::Pending/> }.into_any(),
             view! { <span data-testid="outbound"></span> }.into_any(),
             view! { <span data-testid="inbound"></span> }.into_any(),
         ),

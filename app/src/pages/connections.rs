@@ -17,6 +17,7 @@ pub fn Connections() -> impl IntoView {
         <section class="card">
             <Title text=crate::model::page_title(&["Connections"])/>
             <h1 id="connections-title">"Connections"</h1>
+            <p class="muted">{crate::model::NO_WELCOME_EMAIL}</p>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match list.await {

@@ -226,6 +226,7 @@ fn details(
                 <dt>"Manual registration"</dt>
                 <dd>
                     "The provider initiates a registration for the named contact administrator, who receives the welcome email with its \"Connect with Impact IDI\" link. "
+                    {crate::model::NO_WELCOME_EMAIL} " "
                     {if rights.manage {
                         view! { <a class="button secondary" href="/registrations" data-testid="start-register">"Start"</a> }.into_any()
                     } else {

@@ -77,6 +77,9 @@ pub fn Health() -> impl IntoView {
                                     " " <StatePill state=conn.state/>
                                 </p>
                                 <p><span class="score" data-testid="score">{h.score}</span><span class="muted">" / 100 health score"</span></p>
+                                {crate::model::csm_advice(h.failed_validations_in_a_row()).map(|advice| view! {
+                                    <div class="banner error" role="alert" data-testid="csm-advice">{advice}</div>
+                                })}
                                 {if issues.is_empty() {
                                     view! { <div class="banner ok" role="status" data-testid="no-issues">"Scan complete with no issues."</div> }.into_any()
                                 } else {
