@@ -15,9 +15,9 @@ out="$(mktemp)"
   echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, by \`make bench\`."
   echo
   wasm="$LEPTOS_SITE_ROOT/$SITE_PKG_DIR/${SITE_OUTPUT_NAME}_bg.wasm"
-  echo "- WASM bundle: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzip -9 (\`stat\`, \`gzip -9 -c | wc -c\`)."
+  echo "- WASM bundle, the main module every page loads (goal <= 250 KB gzip): $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzip -9 (\`stat\`, \`gzip -9 -c | wc -c\`)."
   echo
-  echo "What the bundle holds, per crate (\`scripts/bundle-report.sh\`: twiggy on the same build with names kept; a generic function counts for the crate that defines it, so the app's async blocks and route views show up under reactive_graph, tachys and leptos_router):"
+  echo "Each page's first load (the main module and the chunks of its lazy route), then what the main module holds per crate (\`scripts/bundle-report.sh\`: twiggy on the same build with names kept; a generic function counts for the crate that defines it):"
   echo
   "$ROOT/scripts/bundle-report.sh" 15 10
   echo

@@ -220,15 +220,6 @@ fn hourly(config: &mut server::config::Config) {
     config.settings.slow_ms = 1000;
 }
 
-async fn rescan(app: &TestApp, id: i64) -> crate::helpers::Reply {
-    let v = app.get(&format!("/api/connections/{id}")).await.body["version"].clone();
-    app.post(
-        &format!("/api/connections/{id}/actions"),
-        json!({ "action": "rescan", "version": v }),
-    )
-    .await
-}
-
 /// The latest finished connection health run on the dashboard.
 async fn finished_health_run(app: &TestApp, id: i64, after: i64) -> Value {
     let mut found = Value::Null;
@@ -257,7 +248,7 @@ async fn finished_health_run(app: &TestApp, id: i64, after: i64) -> Value {
 async fn rescan_once_onboarded_runs_the_connection_health_suite(app: TestApp) {
     let id = onboarded(&app).await;
     let echoes_before = echoes(&app).await;
-    let r = rescan(&app, id).await;
+    let r = app.rescan(id).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(
         (r.body["state"].as_str(), r.body["onboarding"].as_str()),
@@ -298,7 +289,7 @@ async fn rescan_once_onboarded_runs_the_connection_health_suite(app: TestApp) {
 async fn a_health_rescan_that_fails_turns_the_link_down_and_a_fixed_one_back_up(app: TestApp) {
     let id = onboarded(&app).await;
     app.faults(json!({ "bad_credentials": true })).await;
-    assert_eq!(rescan(&app, id).await.status, 200);
+    assert_eq!(app.rescan(id).await.status, 200);
     let run = finished_health_run(&app, id, 0).await;
     assert_eq!(run["outcome"], "failed", "{run}");
     // The statuses follow the run's end.
@@ -317,7 +308,7 @@ async fn a_health_rescan_that_fails_turns_the_link_down_and_a_fixed_one_back_up(
     // Fixed: the next Rescan's findings bring it back.
     app.faults(json!({})).await;
     let before = run["id"].as_i64().expect("run id");
-    assert_eq!(rescan(&app, id).await.status, 200);
+    assert_eq!(app.rescan(id).await.status, 200);
     let again = finished_health_run(&app, id, before).await;
     assert_eq!(again["outcome"], "passed", "{again}");
     wait_links(&app, id, "up", "up").await;
@@ -329,8 +320,8 @@ async fn a_second_health_rescan_while_one_runs_is_refused(app: TestApp) {
     let id = onboarded(&app).await;
     // Every provider answer takes 1.5 s: the first scan surely runs when the second asks.
     app.faults(json!({ "slow_ms": 1500 })).await;
-    assert_eq!(rescan(&app, id).await.status, 200);
-    let r = rescan(&app, id).await;
+    assert_eq!(app.rescan(id).await.status, 200);
+    let r = app.rescan(id).await;
     assert_eq!(r.status, 409, "{:?}", r.body);
     assert!(
         r.body["message"]

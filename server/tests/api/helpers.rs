@@ -527,13 +527,17 @@ impl TestApp {
             .execute(&self.state.db.pool)
             .await
             .expect("repoint");
-        let v = self.get(&format!("/api/connections/{id}")).await.body["version"].clone();
-        let r = self
-            .post(
-                &format!("/api/connections/{id}/actions"),
-                json!({ "action": "rescan", "version": v }),
-            )
-            .await;
+        let r = self.rescan(id).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+
+    /// "Rescan" on the connection at its current version, as the form's button sends it.
+    pub async fn rescan(&self, id: i64) -> Reply {
+        let v = self.get(&format!("/api/connections/{id}")).await.body["version"].clone();
+        self.post(
+            &format!("/api/connections/{id}/actions"),
+            json!({ "action": "rescan", "version": v }),
+        )
+        .await
     }
 }

@@ -268,13 +268,7 @@ async fn subscribers_open_before_each_rescan_get_every_event_live(backend: Backe
                 before,
                 "{round}: every stream was open before the run's first event existed"
             );
-            let v = app.get(&format!("/api/connections/{id}")).await.body["version"].clone();
-            let r = app
-                .post(
-                    &format!("/api/connections/{id}/actions"),
-                    json!({ "action": "rescan", "version": v }),
-                )
-                .await;
+            let r = app.rescan(id).await;
             assert_eq!(r.status, 200, "{round}: {:?}", r.body);
             // Meanwhile, writers on other threads append through the product's own writer.
             let writers: Vec<_> = (0..WRITERS)

@@ -48,13 +48,7 @@ both_backends!(
 
         // Fixed and rescanned: validated, no open issue left.
         app.faults(json!({})).await;
-        let v = app.get(&format!("/api/connections/{id}")).await.body["version"].clone();
-        let r = app
-            .post(
-                &format!("/api/connections/{id}/actions"),
-                json!({ "action": "rescan", "version": v }),
-            )
-            .await;
+        let r = app.rescan(id).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         app.wait_for_state(id, "validated").await;
         let home = overview(&app).await;
