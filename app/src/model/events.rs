@@ -200,19 +200,17 @@ pub fn csm_advice(in_a_row: usize) -> Option<String> {
 /// How many of the latest finished pre-onboarding runs in the log failed, counting back from
 /// the newest until one passed.
 pub fn failed_validations_in_a_row(log: &[ConnectionEvent]) -> usize {
-    let outcomes = log.iter().filter_map(|e| match &e.body {
-        EventBody::Scan {
-            suite,
-            outcome: Some(outcome),
-            ..
-        } if suite.as_str() == super::Suite::PreOnboarding.as_str() => Some(outcome.as_str()),
-        _ => None,
-    });
-    let outcomes: Vec<&str> = outcomes.collect();
-    outcomes
-        .iter()
+    log.iter()
         .rev()
-        .take_while(|o| **o == "failed")
+        .filter_map(|e| match &e.body {
+            EventBody::Scan {
+                suite,
+                outcome: Some(outcome),
+                ..
+            } if suite.as_str() == super::Suite::PreOnboarding.as_str() => Some(outcome.as_str()),
+            _ => None,
+        })
+        .take_while(|o| *o == "failed")
         .count()
 }
 

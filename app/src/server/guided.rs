@@ -6,7 +6,7 @@ use sqlx::{any::AnyRow, Row};
 use super::{audit, clock, connections, error::ServiceError, AppState, Db};
 use crate::model::{
     guided_connection, mark_complete_check, Access, ActivityId, ActivityStatus, Completion,
-    CurrentUser, GuidedSetupView, LinkStatus, TableSample, VerificationView,
+    ConnectionView, CurrentUser, GuidedSetupView, LinkStatus, TableSample, VerificationView,
 };
 
 /// `verification_results.kind` of "Verify the connection".
@@ -101,8 +101,15 @@ async fn latest_check(
 /// The registration section as it stands now.
 #[tracing::instrument(skip(state))]
 pub async fn view(state: &AppState) -> Result<GuidedSetupView, ServiceError> {
-    let list = connections::list(&state.db).await?;
-    let connection = guided_connection(&list, &state.settings.provider_url).cloned();
+    view_of(state, &connections::list(&state.db).await?).await
+}
+
+/// The same, for a caller that has just read the connections (the home overview).
+pub async fn view_of(
+    state: &AppState,
+    list: &[ConnectionView],
+) -> Result<GuidedSetupView, ServiceError> {
+    let connection = guided_connection(list, &state.settings.provider_url).cloned();
     let completions = completions(&state.db).await?;
     let (connection_check, data_check) = match &connection {
         Some(c) => (

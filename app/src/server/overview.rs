@@ -5,8 +5,11 @@ use crate::model::{ActivityId, ActivityStatus, ConnectionSummary, HomeView};
 
 #[tracing::instrument(skip(state))]
 pub async fn home(state: &AppState) -> Result<HomeView, ServiceError> {
+    let list = connections::list(&state.db).await?;
+    // Guided Setup follows one of these; read once for both.
+    let setup = guided::view_of(state, &list).await?;
     let mut summaries = Vec::new();
-    for connection in connections::list(&state.db).await? {
+    for connection in list {
         let open_issues = scan::latest(state, connection.id)
             .await?
             .iter()
@@ -17,7 +20,6 @@ pub async fn home(state: &AppState) -> Result<HomeView, ServiceError> {
             open_issues,
         });
     }
-    let setup = guided::view(state).await?;
     Ok(HomeView {
         connections: summaries,
         establish_complete: setup.status(ActivityId::Establish) == ActivityStatus::Complete,

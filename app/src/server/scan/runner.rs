@@ -97,8 +97,8 @@ pub(super) async fn run_from(
             .filter(|r| r.status.is_issue())
             .map(|r| r.name.as_str())
             .collect();
-        let found = scan_beat(ctx.beat(), issue);
-        heartbeat::after_scan(state, id, ctx.beat(), found, &failing).await?;
+        let beat = ctx.beat();
+        heartbeat::after_scan(state, id, beat, scan_beat(beat, issue), &failing).await?;
     }
     Ok(ScanRunView {
         id: run_id,
