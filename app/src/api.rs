@@ -153,6 +153,16 @@ pub async fn act_on_connection(id: i64, req: ConnectionAction) -> Result<Connect
         .map_err(to_user)
 }
 
+#[server(prefix = "/fn", endpoint = "off_board_connection", output = PostJsonText)]
+pub async fn off_board_connection(
+    id: i64,
+    req: crate::model::OffBoardConnection,
+) -> Result<ConnectionView, ApiError> {
+    crate::server::offboard::off_board(&state()?, id, &req, &actor()?)
+        .await
+        .map_err(to_user)
+}
+
 #[server(prefix = "/fn", endpoint = "list_companies", output = PostJsonText)]
 pub async fn list_companies() -> Result<Vec<CompanyView>, ApiError> {
     crate::server::companies::list(&state()?.db)

@@ -1,20 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-import { ADMIN, field, hydrated, onboardingMessages, openRegistrationLink, setFaults, shot, signIn } from './util';
-
-/** Signs in, saves a new connection from a registration link and onboards it, as an admin does. */
-async function onboard(page: Page, instance: string, company: string) {
-  await signIn(page);
-  await openRegistrationLink(page, instance, company);
-  await page.getByRole('button', { name: 'Save' }).click();
-  await expect(page).toHaveURL(/\/connections\/\d+$/);
-  await expect(field(page, 'State')).toHaveText('Validated', { timeout: 15_000 });
-  await page.getByRole('button', { name: 'Connect to provider' }).click();
-  await page.getByLabel('Your email').fill(ADMIN.email);
-  await page.getByRole('button', { name: 'Allow' }).click();
-  await expect(page).toHaveURL(/\/connections\/\d+$/);
-  await hydrated(page);
-  await expect(onboardingMessages(page)).toContainText('Onboarding Complete', { timeout: 15_000 });
-}
+import { ADMIN, field, hydrated, onboard, onboardingMessages, setFaults, shot } from './util';
 
 // After onboarding, the connection is watched: the server runs a heartbeat every 2 s
 // (IMPACT_HEALTH_INTERVAL_SECONDS in playwright.config.ts) and the form follows it live.

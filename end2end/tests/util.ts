@@ -66,6 +66,21 @@ export async function openRegistrationLink(page: Page, instance: string, company
   await hydrated(page);
 }
 
+/** Signs in, saves a new connection from a registration link and onboards it, as an admin does. */
+export async function onboard(page: Page, instance: string, company: string) {
+  await signIn(page);
+  await openRegistrationLink(page, instance, company);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page).toHaveURL(/\/connections\/\d+$/);
+  await expect(field(page, 'State')).toHaveText('Validated', { timeout: 15_000 });
+  await page.getByRole('button', { name: 'Connect to provider' }).click();
+  await page.getByLabel('Your email').fill(ADMIN.email);
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await expect(page).toHaveURL(/\/connections\/\d+$/);
+  await hydrated(page);
+  await expect(onboardingMessages(page)).toContainText('Onboarding Complete', { timeout: 15_000 });
+}
+
 export async function setFaults(page: Page, instance: string, faults: object) {
   const r = await page.request.put(`${SIM}/sim/instances/${instance}/faults`, { data: faults });
   expect(r.ok()).toBeTruthy();

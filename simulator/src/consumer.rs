@@ -259,6 +259,21 @@ pub async fn echo(State(state): State<SimState>, signed: Signed) -> JsonResult {
     Ok(Json(json!(outcome)))
 }
 
+/// Off-boarding: the consumer is forgotten with its credentials, so anything signed with them
+/// from now on is refused as a stranger's (`unknown_consumer`).
+#[tracing::instrument(skip(state))]
+pub async fn off_board(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    state.with(&signed.instance, |i| {
+        i.consumers
+            .remove(&signed.consumer_id)
+            .ok_or_else(|| SimError::UnknownConsumer(signed.consumer_id.clone()))?;
+        i.counters.off_boarded.push(signed.consumer_id.clone());
+        Ok(Json(
+            json!({ "consumer_id": signed.consumer_id, "status": "off_boarded" }),
+        ))
+    })
+}
+
 #[tracing::instrument(skip(state))]
 pub async fn data_sample(State(state): State<SimState>, signed: Signed) -> JsonResult {
     with_consumer(&state, &signed, |ctx| {

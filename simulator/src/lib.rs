@@ -170,7 +170,7 @@ fn idi_routes(state: SimState) -> Router<SimState> {
             "/i/{instance}/idi/authorize",
             get(authorize::show).post(authorize::decide),
         )
-        .route(C, get(consumer::get))
+        .route(C, get(consumer::get).delete(consumer::off_board))
         .route(&format!("{C}/entitlements"), get(consumer::entitlements))
         .route(&format!("{C}/callback-test"), post(consumer::callback_test))
         .route(

@@ -95,6 +95,9 @@ pub struct Counters {
     pub replayed: u64,
     /// `POST …/echo` calls answered ("Verify the connection" and every heartbeat).
     pub echoes: u64,
+    /// Consumers off-boarded (`DELETE …/consumers/{id}`), by id, in order: each is forgotten,
+    /// its credentials with it.
+    pub off_boarded: Vec<String>,
     /// The `X-Request-Id` of the latest `/idi` requests that carried one, oldest first (at most
     /// `REQUEST_IDS_KEPT`, each cut to `REQUEST_ID_MAX` characters).
     pub request_ids: std::collections::VecDeque<String>,

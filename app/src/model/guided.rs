@@ -461,19 +461,22 @@ pub fn run_refusal(setup: &GuidedSetupView, activity: ActivityId) -> Option<Stri
 }
 
 /// The connection Guided Setup follows: an onboarded one first, then the one to the configured
-/// provider URL, then the newest.
+/// provider URL, then the newest. Off-boarded connections are never followed.
 pub fn guided_connection<'a>(
     connections: &'a [ConnectionView],
     provider_url: &str,
 ) -> Option<&'a ConnectionView> {
     let wanted = provider_url.trim_end_matches('/');
-    connections.iter().max_by_key(|c| {
-        (
-            c.onboarding == Onboarding::Complete,
-            c.url.trim_end_matches('/') == wanted,
-            c.id,
-        )
-    })
+    connections
+        .iter()
+        .filter(|c| c.state.is_live())
+        .max_by_key(|c| {
+            (
+                c.onboarding == Onboarding::Complete,
+                c.url.trim_end_matches('/') == wanted,
+                c.id,
+            )
+        })
 }
 
 #[cfg(test)]
@@ -793,6 +796,14 @@ mod tests {
             Some(1)
         );
         assert_eq!(guided_connection(&[], "x"), None);
+        // An off-boarded connection is never followed, even onboarded-looking or newest.
+        let mut gone = onboarded();
+        gone.id = 9;
+        gone.state = ConnectionState::OffBoarded;
+        assert_eq!(guided_connection(&[gone.clone()], "x"), None);
+        let mut b = a.clone();
+        b.id = 2;
+        assert_eq!(guided_connection(&[b, gone], "x").map(|c| c.id), Some(2));
     }
 
     #[test]

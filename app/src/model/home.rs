@@ -35,9 +35,13 @@ pub struct NextStep {
 
 impl ConnectionSummary {
     /// Something is wrong that the health dashboard explains: a failed validation, an open
-    /// issue, onboarding that failed, or a link that is Down or Slow once onboarded.
+    /// issue, onboarding that failed, or a link that is Down or Slow once onboarded. An
+    /// off-boarded connection is history: nothing about it needs anyone.
     pub fn needs_attention(&self) -> bool {
         let c = &self.connection;
+        if !c.state.is_live() {
+            return false;
+        }
         c.state == ConnectionState::ValidationFailed
             || self.open_issues > 0
             || c.onboarding == Onboarding::Failed
@@ -90,10 +94,16 @@ impl ConnectionSummary {
 
 /// The next step, from the first rule that applies: connect when there is no connection; fix
 /// what is wrong (the health dashboard); carry on with a connection under way (the Provider
-/// connection form); then Guided Setup's Mark Complete and the verification.
+/// connection form); then Guided Setup's Mark Complete and the verification. Off-boarded
+/// connections are left out: with only those, the step is to connect again.
 pub fn next_step(home: &HomeView) -> NextStep {
     let form = |c: &ConnectionView| format!("/connections/{}", c.id);
-    let Some(_) = home.connections.first() else {
+    let live: Vec<&ConnectionSummary> = home
+        .connections
+        .iter()
+        .filter(|s| s.connection.state.is_live())
+        .collect();
+    let Some(first) = live.first() else {
         return NextStep {
             label: "Connect with Impact IDI",
             href: "/registrations".into(),
@@ -101,8 +111,7 @@ pub fn next_step(home: &HomeView) -> NextStep {
         };
     };
     // The most urgent trouble first; among equals, the first listed.
-    let troubled = home
-        .connections
+    let troubled = live
         .iter()
         .filter(|s| s.needs_attention())
         .min_by_key(|s| s.urgency());
@@ -114,12 +123,7 @@ pub fn next_step(home: &HomeView) -> NextStep {
         };
     }
     let under_way = |c: &ConnectionView| c.onboarding != Onboarding::Complete;
-    if let Some(c) = home
-        .connections
-        .iter()
-        .map(|s| &s.connection)
-        .find(|c| under_way(c))
-    {
+    if let Some(c) = live.iter().map(|s| &s.connection).find(|c| under_way(c)) {
         let (label, why) = match (c.state, c.onboarding) {
             (ConnectionState::Validated, Onboarding::NotStarted) => (
                 "Connect to provider",
@@ -164,7 +168,7 @@ pub fn next_step(home: &HomeView) -> NextStep {
     }
     NextStep {
         label: "Open the health dashboard",
-        href: format!("/connections/{}/health", home.connections[0].connection.id),
+        href: format!("/connections/{}/health", first.connection.id),
         why: "All set: every connection is Up and checked on a schedule.".into(),
     }
 }
@@ -220,6 +224,19 @@ mod tests {
         assert_eq!(step.label, "Connect with Impact IDI");
         assert_eq!(step.href, "/registrations");
         assert!(step.why.contains("Ask your Impact Squad"), "{}", step.why);
+    }
+
+    #[test]
+    fn off_boarded_connections_are_history_not_next_steps() {
+        let gone = || summary(1, OffBoarded, Onboarding::NotStarted, (Blank, Blank), 2);
+        assert!(!gone().needs_attention());
+        let step = next_step(&home(vec![gone()], true, true));
+        assert_eq!(step.label, "Connect with Impact IDI");
+        // With a live connection beside it, the live one decides.
+        let live = summary(2, Validated, Onboarding::Complete, UP, 0);
+        let step = next_step(&home(vec![gone(), live], true, true));
+        assert_eq!(step.href, "/connections/2/health");
+        assert!(step.why.contains("All set"), "{}", step.why);
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl ConnectionState {
             ConnectionState::Validated => Tone::Good,
             ConnectionState::ValidationFailed => Tone::Bad,
             ConnectionState::AwaitingValidation => Tone::Waiting,
-            ConnectionState::Pending => Tone::Neutral,
+            ConnectionState::Pending | ConnectionState::OffBoarded => Tone::Neutral,
         }
     }
 }

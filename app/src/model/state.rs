@@ -21,6 +21,9 @@ pub enum ConnectionState {
     Validated,
     /// The checks failed; the health dashboard says why.
     ValidationFailed,
+    /// An IDI admin off-boarded it: the provider was told, the credentials erased. The record
+    /// and its history stay to read; nothing more happens to it.
+    OffBoarded,
 }
 
 labelled_enum! {
@@ -29,6 +32,15 @@ labelled_enum! {
     AwaitingValidation => "awaiting_validation", "Awaiting validation";
     Validated => "validated", "Validated";
     ValidationFailed => "validation_failed", "Validation failed";
+    OffBoarded => "off_boarded", "Off-boarded";
+}
+
+impl ConnectionState {
+    /// Still a connection (anything but Off-boarded): it holds its company and provider URL, so
+    /// no second live connection may take them.
+    pub fn is_live(self) -> bool {
+        self != Self::OffBoarded
+    }
 }
 
 /// The form's "Outbound status" (we call the provider) and "Inbound status" (it calls us).
@@ -161,6 +173,9 @@ pub enum Action {
     Retry,
     /// The scheduled connection health check (heartbeat) found the link changed.
     Heartbeat,
+    /// "Off-board": the provider is told, the credentials erased, the record kept to read. Asked
+    /// for with the typed confirmation (`check_off_board_confirmation`), not from `act`.
+    OffBoard,
 }
 
 // Labels: button text for user actions (the product's labels); a description for system events,
@@ -179,6 +194,7 @@ labelled_enum! {
     OnboardingFailed => "onboarding_failed", "Onboarding attempt failed";
     Retry => "retry", "Retry";
     Heartbeat => "heartbeat", "Connection health check";
+    OffBoard => "off_board", "Off-board";
 }
 
 impl Action {
@@ -186,7 +202,7 @@ impl Action {
     pub fn is_user_action(self) -> bool {
         matches!(
             self,
-            Self::Save | Self::Rescan | Self::Onboard | Self::Retry
+            Self::Save | Self::Rescan | Self::Onboard | Self::Retry | Self::OffBoard
         )
     }
 }
@@ -215,6 +231,20 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
         })
     };
     let mut next = s;
+
+    let off_boarded = || {
+        let what = if action == Action::OffBoard {
+            "It is already off-boarded".to_owned()
+        } else {
+            format!("\"{}\" is not available", action.label())
+        };
+        refuse(format!(
+            "{what}: the connection is {state}, kept only to read with its history. To connect this company again, open a fresh registration link."
+        ))
+    };
+    if s.state == S::OffBoarded {
+        return off_boarded();
+    }
 
     match action {
         Action::Save => {
@@ -273,6 +303,7 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
                     "Submit for validation is available only while the connection is Pending; it is {state}."
                 ));
             }
+            S::OffBoarded => return off_boarded(),
         },
         Action::ValidationPassed | Action::ValidationFailed => {
             if s.state != S::AwaitingValidation {
@@ -301,6 +332,7 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
             (S::ValidationFailed, _) | (S::Validated, O::NotStarted | O::Failed) => {
                 next.state = S::AwaitingValidation;
             }
+            (S::OffBoarded, _) => return off_boarded(),
             (S::Pending, _) => {
                 return refuse(format!(
                     "Rescan is available only after the checks have run once; the connection is {state}."
@@ -405,6 +437,27 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
             }
             next.onboarding = O::Started;
         }
+        Action::OffBoard => {
+            if s.state == S::AwaitingValidation {
+                return refuse(format!(
+                    "Off-board is not available while the checks run; the connection is {state}. Wait until they finish."
+                ));
+            }
+            if s.onboarding.is_running() {
+                return refuse(format!(
+                    "Off-board is not available while onboarding runs (\"{}\"); the connection is {state}. Wait for onboarding to finish.",
+                    s.onboarding.label()
+                ));
+            }
+            // Nothing of the link remains: no credentials, no onboarding, blank statuses.
+            next = ConnectionStatus {
+                state: S::OffBoarded,
+                registered: false,
+                onboarding: O::NotStarted,
+                outbound: LinkStatus::Blank,
+                inbound: LinkStatus::Blank,
+            };
+        }
         // Allowed once onboarded; the statuses it sets come from what the heartbeat found
         // (`heartbeat::after_heartbeat`), not from the action alone.
         Action::Heartbeat => {
@@ -455,7 +508,7 @@ mod tests {
     use Onboarding::{Complete, Failed, NotStarted as NS, Started, Syncing};
 
     /// The buttons a person may press, written out rather than taken from `is_user_action`.
-    const USER_ACTIONS: [Action; 4] = [A::Save, A::Rescan, A::Onboard, A::Retry];
+    const USER_ACTIONS: [Action; 5] = [A::Save, A::Rescan, A::Onboard, A::Retry, A::OffBoard];
 
     fn st(
         state: ConnectionState,
@@ -502,18 +555,24 @@ mod tests {
         let r16 = st(Validated, true, Started, Up, NO);
         let r17 = st(AwaitingValidation, true, Failed, B, B);
         let r18 = st(ValidationFailed, true, Failed, B, B);
+        // Off-boarded: nothing of the link remains, and nothing more can happen to it.
+        let ob = st(OffBoarded, false, NS, B, B);
+        let off = (A::OffBoard, ob);
         vec![
-            (r0, vec![(A::Save, r0), (A::SubmitForValidation, r1)]),
+            (r0, vec![(A::Save, r0), (A::SubmitForValidation, r1), off]),
             // The checks cannot pass before registration; they can fail.
             (r1, vec![(A::Register, r3), (A::ValidationFailed, r2)]),
-            (r2, vec![(A::Save, r2), (A::Rescan, r1)]),
+            (r2, vec![(A::Save, r2), (A::Rescan, r1), off]),
             (
                 r3,
                 vec![(A::ValidationPassed, r4), (A::ValidationFailed, r5)],
             ),
-            (r4, vec![(A::Save, r6), (A::Rescan, r7), (A::Onboard, r8)]),
-            (r5, vec![(A::Save, r5), (A::Rescan, r3)]),
-            (r6, vec![(A::Save, r6), (A::SubmitForValidation, r3)]),
+            (
+                r4,
+                vec![(A::Save, r6), (A::Rescan, r7), (A::Onboard, r8), off],
+            ),
+            (r5, vec![(A::Save, r5), (A::Rescan, r3), off]),
+            (r6, vec![(A::Save, r6), (A::SubmitForValidation, r3), off]),
             (
                 r7,
                 vec![(A::ValidationPassed, r4), (A::ValidationFailed, r5)],
@@ -526,12 +585,21 @@ mod tests {
                 r9,
                 vec![(A::OnboardingComplete, r11), (A::OnboardingFailed, r12)],
             ),
-            (r10, vec![(A::Save, r13), (A::Rescan, r14), (A::Retry, r8)]),
+            (
+                r10,
+                vec![(A::Save, r13), (A::Rescan, r14), (A::Retry, r8), off],
+            ),
             // Onboarded: the scheduled health check and Rescan, which runs the connection health
             // suite (the statuses they find: `heartbeat`).
-            (r11, vec![(A::Rescan, r11), (A::Heartbeat, r11)]),
-            (r12, vec![(A::Save, r13), (A::Rescan, r15), (A::Retry, r16)]),
-            (r13, vec![(A::Save, r13), (A::SubmitForValidation, r17)]),
+            (r11, vec![(A::Rescan, r11), (A::Heartbeat, r11), off]),
+            (
+                r12,
+                vec![(A::Save, r13), (A::Rescan, r15), (A::Retry, r16), off],
+            ),
+            (
+                r13,
+                vec![(A::Save, r13), (A::SubmitForValidation, r17), off],
+            ),
             (
                 r14,
                 vec![(A::ValidationPassed, r10), (A::ValidationFailed, r18)],
@@ -548,7 +616,8 @@ mod tests {
                 r17,
                 vec![(A::ValidationPassed, r10), (A::ValidationFailed, r18)],
             ),
-            (r18, vec![(A::Save, r18), (A::Rescan, r17)]),
+            (r18, vec![(A::Save, r18), (A::Rescan, r17), off]),
+            (ob, vec![]),
         ]
     }
 
@@ -571,8 +640,8 @@ mod tests {
     fn table_covers_exactly_the_reachable_statuses() {
         let rows = table();
         let table: HashSet<_> = rows.iter().map(|(s, _)| *s).collect();
-        assert_eq!(table.len(), 19, "duplicate rows in the table");
-        assert_eq!(rows.len(), 19);
+        assert_eq!(table.len(), 20, "duplicate rows in the table");
+        assert_eq!(rows.len(), 20);
         // The table is closed and every row is reachable along its own edges.
         let mut from_table = HashSet::from([ConnectionStatus::new_record()]);
         let mut queue = VecDeque::from([ConnectionStatus::new_record()]);
@@ -732,13 +801,47 @@ mod tests {
             if s.state == AwaitingValidation {
                 assert!(s.is_in_progress(), "{s:?}");
             }
+            // Off-boarded keeps nothing of the link, and is the only state that is not live.
+            if s.state == OffBoarded {
+                assert_eq!(s, st(OffBoarded, false, NS, B, B));
+                assert!(!s.state.is_live());
+                assert!(allowed_user_actions(s).is_empty());
+            } else {
+                assert!(s.state.is_live());
+            }
+        }
+    }
+
+    #[test]
+    fn off_board_is_refused_only_while_work_runs_and_after_it() {
+        for s in reachable() {
+            let busy = s.is_in_progress();
+            match transition(s, A::OffBoard) {
+                Ok(next) => {
+                    assert!(!busy && s.state != OffBoarded, "{s:?}");
+                    assert_eq!(next, st(OffBoarded, false, NS, B, B));
+                }
+                Err(r) if s.state == OffBoarded => {
+                    assert!(r.reason.contains("already off-boarded"), "{}", r.reason);
+                    assert!(r.reason.contains("fresh registration link"), "{}", r.reason);
+                }
+                Err(r) => {
+                    assert!(busy, "{s:?}");
+                    assert!(r.reason.contains("Wait"), "{}", r.reason);
+                }
+            }
+        }
+        let ob = st(OffBoarded, false, NS, B, B);
+        for a in Action::ALL {
+            let r = transition(ob, a).unwrap_err();
+            assert!(r.reason.contains("Off-boarded"), "{a:?}: {}", r.reason);
         }
     }
 
     #[test]
     fn happy_path() {
         let mut s = ConnectionStatus::new_record();
-        assert_eq!(allowed_user_actions(s), vec![A::Save]);
+        assert_eq!(allowed_user_actions(s), vec![A::Save, A::OffBoard]);
         s = step(s, A::Save);
         assert_eq!(s, ConnectionStatus::new_record());
         // The server submits right after Save; the record is not registered yet.
@@ -767,7 +870,7 @@ mod tests {
         assert!(!s.is_in_progress());
         assert_eq!(
             allowed_user_actions(s),
-            vec![A::Save, A::Rescan, A::Onboard]
+            vec![A::Save, A::Rescan, A::Onboard, A::OffBoard]
         );
         s = step(s, A::Onboard);
         assert_eq!(s.onboarding.label(), "Provider onboarding started");
@@ -784,8 +887,8 @@ mod tests {
         assert_eq!((s.outbound.label(), s.inbound.label()), ("Up", "Up"));
         assert!(s.links_up());
         assert!(!s.is_in_progress());
-        // Onboarded: Rescan runs the connection health suite.
-        assert_eq!(allowed_user_actions(s), vec![A::Rescan]);
+        // Onboarded: Rescan runs the connection health suite; it can be off-boarded.
+        assert_eq!(allowed_user_actions(s), vec![A::Rescan, A::OffBoard]);
         let again = transition(s, A::Onboard).unwrap_err();
         assert!(
             again.reason.contains("already onboarded"),
@@ -802,7 +905,10 @@ mod tests {
         }
         assert_eq!(s, st(ValidationFailed, false, NS, B, B));
         assert_eq!(s.state.label(), "Validation failed");
-        assert_eq!(allowed_user_actions(s), vec![A::Save, A::Rescan]);
+        assert_eq!(
+            allowed_user_actions(s),
+            vec![A::Save, A::Rescan, A::OffBoard]
+        );
         let onboard = transition(s, A::Onboard).unwrap_err();
         assert_eq!(
             onboard.reason,
@@ -830,7 +936,10 @@ mod tests {
             s = step(s, a);
         }
         assert_eq!(s, st(ValidationFailed, true, NS, B, B));
-        assert_eq!(allowed_user_actions(s), vec![A::Save, A::Rescan]);
+        assert_eq!(
+            allowed_user_actions(s),
+            vec![A::Save, A::Rescan, A::OffBoard]
+        );
         s = step(s, A::Rescan);
         assert_eq!(s, st(AwaitingValidation, true, NS, B, B));
         // Already registered: the rescan does not register again.
@@ -860,7 +969,10 @@ mod tests {
         // Outbound had come up and stays Up; inbound never did.
         assert_eq!(s, st(Validated, true, Failed, Up, NO));
         assert_eq!(s.onboarding.label(), "Onboarding failed");
-        assert_eq!(allowed_user_actions(s), vec![A::Save, A::Rescan, A::Retry]);
+        assert_eq!(
+            allowed_user_actions(s),
+            vec![A::Save, A::Rescan, A::Retry, A::OffBoard]
+        );
         let onboard = transition(s, A::Onboard).unwrap_err();
         assert!(onboard.reason.contains("use Retry"), "{}", onboard.reason);
         s = step(s, A::Retry);
@@ -957,7 +1069,8 @@ mod tests {
                 "Pending",
                 "Awaiting validation",
                 "Validated",
-                "Validation failed"
+                "Validation failed",
+                "Off-boarded"
             ]
         );
         let links: Vec<_> = LinkStatus::ALL.iter().map(|s| s.label()).collect();
@@ -978,7 +1091,16 @@ mod tests {
             .filter(|a| a.is_user_action())
             .map(|a| a.label())
             .collect();
-        assert_eq!(buttons, ["Save", "Rescan", "Connect to provider", "Retry"]);
+        assert_eq!(
+            buttons,
+            [
+                "Save",
+                "Rescan",
+                "Connect to provider",
+                "Retry",
+                "Off-board"
+            ]
+        );
         assert_eq!(A::Register.label(), "Registered with the provider");
         assert_eq!(A::SubmitForValidation.label(), "Submitted for validation");
         let all: BTreeSet<_> = Action::ALL.iter().map(|a| a.label()).collect();

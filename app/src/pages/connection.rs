@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::connection_form::CompanyPicker;
+use super::{connection_form::CompanyPicker, off_board::OffBoardConfirm};
 use crate::{
     api::{
         act_on_connection, connect_to_provider, connection_history, get_connection, list_companies,
@@ -18,9 +18,9 @@ use crate::{
     },
     model::{
         allowed_user_actions, csm_advice, current_connection, failed_validations_in_a_row,
-        latest_run_checks, latest_version, onboarding_messages, transition, Action as Step,
-        ApiError, CompanyName, ConnectionAction, ConnectionState, ConnectionView, Onboarding,
-        UpdateConnection,
+        latest_run_checks, latest_version, off_boarded_notice, onboarding_messages, transition,
+        Action as Step, ApiError, CompanyName, ConnectionAction, ConnectionState, ConnectionView,
+        Onboarding, UpdateConnection,
     },
 };
 
@@ -121,6 +121,9 @@ fn ConnectionEditor(
     live: Live,
 ) -> impl IntoView {
     let id = conn.id;
+    // Off-boarded: kept to read, so its company is no longer anyone's to change.
+    let read_only = !manage || !conn.state.is_live();
+    let confirming = RwSignal::new(false);
     let initial_company = conn.company.clone();
     let url = conn.url.clone();
     // The record as the live stream last described it (starts as loaded).
@@ -194,7 +197,17 @@ fn ConnectionEditor(
             .into_iter()
             .filter(|a| manage && *a != Step::Save)
         {
-            let view = if a == Step::Onboard {
+            let view = if a == Step::OffBoard {
+                // Opens the typed confirmation; nothing is sent from here.
+                view! {
+                    <button type="button" class="danger" data-action=a.as_db()
+                        aria-expanded=move || confirming.get().to_string()
+                        on:click=move |_| confirming.update(|open| *open = !*open)>
+                        {a.label()}
+                    </button>
+                }
+                .into_any()
+            } else if a == Step::Onboard {
                 view! {
                     <button type="button" data-action="onboard" disabled=move || connect.pending().get()
                         on:click=move |_| { connect.dispatch(()); }>
@@ -219,6 +232,11 @@ fn ConnectionEditor(
         <section class="card">
             <Title text=move || crate::model::page_title(&["Provider connection", &current.get().company])/>
             <h1 id="connection-title">"Provider connection"</h1>
+            {move || (current.get().state == ConnectionState::OffBoarded).then(|| view! {
+                <div class="banner warn" role="status" data-testid="off-boarded">
+                    <p>{off_boarded_notice(&current.get().company)}</p>
+                </div>
+            })}
             {move || (current.get().state == ConnectionState::ValidationFailed).then(|| view! {
                 <div class="banner error" role="alert" data-testid="validation-failed">
                     <p>
@@ -239,7 +257,7 @@ fn ConnectionEditor(
                     save.dispatch((company.get_untracked(), current.get_untracked().version));
                 }
             >
-                <CompanyPicker companies initial=initial_company company error=error.into() disabled=!manage/>
+                <CompanyPicker companies initial=initial_company company error=error.into() disabled=read_only/>
                 <label for="url">"URL"</label>
                 <input id="url" type="text" readonly value=url data-testid="url"/>
                 <label for="conn-state">"State"</label>
@@ -256,6 +274,9 @@ fn ConnectionEditor(
             </form>
             {move || unplaced(error.get(), &[CompanyName::FIELD]).map(|e| view! { <ErrorBanner error=e/> })}
         </section>
+        <Show when=move || confirming.get() && current.get().state.is_live()>
+            <OffBoardConfirm id current open=confirming changed/>
+        </Show>
         <StatusPanel live current/>
     }
 }

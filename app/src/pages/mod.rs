@@ -9,6 +9,7 @@ pub mod health;
 pub mod home;
 pub mod login;
 pub mod not_found;
+pub mod off_board;
 pub mod outbox;
 pub mod registrations;
 pub mod users;

@@ -135,6 +135,13 @@ pub async fn act(
         )
         .into());
     }
+    if req.action == Action::OffBoard {
+        return Err(crate::model::FieldError::new(
+            "action",
+            "Off-board needs its typed confirmation: send {\"version\", \"confirm\": \"Delete\"} with POST on the connection's /off-board.",
+        )
+        .into());
+    }
     // Ask the state machine first, so the refusal names what the state requires.
     transition(current.status(), req.action)?;
     match req.action {

@@ -64,14 +64,13 @@ impl Db {
             .connect(url)
             .await
             .with_context(|| format!("cannot open the database ({})", redact(url)))?;
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
-            .run(&pool)
-            .await
-            .context("database migration failed")?;
+        match backend {
+            Backend::Sqlite => migrate_sqlite(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS
+                .run(&pool)
+                .await
+                .context("database migration failed")?,
+        }
         Ok(Self { pool, backend })
     }
 
@@ -81,6 +80,31 @@ impl Db {
             .await
             .map(|_| ())
     }
+}
+
+/// SQLite's migrations, on one connection with foreign keys off: rebuilding a table others refer
+/// to (SQLite's way to change a column's constraints) needs them off, and SQLite ignores the
+/// setting inside the transaction each migration runs in. They are checked before they are
+/// turned back on: a migration that broke a reference fails the start.
+async fn migrate_sqlite(pool: &sqlx::AnyPool) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
+        .await?;
+    let migrated = SQLITE_MIGRATIONS.run(&mut *conn).await;
+    let broken = sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(&mut *conn)
+        .await;
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut *conn)
+        .await?;
+    migrated.context("database migration failed")?;
+    let broken = broken?.len();
+    anyhow::ensure!(
+        broken == 0,
+        "database migration failed: {broken} rows refer to rows that do not exist"
+    );
+    Ok(())
 }
 
 /// Database URLs can carry a password: keep it out of logs.

@@ -19,6 +19,7 @@ pub mod key_source;
 pub mod lease;
 pub mod links;
 pub mod metrics;
+pub mod offboard;
 pub mod onboarding;
 pub mod outbound;
 pub mod outbox;

@@ -389,6 +389,13 @@ impl ProviderClient {
             .await
     }
 
+    /// Off-boarding: the provider forgets this consumer and its credentials.
+    pub async fn off_board(&self, creds: &Credentials) -> Result<serde_json::Value, ProviderError> {
+        let path = format!("/idi/v1/consumers/{}", creds.consumer_id);
+        self.send(self.signed(reqwest::Method::DELETE, &path, None, creds))
+            .await
+    }
+
     pub async fn data_sample(
         &self,
         creds: &Credentials,

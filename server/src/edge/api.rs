@@ -17,8 +17,9 @@ use app::{
     model::{
         ActivityId, ApiError, AuditEntry, CompanyView, ConnectionAction, ConnectionView,
         CreateCompany, CreateConnection, CurrentUser, GuidedSetupView, HealthView, HistoryEntry,
-        InvitationRequest, InvitationView, NewUser, OutboxMessage, RegistrationLinkView,
-        ScanRunView, UpdateConnection, UserChange, UserView, VerificationView,
+        InvitationRequest, InvitationView, NewUser, OffBoardConnection, OutboxMessage,
+        RegistrationLinkView, ScanRunView, UpdateConnection, UserChange, UserView,
+        VerificationView,
     },
     server::{
         accounts, audit, commands, companies, connections, invitations, outbox, AppState,
@@ -46,6 +47,11 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
             "/connections/{id}/actions",
             &[M::POST],
             post(act_on_connection),
+        )
+        .route(
+            "/connections/{id}/off-board",
+            &[M::POST],
+            post(off_board_connection),
         )
         .route(
             "/connections/{id}/history",
@@ -176,6 +182,21 @@ async fn act_on_connection(
 ) -> ApiResult<ConnectionView> {
     Ok(Json(
         commands::act(&state, id.get(), &req, &user.email).await?,
+    ))
+}
+
+/// "Off-board" after the typed confirmation ("Delete"): the provider is told, the credentials
+/// revoked and erased, the record kept as Off-boarded. IDI admins only.
+#[utoipa::path(post, path = "/api/connections/{id}/off-board", tag = "connections", params(("id" = i64, Path, description = "The connection's id")), request_body = OffBoardConnection, responses((status = 200, description = "The record, Off-boarded", body = ConnectionView), (status = 422, description = "The confirmation is not \"Delete\"", body = ApiError), (status = 409, description = "Not allowed in this state, or changed since", body = ApiError), (status = 502, description = "The provider could not be told; nothing was changed", body = ApiError)))]
+#[tracing::instrument(skip(state, req))]
+async fn off_board_connection(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    id: ConnectionPath,
+    Json(req): Json<OffBoardConnection>,
+) -> ApiResult<ConnectionView> {
+    Ok(Json(
+        app::server::offboard::off_board(&state, id.get(), &req, &user.email).await?,
     ))
 }
 

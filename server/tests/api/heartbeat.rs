@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::{
     both_backends_with,
     helpers::{eventually, fresh, start_with, Backend, TestApp},
-    onboarding::{authorise, validated, wait_onboarding},
+    onboarding::onboarded,
     per_backend,
 };
 use app::server::key_source::KeySource;
@@ -19,14 +19,6 @@ use app::server::sealed::SecretKey;
 fn quick(config: &mut server::config::Config) {
     config.settings.health_interval = Duration::from_secs(1);
     config.settings.slow_ms = 1000;
-}
-
-async fn onboarded(app: &TestApp) -> i64 {
-    let id = validated(app).await;
-    let (status, _) = authorise(app, id, "ada@example.com").await;
-    assert_eq!(status, 303);
-    wait_onboarding(app, id, "complete").await;
-    id
 }
 
 async fn links(app: &TestApp, id: i64) -> (String, String) {

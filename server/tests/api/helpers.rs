@@ -99,7 +99,7 @@ fn postgres_url() -> String {
     )
 }
 
-async fn fresh_database(backend: Backend) -> (String, Option<tempdir::Dir>) {
+pub(crate) async fn fresh_database(backend: Backend) -> (String, Option<tempdir::Dir>) {
     match backend {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(unique("impact_test"));

@@ -13,13 +13,13 @@ const ENDPOINTS: [&str; 3] = [
     "/inbound/v1/echo",
 ];
 
-struct Call<'a> {
-    consumer: &'a str,
-    secret: &'a [u8],
-    timestamp: i64,
+pub(crate) struct Call<'a> {
+    pub consumer: &'a str,
+    pub secret: &'a [u8],
+    pub timestamp: i64,
 }
 
-async fn send(app: &TestApp, path: &str, call: Option<&Call<'_>>) -> (u16, Value) {
+pub(crate) async fn send(app: &TestApp, path: &str, call: Option<&Call<'_>>) -> (u16, Value) {
     let body = serde_json::to_vec(&json!({ "nonce": "n-1" })).expect("body");
     let mut req = reqwest::Client::new()
         .post(format!("{}{path}", app.base))

@@ -9,6 +9,7 @@ mod inbound;
 mod leases;
 mod live;
 mod metrics;
+mod offboard;
 mod onboarding;
 mod openapi;
 mod ops;

@@ -20,6 +20,15 @@ pub async fn validated(app: &TestApp) -> i64 {
     id
 }
 
+/// A connection onboarded through the whole flow: validated, authorised, Onboarding Complete.
+pub async fn onboarded(app: &TestApp) -> i64 {
+    let id = validated(app).await;
+    let (status, _) = authorise(app, id, "ada@example.com").await;
+    assert_eq!(status, 303);
+    wait_onboarding(app, id, "complete").await;
+    id
+}
+
 /// Follows "Connect to provider" the way a browser would: the provider's page, the named
 /// contact's answer, and the redirect back to us. Returns where we finally sent the browser.
 pub async fn authorise(app: &TestApp, id: i64, email: &str) -> (u16, String) {

@@ -89,13 +89,16 @@ async fn ids(db: &Db, query: &str) -> Result<Vec<i64>, ServiceError> {
         .collect::<Result<_, _>>()?)
 }
 
-/// How many connections the company has (the scan's "one connection per company" check).
+/// How many live connections the company has (the scan's "one connection per company" check;
+/// an off-boarded one no longer holds the company).
 pub async fn count_for_company(db: &Db, company_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS n FROM connections WHERE company_id = $1")
-        .bind(company_id)
-        .fetch_one(&db.pool)
-        .await?
-        .try_get("n")
+    sqlx::query(
+        "SELECT COUNT(*) AS n FROM connections WHERE company_id = $1 AND state <> 'off_boarded'",
+    )
+    .bind(company_id)
+    .fetch_one(&db.pool)
+    .await?
+    .try_get("n")
 }
 
 /// The connection's next event sequence number. The update takes the row's lock, so

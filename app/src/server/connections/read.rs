@@ -66,12 +66,15 @@ pub async fn list(db: &Db) -> Result<Vec<ConnectionView>, ServiceError> {
     rows.iter().map(from_row).collect()
 }
 
-/// The connection to this provider URL, if one exists (a second one is never created).
+/// The live connection to this provider URL, if one exists (a second one is never created; an
+/// off-boarded one is history and does not count).
 pub async fn find_by_url(db: &Db, url: &str) -> Result<Option<ConnectionView>, ServiceError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE c.url = $1"))
-        .bind(url)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row = sqlx::query(&format!(
+        "{SELECT} WHERE c.url = $1 AND c.state <> 'off_boarded'"
+    ))
+    .bind(url)
+    .fetch_optional(&db.pool)
+    .await?;
     row.as_ref().map(from_row).transpose()
 }
 

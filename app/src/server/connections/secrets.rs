@@ -67,6 +67,20 @@ pub async fn store_credentials(
         .map(|_| ())
 }
 
+/// Forgets everything the link was made of, inside the off-boarding transaction: the
+/// credentials (so a call signed with them is refused like a stranger's), the unused
+/// registration code, an authorisation round in flight, and the next heartbeat.
+pub(crate) async fn erase(tx: &mut Transaction<'static, Any>, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE connections SET consumer_id = NULL, secret = NULL, registration_code = NULL, \
+         auth_state = NULL, health_due_at = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
 /// The connection a provider's signed call names by its consumer id, with the secret as
 /// stored (sealed): the inbound check opens it itself, to answer every failure alike.
 pub async fn by_consumer(

@@ -15,10 +15,11 @@ async fn ensure_company_free(
     company_id: i64,
     except: Option<i64>,
 ) -> Result<(), ServiceError> {
-    let row = sqlx::query("SELECT id FROM connections WHERE company_id = $1")
-        .bind(company_id)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row =
+        sqlx::query("SELECT id FROM connections WHERE company_id = $1 AND state <> 'off_boarded'")
+            .bind(company_id)
+            .fetch_optional(&mut **tx)
+            .await?;
     if let Some(r) = row {
         let other: i64 = r.try_get("id")?;
         if Some(other) != except {
@@ -253,6 +254,45 @@ pub async fn apply(
                 attempts += 1;
                 continue;
             }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes "Off-board" on the record as it is now (the person's version was checked before the
+/// provider was told, and the provider has let go: a heartbeat's change since is no reason to
+/// stop), with the credentials erased, in one transaction; publishes the event.
+#[tracing::instrument(skip(state))]
+pub async fn off_board(
+    state: &AppState,
+    id: i64,
+    actor: &str,
+    reason: &str,
+) -> Result<ConnectionView, ServiceError> {
+    let mut attempts = 0;
+    loop {
+        let current = get(&state.db, id).await?;
+        let next = transition(current.status(), Action::OffBoard)?;
+        let mut tx = state.db.pool.begin().await?;
+        super::secrets::erase(&mut tx, id).await?;
+        match write_transition(
+            &mut tx,
+            &current,
+            current.version,
+            next,
+            None,
+            actor,
+            Action::OffBoard,
+            reason,
+        )
+        .await
+        {
+            Ok(event) => {
+                tx.commit().await?;
+                state.hub.publish(vec![event]);
+                return get(&state.db, id).await;
+            }
+            Err(ServiceError::Conflict(_)) if attempts < 3 => attempts += 1,
             Err(e) => return Err(e),
         }
     }

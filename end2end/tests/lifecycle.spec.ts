@@ -1,0 +1,91 @@
+import { test, expect, Page } from '@playwright/test';
+import { field, hydrated, onboard, openRegistrationLink, setFaults, shot } from './util';
+
+/** The typed confirmation panel the form's "Off-board" button opens. */
+const confirmPanel = (page: Page) => page.getByTestId('off-board');
+
+async function openOffBoard(page: Page) {
+  await page.getByTestId('connection-form').getByRole('button', { name: 'Off-board' }).click();
+  const panel = confirmPanel(page);
+  await expect(panel.getByRole('heading', { name: 'Off-board this connection' })).toBeVisible();
+  return panel;
+}
+
+test('an IDI admin off-boards an onboarded connection by typing Delete, and the company connects again from a fresh link', async ({ page }) => {
+  test.setTimeout(120_000);
+  await onboard(page, 'offboard', 'Offboard Stores');
+  const firstUrl = page.url();
+
+  const panel = await openOffBoard(page);
+  const confirm = panel.getByRole('button', { name: 'Off-board' });
+  const typed = panel.getByLabel('Type Delete to confirm');
+  // Nothing is sent until the word is typed as it is written.
+  await expect(confirm).toBeDisabled();
+  await typed.fill('delete');
+  await expect(confirm).toBeDisabled();
+  await typed.fill('Delete');
+  await expect(confirm).toBeEnabled();
+  await shot(page, 'offboard-confirm');
+  // Cancel closes it and changes nothing.
+  await panel.getByRole('button', { name: 'Cancel' }).click();
+  await expect(panel).toHaveCount(0);
+  await expect(field(page, 'State')).toHaveText('Validated');
+
+  const again = await openOffBoard(page);
+  await again.getByLabel('Type Delete to confirm').fill('Delete');
+  await again.getByRole('button', { name: 'Off-board' }).click();
+  await expect(field(page, 'State')).toHaveText('Off-boarded');
+  await expect(field(page, 'Outbound status')).toHaveText('');
+  await expect(field(page, 'Inbound status')).toHaveText('');
+  await expect(page.getByTestId('off-boarded')).toContainText('To connect Offboard Stores again');
+  // Kept to read: its history says who off-boarded it and that the provider removed it.
+  const history = page.getByRole('table', { name: 'History' });
+  await expect(history).toContainText('Off-board');
+  await expect(history).toContainText('The provider removed this consumer');
+  // And nothing more can be done with it.
+  const form = page.getByTestId('connection-form');
+  for (const name of ['Save', 'Rescan', 'Off-board', 'Connect to provider']) {
+    await expect(form.getByRole('button', { name })).toHaveCount(0);
+  }
+  await expect(page.getByLabel('Company')).toBeDisabled();
+  await shot(page, 'offboard-done');
+
+  // The same company and provider, from a fresh registration link: a new connection.
+  await openRegistrationLink(page, 'offboard', 'Offboard Stores');
+  await expect(page.getByRole('button', { name: 'Save' })).toBeVisible();
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page).toHaveURL(/\/connections\/\d+$/);
+  expect(page.url()).not.toBe(firstUrl);
+  await expect(field(page, 'State')).toHaveText('Validated', { timeout: 15_000 });
+  await page.goto('/connections');
+  const rows = page.getByRole('row').filter({ hasText: 'Offboard Stores' });
+  await expect(rows).toHaveCount(2);
+  await expect(rows.filter({ hasText: 'Off-boarded' })).toHaveCount(1);
+  await expect(rows.filter({ hasText: 'Validated' })).toHaveCount(1);
+  await shot(page, 'offboard-connections');
+});
+
+test('a provider that cannot be told leaves the connection as it was, until the admin off-boards without telling it', async ({ page }) => {
+  test.setTimeout(120_000);
+  await onboard(page, 'offboard-gone', 'Gone Provider Stores');
+  await setFaults(page, 'offboard-gone', { down: true });
+  const panel = await openOffBoard(page);
+  await panel.getByLabel('Type Delete to confirm').fill('Delete');
+  // The choice to go on without the provider is offered only once it could not be told.
+  await expect(panel.getByTestId('without-provider')).toHaveCount(0);
+  await panel.getByRole('button', { name: 'Off-board' }).click();
+  await expect(panel.getByTestId('error-banner')).toContainText('Nothing was changed');
+  await expect(field(page, 'State')).toHaveText('Validated');
+  const without = panel.getByLabel('The provider is gone for good: off-board without telling it');
+  await expect(without).toBeVisible();
+  await shot(page, 'offboard-provider-down');
+  await without.check();
+  await panel.getByRole('button', { name: 'Off-board' }).click();
+  await expect(field(page, 'State')).toHaveText('Off-boarded');
+  await expect(page.getByRole('table', { name: 'History' })).toContainText('without telling the provider');
+  await setFaults(page, 'offboard-gone', {});
+  // Home: an off-boarded connection is history; with nothing live, the next step is to connect.
+  await page.goto('/');
+  await hydrated(page);
+  await expect(page.getByTestId('overview')).toContainText('Off-boarded');
+});

@@ -1,0 +1,390 @@
+//! Off-boarding (issue 15): an IDI admin types "Delete", the provider is told, the credentials
+//! are revoked and erased, the record stays readable as Off-boarded, and the company can be
+//! connected again. A provider that cannot be told leaves everything as it was; other roles,
+//! other states and a wrong word are refused with nothing changed.
+use serde_json::{json, Value};
+
+use crate::{
+    both_backends,
+    helpers::{Reply, TestApp},
+    inbound::{send, Call},
+    onboarding::{onboarded, stored_seq, validated},
+};
+
+async fn version(app: &TestApp, id: i64) -> Value {
+    app.get(&format!("/api/connections/{id}")).await.body["version"].clone()
+}
+
+async fn off_board(app: &TestApp, id: i64, confirm: &str, without_provider: bool) -> Reply {
+    let v = version(app, id).await;
+    app.post(
+        &format!("/api/connections/{id}/off-board"),
+        json!({ "version": v, "confirm": confirm, "without_provider": without_provider }),
+    )
+    .await
+}
+
+/// What the provider has off-boarded so far (the simulator's record).
+async fn provider_off_boarded(app: &TestApp) -> Vec<String> {
+    let counters: Value =
+        reqwest::get(format!("{}/sim/instances/{}", app.sim_base(), app.instance))
+            .await
+            .expect("counters")
+            .json()
+            .await
+            .expect("json");
+    serde_json::from_value(counters["off_boarded"].clone()).expect("off_boarded list")
+}
+
+/// The server-only columns off-boarding must erase.
+async fn stored_link(app: &TestApp, id: i64) -> [Option<String>; 3] {
+    let row: (Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT consumer_id, secret, registration_code FROM connections WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .expect("row");
+    [row.0, row.1, row.2]
+}
+
+fn message(r: &Reply) -> &str {
+    r.body["message"].as_str().unwrap_or("")
+}
+
+both_backends!(
+    an_onboarded_connection_is_off_boarded_then_its_company_connects_again,
+    |app: TestApp| async move {
+        let id = onboarded(&app).await;
+        let creds = app::server::connections::credentials(&app.state, id)
+            .await
+            .expect("read")
+            .expect("onboarded connections hold credentials");
+        let before = app.get(&format!("/api/connections/{id}")).await.body;
+
+        // A wrong word, then a stale version: refused, nothing changed, the provider not asked.
+        for typed in ["delete", "", "Delete it"] {
+            let r = off_board(&app, id, typed, false).await;
+            assert_eq!(r.status, 422, "{typed:?}: {:?}", r.body);
+            assert_eq!(r.body["field"], "confirm");
+            assert!(message(&r).contains("Type Delete"), "{:?}", r.body);
+        }
+        let stale = app
+            .post(
+                &format!("/api/connections/{id}/off-board"),
+                json!({ "version": 1, "confirm": "Delete" }),
+            )
+            .await;
+        assert_eq!(stale.status, 409, "{:?}", stale.body);
+        // Not through the generic actions endpoint either: it needs the typed word.
+        let generic = app
+            .post(
+                &format!("/api/connections/{id}/actions"),
+                json!({ "action": "off_board", "version": before["version"] }),
+            )
+            .await;
+        assert_eq!(generic.status, 422, "{:?}", generic.body);
+        assert_eq!(
+            app.get(&format!("/api/connections/{id}")).await.body,
+            before
+        );
+        assert!(provider_off_boarded(&app).await.is_empty());
+
+        let seq = stored_seq(&app, id).await;
+        let r = off_board(&app, id, "Delete", false).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.body["state"], "off_boarded");
+        assert_eq!(r.body["registered"], false);
+        assert_eq!(r.body["onboarding"], "not_started");
+        assert_eq!(
+            (&r.body["outbound"], &r.body["inbound"]),
+            (&json!("blank"), &json!("blank"))
+        );
+        // The provider was told, once, and forgot this consumer.
+        assert_eq!(
+            provider_off_boarded(&app).await,
+            vec![creds.consumer_id.clone()]
+        );
+        // The credentials are erased here.
+        assert_eq!(stored_link(&app, id).await, [None, None, None]);
+        // A call signed with the old credentials is now a stranger's.
+        let (status, _) = send(
+            &app,
+            "/inbound/v1/ping",
+            Some(&Call {
+                consumer: &creds.consumer_id,
+                secret: &creds.secret,
+                timestamp: chrono::Utc::now().timestamp(),
+            }),
+        )
+        .await;
+        assert_eq!(status, 401);
+        // The change is on the live stream, in the history and the audit log.
+        assert!(stored_seq(&app, id).await > seq);
+        let history = app
+            .get(&format!("/api/connections/{id}/history"))
+            .await
+            .body;
+        let last = history
+            .as_array()
+            .and_then(|h| h.last())
+            .cloned()
+            .expect("history");
+        assert_eq!(last["action"], "Off-board");
+        assert_eq!(last["actor"], crate::helpers::ADMIN_EMAIL);
+        assert_eq!(
+            (&last["from_state"], &last["to_state"]),
+            (&json!("validated"), &json!("off_boarded"))
+        );
+        assert!(
+            last["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("The provider removed this consumer"),
+            "{last}"
+        );
+        let audit = app.get("/api/audit").await.body;
+        assert!(
+            audit
+                .as_array()
+                .expect("audit")
+                .iter()
+                .any(|e| e["action"] == "Off-board" && e["connection_id"] == id),
+            "{audit}"
+        );
+
+        // Readable, and nothing more can be done with it.
+        assert_eq!(app.get(&format!("/api/connections/{id}")).await.status, 200);
+        let rescan = app.rescan(id).await;
+        assert_eq!(rescan.status, 409, "{:?}", rescan.body);
+        assert!(
+            message(&rescan).contains("Off-boarded"),
+            "{:?}",
+            rescan.body
+        );
+        let again = off_board(&app, id, "Delete", false).await;
+        assert_eq!(again.status, 409, "{:?}", again.body);
+        assert!(
+            message(&again).contains("already off-boarded"),
+            "{:?}",
+            again.body
+        );
+        let save = app
+            .put(
+                &format!("/api/connections/{id}"),
+                json!({ "company": "Another", "version": version(&app, id).await }),
+            )
+            .await;
+        assert_eq!(save.status, 409, "{:?}", save.body);
+        let connect = app
+            .post(&format!("/api/connections/{id}/connect"), json!({}))
+            .await;
+        assert_eq!(connect.status, 409, "{:?}", connect.body);
+
+        // The same company, through a fresh registration link to the same provider: a new
+        // connection, validated (the one-company check no longer counts the off-boarded one).
+        let token = app.invite("ada@example.com", "ServiceNow Impact").await;
+        let open = app.get(&format!("/api/registration?token={token}")).await;
+        assert_eq!(open.status, 200, "{:?}", open.body);
+        let again = app.create_from_link(&token).await;
+        assert_ne!(again, id);
+        let fresh = app.wait_for_state(again, "validated").await;
+        assert_eq!(fresh["url"], before["url"]);
+        assert_eq!(fresh["company"], before["company"]);
+        let list = app.get("/api/connections").await.body;
+        let states: Vec<_> = list
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|c| (c["id"].as_i64().unwrap_or(0), c["state"].clone()))
+            .collect();
+        assert_eq!(
+            states,
+            vec![(id, json!("off_boarded")), (again, json!("validated"))]
+        );
+        // The old record is still as it was left.
+        assert_eq!(
+            app.get(&format!("/api/connections/{id}")).await.body["state"],
+            "off_boarded"
+        );
+    }
+);
+
+both_backends!(
+    a_provider_that_cannot_be_told_leaves_everything_as_it_was,
+    |app: TestApp| async move {
+        let id = validated(&app).await;
+        let before = app.get(&format!("/api/connections/{id}")).await.body;
+        let link = stored_link(&app, id).await;
+        assert!(
+            link[0].is_some() && link[1].is_some(),
+            "registered: {link:?}"
+        );
+
+        app.faults(json!({ "down": true })).await;
+        let r = off_board(&app, id, "Delete", false).await;
+        assert_eq!(r.status, 502, "{:?}", r.body);
+        assert!(message(&r).contains("Nothing was changed"), "{:?}", r.body);
+        assert!(message(&r).contains("without telling it"), "{:?}", r.body);
+        assert_eq!(
+            app.get(&format!("/api/connections/{id}")).await.body,
+            before
+        );
+        assert_eq!(stored_link(&app, id).await, link);
+
+        // The provider is gone for good: the admin off-boards without telling it.
+        let r = off_board(&app, id, "Delete", true).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.body["state"], "off_boarded");
+        assert_eq!(stored_link(&app, id).await, [None, None, None]);
+        app.faults(json!({})).await;
+        assert!(provider_off_boarded(&app).await.is_empty(), "not told");
+        let history = app
+            .get(&format!("/api/connections/{id}/history"))
+            .await
+            .body;
+        let last = history
+            .as_array()
+            .and_then(|h| h.last())
+            .cloned()
+            .expect("history");
+        assert!(
+            last["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("without telling the provider"),
+            "{last}"
+        );
+    }
+);
+
+both_backends!(
+    off_boarding_is_refused_while_the_checks_run_and_for_other_roles,
+    |app: TestApp| async move {
+        // The checks held up by a slow provider: Awaiting validation.
+        let token = app.invite("ada@example.com", "ServiceNow Impact").await;
+        app.faults(json!({ "slow_ms": 1500 })).await;
+        let id = app.create_from_link(&token).await;
+        let r = off_board(&app, id, "Delete", false).await;
+        assert_eq!(r.status, 409, "{:?}", r.body);
+        assert!(message(&r).contains("while the checks run"), "{:?}", r.body);
+        app.faults(json!({})).await;
+        app.wait_for_state(id, "validated").await;
+
+        // An Impact app admin (not an IDI admin) and an Impact app user may not.
+        for role in ["impact_admin", "impact_user"] {
+            let client = app.user_with(&format!("{role}@example.com"), &[role]).await;
+            let r = client
+                .post(format!("{}/api/connections/{id}/off-board", app.base))
+                .json(&json!({ "version": version(&app, id).await, "confirm": "Delete" }))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(r.status(), 403, "{role}");
+        }
+        assert_eq!(
+            app.get(&format!("/api/connections/{id}")).await.body["state"],
+            "validated"
+        );
+        assert!(provider_off_boarded(&app).await.is_empty());
+    }
+);
+
+/// An existing database, made by the migrations before off-boarding, upgraded by starting the
+/// app: every row is kept, references still hold, and the company and URL are unique among live
+/// connections only.
+async fn upgrade_keeps_the_data(backend: crate::helpers::Backend) {
+    use sqlx::Executor;
+    let (url, _dir) = crate::helpers::fresh_database(backend).await;
+    let kind = match backend {
+        crate::helpers::Backend::Sqlite => "sqlite",
+        crate::helpers::Backend::Postgres => "postgres",
+    };
+    // The migrations as they were before this one.
+    let all =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../app/migrations/{kind}"));
+    let before =
+        std::env::temp_dir().join(format!("impact_migrations_{}_{kind}", std::process::id()));
+    std::fs::create_dir_all(&before).expect("dir");
+    for entry in std::fs::read_dir(&all).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        if name.as_str() < "0012" {
+            std::fs::copy(&path, before.join(&name)).expect("copy");
+        }
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+    sqlx::migrate::Migrator::new(before.as_path())
+        .await
+        .expect("old migrations")
+        .run(&pool)
+        .await
+        .expect("old schema");
+    pool.execute(
+        "INSERT INTO companies (id, name, name_key, created_at) VALUES (1, 'Acme', 'acme', 't')",
+    )
+    .await
+    .expect("company");
+    pool.execute(
+        "INSERT INTO connections (id, company_id, url, contact_email, state, registered, onboarding, \
+         outbound, inbound, version, created_at, updated_at, consumer_id, secret, event_seq) VALUES \
+         (7, 1, 'http://127.0.0.1:9/i/a', 'ada@example.com', 'validated', 1, 'complete', 'up', 'up', \
+         5, 't', 't', 'c-1', 'sealed', 3)",
+    )
+    .await
+    .expect("connection");
+    pool.execute(
+        "INSERT INTO connection_history (connection_id, at, actor, action, from_state, to_state, reason) \
+         VALUES (7, 't', 'ada@example.com', 'Save', 'pending', 'pending', 'kept')",
+    )
+    .await
+    .expect("history");
+    pool.close().await;
+
+    let db = app::server::Db::connect(&url).await.expect("upgrade");
+    let kept: (i64, String, i64, Option<String>, i64) = sqlx::query_as(
+        "SELECT company_id, state, version, consumer_id, event_seq FROM connections WHERE id = 7",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("kept row");
+    assert_eq!(kept, (1, "validated".into(), 5, Some("c-1".into()), 3));
+    let history: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM connection_history WHERE connection_id = 7")
+            .fetch_one(&db.pool)
+            .await
+            .expect("history");
+    assert_eq!(history, 1);
+    // References still hold: a connection with history cannot be deleted.
+    assert!(db
+        .pool
+        .execute("DELETE FROM connections WHERE id = 7")
+        .await
+        .is_err());
+    let second = "INSERT INTO connections (company_id, url, contact_email, state, registered, onboarding, \
+         outbound, inbound, version, created_at, updated_at) VALUES \
+         (1, 'http://127.0.0.1:9/i/a', 'ada@example.com', 'pending', 0, 'not_started', 'blank', 'blank', 1, 't', 't')";
+    // A second live connection for the company and URL is refused; once the first is
+    // off-boarded, it is not.
+    assert!(db.pool.execute(second).await.is_err());
+    db.pool
+        .execute("UPDATE connections SET state = 'off_boarded' WHERE id = 7")
+        .await
+        .expect("off-board");
+    db.pool
+        .execute(second)
+        .await
+        .expect("a new live connection");
+    assert!(db.pool.execute(second).await.is_err(), "only one live");
+    let _ = std::fs::remove_dir_all(&before);
+}
+
+crate::per_backend!(
+    an_existing_database_is_upgraded_with_its_data,
+    upgrade_keeps_the_data
+);
