@@ -163,6 +163,16 @@ pub async fn off_board_connection(
         .map_err(to_user)
 }
 
+#[server(prefix = "/fn", endpoint = "re_register_connection", output = PostJsonText)]
+pub async fn re_register_connection(
+    id: i64,
+    req: crate::model::ReRegisterConnection,
+) -> Result<ConnectionView, ApiError> {
+    crate::server::reregister::re_register(&state()?, id, &req, &actor()?)
+        .await
+        .map_err(to_user)
+}
+
 #[server(prefix = "/fn", endpoint = "list_companies", output = PostJsonText)]
 pub async fn list_companies() -> Result<Vec<CompanyView>, ApiError> {
     crate::server::companies::list(&state()?.db)

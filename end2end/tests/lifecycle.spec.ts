@@ -1,5 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-import { field, hydrated, onboard, openRegistrationLink, setFaults, shot } from './util';
+import { ADMIN, SIM, field, hydrated, onboard, openRegistrationLink, setFaults, shot } from './util';
 
 /** The typed confirmation panel the form's "Off-board" button opens. */
 const confirmPanel = (page: Page) => page.getByTestId('off-board');
@@ -88,4 +88,44 @@ test('a provider that cannot be told leaves the connection as it was, until the 
   await page.goto('/');
   await hydrated(page);
   await expect(page.getByTestId('overview')).toContainText('Off-boarded');
+});
+
+test('revoked credentials are repaired from the health dashboard: a fresh link re-registers the connection, which connects again', async ({ page }) => {
+  test.setTimeout(150_000);
+  await onboard(page, 'repair', 'Repair Stores');
+  const form = page.url();
+  // The provider's admin revokes this instance's credentials.
+  const revoked = await page.request.post(`${SIM}/sim/instances/repair/revoke`);
+  expect(revoked.ok()).toBeTruthy();
+  await page.goto(`${form}/health`);
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Rescan', exact: true }).click();
+  await expect(page.locator('tr[data-check="credentials"]')).toContainText('Failed', { timeout: 20_000 });
+  await page.reload();
+  await hydrated(page);
+  const issue = page.getByRole('article').filter({ hasText: 'Connection credentials are accepted' });
+  await expect(issue).toBeVisible();
+  await expect(issue).toContainText('Re-register this connection');
+  await shot(page, 'repair-dashboard');
+  // Its fix leads to Instance registration, where the IDI admin sends a fresh link.
+  await issue.getByRole('link', { name: 'Send a fresh registration link to re-register' }).click();
+  await expect(page).toHaveURL(/\/registrations$/);
+  await openRegistrationLink(page, 'repair', 'Repair Stores');
+  const resume = page.getByTestId('resume');
+  await expect(resume).toContainText('Repair Stores already has a connection');
+  await shot(page, 'repair-link');
+  await page.getByRole('button', { name: 'Re-register this connection' }).click();
+  await expect(page).toHaveURL(form);
+  await hydrated(page);
+  await expect(field(page, 'State')).toHaveText('Validated', { timeout: 15_000 });
+  await expect(page.getByRole('table', { name: 'History' })).toContainText('Re-registered from a fresh registration link');
+  // New credentials are a new consumer: connected to the provider again.
+  await page.getByRole('button', { name: 'Connect to provider' }).click();
+  await page.getByLabel('Your email').fill(ADMIN.email);
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await expect(page).toHaveURL(form);
+  await hydrated(page);
+  await expect(field(page, 'Outbound status')).toHaveText('Up', { timeout: 15_000 });
+  await expect(field(page, 'Inbound status')).toHaveText('Up');
+  await shot(page, 'repair-done');
 });

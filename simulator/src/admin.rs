@@ -33,6 +33,19 @@ pub async fn counters(State(state): State<SimState>, params: Params) -> Json<Cou
     Json(state.with(&params.instance(), |i| i.counters.clone()))
 }
 
+/// Revokes every consumer's credentials, as a provider's admin would: anything signed with them
+/// is refused from now on (`unknown_consumer`). Answers how many were revoked.
+#[tracing::instrument(skip(state))]
+pub async fn revoke(State(state): State<SimState>, params: Params) -> Json<serde_json::Value> {
+    let revoked = state.with(&params.instance(), |i| {
+        let n = i.consumers.len();
+        i.consumers.clear();
+        n
+    });
+    tracing::info!(revoked, "credentials revoked");
+    Json(serde_json::json!({ "revoked": revoked }))
+}
+
 #[tracing::instrument(skip(state))]
 pub async fn reset(State(state): State<SimState>, params: Params) -> StatusCode {
     state.reset(&params.instance());

@@ -146,6 +146,10 @@ pub fn router() -> Router {
             "/sim/instances/{instance}",
             axum::routing::delete(admin::reset).get(admin::counters),
         )
+        .route(
+            "/sim/instances/{instance}/revoke",
+            axum::routing::post(admin::revoke),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -228,7 +228,7 @@ pub const CHECKS: &[CheckSpec] = &[
         depends_on: &[CheckId::Protocol],
         resolution: &[
             "The registration code from the welcome email was refused by the provider (unknown, or already used by an earlier attempt).",
-            "Request a fresh registration link (Instance registration, or ask your Impact Squad), and open it to resume this connection.",
+            "Send a fresh registration link (Instance registration, or ask your Impact Squad), open it, and select \"Re-register this connection\": its new code replaces the used one.",
         ],
         article: "KB-IC-1020 Registration codes",
     },
@@ -239,7 +239,7 @@ pub const CHECKS: &[CheckSpec] = &[
         depends_on: &[CheckId::Registration, CheckId::Clock],
         resolution: &[
             "The provider refused this connection's signed requests. The credentials may have been revoked, or the instance was cloned.",
-            "Ask your Impact Squad to check the consumer record on the provider, then Rescan; if they were revoked, register again with a fresh link.",
+            "Ask your Impact Squad to check the consumer record on the provider, then Rescan; if they were revoked, open a fresh registration link and select \"Re-register this connection\" for new credentials.",
         ],
         article: "KB-IC-1021 Connection credentials",
     },
@@ -345,6 +345,19 @@ const _: () = {
         i += 1;
     }
 };
+
+/// Where a check's fix is done in this app when it is not the connection form: the link's words
+/// and address. A used registration code or revoked credentials are repaired by re-registering
+/// with a fresh registration link, which Instance registration sends.
+pub fn fix_link(check_id: &str) -> Option<(&'static str, &'static str)> {
+    match check_spec(check_id)?.id {
+        CheckId::Registration | CheckId::Credentials => Some((
+            "Send a fresh registration link to re-register",
+            "/registrations",
+        )),
+        _ => None,
+    }
+}
 
 pub fn check_spec(id: &str) -> Option<&'static CheckSpec> {
     CheckId::parse(id).map(CheckId::spec)
@@ -519,6 +532,24 @@ pub fn health_score(results: &[CheckResult]) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_used_code_and_revoked_credentials_are_fixed_by_re_registering() {
+        for id in ["registration", "credentials"] {
+            let (label, href) = fix_link(id).expect(id);
+            assert_eq!(href, "/registrations");
+            assert!(label.contains("re-register"), "{label}");
+            let spec = check_spec(id).expect(id);
+            assert!(
+                spec.resolution
+                    .iter()
+                    .any(|r| r.contains("Re-register this connection")),
+                "{id}"
+            );
+        }
+        assert_eq!(fix_link("tls"), None);
+        assert_eq!(fix_link("no such check"), None);
+    }
 
     #[test]
     fn the_catalogue_is_consistent() {

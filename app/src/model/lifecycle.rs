@@ -25,6 +25,19 @@ impl OffBoardConnection {
     pub const CONFIRM_FIELD: &'static str = "confirm";
 }
 
+/// "Re-register this connection": the version the admin saw and the fresh registration link's
+/// token, whose new code replaces the old one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ReRegisterConnection {
+    pub version: i64,
+    pub registration_token: String,
+}
+
+impl ReRegisterConnection {
+    pub const TOKEN_FIELD: &'static str = "registration_token";
+}
+
 /// Whether `typed` confirms off-boarding: "Delete", as written (spaces around it ignored). The
 /// button stays disabled until it does; the server asks again.
 pub fn check_off_board_confirmation(typed: &str) -> Result<(), FieldError> {

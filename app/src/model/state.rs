@@ -176,6 +176,10 @@ pub enum Action {
     /// "Off-board": the provider is told, the credentials erased, the record kept to read. Asked
     /// for with the typed confirmation (`check_off_board_confirmation`), not from `act`.
     OffBoard,
+    /// "Re-register this connection" from a fresh registration link: its new code replaces the
+    /// old one and the old credentials, and the checks run again (registering first). The repair
+    /// for a used registration code or revoked credentials.
+    ReRegister,
 }
 
 // Labels: button text for user actions (the product's labels); a description for system events,
@@ -195,6 +199,7 @@ labelled_enum! {
     Retry => "retry", "Retry";
     Heartbeat => "heartbeat", "Connection health check";
     OffBoard => "off_board", "Off-board";
+    ReRegister => "re_register", "Re-register";
 }
 
 impl Action {
@@ -458,6 +463,27 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
                 inbound: LinkStatus::Blank,
             };
         }
+        Action::ReRegister => {
+            if s.state == S::AwaitingValidation {
+                return refuse(format!(
+                    "Re-register is not available while the checks run; the connection is {state}. Wait until they finish."
+                ));
+            }
+            if s.onboarding.is_running() {
+                return refuse(format!(
+                    "Re-register is not available while onboarding runs (\"{}\"); the connection is {state}. Wait for onboarding to finish.",
+                    s.onboarding.label()
+                ));
+            }
+            // New credentials are a new consumer on the provider: validated, then onboarded, anew.
+            next = ConnectionStatus {
+                state: S::AwaitingValidation,
+                registered: false,
+                onboarding: O::NotStarted,
+                outbound: LinkStatus::Blank,
+                inbound: LinkStatus::Blank,
+            };
+        }
         // Allowed once onboarded; the statuses it sets come from what the heartbeat found
         // (`heartbeat::after_heartbeat`), not from the action alone.
         Action::Heartbeat => {
@@ -558,21 +584,29 @@ mod tests {
         // Off-boarded: nothing of the link remains, and nothing more can happen to it.
         let ob = st(OffBoarded, false, NS, B, B);
         let off = (A::OffBoard, ob);
+        // Re-registering from a fresh link: the checks again, from registration on.
+        let rr = (A::ReRegister, r1);
         vec![
-            (r0, vec![(A::Save, r0), (A::SubmitForValidation, r1), off]),
+            (
+                r0,
+                vec![(A::Save, r0), (A::SubmitForValidation, r1), off, rr],
+            ),
             // The checks cannot pass before registration; they can fail.
             (r1, vec![(A::Register, r3), (A::ValidationFailed, r2)]),
-            (r2, vec![(A::Save, r2), (A::Rescan, r1), off]),
+            (r2, vec![(A::Save, r2), (A::Rescan, r1), off, rr]),
             (
                 r3,
                 vec![(A::ValidationPassed, r4), (A::ValidationFailed, r5)],
             ),
             (
                 r4,
-                vec![(A::Save, r6), (A::Rescan, r7), (A::Onboard, r8), off],
+                vec![(A::Save, r6), (A::Rescan, r7), (A::Onboard, r8), off, rr],
             ),
-            (r5, vec![(A::Save, r5), (A::Rescan, r3), off]),
-            (r6, vec![(A::Save, r6), (A::SubmitForValidation, r3), off]),
+            (r5, vec![(A::Save, r5), (A::Rescan, r3), off, rr]),
+            (
+                r6,
+                vec![(A::Save, r6), (A::SubmitForValidation, r3), off, rr],
+            ),
             (
                 r7,
                 vec![(A::ValidationPassed, r4), (A::ValidationFailed, r5)],
@@ -587,18 +621,18 @@ mod tests {
             ),
             (
                 r10,
-                vec![(A::Save, r13), (A::Rescan, r14), (A::Retry, r8), off],
+                vec![(A::Save, r13), (A::Rescan, r14), (A::Retry, r8), off, rr],
             ),
             // Onboarded: the scheduled health check and Rescan, which runs the connection health
             // suite (the statuses they find: `heartbeat`).
-            (r11, vec![(A::Rescan, r11), (A::Heartbeat, r11), off]),
+            (r11, vec![(A::Rescan, r11), (A::Heartbeat, r11), off, rr]),
             (
                 r12,
-                vec![(A::Save, r13), (A::Rescan, r15), (A::Retry, r16), off],
+                vec![(A::Save, r13), (A::Rescan, r15), (A::Retry, r16), off, rr],
             ),
             (
                 r13,
-                vec![(A::Save, r13), (A::SubmitForValidation, r17), off],
+                vec![(A::Save, r13), (A::SubmitForValidation, r17), off, rr],
             ),
             (
                 r14,
@@ -616,7 +650,7 @@ mod tests {
                 r17,
                 vec![(A::ValidationPassed, r10), (A::ValidationFailed, r18)],
             ),
-            (r18, vec![(A::Save, r18), (A::Rescan, r17), off]),
+            (r18, vec![(A::Save, r18), (A::Rescan, r17), off, rr]),
             (ob, vec![]),
         ]
     }
@@ -810,6 +844,32 @@ mod tests {
                 assert!(s.state.is_live());
             }
         }
+    }
+
+    #[test]
+    fn re_registering_an_onboarded_connection_validates_and_onboards_it_anew() {
+        let mut s = st(Validated, true, Complete, Up, Up);
+        assert!(
+            !A::ReRegister.is_user_action(),
+            "it comes from a registration link"
+        );
+        s = step(s, A::ReRegister);
+        assert_eq!(s, st(AwaitingValidation, false, NS, B, B));
+        // The scan registers with the new code first, then passes; onboarding comes next.
+        s = step(s, A::Register);
+        s = step(s, A::ValidationPassed);
+        assert_eq!(s, st(Validated, true, NS, NO, NO));
+        assert!(allowed_user_actions(s).contains(&A::Onboard));
+        // Not while work runs, and not once off-boarded.
+        for busy in [
+            st(AwaitingValidation, true, NS, B, B),
+            st(Validated, true, Syncing, Up, NO),
+        ] {
+            let r = transition(busy, A::ReRegister).unwrap_err();
+            assert!(r.reason.contains("Wait"), "{}", r.reason);
+        }
+        let r = transition(st(OffBoarded, false, NS, B, B), A::ReRegister).unwrap_err();
+        assert!(r.reason.contains("fresh registration link"), "{}", r.reason);
     }
 
     #[test]

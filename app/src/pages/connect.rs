@@ -7,14 +7,17 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use super::connection_form::{CompanyPicker, ReadOnlyFields};
 use crate::{
     api::{
-        connection_for_url, list_companies, open_registration, resend_registration,
-        save_new_connection,
+        connection_for_url, list_companies, open_registration, re_register_connection,
+        resend_registration, save_new_connection,
     },
     components::{
         outcome::{described_by, invalid, unplaced, FieldMessage, Kind, Outcome},
         status::ErrorBanner,
     },
-    model::{ApiError, CompanyName, CreateConnection, EmailAddress, RegistrationLinkView},
+    model::{
+        transition, Access, Action as Step, ApiError, CompanyName, ConnectionView,
+        CreateConnection, EmailAddress, ReRegisterConnection, RegistrationLinkView,
+    },
 };
 
 #[component]
@@ -25,27 +28,71 @@ pub fn Connect() -> impl IntoView {
         let link = open_registration(t).await?;
         let existing = connection_for_url(link.provider_url.clone()).await?;
         let companies = list_companies().await?;
-        Ok::<_, ApiError>((link, existing, companies))
+        let manage = crate::api::me()
+            .await?
+            .is_some_and(|u| u.may(Access::ManageConnection));
+        Ok::<_, ApiError>((link, existing, companies, manage))
     });
     view! {
         <Suspense fallback=|| view! { <section class="card"><p class="muted">"Checking your registration link…"</p></section> }>
             {move || Suspend::new(async move {
                 match link.await {
-                    Ok((_, Some(existing), _)) => view! {
-                        <section class="card">
-                            <Title text=crate::model::page_title(&["Provider connection", &existing.company])/>
-                            <h1>"Provider connection"</h1>
-                            <div class="banner warn" role="status" data-testid="resume">
-                                {format!("A connection to {} already exists for {}. ", existing.url, existing.company)}
-                                <a href=format!("/connections/{}", existing.id)>"Resume the existing connection"</a>
-                            </div>
-                        </section>
-                    }.into_any(),
-                    Ok((link, None, companies)) => view! { <NewConnection link companies token=token()/> }.into_any(),
+                    Ok((_, Some(existing), _, manage)) => view! { <ExistingConnection existing manage token=token()/> }.into_any(),
+                    Ok((link, None, companies, _)) => view! { <NewConnection link companies token=token()/> }.into_any(),
                     Err(e) => view! { <LinkProblem error=e/> }.into_any(),
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The link's provider already has a live connection: resume it, or (an IDI admin, when its state
+/// allows) re-register it with this link, the repair for a used code or revoked credentials.
+#[component]
+fn ExistingConnection(existing: ConnectionView, manage: bool, token: String) -> impl IntoView {
+    let id = existing.id;
+    let offered = manage && transition(existing.status(), Step::ReRegister).is_ok();
+    let req = ReRegisterConnection {
+        version: existing.version,
+        registration_token: token,
+    };
+    let send = Action::new(move |req: &ReRegisterConnection| {
+        let req = req.clone();
+        async move { re_register_connection(id, req).await }
+    });
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = send.value().get() {
+            navigate(&format!("/connections/{id}"), Default::default());
+        }
+    });
+    view! {
+        <section class="card">
+            <Title text=crate::model::page_title(&["Provider connection", &existing.company])/>
+            <h1>"Provider connection"</h1>
+            <div class="banner warn" role="status" data-testid="resume">
+                {format!("{} already has a connection to {} ({}). ", existing.company, existing.url, existing.state.label())}
+                <a href=format!("/connections/{id}")>"Resume the existing connection"</a>
+            </div>
+            <Show when=move || offered>
+                <h2>"Re-register it with this link"</h2>
+                <p>
+                    "If its registration code was used or its credentials were revoked, this link repairs it: its new registration code replaces the old one and the old credentials, and the health scan checks run again. "
+                    "A connection that was onboarded is connected to the provider again afterwards."
+                </p>
+                <div class="actions">
+                    <button type="button" data-action="re_register"
+                        disabled=move || send.pending().get()
+                        on:click={
+                            let req = req.clone();
+                            move |_| { send.dispatch(req.clone()); }
+                        }>
+                        "Re-register this connection"
+                    </button>
+                </div>
+            </Show>
+            {move || send.value().get().and_then(Result::err).map(|e| view! { <ErrorBanner error=e/> })}
+        </section>
     }
 }
 

@@ -121,8 +121,6 @@ fn ConnectionEditor(
     live: Live,
 ) -> impl IntoView {
     let id = conn.id;
-    // Off-boarded: kept to read, so its company is no longer anyone's to change.
-    let read_only = !manage || !conn.state.is_live();
     let confirming = RwSignal::new(false);
     let initial_company = conn.company.clone();
     let url = conn.url.clone();
@@ -257,7 +255,7 @@ fn ConnectionEditor(
                     save.dispatch((company.get_untracked(), current.get_untracked().version));
                 }
             >
-                <CompanyPicker companies initial=initial_company company error=error.into() disabled=read_only/>
+                <CompanyPicker companies initial=initial_company company error=error.into() disabled=Signal::derive(move || !manage || !current.get().state.is_live())/>
                 <label for="url">"URL"</label>
                 <input id="url" type="text" readonly value=url data-testid="url"/>
                 <label for="conn-state">"State"</label>

@@ -20,9 +20,9 @@ pub fn CompanyPicker(
     company: RwSignal<String>,
     /// The last refusal: shown under the field when it is about the company.
     error: Signal<Option<ApiError>>,
-    /// Read-only for people who may not change the connection.
-    #[prop(optional)]
-    disabled: bool,
+    /// Read-only for people who may not change the connection, and once it is off-boarded.
+    #[prop(optional, into)]
+    disabled: Signal<bool>,
 ) -> impl IntoView {
     let adding = RwSignal::new(false);
     let new_name = RwSignal::new(String::new());
@@ -44,7 +44,7 @@ pub fn CompanyPicker(
                 id="company"
                 name="company"
                 data-testid="company-select"
-                disabled=disabled
+                disabled=move || disabled.get()
                 aria-describedby=described_by(error, CompanyName::FIELD, "company")
                 aria-invalid=move || invalid(error, CompanyName::FIELD)().to_string()
                 on:change=move |ev| {

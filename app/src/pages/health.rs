@@ -112,6 +112,9 @@ pub fn Health() -> impl IntoView {
                                             <p data-testid="found">{c.message.clone()}</p>
                                             <h4>"How to fix it"</h4>
                                             <ol>{c.resolution.iter().map(|s| view! { <li>{s.clone()}</li> }).collect_view()}</ol>
+                                            {crate::model::fix_link(&c.check_id).map(|(label, href)| view! {
+                                                <p><a href=href data-testid="fix-link">{label}</a></p>
+                                            })}
                                             <p class="muted">{format!("Knowledge article: {}", c.article)}
                                                 {c.retryable.then_some(" · Retrying may help (the provider was down or slow).")}</p>
                                             <button type="button" class="secondary" data-testid="validate-resolve"

@@ -36,8 +36,9 @@ pub fn OffBoardConfirm(
     Effect::new(move |_| match send.value().get() {
         Some(Ok(_)) => {
             error.set(None);
-            open.set(false);
+            // The record is read again first; closing the panel disposes this component.
             changed.update(|n| *n += 1);
+            open.set(false);
         }
         Some(Err(e)) => error.set(Some(e)),
         None => {}

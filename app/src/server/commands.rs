@@ -118,6 +118,13 @@ pub async fn act(
     if current.version != req.version {
         return Err(connections::stale(id, req.version, current.version));
     }
+    if req.action == Action::ReRegister {
+        return Err(crate::model::FieldError::new(
+            "action",
+            "Re-register comes with a fresh registration link: open the link, or send {\"version\", \"registration_token\"} with POST on the connection's /re-register.",
+        )
+        .into());
+    }
     if !req.action.is_user_action() {
         return Err(crate::model::FieldError::new(
             "action",

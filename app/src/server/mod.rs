@@ -28,6 +28,7 @@ pub mod provider;
 pub mod provider_error;
 pub mod relay;
 pub mod request_id;
+pub mod reregister;
 pub mod revocations;
 pub mod scan;
 pub mod sealed;

@@ -68,7 +68,8 @@ async fn tell_provider(
             Ok("The provider no longer accepted these credentials; they were erased here".into())
         }
         Err(e) => Err(ServiceError::Provider(format!(
-            "The provider could not be told to off-board this connection ({e}). Nothing was changed. Try again later; if the provider is gone for good, off-board without telling it."
+            "The provider could not be told to off-board this connection ({}). Nothing was changed. Try again later; if the provider is gone for good, off-board without telling it.",
+            e.to_string().trim_end_matches('.')
         ))),
     }
 }

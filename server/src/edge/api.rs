@@ -18,8 +18,8 @@ use app::{
         ActivityId, ApiError, AuditEntry, CompanyView, ConnectionAction, ConnectionView,
         CreateCompany, CreateConnection, CurrentUser, GuidedSetupView, HealthView, HistoryEntry,
         InvitationRequest, InvitationView, NewUser, OffBoardConnection, OutboxMessage,
-        RegistrationLinkView, ScanRunView, UpdateConnection, UserChange, UserView,
-        VerificationView,
+        ReRegisterConnection, RegistrationLinkView, ScanRunView, UpdateConnection, UserChange,
+        UserView, VerificationView,
     },
     server::{
         accounts, audit, commands, companies, connections, invitations, outbox, AppState,
@@ -52,6 +52,11 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
             "/connections/{id}/off-board",
             &[M::POST],
             post(off_board_connection),
+        )
+        .route(
+            "/connections/{id}/re-register",
+            &[M::POST],
+            post(re_register_connection),
         )
         .route(
             "/connections/{id}/history",
@@ -197,6 +202,21 @@ async fn off_board_connection(
 ) -> ApiResult<ConnectionView> {
     Ok(Json(
         app::server::offboard::off_board(&state, id.get(), &req, &user.email).await?,
+    ))
+}
+
+/// "Re-register this connection" with a fresh registration link for its provider: the link's new
+/// code replaces the old one and the credentials, and the checks run again. IDI admins only.
+#[utoipa::path(post, path = "/api/connections/{id}/re-register", tag = "connections", params(("id" = i64, Path, description = "The connection's id")), request_body = ReRegisterConnection, responses((status = 200, description = "The record, Awaiting validation", body = ConnectionView), (status = 410, description = "The link cannot be used (expired, used, superseded)", body = ApiError), (status = 422, description = "The link is for another provider", body = ApiError), (status = 409, description = "Not allowed in this state, or changed since", body = ApiError)))]
+#[tracing::instrument(skip(state, req))]
+async fn re_register_connection(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    id: ConnectionPath,
+    Json(req): Json<ReRegisterConnection>,
+) -> ApiResult<ConnectionView> {
+    Ok(Json(
+        app::server::reregister::re_register(&state, id.get(), &req, &user.email).await?,
     ))
 }
 

@@ -47,6 +47,7 @@ const SESSION: &str = "session_cookie";
         api::update_connection,
         api::act_on_connection,
         api::off_board_connection,
+        api::re_register_connection,
         api::connection_history,
         api::connection_health,
         api::rescan_check,

@@ -38,6 +38,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("save_connection", Access::ManageConnection),
     ("act_on_connection", Access::ManageConnection),
     ("off_board_connection", Access::ManageConnection),
+    ("re_register_connection", Access::ManageConnection),
     ("list_invitations", Access::ManageConnection),
     ("issue_invitation", Access::ManageConnection),
     ("list_outbox", Access::ManageConnection),

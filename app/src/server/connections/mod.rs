@@ -14,5 +14,5 @@ pub use progress::{
 pub use read::{find_by_url, get, history, list};
 pub use secrets::{by_consumer, credentials, private, store_credentials, Private};
 pub(crate) use secrets::{replace_sealed_secret, sealed_secrets};
-pub use write::{apply, create, off_board, set_company};
+pub use write::{apply, create, off_board, re_register, set_company};
 pub(crate) use write::{stale, write_system_transition, write_transition};

@@ -81,6 +81,29 @@ pub(crate) async fn erase(tx: &mut Transaction<'static, Any>, id: i64) -> Result
     .map(|_| ())
 }
 
+/// Re-registering, inside its transaction: the old credentials go and the fresh link's
+/// registration code and named contact take their place (the scan exchanges the code).
+pub(crate) async fn replace_registration(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+    invitation_id: i64,
+    code: Option<&str>,
+    contact_email: &str,
+) -> Result<(), sqlx::Error> {
+    erase(tx, id).await?;
+    sqlx::query(
+        "UPDATE connections SET registration_code = $1, invitation_id = $2, contact_email = $3 \
+         WHERE id = $4",
+    )
+    .bind(code)
+    .bind(invitation_id)
+    .bind(contact_email)
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
 /// The connection a provider's signed call names by its consumer id, with the secret as
 /// stored (sealed): the inbound check opens it itself, to answer every failure alike.
 pub async fn by_consumer(

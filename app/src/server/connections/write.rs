@@ -259,22 +259,32 @@ pub async fn apply(
     }
 }
 
-/// Writes "Off-board" on the record as it is now (the person's version was checked before the
-/// provider was told, and the provider has let go: a heartbeat's change since is no reason to
-/// stop), with the credentials erased, in one transaction; publishes the event.
-#[tracing::instrument(skip(state))]
-pub async fn off_board(
+/// The writes an action brings with it, made in the transaction that records it.
+type Alongside<'a> = dyn for<'t> Fn(
+        &'t mut Transaction<'static, Any>,
+    ) -> futures::future::BoxFuture<'t, Result<(), ServiceError>>
+    + Send
+    + Sync
+    + 'a;
+
+/// Writes `action` on the record as it is now, with `alongside`'s writes, in one transaction,
+/// and publishes the event. For a step whose outside effect (the provider told) is already done
+/// once the person's version was checked: a heartbeat's change since is no reason to stop, so a
+/// moved version is read again and retried.
+async fn apply_after_provider(
     state: &AppState,
     id: i64,
+    action: Action,
     actor: &str,
     reason: &str,
+    alongside: &Alongside<'_>,
 ) -> Result<ConnectionView, ServiceError> {
     let mut attempts = 0;
     loop {
         let current = get(&state.db, id).await?;
-        let next = transition(current.status(), Action::OffBoard)?;
+        let next = transition(current.status(), action)?;
         let mut tx = state.db.pool.begin().await?;
-        super::secrets::erase(&mut tx, id).await?;
+        alongside(&mut tx).await?;
         match write_transition(
             &mut tx,
             &current,
@@ -282,7 +292,7 @@ pub async fn off_board(
             next,
             None,
             actor,
-            Action::OffBoard,
+            action,
             reason,
         )
         .await
@@ -296,6 +306,49 @@ pub async fn off_board(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// "Off-board", once the provider has let go: the credentials erased with the transition.
+#[tracing::instrument(skip(state))]
+pub async fn off_board(
+    state: &AppState,
+    id: i64,
+    actor: &str,
+    reason: &str,
+) -> Result<ConnectionView, ServiceError> {
+    apply_after_provider(state, id, Action::OffBoard, actor, reason, &|tx| {
+        Box::pin(async move { Ok(super::secrets::erase(tx, id).await?) })
+    })
+    .await
+}
+
+/// "Re-register", once the provider was asked to retire the old credentials: the fresh link
+/// consumed and the registration replaced with the transition.
+#[tracing::instrument(skip(state, inv))]
+pub async fn re_register(
+    state: &AppState,
+    id: i64,
+    inv: &invitations::Invitation,
+    actor: &str,
+    reason: &str,
+) -> Result<ConnectionView, ServiceError> {
+    apply_after_provider(state, id, Action::ReRegister, actor, reason, &|tx| {
+        // Owned: each attempt's writes outlive nothing but their transaction.
+        let inv = inv.clone();
+        Box::pin(async move {
+            invitations::consume(tx, &inv).await?;
+            super::secrets::replace_registration(
+                tx,
+                id,
+                inv.id,
+                inv.registration_code.as_deref(),
+                &inv.email,
+            )
+            .await?;
+            Ok(())
+        })
+    })
+    .await
 }
 
 /// "Save" on an existing record: change its company.

@@ -1,4 +1,4 @@
-//! Off-boarding (issue 15): an IDI admin types "Delete", the provider is told, the credentials
+//! The connection lifecycle (issue 15). Off-boarding: an IDI admin types "Delete", the provider is told, the credentials
 //! are revoked and erased, the record stays readable as Off-boarded, and the company can be
 //! connected again. A provider that cannot be told leaves everything as it was; other roles,
 //! other states and a wrong word are refused with nothing changed.
@@ -387,4 +387,144 @@ async fn upgrade_keeps_the_data(backend: crate::helpers::Backend) {
 crate::per_backend!(
     an_existing_database_is_upgraded_with_its_data,
     upgrade_keeps_the_data
+);
+
+async fn re_register(app: &TestApp, id: i64, token: &str) -> Reply {
+    let v = version(app, id).await;
+    app.post(
+        &format!("/api/connections/{id}/re-register"),
+        json!({ "version": v, "registration_token": token }),
+    )
+    .await
+}
+
+both_backends!(
+    revoked_credentials_are_repaired_by_re_registering_with_a_fresh_link,
+    |app: TestApp| async move {
+        let id = onboarded(&app).await;
+        let old = app::server::connections::credentials(&app.state, id)
+            .await
+            .expect("read")
+            .expect("credentials");
+        // The provider's admin revokes them: the connection health scan finds Outbound Down.
+        let revoked: Value = reqwest::Client::new()
+            .post(format!(
+                "{}/sim/instances/{}/revoke",
+                app.sim_base(),
+                app.instance
+            ))
+            .send()
+            .await
+            .expect("revoke")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(revoked["revoked"], 1);
+        let r = app.rescan(id).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        crate::helpers::eventually("Outbound Down", async || {
+            app.get(&format!("/api/connections/{id}")).await.body["outbound"] == "down"
+        })
+        .await;
+
+        // A fresh link for the same provider re-registers the connection.
+        let token = app.invite("ada@example.com", "ServiceNow Impact").await;
+        let r = re_register(&app, id, &token).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.body["registered"], false);
+        assert_eq!(r.body["onboarding"], "not_started");
+        let c = app.wait_for_state(id, "validated").await;
+        assert_eq!(c["registered"], true);
+        let new = app::server::connections::credentials(&app.state, id)
+            .await
+            .expect("read")
+            .expect("new credentials");
+        assert_ne!(new.consumer_id, old.consumer_id);
+        let history = app
+            .get(&format!("/api/connections/{id}/history"))
+            .await
+            .body;
+        let entry = history
+            .as_array()
+            .expect("history")
+            .iter()
+            .find(|h| h["action"] == "Re-register")
+            .cloned()
+            .expect("a Re-register entry");
+        assert!(
+            entry["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("the provider did not retire the old credentials"),
+            "{entry}"
+        );
+        // New credentials are a new consumer: onboarded again, both directions Up.
+        let (status, _) = crate::onboarding::authorise(&app, id, "ada@example.com").await;
+        assert_eq!(status, 303);
+        let done = crate::onboarding::wait_onboarding(&app, id, "complete").await;
+        assert_eq!(
+            (&done["outbound"], &done["inbound"]),
+            (&json!("up"), &json!("up"))
+        );
+        // The link was used.
+        let again = re_register(&app, id, &token).await;
+        assert_eq!(again.status, 410, "{:?}", again.body);
+    }
+);
+
+both_backends!(
+    re_registering_retires_the_old_credentials_and_refuses_a_link_for_another_provider,
+    |app: TestApp| async move {
+        let id = validated(&app).await;
+        let old = stored_link(&app, id).await[0].clone().expect("consumer id");
+        let before = app.get(&format!("/api/connections/{id}")).await.body;
+
+        // A link for another provider instance cannot re-register this connection.
+        let other_url = format!("{}/i/elsewhere", app.sim_base());
+        let r = app
+            .post(
+                "/api/invitations",
+                json!({ "email": "bob@example.com", "company": "Elsewhere", "provider_url": other_url }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let other = app.get("/api/outbox").await.body[0]["link"]
+            .as_str()
+            .and_then(|l| l.split_once("token="))
+            .map(|(_, t)| t.to_string())
+            .expect("token");
+        let refused = re_register(&app, id, &other).await;
+        assert_eq!(refused.status, 422, "{:?}", refused.body);
+        assert_eq!(refused.body["field"], "registration_token");
+        assert!(
+            message(&refused).contains("not this connection's provider"),
+            "{:?}",
+            refused.body
+        );
+        // Nor a stale version, nor an empty token.
+        let token = app.invite("ada@example.com", "ServiceNow Impact").await;
+        let stale = app
+            .post(
+                &format!("/api/connections/{id}/re-register"),
+                json!({ "version": 1, "registration_token": token }),
+            )
+            .await;
+        assert_eq!(stale.status, 409, "{:?}", stale.body);
+        assert_eq!(re_register(&app, id, " ").await.status, 422);
+        assert_eq!(
+            app.get(&format!("/api/connections/{id}")).await.body,
+            before
+        );
+        assert!(provider_off_boarded(&app).await.is_empty());
+
+        let r = re_register(&app, id, &token).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        app.wait_for_state(id, "validated").await;
+        // The provider retired the old consumer; the new one is another.
+        assert_eq!(provider_off_boarded(&app).await, vec![old.clone()]);
+        let new = stored_link(&app, id).await[0]
+            .clone()
+            .expect("new consumer id");
+        assert_ne!(new, old);
+    }
 );
