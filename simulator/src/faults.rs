@@ -24,6 +24,9 @@ pub struct Faults {
     pub bad_credentials: bool,
     pub entitlement: EntitlementFault,
     pub inbound_blocked: bool,
+    /// Completing onboarding answers `inbound_ok: true` without calling the consumer: a
+    /// provider's word the consumer must not take for an inbound call.
+    pub inbound_unsent: bool,
     pub clock_skew_secs: i64,
     pub fail_settings_group: Option<String>,
     /// Every provider endpoint answers `307` to this address instead.
@@ -44,6 +47,7 @@ impl Default for Faults {
             bad_credentials: false,
             entitlement: EntitlementFault::Active,
             inbound_blocked: false,
+            inbound_unsent: false,
             clock_skew_secs: 0,
             fail_settings_group: None,
             redirect_to: None,

@@ -347,6 +347,12 @@ async fn run(state: &AppState, id: i64, lease: &Lease) -> Result<(), ServiceErro
             "The provider could not reach this instance's inbound endpoint ({why}). Check the base URL and firewall, then select Retry"
         )));
     }
+    // Inbound is Up on a call we received and verified, not on the provider's word for it.
+    if !connections::inbound_seen_in_run(&state.db, id, done.run).await? {
+        return Err(ServiceError::Provider(
+            "The provider says it reached this instance, but no signed call from it arrived at the inbound endpoint during this onboarding, so Inbound is not Up. Check that the provider calls this instance's base URL, then select Retry".into(),
+        ));
+    }
     step(
         state,
         id,

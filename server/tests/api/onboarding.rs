@@ -276,6 +276,48 @@ both_backends!(
 );
 
 both_backends!(
+    inbound_is_up_only_on_a_call_received_not_on_the_providers_word,
+    |app: TestApp| async move {
+        let id = validated(&app).await;
+        // The provider answers "inbound_ok" without ever calling us.
+        app.faults(json!({ "inbound_unsent": true })).await;
+        let (status, _) = authorise(&app, id, "ada@example.com").await;
+        assert_eq!(status, 303);
+        let c = wait_onboarding(&app, id, "failed").await;
+        assert_eq!(
+            (c["outbound"].as_str(), c["inbound"].as_str()),
+            (Some("up"), Some("not_onboarded"))
+        );
+        let history = app
+            .get(&format!("/api/connections/{id}/history"))
+            .await
+            .body;
+        assert!(
+            history
+                .as_array()
+                .expect("history")
+                .iter()
+                .any(|h| h["reason"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("no signed call from it arrived")),
+            "{history}"
+        );
+        // A provider that does call back: Retry completes, Inbound Up.
+        app.faults(json!({})).await;
+        let r = app
+            .post(
+                &format!("/api/connections/{id}/actions"),
+                json!({ "action": "retry", "version": c["version"] }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let c = wait_onboarding(&app, id, "complete").await;
+        assert_eq!(c["inbound"], "up");
+    }
+);
+
+both_backends!(
     a_provider_fault_mid_sync_fails_then_retry_completes,
     |app: TestApp| async move {
         let id = validated(&app).await;

@@ -8,8 +8,8 @@ mod secrets;
 mod write;
 
 pub use progress::{
-    awaiting_validation, count_for_company, mark_inbound_seen, next_onboarding_run,
-    onboarding_in_progress, onboarding_run, set_auth_state, take_auth_state,
+    awaiting_validation, count_for_company, inbound_seen_in_run, mark_inbound_seen,
+    next_onboarding_run, onboarding_in_progress, onboarding_run, set_auth_state, take_auth_state,
 };
 pub use read::{find_by_url, get, history, list};
 pub use secrets::{by_consumer, credentials, private, store_credentials, Private};

@@ -53,14 +53,27 @@ pub async fn onboarding_run(db: &Db, id: i64) -> Result<i64, ServiceError> {
     )
 }
 
-/// The provider reached our inbound endpoint.
+/// The provider's verified "onboarded" call reached our inbound endpoint, during the onboarding
+/// run the row counts now.
 pub async fn mark_inbound_seen(db: &Db, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE connections SET inbound_seen_at = $1 WHERE id = $2")
+    sqlx::query(
+        "UPDATE connections SET inbound_seen_at = $1, inbound_seen_run = onboarding_run WHERE id = $2",
+    )
         .bind(clock::to_db(clock::now()))
         .bind(id)
         .execute(&db.pool)
         .await
         .map(|_| ())
+}
+
+/// Whether the provider's verified "onboarded" call arrived during onboarding run `run`.
+pub async fn inbound_seen_in_run(db: &Db, id: i64, run: i64) -> Result<bool, ServiceError> {
+    let seen: Option<i64> = sqlx::query("SELECT inbound_seen_run FROM connections WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await?
+        .try_get("inbound_seen_run")?;
+    Ok(seen == Some(run))
 }
 
 /// Connections whose onboarding run was started and not finished.
