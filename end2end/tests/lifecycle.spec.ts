@@ -129,3 +129,20 @@ test('revoked credentials are repaired from the health dashboard: a fresh link r
   await expect(field(page, 'Inbound status')).toHaveText('Up');
   await shot(page, 'repair-done');
 });
+
+test('Rotate credentials on the form keeps the link up and says until when the old secret is honoured', async ({ page }) => {
+  test.setTimeout(90_000);
+  await onboard(page, 'rotate', 'Rotate Stores');
+  await page.getByRole('button', { name: 'Rotate credentials' }).click();
+  const history = page.getByRole('table', { name: 'History' });
+  await expect(history).toContainText('Credentials rotated on request; the old secret is honoured until');
+  await expect(field(page, 'State')).toHaveText('Validated');
+  await expect(field(page, 'Outbound status')).toHaveText('Up');
+  await expect(field(page, 'Inbound status')).toHaveText('Up');
+  // The link works on the new secret: a Rescan's connection health checks pass.
+  await page.getByRole('button', { name: 'Rescan', exact: true }).click();
+  await page.goto(`${page.url()}/health`);
+  await hydrated(page);
+  await expect(page.locator('tr[data-check="credentials"]')).toContainText('Passed', { timeout: 15_000 });
+  await shot(page, 'rotate-health');
+});

@@ -143,6 +143,7 @@ impl Config {
                 lease: Duration::from_millis(defaults::LEASE_MS),
                 health_interval: Duration::from_secs(defaults::HEALTH_INTERVAL_SECONDS),
                 slow_ms: defaults::SLOW_MS,
+                rotation_grace: Duration::from_secs(defaults::ROTATION_GRACE_SECONDS),
             },
             sessions: Default::default(),
             admin: None,
@@ -242,6 +243,11 @@ impl Config {
                     &s.slow_ms,
                     "a positive number of milliseconds",
                 )?,
+                rotation_grace: Duration::from_secs(positive(
+                    "IMPACT_ROTATION_GRACE_SECONDS",
+                    &s.rotation_grace_seconds,
+                    "a positive number of seconds",
+                )?),
             },
             sessions: app::server::accounts::SessionPolicy {
                 idle: chrono::Duration::minutes(positive(

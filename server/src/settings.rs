@@ -28,6 +28,8 @@ pub mod defaults {
     pub const LEASE_MS: u64 = 10_000;
     pub const HEALTH_INTERVAL_SECONDS: u64 = 60;
     pub const SLOW_MS: u64 = 1_000;
+    /// Five minutes: longer than any call in flight when credentials are rotated.
+    pub const ROTATION_GRACE_SECONDS: u64 = 300;
     pub const LOG_FORMAT: &str = "text";
 }
 
@@ -210,6 +212,12 @@ pub struct Settings {
     #[arg(long, env = "IMPACT_SLOW_MS", value_name = "MS",
         default_value_t = defaults::SLOW_MS.to_string())]
     pub slow_ms: String,
+
+    /// After credentials are rotated, how long the old secret is still honoured (by the provider
+    /// and by this instance's inbound endpoint) before it is retired, in seconds
+    #[arg(long, env = "IMPACT_ROTATION_GRACE_SECONDS", value_name = "SECONDS",
+        default_value_t = defaults::ROTATION_GRACE_SECONDS.to_string())]
+    pub rotation_grace_seconds: String,
     /// How log lines are written to stderr: text (for people) or json (one JSON object per
     /// line, for a log collector)
     #[arg(long, env = "IMPACT_LOG_FORMAT", value_name = "FORMAT",

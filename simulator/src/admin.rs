@@ -46,6 +46,22 @@ pub async fn revoke(State(state): State<SimState>, params: Params) -> Json<serde
     Json(serde_json::json!({ "revoked": revoked }))
 }
 
+/// The provider asks every consumer of the instance to rotate its credentials: the next echo
+/// (heartbeat) answer of each says `"rotate": true` until it does. Answers how many were asked.
+#[tracing::instrument(skip(state))]
+pub async fn ask_rotation(
+    State(state): State<SimState>,
+    params: Params,
+) -> Json<serde_json::Value> {
+    let asked = state.with(&params.instance(), |i| {
+        i.consumers
+            .values_mut()
+            .map(|c| c.rotation_asked = true)
+            .count()
+    });
+    Json(serde_json::json!({ "asked": asked }))
+}
+
 #[tracing::instrument(skip(state))]
 pub async fn reset(State(state): State<SimState>, params: Params) -> StatusCode {
     state.reset(&params.instance());

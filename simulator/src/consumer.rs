@@ -251,15 +251,61 @@ struct EchoBody {
 #[tracing::instrument(skip(state))]
 pub async fn echo(State(state): State<SimState>, signed: Signed) -> JsonResult {
     let EchoBody { nonce } = parse_json(&signed.body)?;
-    with_consumer(&state, &signed, |ctx| {
+    let rotate = with_consumer(&state, &signed, |ctx| {
         ctx.counters.echoes += 1;
-        Ok(())
+        Ok(ctx.consumer.rotation_asked)
     })?;
     let callback = Callback::load(&state, &signed.instance, &signed.consumer_id)?;
     let outcome = callback
         .call(&state.client, "echo", &json!({ "nonce": nonce }))
         .await;
-    Ok(Json(json!(outcome)))
+    let mut body = json!(outcome);
+    // The provider asks for new credentials on the heartbeat's answer.
+    if rotate {
+        body["rotate"] = json!(true);
+    }
+    Ok(Json(body))
+}
+
+/// The longest grace a consumer may ask for the old secret (a day).
+const MAX_GRACE_SECONDS: i64 = 86_400;
+
+#[derive(Debug, Deserialize)]
+struct RotateBody {
+    #[serde(default = "default_grace")]
+    grace_seconds: i64,
+}
+
+fn default_grace() -> i64 {
+    300
+}
+
+/// Rotates the consumer's credentials: a new secret from now on, the old one honoured for the
+/// grace period asked for (at most a day), then refused.
+#[tracing::instrument(skip(state))]
+pub async fn rotate(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    let RotateBody { grace_seconds } = parse_json(&signed.body)?;
+    if !(0..=MAX_GRACE_SECONDS).contains(&grace_seconds) {
+        return Err(SimError::BadRequest(format!(
+            "grace_seconds must be between 0 and {MAX_GRACE_SECONDS}."
+        )));
+    }
+    with_consumer(&state, &signed, |ctx| {
+        let c = ctx.consumer;
+        let fresh = super::state::secret();
+        let until = ctx.now + chrono::Duration::seconds(grace_seconds);
+        c.previous = Some(super::state::Previous {
+            secret: std::mem::replace(&mut c.secret, fresh.clone()),
+            until: until.timestamp(),
+        });
+        c.rotation_asked = false;
+        ctx.counters.rotations += 1;
+        use base64::Engine;
+        Ok(Json(json!({
+            "secret": base64::engine::general_purpose::STANDARD.encode(&fresh),
+            "grace_until": until.to_rfc3339(),
+        })))
+    })
 }
 
 /// Off-boarding: the consumer is forgotten with its credentials, so anything signed with them

@@ -150,6 +150,10 @@ pub fn router() -> Router {
             "/sim/instances/{instance}/revoke",
             axum::routing::post(admin::revoke),
         )
+        .route(
+            "/sim/instances/{instance}/ask-rotation",
+            axum::routing::post(admin::ask_rotation),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -188,6 +192,7 @@ fn idi_routes(state: SimState) -> Router<SimState> {
         )
         .route(&format!("{C}/settings/{{group}}"), get(consumer::settings))
         .route(&format!("{C}/echo"), post(consumer::echo))
+        .route(&format!("{C}/credentials/rotate"), post(consumer::rotate))
         .route(&format!("{C}/data-sample"), get(consumer::data_sample))
         .route_layer(middleware::from_fn_with_state(state, instance_faults))
 }

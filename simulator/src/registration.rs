@@ -130,6 +130,8 @@ pub async fn exchange(
             auth_codes: Default::default(),
             onboarding: Onboarding::default(),
             answers: Default::default(),
+            previous: None,
+            rotation_asked: false,
         };
         i.consumers.insert(consumer_id.clone(), consumer);
         Ok(i.faults.protocol_version)

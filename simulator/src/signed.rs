@@ -44,10 +44,13 @@ impl FromRequest<SimState> for Signed {
         let headers = parts.headers.clone();
         let body = read_body(Request::from_parts(parts, body), state).await?;
 
-        let (faults, secret) = state.with(&instance, |i| {
+        let (faults, secret, previous) = state.with(&instance, |i| {
+            let now = i.now().timestamp();
+            let consumer = i.consumers.get(&consumer_id);
             (
                 i.faults.clone(),
-                i.consumers.get(&consumer_id).map(|c| c.secret.clone()),
+                consumer.map(|c| c.secret.clone()),
+                consumer.and_then(|c| c.previous_secret(now)),
             )
         });
         let request = Unverified {
@@ -57,7 +60,11 @@ impl FromRequest<SimState> for Signed {
             headers: &headers,
             body: &body,
         };
-        authenticate(&faults, secret.as_deref(), &request)?;
+        // After a rotation the old secret is honoured for its grace period too.
+        authenticate(&faults, secret.as_deref(), &request).or_else(|e| match (e, &previous) {
+            (SimError::BadSignature(_), Some(old)) => authenticate(&faults, Some(old), &request),
+            (e, _) => Err(e),
+        })?;
         let key = Key::from_headers(&headers)?;
         Ok(Signed {
             instance,

@@ -98,6 +98,8 @@ pub struct Counters {
     /// Consumers off-boarded (`DELETE …/consumers/{id}`), by id, in order: each is forgotten,
     /// its credentials with it.
     pub off_boarded: Vec<String>,
+    /// Credentials rotated (`POST …/credentials/rotate`).
+    pub rotations: u64,
     /// The `X-Request-Id` of the latest `/idi` requests that carried one, oldest first (at most
     /// `REQUEST_IDS_KEPT`, each cut to `REQUEST_ID_MAX` characters).
     pub request_ids: std::collections::VecDeque<String>,
@@ -161,6 +163,27 @@ pub struct Consumer {
     pub onboarding: Onboarding,
     /// Answers to the onboarding steps it named with an idempotency key.
     pub answers: super::idempotent::Answers,
+    /// The secret before the last rotation, still honoured until its time (provider clock).
+    pub previous: Option<Previous>,
+    /// The provider wants this consumer to rotate its credentials: echo answers say so.
+    pub rotation_asked: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Previous {
+    pub secret: Vec<u8>,
+    /// Unix seconds on the provider's clock.
+    pub until: i64,
+}
+
+impl Consumer {
+    /// The secret a request may also be signed with now: the previous one, inside its grace.
+    pub fn previous_secret(&self, now: i64) -> Option<Vec<u8>> {
+        self.previous
+            .as_ref()
+            .filter(|p| now < p.until)
+            .map(|p| p.secret.clone())
+    }
 }
 
 #[derive(Debug, Clone)]

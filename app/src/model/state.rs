@@ -180,6 +180,9 @@ pub enum Action {
     /// old one and the old credentials, and the checks run again (registering first). The repair
     /// for a used registration code or revoked credentials.
     ReRegister,
+    /// "Rotate credentials": a new secret from the provider, the old one honoured for a grace
+    /// period then retired; on demand, or when the provider asks. The link stays as it is.
+    RotateCredentials,
 }
 
 // Labels: button text for user actions (the product's labels); a description for system events,
@@ -200,6 +203,7 @@ labelled_enum! {
     Heartbeat => "heartbeat", "Connection health check";
     OffBoard => "off_board", "Off-board";
     ReRegister => "re_register", "Re-register";
+    RotateCredentials => "rotate_credentials", "Rotate credentials";
 }
 
 impl Action {
@@ -207,7 +211,12 @@ impl Action {
     pub fn is_user_action(self) -> bool {
         matches!(
             self,
-            Self::Save | Self::Rescan | Self::Onboard | Self::Retry | Self::OffBoard
+            Self::Save
+                | Self::Rescan
+                | Self::Onboard
+                | Self::Retry
+                | Self::OffBoard
+                | Self::RotateCredentials
         )
     }
 }
@@ -484,6 +493,25 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
                 inbound: LinkStatus::Blank,
             };
         }
+        // Changes no status: the same link, signed with a new secret.
+        Action::RotateCredentials => {
+            if !s.registered {
+                return refuse(format!(
+                    "Rotate credentials needs credentials, which the connection gets when it registers with the provider; it is {state} and not registered yet."
+                ));
+            }
+            if s.state == S::AwaitingValidation {
+                return refuse(format!(
+                    "Rotate credentials is not available while the checks run; the connection is {state}. Wait until they finish."
+                ));
+            }
+            if s.onboarding.is_running() {
+                return refuse(format!(
+                    "Rotate credentials is not available while onboarding runs (\"{}\"); the connection is {state}. Wait for onboarding to finish.",
+                    s.onboarding.label()
+                ));
+            }
+        }
         // Allowed once onboarded; the statuses it sets come from what the heartbeat found
         // (`heartbeat::after_heartbeat`), not from the action alone.
         Action::Heartbeat => {
@@ -534,7 +562,14 @@ mod tests {
     use Onboarding::{Complete, Failed, NotStarted as NS, Started, Syncing};
 
     /// The buttons a person may press, written out rather than taken from `is_user_action`.
-    const USER_ACTIONS: [Action; 5] = [A::Save, A::Rescan, A::Onboard, A::Retry, A::OffBoard];
+    const USER_ACTIONS: [Action; 6] = [
+        A::Save,
+        A::Rescan,
+        A::Onboard,
+        A::Retry,
+        A::OffBoard,
+        A::RotateCredentials,
+    ];
 
     fn st(
         state: ConnectionState,
@@ -600,12 +635,34 @@ mod tests {
             ),
             (
                 r4,
-                vec![(A::Save, r6), (A::Rescan, r7), (A::Onboard, r8), off, rr],
+                vec![
+                    (A::Save, r6),
+                    (A::Rescan, r7),
+                    (A::Onboard, r8),
+                    off,
+                    rr,
+                    (A::RotateCredentials, r4),
+                ],
             ),
-            (r5, vec![(A::Save, r5), (A::Rescan, r3), off, rr]),
+            (
+                r5,
+                vec![
+                    (A::Save, r5),
+                    (A::Rescan, r3),
+                    off,
+                    rr,
+                    (A::RotateCredentials, r5),
+                ],
+            ),
             (
                 r6,
-                vec![(A::Save, r6), (A::SubmitForValidation, r3), off, rr],
+                vec![
+                    (A::Save, r6),
+                    (A::SubmitForValidation, r3),
+                    off,
+                    rr,
+                    (A::RotateCredentials, r6),
+                ],
             ),
             (
                 r7,
@@ -621,18 +678,47 @@ mod tests {
             ),
             (
                 r10,
-                vec![(A::Save, r13), (A::Rescan, r14), (A::Retry, r8), off, rr],
+                vec![
+                    (A::Save, r13),
+                    (A::Rescan, r14),
+                    (A::Retry, r8),
+                    off,
+                    rr,
+                    (A::RotateCredentials, r10),
+                ],
             ),
             // Onboarded: the scheduled health check and Rescan, which runs the connection health
             // suite (the statuses they find: `heartbeat`).
-            (r11, vec![(A::Rescan, r11), (A::Heartbeat, r11), off, rr]),
+            (
+                r11,
+                vec![
+                    (A::Rescan, r11),
+                    (A::Heartbeat, r11),
+                    off,
+                    rr,
+                    (A::RotateCredentials, r11),
+                ],
+            ),
             (
                 r12,
-                vec![(A::Save, r13), (A::Rescan, r15), (A::Retry, r16), off, rr],
+                vec![
+                    (A::Save, r13),
+                    (A::Rescan, r15),
+                    (A::Retry, r16),
+                    off,
+                    rr,
+                    (A::RotateCredentials, r12),
+                ],
             ),
             (
                 r13,
-                vec![(A::Save, r13), (A::SubmitForValidation, r17), off, rr],
+                vec![
+                    (A::Save, r13),
+                    (A::SubmitForValidation, r17),
+                    off,
+                    rr,
+                    (A::RotateCredentials, r13),
+                ],
             ),
             (
                 r14,
@@ -650,7 +736,16 @@ mod tests {
                 r17,
                 vec![(A::ValidationPassed, r10), (A::ValidationFailed, r18)],
             ),
-            (r18, vec![(A::Save, r18), (A::Rescan, r17), off, rr]),
+            (
+                r18,
+                vec![
+                    (A::Save, r18),
+                    (A::Rescan, r17),
+                    off,
+                    rr,
+                    (A::RotateCredentials, r18),
+                ],
+            ),
             (ob, vec![]),
         ]
     }
@@ -930,7 +1025,13 @@ mod tests {
         assert!(!s.is_in_progress());
         assert_eq!(
             allowed_user_actions(s),
-            vec![A::Save, A::Rescan, A::Onboard, A::OffBoard]
+            vec![
+                A::Save,
+                A::Rescan,
+                A::Onboard,
+                A::OffBoard,
+                A::RotateCredentials
+            ]
         );
         s = step(s, A::Onboard);
         assert_eq!(s.onboarding.label(), "Provider onboarding started");
@@ -948,7 +1049,10 @@ mod tests {
         assert!(s.links_up());
         assert!(!s.is_in_progress());
         // Onboarded: Rescan runs the connection health suite; it can be off-boarded.
-        assert_eq!(allowed_user_actions(s), vec![A::Rescan, A::OffBoard]);
+        assert_eq!(
+            allowed_user_actions(s),
+            vec![A::Rescan, A::OffBoard, A::RotateCredentials]
+        );
         let again = transition(s, A::Onboard).unwrap_err();
         assert!(
             again.reason.contains("already onboarded"),
@@ -998,7 +1102,7 @@ mod tests {
         assert_eq!(s, st(ValidationFailed, true, NS, B, B));
         assert_eq!(
             allowed_user_actions(s),
-            vec![A::Save, A::Rescan, A::OffBoard]
+            vec![A::Save, A::Rescan, A::OffBoard, A::RotateCredentials]
         );
         s = step(s, A::Rescan);
         assert_eq!(s, st(AwaitingValidation, true, NS, B, B));
@@ -1031,7 +1135,13 @@ mod tests {
         assert_eq!(s.onboarding.label(), "Onboarding failed");
         assert_eq!(
             allowed_user_actions(s),
-            vec![A::Save, A::Rescan, A::Retry, A::OffBoard]
+            vec![
+                A::Save,
+                A::Rescan,
+                A::Retry,
+                A::OffBoard,
+                A::RotateCredentials
+            ]
         );
         let onboard = transition(s, A::Onboard).unwrap_err();
         assert!(onboard.reason.contains("use Retry"), "{}", onboard.reason);
@@ -1158,7 +1268,8 @@ mod tests {
                 "Rescan",
                 "Connect to provider",
                 "Retry",
-                "Off-board"
+                "Off-board",
+                "Rotate credentials"
             ]
         );
         assert_eq!(A::Register.label(), "Registered with the provider");

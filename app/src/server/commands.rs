@@ -160,6 +160,10 @@ pub async fn act(
             scan::start_suite(state, id, actor).await;
             Ok(view)
         }
+        Action::RotateCredentials => {
+            super::rotate::rotate(state, id, actor, super::rotate::Asked::Person(req.version))
+                .await
+        }
         // Authorisation was granted on the first attempt: Retry starts the run again.
         Action::Retry => onboarding::start(state, id, actor).await,
         // "Connect to provider" goes through the provider's authorisation page first.

@@ -122,8 +122,13 @@ async fn beat(state: &AppState, id: i64) -> Result<(), ServiceError> {
         inbound,
         done.answer.is_ok().then_some(done.outbound),
     );
-    if let Err(e) = &done.answer {
-        tracing::info!(connection = id, error = %e, "the provider did not answer the heartbeat");
+    match &done.answer {
+        Err(e) => {
+            tracing::info!(connection = id, error = %e, "the provider did not answer the heartbeat")
+        }
+        // The provider asks for new credentials on its answer.
+        Ok(answer) if answer.rotate => super::rotate::on_provider_request(state, id),
+        Ok(_) => {}
     }
     record_last(state, id, found).await?;
     record(state, id, found, None).await

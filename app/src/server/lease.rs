@@ -16,6 +16,8 @@ pub enum Work {
     Scan(i64),
     Onboarding(i64),
     Outbox,
+    /// Rotating a connection's credentials (see `rotate`).
+    Rotation(i64),
 }
 
 impl Work {
@@ -24,6 +26,7 @@ impl Work {
             Work::Scan(id) => format!("scan:{id}"),
             Work::Onboarding(id) => format!("onboarding:{id}"),
             Work::Outbox => "outbox".into(),
+            Work::Rotation(id) => format!("rotation:{id}"),
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod relay;
 pub mod request_id;
 pub mod reregister;
 pub mod revocations;
+pub mod rotate;
 pub mod scan;
 pub mod sealed;
 pub mod signing;
@@ -78,6 +79,8 @@ pub struct Settings {
     pub health_interval: std::time::Duration,
     /// A heartbeat slower than this (ms) makes Outbound Slow.
     pub slow_ms: u64,
+    /// How long the old secret is honoured after credentials are rotated (see `rotate`).
+    pub rotation_grace: std::time::Duration,
 }
 
 /// Everything a request handler or server function needs, handed to axum and to Leptos.
@@ -197,11 +200,11 @@ async fn seal_stored_secrets(db: &Db, keys: &Keyring) -> anyhow::Result<()> {
             resealed += 1;
         }
     }
-    for (id, stored) in connections::sealed_secrets(&mut tx).await? {
+    for (id, column, stored) in connections::sealed_secrets(&mut tx).await? {
         let what = format!("the provider secret of connection {id}");
         let context = sealed::connection_secret_context(id);
         if let Some(value) = resealed_value(keys, &context, &stored, &what)? {
-            connections::replace_sealed_secret(&mut tx, id, &value).await?;
+            connections::replace_sealed_secret(&mut tx, id, column, &value).await?;
             resealed += 1;
         }
     }

@@ -62,10 +62,21 @@ pub struct Entitlements {
 #[derive(Debug, Clone, Deserialize)]
 pub struct CallbackResult {
     pub ok: bool,
+    /// The provider asks the consumer to rotate its credentials (on a heartbeat's answer).
+    #[serde(default)]
+    pub rotate: bool,
     #[serde(default)]
     pub round_trip_ms: Option<u64>,
     #[serde(default)]
     pub error: Option<String>,
+}
+
+/// The provider's answer to a rotation: the new secret (base64) and when the old one stops
+/// being honoured.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Rotated {
+    pub secret: String,
+    pub grace_until: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -387,6 +398,20 @@ impl ProviderClient {
     ) -> Result<CallbackResult, ProviderError> {
         self.consumer_call(creds, "/echo", Some(serde_json::json!({ "nonce": nonce })))
             .await
+    }
+
+    /// Rotating: a new secret now, the old one honoured for `grace_seconds`.
+    pub async fn rotate(
+        &self,
+        creds: &Credentials,
+        grace_seconds: u64,
+    ) -> Result<Rotated, ProviderError> {
+        self.consumer_call(
+            creds,
+            "/credentials/rotate",
+            Some(serde_json::json!({ "grace_seconds": grace_seconds })),
+        )
+        .await
     }
 
     /// Off-boarding: the provider forgets this consumer and its credentials.

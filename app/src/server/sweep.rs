@@ -1,6 +1,6 @@
 //! Every replica sweeps, once per heartbeat, for background work that should be running and that
 //! nobody holds: a scan whose connection awaits validation, an onboarding run in progress, email
-//! waiting for the relay. A lease that expired (its replica died) or was handed back (its replica
+//! waiting for the relay; and it retires old secrets whose grace after a rotation is over. A lease that expired (its replica died) or was handed back (its replica
 //! stopped) makes the work claimable; the first replica to claim it carries it on from the
 //! record. At start-up the first sweep resumes what a crash cut short.
 use super::{
@@ -38,6 +38,11 @@ pub async fn once(state: &AppState) -> Result<usize, ServiceError> {
     }
     if !state.work.runs(Work::Outbox) {
         outbox::deliver_pending(state);
+    }
+    // Old secrets whose grace after a rotation is over (the inbound check already refuses them).
+    let retired = connections::retire_previous_secrets(&state.db).await?;
+    if retired > 0 {
+        tracing::info!(retired, "rotated-out secrets retired");
     }
     Ok(taken)
 }

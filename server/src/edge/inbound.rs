@@ -145,25 +145,31 @@ async fn verify(
     // Known consumer with a secret that opens, or nothing: fail closed. An unknown consumer is
     // checked against a throw-away key, so it is answered like (and as fast as) a bad signature,
     // clock check included.
-    let found = row.and_then(|(id, stored)| {
-        let stored = stored?;
-        match state
-            .keys
-            .open(&sealed::connection_secret_context(id), &stored)
-        {
-            Ok(secret) if !secret.is_empty() => Some((id, secret)),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::error!(connection = id, error = %e, "a stored provider secret does not open");
-                None
-            }
+    let open = |id: i64, stored: Option<String>| match state
+        .keys
+        .open(&sealed::connection_secret_context(id), &stored?)
+    {
+        Ok(secret) if !secret.is_empty() => Some(secret),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!(connection = id, error = %e, "a stored provider secret does not open");
+            None
         }
-    });
-    let (id, secret) = match found {
-        Some((id, secret)) => (Some(id), secret),
-        None => (None, vec![0u8; 32]),
     };
-    let verified = signing::verify(&secret, method.as_str(), path, ts, body, &sig, now);
+    let found = row.and_then(|r| {
+        let previous = open(r.id, r.previous);
+        open(r.id, r.secret).map(|secret| (r.id, secret, previous))
+    });
+    let (id, secret, previous) = match found {
+        Some((id, secret, previous)) => (Some(id), secret, previous),
+        None => (None, vec![0u8; 32], None),
+    };
+    let mut verified = signing::verify(&secret, method.as_str(), path, ts, body, &sig, now);
+    // After a rotation, a call the provider signed with the old secret is still accepted while
+    // its grace lasts.
+    if let (Err(signing::VerifyError::BadSignature), Some(old)) = (&verified, &previous) {
+        verified = signing::verify(old, method.as_str(), path, ts, body, &sig, now);
+    }
     match (verified, id) {
         (Err(signing::VerifyError::ClockSkew), _) => Err(refuse(
             StatusCode::UNAUTHORIZED,

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::{
-    both_backends,
+    both_backends, both_backends_with,
     helpers::{Reply, TestApp},
     inbound::{send, Call},
     onboarding::{onboarded, stored_seq, validated},
@@ -526,5 +526,199 @@ both_backends!(
             .clone()
             .expect("new consumer id");
         assert_ne!(new, old);
+    }
+);
+
+/// The old secret is honoured for 2 s after a rotation.
+fn short_grace(config: &mut server::config::Config) {
+    config.settings.rotation_grace = std::time::Duration::from_secs(2);
+}
+
+/// A heartbeat every second, so the provider's request to rotate is heard quickly.
+fn quick_heartbeat(config: &mut server::config::Config) {
+    config.settings.health_interval = std::time::Duration::from_secs(1);
+}
+
+async fn credentials(app: &TestApp, id: i64) -> app::server::provider::Credentials {
+    app::server::connections::credentials(&app.state, id)
+        .await
+        .expect("read")
+        .expect("credentials")
+}
+
+/// A signed call to the provider with these credentials (its consumer record): the provider's
+/// answer says whether it still honours them.
+async fn provider_accepts(app: &TestApp, creds: &app::server::provider::Credentials) -> bool {
+    let url = app::model::ProviderUrl::parse(&app.provider_url).expect("url");
+    app.state.provider(&url).consumer(creds).await.is_ok()
+}
+
+async fn inbound_accepts(app: &TestApp, creds: &app::server::provider::Credentials) -> bool {
+    let (status, _) = send(
+        app,
+        "/inbound/v1/ping",
+        Some(&Call {
+            consumer: &creds.consumer_id,
+            secret: &creds.secret,
+            timestamp: chrono::Utc::now().timestamp(),
+        }),
+    )
+    .await;
+    status == 200
+}
+
+async fn rotate(app: &TestApp, id: i64) -> Reply {
+    let v = version(app, id).await;
+    app.post(
+        &format!("/api/connections/{id}/actions"),
+        json!({ "action": "rotate_credentials", "version": v }),
+    )
+    .await
+}
+
+both_backends_with!(
+    rotated_credentials_keep_the_link_and_the_old_secret_works_until_its_grace_ends,
+    short_grace,
+    |app: TestApp| async move {
+        let id = onboarded(&app).await;
+        let before = app.get(&format!("/api/connections/{id}")).await.body;
+        let old = credentials(&app, id).await;
+
+        let r = rotate(&app, id).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        // The link is as it was: same state and statuses, a new secret under the same consumer.
+        for field in ["state", "registered", "onboarding", "outbound", "inbound"] {
+            assert_eq!(r.body[field], before[field], "{field}");
+        }
+        let new = credentials(&app, id).await;
+        assert_eq!(new.consumer_id, old.consumer_id);
+        assert_ne!(new.secret, old.secret);
+        let history = app
+            .get(&format!("/api/connections/{id}/history"))
+            .await
+            .body;
+        let last = history
+            .as_array()
+            .and_then(|h| h.last())
+            .cloned()
+            .expect("history");
+        assert_eq!(last["action"], "Rotate credentials");
+        assert!(
+            last["reason"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("Credentials rotated on request; the old secret is honoured until"),
+            "{last}"
+        );
+        // Both sides honour both secrets during the grace…
+        assert!(provider_accepts(&app, &new).await);
+        assert!(provider_accepts(&app, &old).await);
+        assert!(inbound_accepts(&app, &old).await);
+        // …and only the new one after it.
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        assert!(provider_accepts(&app, &new).await);
+        assert!(!provider_accepts(&app, &old).await);
+        assert!(!inbound_accepts(&app, &old).await);
+        assert!(inbound_accepts(&app, &new).await);
+        // The sweep retires the stored old secret.
+        app::server::sweep::once(&app.state).await.expect("sweep");
+        let kept: Option<String> =
+            sqlx::query_scalar("SELECT previous_secret FROM connections WHERE id = $1")
+                .bind(id)
+                .fetch_one(&app.state.db.pool)
+                .await
+                .expect("row");
+        assert_eq!(kept, None);
+        // A Rescan with the new credentials passes: the link never dropped.
+        let r = app.rescan(id).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+);
+
+both_backends_with!(
+    the_provider_asking_for_new_credentials_rotates_them_once,
+    quick_heartbeat,
+    |app: TestApp| async move {
+        let id = onboarded(&app).await;
+        let old = credentials(&app, id).await;
+        let sim = reqwest::Client::new();
+        let asked: Value = sim
+            .post(format!(
+                "{}/sim/instances/{}/ask-rotation",
+                app.sim_base(),
+                app.instance
+            ))
+            .send()
+            .await
+            .expect("ask")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(asked["asked"], 1);
+        crate::helpers::eventually("the credentials rotated", async || {
+            credentials(&app, id).await.secret != old.secret
+        })
+        .await;
+        let history = app
+            .get(&format!("/api/connections/{id}/history"))
+            .await
+            .body;
+        let rotations: Vec<_> = history
+            .as_array()
+            .expect("history")
+            .iter()
+            .filter(|h| h["action"] == "Rotate credentials")
+            .collect();
+        assert_eq!(rotations.len(), 1, "{history}");
+        assert_eq!(rotations[0]["actor"], "system");
+        assert!(
+            rotations[0]["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("as the provider asked"),
+            "{history}"
+        );
+        // Asked once, rotated once: the next heartbeats do not rotate again.
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        let counters: Value =
+            reqwest::get(format!("{}/sim/instances/{}", app.sim_base(), app.instance))
+                .await
+                .expect("counters")
+                .json()
+                .await
+                .expect("json");
+        assert_eq!(counters["rotations"], 1);
+        let c = app.get(&format!("/api/connections/{id}")).await.body;
+        assert_eq!(
+            (&c["outbound"], &c["inbound"]),
+            (&json!("up"), &json!("up"))
+        );
+    }
+);
+
+both_backends!(
+    rotation_is_refused_without_credentials_and_changes_nothing_when_the_provider_fails,
+    |app: TestApp| async move {
+        // Never registered: the provider was down when the checks ran.
+        let token = app.invite("ada@example.com", "ServiceNow Impact").await;
+        app.faults(json!({ "down": true })).await;
+        let unregistered = app.create_from_link(&token).await;
+        app.wait_for_state(unregistered, "validation_failed").await;
+        let r = rotate(&app, unregistered).await;
+        assert_eq!(r.status, 409, "{:?}", r.body);
+        assert!(message(&r).contains("needs credentials"), "{:?}", r.body);
+        app.faults(json!({})).await;
+
+        let r = app.rescan(unregistered).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        app.wait_for_state(unregistered, "validated").await;
+        let old = credentials(&app, unregistered).await;
+        app.faults(json!({ "down": true })).await;
+        let r = rotate(&app, unregistered).await;
+        assert_eq!(r.status, 502, "{:?}", r.body);
+        assert!(message(&r).contains("Nothing was changed"), "{:?}", r.body);
+        assert_eq!(credentials(&app, unregistered).await.secret, old.secret);
+        app.faults(json!({})).await;
+        assert!(provider_accepts(&app, &old).await);
     }
 );

@@ -12,7 +12,10 @@ pub use progress::{
     next_onboarding_run, onboarding_in_progress, onboarding_run, set_auth_state, take_auth_state,
 };
 pub use read::{find_by_url, get, history, list};
-pub use secrets::{by_consumer, credentials, private, store_credentials, Private};
-pub(crate) use secrets::{replace_sealed_secret, sealed_secrets};
+pub use secrets::{
+    by_consumer, credentials, private, retire_previous_secrets, store_credentials, Private,
+    StoredSecrets,
+};
+pub(crate) use secrets::{replace_sealed_secret, sealed_secrets, store_rotated};
 pub use write::{apply, create, off_board, re_register, set_company};
-pub(crate) use write::{stale, write_system_transition, write_transition};
+pub(crate) use write::{apply_rotation, stale, write_system_transition, write_transition};

@@ -260,7 +260,7 @@ pub async fn apply(
 }
 
 /// The writes an action brings with it, made in the transaction that records it.
-type Alongside<'a> = dyn for<'t> Fn(
+pub(crate) type Alongside<'a> = dyn for<'t> Fn(
         &'t mut Transaction<'static, Any>,
     ) -> futures::future::BoxFuture<'t, Result<(), ServiceError>>
     + Send
@@ -306,6 +306,26 @@ async fn apply_after_provider(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// "Rotate credentials", once the provider issued the new secret: stored with the transition
+/// (which changes no status), retried over a heartbeat's change like the others.
+pub(crate) async fn apply_rotation(
+    state: &AppState,
+    id: i64,
+    actor: &str,
+    reason: &str,
+    alongside: &Alongside<'_>,
+) -> Result<ConnectionView, ServiceError> {
+    apply_after_provider(
+        state,
+        id,
+        Action::RotateCredentials,
+        actor,
+        reason,
+        alongside,
+    )
+    .await
 }
 
 /// "Off-board", once the provider has let go: the credentials erased with the transition.
