@@ -431,6 +431,136 @@ async fn a_scan_killed_mid_run_resumes_after_restart_postgres() {
     killed_mid_scan(Backend::Postgres, "scan_crash_postgres").await;
 }
 
+/// A Rescan once onboarded (the connection health suite) killed mid-run: after the restart the
+/// same run is carried on and finished, its checks recorded once, and its ending recorded on
+/// the statuses; no run is left "running".
+async fn killed_mid_health_scan(backend: Backend, instance: &str) {
+    let Running {
+        sim,
+        provider,
+        dir,
+        db,
+        port,
+        base,
+        server,
+        client: c,
+    } = validated(backend, instance, "Health Crash Co").await;
+    let mut server = server;
+    let store = pool(&db).await;
+    let auth: Value = c
+        .post(format!("{base}/api/connections/1/connect"))
+        .send()
+        .await
+        .expect("connect")
+        .json()
+        .await
+        .expect("json");
+    let back = process::provider::allow(auth["authorize_url"].as_str().expect("url"), EMAIL)
+        .await
+        .expect("the provider sends the contact back");
+    c.get(back).send().await.expect("callback");
+    let onboarded = wait_for(&c, &base, "onboarding", "complete").await;
+
+    // Every provider answer now takes 700 ms: the health run lasts a few seconds.
+    set_faults(&sim, instance, json!({ "slow_ms": 700 })).await;
+    let r = c
+        .post(format!("{base}/api/connections/1/actions"))
+        .json(&json!({ "action": "rescan", "version": onboarded["version"] }))
+        .send()
+        .await
+        .expect("rescan");
+    assert_eq!(r.status(), 200);
+    let health_results = |store: sqlx::AnyPool| async move {
+        sqlx::query(
+            "SELECT COUNT(*) AS n FROM scan_results s JOIN scan_runs r ON r.id = s.run_id \
+             WHERE r.suite = 'connection_health'",
+        )
+        .fetch_one(&store)
+        .await
+        .map(|r| r.get::<i64, _>("n"))
+        .unwrap_or(0)
+    };
+    until("a first health check result", || async {
+        (health_results(store.clone()).await > 0).then_some(())
+    })
+    .await;
+    kill(&mut server);
+    let runs = |store: sqlx::AnyPool| async move {
+        sqlx::query(
+            "SELECT id, outcome FROM scan_runs WHERE suite = 'connection_health' ORDER BY id",
+        )
+        .fetch_all(&store)
+        .await
+        .expect("runs")
+        .iter()
+        .map(|r| (r.get::<i64, _>("id"), r.get::<Option<String>, _>("outcome")))
+        .collect::<Vec<_>>()
+    };
+    let before = runs(store.clone()).await;
+    assert!(
+        before.len() == 1 && before[0].1.is_none(),
+        "the kill came too late to test a resume (the health run had finished): {before:?}"
+    );
+    let results_before = health_results(store.clone()).await;
+    set_faults(&sim, instance, json!({})).await;
+
+    let mut server = start(&db, port, &provider);
+    let _c = client(&base).await;
+    until("the health run finished", || async {
+        runs(store.clone())
+            .await
+            .first()
+            .and_then(|(_, outcome)| outcome.clone())
+            .map(|_| ())
+    })
+    .await;
+    let mut problems = Vec::new();
+    let after = runs(store.clone()).await;
+    if after.len() != 1 || after[0].0 != before[0].0 || after[0].1.as_deref() != Some("passed") {
+        problems.push(format!(
+            "health runs are {after:?}: not the one run {} carried on and passed",
+            before[0].0
+        ));
+    }
+    let per_check: Vec<(String, i64)> = sqlx::query(
+        "SELECT check_id, COUNT(*) AS n FROM scan_results WHERE run_id = $1 GROUP BY check_id",
+    )
+    .bind(before[0].0)
+    .fetch_all(&store)
+    .await
+    .expect("results")
+    .iter()
+    .map(|r| (r.get("check_id"), r.get("n")))
+    .collect();
+    if per_check.iter().any(|(_, n)| *n != 1) {
+        problems.push(format!("a check recorded more than once: {per_check:?}"));
+    }
+    if (per_check.len() as i64) <= results_before {
+        problems.push(format!(
+            "{} results after the restart, {results_before} before: the run did not go on",
+            per_check.len()
+        ));
+    }
+    let events = stored_events(&store).await;
+    contiguous(&events, &mut problems);
+    history_has(&store, &[("Rescan", 1)], &mut problems).await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    store.close().await;
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_health_scan_killed_mid_run_resumes_after_restart_sqlite() {
+    killed_mid_health_scan(Backend::Sqlite, "health_crash_sqlite").await;
+}
+
+#[tokio::test]
+async fn a_health_scan_killed_mid_run_resumes_after_restart_postgres() {
+    killed_mid_health_scan(Backend::Postgres, "health_crash_postgres").await;
+}
+
 #[tokio::test]
 async fn sigterm_ends_open_event_streams_and_the_server_exits() {
     let Running {

@@ -1,5 +1,6 @@
 //! Every replica sweeps, once per heartbeat, for background work that should be running and that
-//! nobody holds: a scan whose connection awaits validation, an onboarding run in progress, email
+//! nobody holds: a scan whose connection awaits validation, a connection health run cut short,
+//! an onboarding run in progress, email
 //! waiting for the relay; and it retires old secrets whose grace after a rotation is over. A lease that expired (its replica died) or was handed back (its replica
 //! stopped) makes the work claimable; the first replica to claim it carries it on from the
 //! record. At start-up the first sweep resumes what a crash cut short.
@@ -28,6 +29,11 @@ pub async fn once(state: &AppState) -> Result<usize, ServiceError> {
     let mut taken = 0;
     for id in connections::awaiting_validation(&state.db).await? {
         if !state.work.runs(Work::Scan(id)) && scan::take_over(state, id).await? {
+            taken += 1;
+        }
+    }
+    for id in scan::interrupted_health_runs(state).await? {
+        if !state.work.runs(Work::Scan(id)) && scan::take_over_health(state, id).await? {
             taken += 1;
         }
     }

@@ -82,6 +82,36 @@ pub async fn take_over(state: &AppState, id: i64) -> Result<bool, ServiceError> 
     Ok(true)
 }
 
+/// A connection health run (Rescan once onboarded) that no replica holds and that never
+/// finished: claims it and carries it on like a pre-onboarding one, its ending setting the
+/// statuses. False when another replica holds it or it has finished meanwhile.
+pub async fn take_over_health(state: &AppState, id: i64) -> Result<bool, ServiceError> {
+    let Some(lease) = state.work.leases.claim(Work::Scan(id)).await? else {
+        return Ok(false);
+    };
+    if !resume::unfinished_health_runs(state).await?.contains(&id) {
+        lease.release().await;
+        return Ok(false);
+    }
+    tracing::info!(
+        connection = id,
+        "taking over an interrupted connection health scan"
+    );
+    runner::spawn_full(
+        state.clone(),
+        id,
+        crate::model::Actor::System.as_str().into(),
+        lease,
+        true,
+    );
+    Ok(true)
+}
+
+/// Connections with a connection health run cut short (for the sweep).
+pub async fn interrupted_health_runs(state: &AppState) -> Result<Vec<i64>, ServiceError> {
+    resume::unfinished_health_runs(state).await
+}
+
 /// The health dashboard: each check's latest result (issues first, by severity), the score,
 /// and the recent runs.
 #[tracing::instrument(skip(state))]
