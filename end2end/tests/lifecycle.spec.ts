@@ -146,3 +146,29 @@ test('Rotate credentials on the form keeps the link up and says until when the o
   await expect(page.locator('tr[data-check="credentials"]')).toContainText('Passed', { timeout: 15_000 });
   await shot(page, 'rotate-health');
 });
+
+test('a cloned instance reads Instance changed, and Validate and Activate re-establishes the connection for it', async ({ page }) => {
+  test.setTimeout(90_000);
+  await onboard(page, 'cloned', 'Cloned Stores');
+  const form = page.url();
+  // The provider now refuses this instance as another than the one it registered.
+  await setFaults(page, 'cloned', { instance_changed: true });
+  await expect(field(page, 'State')).toHaveText('Instance changed', { timeout: 15_000 });
+  await expect(field(page, 'Outbound status')).toHaveText('Down');
+  await expect(page.getByRole('table', { name: 'History' })).toContainText('The provider reports this instance changed');
+  await expect(page.getByTestId('instance-changed')).toContainText('select Validate and Activate');
+  // Home's next step leads here.
+  await page.goto('/');
+  const step = page.getByTestId('next-step');
+  await expect(step.getByRole('link', { name: 'Validate and Activate' })).toHaveAttribute('href', new URL(form).pathname);
+  await shot(page, 'clone-home');
+  await page.goto(form);
+  await hydrated(page);
+  await shot(page, 'clone-instance-changed');
+  await page.getByRole('button', { name: 'Validate and Activate' }).click();
+  await expect(field(page, 'State')).toHaveText('Validated');
+  await expect(field(page, 'Outbound status')).toHaveText('Up', { timeout: 15_000 });
+  await expect(field(page, 'Inbound status')).toHaveText('Up');
+  await expect(page.getByRole('table', { name: 'History' })).toContainText('The provider now knows this instance');
+  await shot(page, 'clone-activated');
+});

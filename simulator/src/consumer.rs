@@ -267,6 +267,28 @@ pub async fn echo(State(state): State<SimState>, signed: Signed) -> JsonResult {
     Ok(Json(body))
 }
 
+#[derive(Debug, Deserialize)]
+struct ActivateBody {
+    consumer_url: String,
+}
+
+/// Re-activates the consumer for the instance that sends it (after a clone): its base URL
+/// becomes the registered one, and the instance-changed fault is cleared.
+#[tracing::instrument(skip(state))]
+pub async fn activate(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    let ActivateBody { consumer_url } = parse_json(&signed.body)?;
+    let url = super::registration::parse_consumer_url(&consumer_url)?;
+    state.with(&signed.instance, |i| i.faults.instance_changed = false);
+    with_consumer(&state, &signed, |ctx| {
+        ctx.consumer.consumer_url = url;
+        ctx.counters.activations += 1;
+        Ok(Json(json!({
+            "consumer_id": ctx.id,
+            "consumer_url": ctx.consumer.consumer_url,
+        })))
+    })
+}
+
 /// The longest grace a consumer may ask for the old secret (a day).
 const MAX_GRACE_SECONDS: i64 = 86_400;
 

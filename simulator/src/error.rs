@@ -34,6 +34,9 @@ pub enum SimError {
     PayloadTooLarge(String),
     #[error("This endpoint does not accept this HTTP method.")]
     MethodNotAllowed,
+    /// The request comes from another instance than the one registered (a clone).
+    #[error("{0}")]
+    InstanceChanged(String),
 }
 
 impl SimError {
@@ -51,6 +54,7 @@ impl SimError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "bad_request"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "bad_request"),
+            Self::InstanceChanged(_) => (StatusCode::CONFLICT, "instance_changed"),
         }
     }
 }

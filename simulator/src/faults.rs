@@ -27,6 +27,9 @@ pub struct Faults {
     /// Completing onboarding answers `inbound_ok: true` without calling the consumer: a
     /// provider's word the consumer must not take for an inbound call.
     pub inbound_unsent: bool,
+    /// Every signed request but `activate` answers `409 instance_changed`, as if this consumer's
+    /// instance had been cloned, until the consumer re-activates (which clears it).
+    pub instance_changed: bool,
     pub clock_skew_secs: i64,
     pub fail_settings_group: Option<String>,
     /// Every provider endpoint answers `307` to this address instead.
@@ -48,6 +51,7 @@ impl Default for Faults {
             entitlement: EntitlementFault::Active,
             inbound_blocked: false,
             inbound_unsent: false,
+            instance_changed: false,
             clock_skew_secs: 0,
             fail_settings_group: None,
             redirect_to: None,

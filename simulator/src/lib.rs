@@ -193,6 +193,7 @@ fn idi_routes(state: SimState) -> Router<SimState> {
         .route(&format!("{C}/settings/{{group}}"), get(consumer::settings))
         .route(&format!("{C}/echo"), post(consumer::echo))
         .route(&format!("{C}/credentials/rotate"), post(consumer::rotate))
+        .route(&format!("{C}/activate"), post(consumer::activate))
         .route(&format!("{C}/data-sample"), get(consumer::data_sample))
         .route_layer(middleware::from_fn_with_state(state, instance_faults))
 }

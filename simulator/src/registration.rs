@@ -145,7 +145,7 @@ pub async fn exchange(
 }
 
 /// The provider will call `{consumer_url}/inbound/v1/…`: it must be an absolute http(s) URL.
-fn parse_consumer_url(raw: &str) -> Result<String, SimError> {
+pub(crate) fn parse_consumer_url(raw: &str) -> Result<String, SimError> {
     let raw = raw.trim();
     let url = Url::parse(raw)
         .map_err(|e| SimError::BadRequest(format!("consumer_url is not a valid URL: {e}")))?;

@@ -44,13 +44,14 @@ impl FromRequest<SimState> for Signed {
         let headers = parts.headers.clone();
         let body = read_body(Request::from_parts(parts, body), state).await?;
 
-        let (faults, secret, previous) = state.with(&instance, |i| {
+        let (faults, secret, previous, registered_url) = state.with(&instance, |i| {
             let now = i.now().timestamp();
             let consumer = i.consumers.get(&consumer_id);
             (
                 i.faults.clone(),
                 consumer.map(|c| c.secret.clone()),
                 consumer.and_then(|c| c.previous_secret(now)),
+                consumer.map(|c| c.consumer_url.clone()),
             )
         });
         let request = Unverified {
@@ -65,6 +66,24 @@ impl FromRequest<SimState> for Signed {
             (SimError::BadSignature(_), Some(old)) => authenticate(&faults, Some(old), &request),
             (e, _) => Err(e),
         })?;
+        // A request from another instance than the registered one (a clone) is refused, except
+        // the re-activation that makes it the registered one.
+        if !path.ends_with("/activate") {
+            let from = headers
+                .get(signing::HEADER_INSTANCE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim_end_matches('/').to_string());
+            let registered = registered_url.unwrap_or_default();
+            let other = from
+                .as_deref()
+                .is_some_and(|f| f != registered.trim_end_matches('/'));
+            if faults.instance_changed || other {
+                return Err(SimError::InstanceChanged(format!(
+                    "This consumer is registered for the instance at {registered}; this request comes from {}. If the instance was cloned, re-activate it for the new instance.",
+                    from.as_deref().unwrap_or("another instance")
+                )));
+            }
+        }
         let key = Key::from_headers(&headers)?;
         Ok(Signed {
             instance,

@@ -100,6 +100,8 @@ pub struct Counters {
     pub off_boarded: Vec<String>,
     /// Credentials rotated (`POST …/credentials/rotate`).
     pub rotations: u64,
+    /// Consumers re-activated for a (new) instance (`POST …/activate`).
+    pub activations: u64,
     /// The `X-Request-Id` of the latest `/idi` requests that carried one, oldest first (at most
     /// `REQUEST_IDS_KEPT`, each cut to `REQUEST_ID_MAX` characters).
     pub request_ids: std::collections::VecDeque<String>,

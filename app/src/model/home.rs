@@ -110,6 +110,18 @@ pub fn next_step(home: &HomeView) -> NextStep {
             why: format!("No connection yet. Open the registration link from your welcome email, or start one from Instance registration. {}", super::NO_WELCOME_EMAIL),
         };
     };
+    // A cloned instance: the provider refuses it until someone re-activates it, on the form.
+    if let Some(c) = live
+        .iter()
+        .map(|s| &s.connection)
+        .find(|c| c.state == ConnectionState::InstanceChanged)
+    {
+        return NextStep {
+            label: "Validate and Activate",
+            href: form(c),
+            why: format!("{}: the provider reports that this instance changed (a clone of the instance) and refuses the link until you select Validate and Activate.", c.company),
+        };
+    }
     // The most urgent trouble first; among equals, the first listed.
     let troubled = live
         .iter()
@@ -224,6 +236,17 @@ mod tests {
         assert_eq!(step.label, "Connect with Impact IDI");
         assert_eq!(step.href, "/registrations");
         assert!(step.why.contains("Ask your Impact Squad"), "{}", step.why);
+    }
+
+    #[test]
+    fn a_cloned_instance_leads_to_validate_and_activate_first() {
+        let down = summary(1, Validated, Onboarding::Complete, (Down, Down), 0);
+        let cloned = summary(2, InstanceChanged, Onboarding::Complete, (Down, Down), 0);
+        assert!(cloned.needs_attention());
+        let step = next_step(&home(vec![down, cloned], true, true));
+        assert_eq!(step.label, "Validate and Activate");
+        assert_eq!(step.href, "/connections/2");
+        assert!(step.why.contains("a clone of the instance"), "{}", step.why);
     }
 
     #[test]

@@ -175,7 +175,7 @@ mod tests {
                 Severity::Low
             ]
         );
-        assert_eq!(Action::ALL.len(), 15);
+        assert_eq!(Action::ALL.len(), 17);
         assert_eq!(ActivityStatus::ALL.len(), 4);
     }
 }

@@ -53,6 +53,9 @@ pub fn check_off_board_confirmation(typed: &str) -> Result<(), FieldError> {
     }
 }
 
+/// What the form says while the provider reports a cloned instance.
+pub const INSTANCE_CHANGED_NOTICE: &str = "The provider reports that this instance changed (a clone of the instance): it refuses the connection from here. If this instance is the one to keep, select Validate and Activate to re-establish the connection for it; its history stays.";
+
 /// What an off-boarded record's form says above it.
 pub fn off_boarded_notice(company: &str) -> String {
     format!(

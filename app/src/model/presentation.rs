@@ -54,7 +54,7 @@ impl ConnectionState {
     pub fn tone(self) -> Tone {
         match self {
             ConnectionState::Validated => Tone::Good,
-            ConnectionState::ValidationFailed => Tone::Bad,
+            ConnectionState::ValidationFailed | ConnectionState::InstanceChanged => Tone::Bad,
             ConnectionState::AwaitingValidation => Tone::Waiting,
             ConnectionState::Pending | ConnectionState::OffBoarded => Tone::Neutral,
         }

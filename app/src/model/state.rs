@@ -24,6 +24,9 @@ pub enum ConnectionState {
     /// An IDI admin off-boarded it: the provider was told, the credentials erased. The record
     /// and its history stay to read; nothing more happens to it.
     OffBoarded,
+    /// The provider reports that this instance's identity changed (a clone of the instance):
+    /// it refuses the link until an IDI admin selects "Validate and Activate".
+    InstanceChanged,
 }
 
 labelled_enum! {
@@ -33,6 +36,7 @@ labelled_enum! {
     Validated => "validated", "Validated";
     ValidationFailed => "validation_failed", "Validation failed";
     OffBoarded => "off_boarded", "Off-boarded";
+    InstanceChanged => "instance_changed", "Instance changed";
 }
 
 impl ConnectionState {
@@ -183,6 +187,11 @@ pub enum Action {
     /// "Rotate credentials": a new secret from the provider, the old one honoured for a grace
     /// period then retired; on demand, or when the provider asks. The link stays as it is.
     RotateCredentials,
+    /// The provider reported that this instance's identity changed (a clone).
+    InstanceChanged,
+    /// "Validate and Activate": the provider re-establishes the link for this instance, and the
+    /// connection health checks run (their findings set the statuses).
+    ValidateAndActivate,
 }
 
 // Labels: button text for user actions (the product's labels); a description for system events,
@@ -204,6 +213,8 @@ labelled_enum! {
     OffBoard => "off_board", "Off-board";
     ReRegister => "re_register", "Re-register";
     RotateCredentials => "rotate_credentials", "Rotate credentials";
+    InstanceChanged => "instance_changed", "The provider reports this instance changed";
+    ValidateAndActivate => "validate_and_activate", "Validate and Activate";
 }
 
 impl Action {
@@ -217,6 +228,7 @@ impl Action {
                 | Self::Retry
                 | Self::OffBoard
                 | Self::RotateCredentials
+                | Self::ValidateAndActivate
         )
     }
 }
@@ -318,6 +330,11 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
                 ));
             }
             S::OffBoarded => return off_boarded(),
+            S::InstanceChanged => {
+                return refuse(format!(
+                    "Submit for validation is available only while the connection is Pending; it is {state}. Select Validate and Activate."
+                ));
+            }
         },
         Action::ValidationPassed | Action::ValidationFailed => {
             if s.state != S::AwaitingValidation {
@@ -347,6 +364,11 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
                 next.state = S::AwaitingValidation;
             }
             (S::OffBoarded, _) => return off_boarded(),
+            (S::InstanceChanged, _) => {
+                return refuse(format!(
+                    "Rescan is not available while the connection is {state}: the provider refuses this instance until you select Validate and Activate, which runs the checks."
+                ));
+            }
             (S::Pending, _) => {
                 return refuse(format!(
                     "Rescan is available only after the checks have run once; the connection is {state}."
@@ -505,6 +527,11 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
                     "Rotate credentials is not available while the checks run; the connection is {state}. Wait until they finish."
                 ));
             }
+            if s.state == S::InstanceChanged {
+                return refuse(format!(
+                    "Rotate credentials is not available while the connection is {state}: the provider refuses this instance until you select Validate and Activate."
+                ));
+            }
             if s.onboarding.is_running() {
                 return refuse(format!(
                     "Rotate credentials is not available while onboarding runs (\"{}\"); the connection is {state}. Wait for onboarding to finish.",
@@ -521,6 +548,32 @@ pub fn transition(current: ConnectionStatus, action: Action) -> Result<Connectio
                     onboarding_phrase(s.onboarding)
                 ));
             }
+            if s.state != S::Validated {
+                return refuse(format!(
+                    "The connection health check runs only on a Validated connection; it is {state}."
+                ));
+            }
+        }
+        Action::InstanceChanged => {
+            if s.state != S::Validated || s.onboarding != O::Complete {
+                return refuse(format!(
+                    "An instance change is recorded only on an onboarded, Validated connection; it is {state} and {}.",
+                    onboarding_phrase(s.onboarding)
+                ));
+            }
+            // The provider refuses this instance in both directions until it is re-activated.
+            next.state = S::InstanceChanged;
+            next.outbound = LinkStatus::Down;
+            next.inbound = LinkStatus::Down;
+        }
+        Action::ValidateAndActivate => {
+            if s.state != S::InstanceChanged {
+                return refuse(format!(
+                    "Validate and Activate is for a connection the provider reports as changed (a cloned instance); it is {state}."
+                ));
+            }
+            // Statuses stay until the connection health checks that follow find them.
+            next.state = S::Validated;
         }
     }
     Ok(next)
@@ -558,17 +611,18 @@ mod tests {
     use super::*;
     use Action as A;
     use ConnectionState::*;
-    use LinkStatus::{Blank as B, NotOnboarded as NO, Up};
+    use LinkStatus::{Blank as B, Down, NotOnboarded as NO, Up};
     use Onboarding::{Complete, Failed, NotStarted as NS, Started, Syncing};
 
     /// The buttons a person may press, written out rather than taken from `is_user_action`.
-    const USER_ACTIONS: [Action; 6] = [
+    const USER_ACTIONS: [Action; 7] = [
         A::Save,
         A::Rescan,
         A::Onboard,
         A::Retry,
         A::OffBoard,
         A::RotateCredentials,
+        A::ValidateAndActivate,
     ];
 
     fn st(
@@ -621,6 +675,8 @@ mod tests {
         let off = (A::OffBoard, ob);
         // Re-registering from a fresh link: the checks again, from registration on.
         let rr = (A::ReRegister, r1);
+        let ic = st(InstanceChanged, true, Complete, Down, Down);
+        let va = st(Validated, true, Complete, Down, Down);
         vec![
             (
                 r0,
@@ -697,6 +753,21 @@ mod tests {
                     off,
                     rr,
                     (A::RotateCredentials, r11),
+                    (A::InstanceChanged, ic),
+                ],
+            ),
+            // The provider reports a cloned instance: Validate and Activate, off-board or
+            // re-register; Validated again, the health checks' findings set the statuses.
+            (ic, vec![(A::ValidateAndActivate, va), off, rr]),
+            (
+                va,
+                vec![
+                    (A::Rescan, va),
+                    (A::Heartbeat, va),
+                    off,
+                    rr,
+                    (A::RotateCredentials, va),
+                    (A::InstanceChanged, ic),
                 ],
             ),
             (
@@ -769,8 +840,8 @@ mod tests {
     fn table_covers_exactly_the_reachable_statuses() {
         let rows = table();
         let table: HashSet<_> = rows.iter().map(|(s, _)| *s).collect();
-        assert_eq!(table.len(), 20, "duplicate rows in the table");
-        assert_eq!(rows.len(), 20);
+        assert_eq!(table.len(), 22, "duplicate rows in the table");
+        assert_eq!(rows.len(), 22);
         // The table is closed and every row is reachable along its own edges.
         let mut from_table = HashSet::from([ConnectionStatus::new_record()]);
         let mut queue = VecDeque::from([ConnectionStatus::new_record()]);
@@ -903,9 +974,16 @@ mod tests {
     #[test]
     fn invariants_hold_in_every_reachable_status() {
         for s in reachable() {
-            // Onboarding only ever runs on a Validated connection.
-            if s.onboarding != NS && s.onboarding != Failed {
+            // Onboarding only ever runs on a Validated connection; once complete, the record is
+            // Validated or, when the provider reports a cloned instance, Instance changed.
+            if s.onboarding.is_running() {
                 assert_eq!(s.state, Validated, "{s:?}");
+            }
+            if s.onboarding == Complete {
+                assert!(matches!(s.state, Validated | InstanceChanged), "{s:?}");
+            }
+            if s.state == InstanceChanged {
+                assert_eq!(s, st(InstanceChanged, true, Complete, Down, Down));
             }
             // The checks cannot pass without credentials.
             if s.state == Validated {
@@ -1240,7 +1318,8 @@ mod tests {
                 "Awaiting validation",
                 "Validated",
                 "Validation failed",
-                "Off-boarded"
+                "Off-boarded",
+                "Instance changed"
             ]
         );
         let links: Vec<_> = LinkStatus::ALL.iter().map(|s| s.label()).collect();
@@ -1269,7 +1348,8 @@ mod tests {
                 "Connect to provider",
                 "Retry",
                 "Off-board",
-                "Rotate credentials"
+                "Rotate credentials",
+                "Validate and Activate"
             ]
         );
         assert_eq!(A::Register.label(), "Registered with the provider");

@@ -230,6 +230,11 @@ fn ConnectionEditor(
         <section class="card">
             <Title text=move || crate::model::page_title(&["Provider connection", &current.get().company])/>
             <h1 id="connection-title">"Provider connection"</h1>
+            {move || (current.get().state == ConnectionState::InstanceChanged).then(|| view! {
+                <div class="banner error" role="status" data-testid="instance-changed">
+                    <p>{crate::model::INSTANCE_CHANGED_NOTICE}</p>
+                </div>
+            })}
             {move || (current.get().state == ConnectionState::OffBoarded).then(|| view! {
                 <div class="banner warn" role="status" data-testid="off-boarded">
                     <p>{off_boarded_notice(&current.get().company)}</p>

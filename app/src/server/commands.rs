@@ -160,6 +160,9 @@ pub async fn act(
             scan::start_suite(state, id, actor).await;
             Ok(view)
         }
+        Action::ValidateAndActivate => {
+            super::activate::validate_and_activate(state, id, req.version, actor).await
+        }
         Action::RotateCredentials => {
             super::rotate::rotate(state, id, actor, super::rotate::Asked::Person(req.version))
                 .await

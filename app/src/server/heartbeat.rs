@@ -115,6 +115,14 @@ async fn beat(state: &AppState, id: i64) -> Result<(), ServiceError> {
         return Ok(());
     };
     let done = verify::exchange(state, &conn, &creds).await;
+    // The provider refuses this instance as another than the registered one (a clone): that is
+    // what the connection says, rather than Down.
+    if let Err(e) = &done.answer {
+        if super::activate::is_instance_changed(e) {
+            super::activate::instance_changed(state, id, e).await;
+            return Ok(());
+        }
+    }
     let found = done.beat();
     let (outbound, inbound) = link_statuses(found, state.settings.slow_ms);
     metrics::heartbeat_done(

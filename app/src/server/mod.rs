@@ -1,6 +1,7 @@
 //! Server-only code: persistence and services. Compiled only with the `ssr` feature, so
 //! sqlx and friends never reach the WASM bundle.
 pub mod accounts;
+pub mod activate;
 pub mod audit;
 pub mod background;
 pub mod clock;
@@ -108,6 +109,7 @@ impl AppState {
     /// A client for the provider at `url`, under the outbound policy and time limit.
     pub fn provider(&self, url: &ProviderUrl) -> provider::ProviderClient {
         provider::ProviderClient::new(url, self.settings.provider_timeout, &self.settings.outbound)
+            .from_instance(&self.settings.public_url)
     }
 
     /// A client for a connection's stored URL. One that no longer parses gives a client whose

@@ -118,6 +118,8 @@ pub struct ProviderClient {
     /// The URL's path part (any instance prefix), as requests are signed.
     prefix: String,
     timeout: Duration,
+    /// This instance's base URL, sent on signed requests (`signing::HEADER_INSTANCE`).
+    instance: Option<String>,
 }
 
 impl ProviderClient {
@@ -129,7 +131,15 @@ impl ProviderClient {
             base: url.as_str().to_string(),
             prefix: url.path().to_string(),
             timeout,
+            instance: None,
         }
+    }
+
+    /// Names this instance (its base URL) on every signed request, so the provider can tell a
+    /// cloned instance from the registered one.
+    pub fn from_instance(mut self, public_url: &str) -> Self {
+        self.instance = Some(public_url.to_string());
+        self
     }
 
     /// A client for a stored URL that no longer parses: every call fails with `why`.
@@ -139,6 +149,7 @@ impl ProviderClient {
             base: String::new(),
             prefix: String::new(),
             timeout,
+            instance: None,
         }
     }
 
@@ -238,6 +249,9 @@ impl ProviderClient {
             .header(signing::HEADER_CONSUMER, &creds.consumer_id)
             .header(signing::HEADER_TIMESTAMP, ts.to_string())
             .header(signing::HEADER_SIGNATURE, sig);
+        if let Some(instance) = &self.instance {
+            req = req.header(signing::HEADER_INSTANCE, instance);
+        }
         if body.is_some() {
             req = req.header("content-type", "application/json").body(bytes);
         }
@@ -410,6 +424,21 @@ impl ProviderClient {
             creds,
             "/credentials/rotate",
             Some(serde_json::json!({ "grace_seconds": grace_seconds })),
+        )
+        .await
+    }
+
+    /// Re-activation after a clone: the provider registers `consumer_url` as this consumer's
+    /// instance from now on.
+    pub async fn activate(
+        &self,
+        creds: &Credentials,
+        consumer_url: &str,
+    ) -> Result<serde_json::Value, ProviderError> {
+        self.consumer_call(
+            creds,
+            "/activate",
+            Some(serde_json::json!({ "consumer_url": consumer_url })),
         )
         .await
     }

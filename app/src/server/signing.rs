@@ -6,6 +6,9 @@ use sha2::{Digest, Sha256};
 pub const HEADER_CONSUMER: &str = "x-impact-consumer";
 pub const HEADER_TIMESTAMP: &str = "x-impact-timestamp";
 pub const HEADER_SIGNATURE: &str = "x-impact-signature";
+/// The consumer instance's own base URL, on every signed request: the provider compares it with
+/// the one it registered, which is how it tells a cloned instance apart.
+pub const HEADER_INSTANCE: &str = "x-impact-instance";
 /// Names a step of an onboarding run; a repeat with the same key is answered from the
 /// provider's record, not done again (docs/PROVIDER_PROTOCOL.md, "Idempotent steps").
 pub const HEADER_IDEMPOTENCY: &str = "idempotency-key";

@@ -722,3 +722,103 @@ both_backends!(
         assert!(provider_accepts(&app, &old).await);
     }
 );
+
+/// A cloned instance: the same database served under another base URL. The provider refuses it
+/// as another instance; the heartbeat turns the connection "Instance changed"; "Validate and
+/// Activate" re-establishes it for the new instance, its history before the clone kept.
+async fn a_cloned_instance_is_re_activated(backend: crate::helpers::Backend) {
+    use app::server::{key_source::KeySource, sealed::SecretKey};
+    let restart = crate::helpers::fresh(backend, None).await;
+    let key = SecretKey::generate();
+    let mut original =
+        crate::helpers::start_with(&restart, KeySource::key(key.clone()), quick_heartbeat)
+            .await
+            .expect("the original instance");
+    let id = onboarded(&original).await;
+    let history_before = original
+        .get(&format!("/api/connections/{id}/history"))
+        .await
+        .body;
+    let restart = original.stop().await;
+    let port = restart.addr.expect("the original's address").port();
+    // The clone: the same data, another identity (a name for the same loopback address).
+    let clone_url = format!("http://localhost:{port}");
+    let clone = crate::helpers::start_with(&restart, KeySource::key(key), |c| {
+        quick_heartbeat(c);
+        c.settings.public_url = clone_url.clone();
+    })
+    .await
+    .expect("the clone");
+    let c = clone.wait_for_state(id, "instance_changed").await;
+    assert_eq!(
+        (&c["outbound"], &c["inbound"]),
+        (&json!("down"), &json!("down"))
+    );
+    let history = clone
+        .get(&format!("/api/connections/{id}/history"))
+        .await
+        .body;
+    let entries = history.as_array().expect("history");
+    let last = entries.last().expect("an entry");
+    assert_eq!(last["action"], "The provider reports this instance changed");
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Validate and Activate"),
+        "{last}"
+    );
+    // Nothing else until it is re-activated.
+    let rescan = clone.rescan(id).await;
+    assert_eq!(rescan.status, 409, "{:?}", rescan.body);
+    assert!(
+        message(&rescan).contains("Validate and Activate"),
+        "{:?}",
+        rescan.body
+    );
+
+    let v = version(&clone, id).await;
+    let r = clone
+        .post(
+            &format!("/api/connections/{id}/actions"),
+            json!({ "action": "validate_and_activate", "version": v }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["state"], "validated");
+    crate::helpers::eventually("both directions Up for the clone", async || {
+        let c = clone.get(&format!("/api/connections/{id}")).await.body;
+        c["outbound"] == "up" && c["inbound"] == "up"
+    })
+    .await;
+    let counters: Value = reqwest::get(format!(
+        "{}/sim/instances/{}",
+        clone.sim_base(),
+        clone.instance
+    ))
+    .await
+    .expect("counters")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(counters["activations"], 1);
+    // The history before the clone is all still there, first.
+    let after = clone
+        .get(&format!("/api/connections/{id}/history"))
+        .await
+        .body;
+    let before = history_before.as_array().expect("before");
+    assert_eq!(
+        &after.as_array().expect("after")[..before.len()],
+        &before[..]
+    );
+    // The heartbeats that follow find the clone the registered instance: it stays Validated.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let c = clone.get(&format!("/api/connections/{id}")).await.body;
+    assert_eq!(c["state"], "validated", "{c}");
+}
+
+crate::per_backend!(
+    a_cloned_instance_is_re_activated_for_its_new_identity,
+    a_cloned_instance_is_re_activated
+);
