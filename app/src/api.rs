@@ -173,6 +173,13 @@ pub async fn re_register_connection(
         .map_err(to_user)
 }
 
+#[server(prefix = "/fn", endpoint = "synced_settings", output = PostJsonText)]
+pub async fn synced_settings(id: i64) -> Result<Vec<crate::model::SyncedGroup>, ApiError> {
+    crate::server::synced::list(&state()?, id)
+        .await
+        .map_err(to_user)
+}
+
 #[server(prefix = "/fn", endpoint = "list_companies", output = PostJsonText)]
 pub async fn list_companies() -> Result<Vec<CompanyView>, ApiError> {
     crate::server::companies::list(&state()?.db)

@@ -133,6 +133,12 @@ test('revoked credentials are repaired from the health dashboard: a fresh link r
 test('Rotate credentials on the form keeps the link up and says until when the old secret is honoured', async ({ page }) => {
   test.setTimeout(90_000);
   await onboard(page, 'rotate', 'Rotate Stores');
+  // What onboarding pulled from the provider is there to review.
+  const synced = page.getByTestId('synced-settings');
+  await expect(synced.getByRole('heading', { name: 'Exchange settings' })).toBeVisible();
+  await expect(synced.getByRole('table', { name: 'Exchange settings' })).toContainText('Max authorised users');
+  await expect(synced.getByRole('table', { name: 'Sync definitions' }).getByRole('row')).toHaveCount(4);
+  await shot(page, 'synced-settings');
   await page.getByRole('button', { name: 'Rotate credentials' }).click();
   const history = page.getByRole('table', { name: 'History' });
   await expect(history).toContainText('Credentials rotated on request; the old secret is honoured until');

@@ -19,6 +19,7 @@ pub mod presentation;
 pub mod provider_url;
 pub mod redirect;
 pub mod state;
+pub mod synced;
 pub mod time;
 
 pub use access::*;
@@ -37,3 +38,4 @@ pub use presentation::{page_title, Tone, NO_WELCOME_EMAIL};
 pub use provider_url::*;
 pub use redirect::*;
 pub use state::*;
+pub use synced::*;

@@ -62,6 +62,7 @@ pub fn Connection() -> impl IntoView {
                 match data.await {
                     Ok((conn, companies, manage)) => view! {
                         <ConnectionEditor conn companies changed manage live/>
+                        <super::synced::SyncedSettings id=id() moved/>
                         <section class="card">
                             <h2 id="history-title">"History"</h2>
                             <Transition fallback=|| view! { <p class="muted">"Loading the history…"</p> }>

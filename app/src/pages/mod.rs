@@ -12,6 +12,7 @@ pub mod not_found;
 pub mod off_board;
 pub mod outbox;
 pub mod registrations;
+pub mod synced;
 pub mod users;
 
 use leptos_router::params::ParamsMap;

@@ -39,6 +39,7 @@ pub mod smtp;
 pub mod stream_slots;
 pub mod streams;
 pub mod sweep;
+pub mod synced;
 pub mod throttle;
 pub mod tls_problem;
 pub mod verify;

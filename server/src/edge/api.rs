@@ -18,8 +18,8 @@ use app::{
         ActivityId, ApiError, AuditEntry, CompanyView, ConnectionAction, ConnectionView,
         CreateCompany, CreateConnection, CurrentUser, GuidedSetupView, HealthView, HistoryEntry,
         InvitationRequest, InvitationView, NewUser, OffBoardConnection, OutboxMessage,
-        ReRegisterConnection, RegistrationLinkView, ScanRunView, UpdateConnection, UserChange,
-        UserView, VerificationView,
+        ReRegisterConnection, RegistrationLinkView, ScanRunView, SyncedGroup, UpdateConnection,
+        UserChange, UserView, VerificationView,
     },
     server::{
         accounts, audit, commands, companies, connections, invitations, outbox, AppState,
@@ -57,6 +57,11 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
             "/connections/{id}/re-register",
             &[M::POST],
             post(re_register_connection),
+        )
+        .route(
+            "/connections/{id}/settings",
+            &[M::GET],
+            get(synced_settings),
         )
         .route(
             "/connections/{id}/history",
@@ -218,6 +223,17 @@ async fn re_register_connection(
     Ok(Json(
         app::server::reregister::re_register(&state, id.get(), &req, &user.email).await?,
     ))
+}
+
+/// "Review synced settings": the settings groups onboarding pulled from the provider, each as
+/// rows (a setting's name in words, its value), oldest sync first.
+#[utoipa::path(get, path = "/api/connections/{id}/settings", tag = "connections", params(("id" = i64, Path, description = "The connection's id")), responses((status = 200, description = "The synced groups", body = Vec<SyncedGroup>)))]
+#[tracing::instrument(skip(state))]
+async fn synced_settings(
+    State(state): State<AppState>,
+    id: ConnectionPath,
+) -> ApiResult<Vec<SyncedGroup>> {
+    Ok(Json(app::server::synced::list(&state, id.get()).await?))
 }
 
 /// A connection's timeline: who did what, and where it left the connection.

@@ -48,6 +48,7 @@ const SESSION: &str = "session_cookie";
         api::act_on_connection,
         api::off_board_connection,
         api::re_register_connection,
+        api::synced_settings,
         api::connection_history,
         api::connection_health,
         api::rescan_check,

@@ -28,6 +28,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("home_overview", Access::View),
     ("get_connection", Access::View),
     ("connection_history", Access::View),
+    ("synced_settings", Access::View),
     ("connection_for_url", Access::View),
     ("list_companies", Access::View),
     ("open_registration", Access::View),

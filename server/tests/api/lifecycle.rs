@@ -822,3 +822,51 @@ crate::per_backend!(
     a_cloned_instance_is_re_activated_for_its_new_identity,
     a_cloned_instance_is_re_activated
 );
+
+both_backends!(
+    the_settings_onboarding_pulled_can_be_reviewed,
+    |app: TestApp| async move {
+        let id = validated(&app).await;
+        // Nothing synced before onboarding; an unknown connection is not an empty list.
+        let none = app.get(&format!("/api/connections/{id}/settings")).await;
+        assert_eq!((none.status, none.body.clone()), (200, json!([])));
+        assert_eq!(app.get("/api/connections/999/settings").await.status, 404);
+        let (status, _) = crate::onboarding::authorise(&app, id, "ada@example.com").await;
+        assert_eq!(status, 303);
+        crate::onboarding::wait_onboarding(&app, id, "complete").await;
+        let r = app.get(&format!("/api/connections/{id}/settings")).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let groups = r.body.as_array().expect("groups");
+        let names: Vec<_> = groups
+            .iter()
+            .map(|g| g["group"].as_str().unwrap_or(""))
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            ["entitlements", "exchange_settings", "sync_definitions"]
+        );
+        let exchange = groups
+            .iter()
+            .find(|g| g["group"] == "exchange_settings")
+            .expect("exchange settings");
+        assert_eq!(exchange["title"], "Exchange settings");
+        assert!(
+            exchange["rows"]
+                .as_array()
+                .expect("rows")
+                .contains(&json!({ "name": "Max authorised users", "value": "25" })),
+            "{exchange}"
+        );
+        let definitions = groups
+            .iter()
+            .find(|g| g["group"] == "sync_definitions")
+            .expect("sync definitions");
+        assert_eq!(
+            definitions["rows"].as_array().map(Vec::len),
+            Some(3),
+            "{definitions}"
+        );
+    }
+);
