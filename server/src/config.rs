@@ -133,6 +133,7 @@ impl Config {
             site_root: "target/site".into(),
             settings: app::server::Settings {
                 public_url: String::new(),
+                identity: None,
                 provider_url,
                 link_ttl_hours: defaults::LINK_TTL_HOURS,
                 provider_timeout: Duration::from_millis(defaults::PROVIDER_TIMEOUT_MS),
@@ -209,6 +210,7 @@ impl Config {
             site_root,
             settings: app::server::Settings {
                 public_url,
+                identity: None,
                 // Empty: the built-in provider simulator is started and used.
                 provider_url: set(&s.provider_url).unwrap_or_default(),
                 link_ttl_hours: positive(

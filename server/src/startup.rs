@@ -59,6 +59,7 @@ impl Application {
         let listener = TcpListener::bind(config.addr).await?;
         let address = listener.local_addr()?;
         let mut settings = config.settings.clone();
+        settings.identity = (!settings.public_url.is_empty()).then(|| settings.public_url.clone());
         if settings.public_url.is_empty() {
             settings.public_url = format!("http://{address}");
         }

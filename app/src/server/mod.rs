@@ -60,6 +60,10 @@ use sealed::Keyring;
 pub struct Settings {
     /// Base URL of this app as the administrator reaches it; registration links point here.
     pub public_url: String,
+    /// This instance's identity for the provider (`signing::HEADER_INSTANCE`): IMPACT_PUBLIC_URL
+    /// when it is set, as it is on every replica behind a balancer (the same on each). A default
+    /// address (each process its own port) is no identity, so nothing is sent then.
+    pub identity: Option<String>,
     /// The provider (IDI) instance URL put on new invitations.
     pub provider_url: String,
     /// How long a registration link stays valid.
@@ -109,8 +113,15 @@ impl std::fmt::Debug for Db {
 impl AppState {
     /// A client for the provider at `url`, under the outbound policy and time limit.
     pub fn provider(&self, url: &ProviderUrl) -> provider::ProviderClient {
-        provider::ProviderClient::new(url, self.settings.provider_timeout, &self.settings.outbound)
-            .from_instance(&self.settings.public_url)
+        let client = provider::ProviderClient::new(
+            url,
+            self.settings.provider_timeout,
+            &self.settings.outbound,
+        );
+        match &self.settings.identity {
+            Some(identity) => client.from_instance(identity),
+            None => client,
+        }
     }
 
     /// A client for a connection's stored URL. One that no longer parses gives a client whose

@@ -13,13 +13,13 @@ use serde::{Deserialize, Serialize};
 use super::json::Json;
 use super::path_id::ConnectionPath;
 use super::routes::{Recorder, RouteSpec};
+use super::{guided, lifecycle};
 use app::{
     model::{
-        ActivityId, ApiError, AuditEntry, CompanyView, ConnectionAction, ConnectionView,
-        CreateCompany, CreateConnection, CurrentUser, GuidedSetupView, HealthView, HistoryEntry,
-        InvitationRequest, InvitationView, NewUser, OffBoardConnection, OutboxMessage,
-        ReRegisterConnection, RegistrationLinkView, ScanRunView, SyncedGroup, UpdateConnection,
-        UserChange, UserView, VerificationView,
+        ApiError, AuditEntry, CompanyView, ConnectionAction, ConnectionView, CreateCompany,
+        CreateConnection, CurrentUser, HealthView, HistoryEntry, InvitationRequest, InvitationView,
+        NewUser, OutboxMessage, RegistrationLinkView, ScanRunView, UpdateConnection, UserChange,
+        UserView,
     },
     server::{
         accounts, audit, commands, companies, connections, invitations, outbox, AppState,
@@ -51,17 +51,17 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
         .route(
             "/connections/{id}/off-board",
             &[M::POST],
-            post(off_board_connection),
+            post(lifecycle::off_board_connection),
         )
         .route(
             "/connections/{id}/re-register",
             &[M::POST],
-            post(re_register_connection),
+            post(lifecycle::re_register_connection),
         )
         .route(
             "/connections/{id}/settings",
             &[M::GET],
-            get(synced_settings),
+            get(lifecycle::synced_settings),
         )
         .route(
             "/connections/{id}/history",
@@ -107,18 +107,22 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
             &[M::POST],
             post(connect_to_provider),
         )
-        .route("/guided-setup", &[M::GET], get(guided_setup))
+        .route("/guided-setup", &[M::GET], get(guided::guided_setup))
         .route(
             "/guided-setup/{activity}/complete",
             &[M::POST],
-            post(mark_complete),
+            post(guided::mark_complete),
         )
         .route(
             "/guided-setup/verify-connection",
             &[M::POST],
-            post(verify_connection),
+            post(guided::verify_connection),
         )
-        .route("/guided-setup/verify-data", &[M::POST], post(verify_data));
+        .route(
+            "/guided-setup/verify-data",
+            &[M::POST],
+            post(guided::verify_data),
+        );
     let router = r
         .router
         .fallback(api_not_found)
@@ -127,7 +131,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
     (router, r.table)
 }
 
-type ApiResult<T> = Result<Json<T>, ServiceError>;
+pub(super) type ApiResult<T> = Result<Json<T>, ServiceError>;
 
 async fn api_not_found() -> Response {
     let body = ApiError {
@@ -193,47 +197,6 @@ async fn act_on_connection(
     Ok(Json(
         commands::act(&state, id.get(), &req, &user.email).await?,
     ))
-}
-
-/// "Off-board" after the typed confirmation ("Delete"): the provider is told, the credentials
-/// revoked and erased, the record kept as Off-boarded. IDI admins only.
-#[utoipa::path(post, path = "/api/connections/{id}/off-board", tag = "connections", params(("id" = i64, Path, description = "The connection's id")), request_body = OffBoardConnection, responses((status = 200, description = "The record, Off-boarded", body = ConnectionView), (status = 422, description = "The confirmation is not \"Delete\"", body = ApiError), (status = 409, description = "Not allowed in this state, or changed since", body = ApiError), (status = 502, description = "The provider could not be told; nothing was changed", body = ApiError)))]
-#[tracing::instrument(skip(state, req))]
-async fn off_board_connection(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    id: ConnectionPath,
-    Json(req): Json<OffBoardConnection>,
-) -> ApiResult<ConnectionView> {
-    Ok(Json(
-        app::server::offboard::off_board(&state, id.get(), &req, &user.email).await?,
-    ))
-}
-
-/// "Re-register this connection" with a fresh registration link for its provider: the link's new
-/// code replaces the old one and the credentials, and the checks run again. IDI admins only.
-#[utoipa::path(post, path = "/api/connections/{id}/re-register", tag = "connections", params(("id" = i64, Path, description = "The connection's id")), request_body = ReRegisterConnection, responses((status = 200, description = "The record, Awaiting validation", body = ConnectionView), (status = 410, description = "The link cannot be used (expired, used, superseded)", body = ApiError), (status = 422, description = "The link is for another provider", body = ApiError), (status = 409, description = "Not allowed in this state, or changed since", body = ApiError)))]
-#[tracing::instrument(skip(state, req))]
-async fn re_register_connection(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    id: ConnectionPath,
-    Json(req): Json<ReRegisterConnection>,
-) -> ApiResult<ConnectionView> {
-    Ok(Json(
-        app::server::reregister::re_register(&state, id.get(), &req, &user.email).await?,
-    ))
-}
-
-/// "Review synced settings": the settings groups onboarding pulled from the provider, each as
-/// rows (a setting's name in words, its value), oldest sync first.
-#[utoipa::path(get, path = "/api/connections/{id}/settings", tag = "connections", params(("id" = i64, Path, description = "The connection's id")), responses((status = 200, description = "The synced groups", body = Vec<SyncedGroup>)))]
-#[tracing::instrument(skip(state))]
-async fn synced_settings(
-    State(state): State<AppState>,
-    id: ConnectionPath,
-) -> ApiResult<Vec<SyncedGroup>> {
-    Ok(Json(app::server::synced::list(&state, id.get()).await?))
 }
 
 /// A connection's timeline: who did what, and where it left the connection.
@@ -494,50 +457,4 @@ fn refused_page(
         css = app::STYLESHEET,
     );
     (status, axum::response::Html(body)).into_response()
-}
-
-// ---- Guided Setup ----
-
-/// The Guided Setup section: activities, the connection it follows, the latest verifications.
-#[utoipa::path(get, path = "/api/guided-setup", tag = "guided-setup", responses((status = 200, description = "The section", body = GuidedSetupView)))]
-#[tracing::instrument(skip(state))]
-async fn guided_setup(State(state): State<AppState>) -> ApiResult<GuidedSetupView> {
-    Ok(Json(app::server::guided::view(&state).await?))
-}
-
-/// "Mark Complete" on an activity.
-#[utoipa::path(post, path = "/api/guided-setup/{activity}/complete", tag = "guided-setup", params(("activity" = ActivityId, Path, description = "The activity")), responses((status = 200, description = "The section after it", body = GuidedSetupView)))]
-#[tracing::instrument(skip(state, user))]
-async fn mark_complete(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    Path(activity): Path<String>,
-) -> ApiResult<GuidedSetupView> {
-    Ok(Json(
-        app::server::guided::mark_complete(&state, &activity, &user).await?,
-    ))
-}
-
-/// "Verify the connection": a round trip through the provider and back.
-///
-/// A failed verification is a stored result: 200 with `ok: false` and what to do.
-#[utoipa::path(post, path = "/api/guided-setup/verify-connection", tag = "guided-setup", responses((status = 200, description = "The stored result (`ok` false when it failed)", body = VerificationView)))]
-#[tracing::instrument(skip(state, user))]
-async fn verify_connection(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-) -> ApiResult<VerificationView> {
-    Ok(Json(
-        app::server::verify::verify_connection(&state, &user).await?,
-    ))
-}
-
-/// "Verify Impact data connection": asks the provider for a sample of the data it received.
-#[utoipa::path(post, path = "/api/guided-setup/verify-data", tag = "guided-setup", responses((status = 200, description = "The stored result (`ok` false when it failed)", body = VerificationView)))]
-#[tracing::instrument(skip(state, user))]
-async fn verify_data(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-) -> ApiResult<VerificationView> {
-    Ok(Json(app::server::verify::verify_data(&state, &user).await?))
 }

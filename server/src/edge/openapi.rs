@@ -18,7 +18,7 @@ use utoipa::{
 
 use app::model::{Access, ApiError, ConnectionEvent};
 
-use super::{api, api_reference, auth, policy, stream};
+use super::{api, api_reference, auth, guided, lifecycle, policy, stream};
 
 /// The document's own address (and the reference page's), both public.
 pub const DOCUMENT_PATH: &str = "/api/openapi.json";
@@ -46,9 +46,9 @@ const SESSION: &str = "session_cookie";
         api::get_connection,
         api::update_connection,
         api::act_on_connection,
-        api::off_board_connection,
-        api::re_register_connection,
-        api::synced_settings,
+        lifecycle::off_board_connection,
+        lifecycle::re_register_connection,
+        lifecycle::synced_settings,
         api::connection_history,
         api::connection_health,
         api::rescan_check,
@@ -65,10 +65,10 @@ const SESSION: &str = "session_cookie";
         api::create_user,
         api::change_user,
         api::list_audit,
-        api::guided_setup,
-        api::mark_complete,
-        api::verify_connection,
-        api::verify_data,
+        guided::guided_setup,
+        guided::mark_complete,
+        guided::verify_connection,
+        guided::verify_data,
         document,
         reference,
     ),

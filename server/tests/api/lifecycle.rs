@@ -11,6 +11,23 @@ use crate::{
     onboarding::{onboarded, stored_seq, validated},
 };
 
+/// The connection's history, oldest first.
+async fn history(app: &TestApp, id: i64) -> Value {
+    let r = app.get(&format!("/api/connections/{id}/history")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body
+}
+
+/// Its newest history entry.
+async fn last_history(app: &TestApp, id: i64) -> Value {
+    history(app, id)
+        .await
+        .as_array()
+        .and_then(|h| h.last())
+        .cloned()
+        .expect("a history entry")
+}
+
 async fn version(app: &TestApp, id: i64) -> Value {
     app.get(&format!("/api/connections/{id}")).await.body["version"].clone()
 }
@@ -121,15 +138,7 @@ both_backends!(
         assert_eq!(status, 401);
         // The change is on the live stream, in the history and the audit log.
         assert!(stored_seq(&app, id).await > seq);
-        let history = app
-            .get(&format!("/api/connections/{id}/history"))
-            .await
-            .body;
-        let last = history
-            .as_array()
-            .and_then(|h| h.last())
-            .cloned()
-            .expect("history");
+        let last = last_history(&app, id).await;
         assert_eq!(last["action"], "Off-board");
         assert_eq!(last["actor"], crate::helpers::ADMIN_EMAIL);
         assert_eq!(
@@ -239,15 +248,7 @@ both_backends!(
         assert_eq!(stored_link(&app, id).await, [None, None, None]);
         app.faults(json!({})).await;
         assert!(provider_off_boarded(&app).await.is_empty(), "not told");
-        let history = app
-            .get(&format!("/api/connections/{id}/history"))
-            .await
-            .body;
-        let last = history
-            .as_array()
-            .and_then(|h| h.last())
-            .cloned()
-            .expect("history");
+        let last = last_history(&app, id).await;
         assert!(
             last["reason"]
                 .as_str()
@@ -440,10 +441,7 @@ both_backends!(
             .expect("read")
             .expect("new credentials");
         assert_ne!(new.consumer_id, old.consumer_id);
-        let history = app
-            .get(&format!("/api/connections/{id}/history"))
-            .await
-            .body;
+        let history = history(&app, id).await;
         let entry = history
             .as_array()
             .expect("history")
@@ -593,15 +591,7 @@ both_backends_with!(
         let new = credentials(&app, id).await;
         assert_eq!(new.consumer_id, old.consumer_id);
         assert_ne!(new.secret, old.secret);
-        let history = app
-            .get(&format!("/api/connections/{id}/history"))
-            .await
-            .body;
-        let last = history
-            .as_array()
-            .and_then(|h| h.last())
-            .cloned()
-            .expect("history");
+        let last = last_history(&app, id).await;
         assert_eq!(last["action"], "Rotate credentials");
         assert!(
             last["reason"]
@@ -659,10 +649,7 @@ both_backends_with!(
             credentials(&app, id).await.secret != old.secret
         })
         .await;
-        let history = app
-            .get(&format!("/api/connections/{id}/history"))
-            .await
-            .body;
+        let history = history(&app, id).await;
         let rotations: Vec<_> = history
             .as_array()
             .expect("history")
@@ -735,10 +722,7 @@ async fn a_cloned_instance_is_re_activated(backend: crate::helpers::Backend) {
             .await
             .expect("the original instance");
     let id = onboarded(&original).await;
-    let history_before = original
-        .get(&format!("/api/connections/{id}/history"))
-        .await
-        .body;
+    let history_before = history(&original, id).await;
     let restart = original.stop().await;
     let port = restart.addr.expect("the original's address").port();
     // The clone: the same data, another identity (a name for the same loopback address).
@@ -754,11 +738,8 @@ async fn a_cloned_instance_is_re_activated(backend: crate::helpers::Backend) {
         (&c["outbound"], &c["inbound"]),
         (&json!("down"), &json!("down"))
     );
-    let history = clone
-        .get(&format!("/api/connections/{id}/history"))
-        .await
-        .body;
-    let entries = history.as_array().expect("history");
+    let entries = history(&clone, id).await;
+    let entries = entries.as_array().expect("history");
     let last = entries.last().expect("an entry");
     assert_eq!(last["action"], "The provider reports this instance changed");
     assert!(
@@ -803,10 +784,7 @@ async fn a_cloned_instance_is_re_activated(backend: crate::helpers::Backend) {
     .expect("json");
     assert_eq!(counters["activations"], 1);
     // The history before the clone is all still there, first.
-    let after = clone
-        .get(&format!("/api/connections/{id}/history"))
-        .await
-        .body;
+    let after = history(&clone, id).await;
     let before = history_before.as_array().expect("before");
     assert_eq!(
         &after.as_array().expect("after")[..before.len()],
