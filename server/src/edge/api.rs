@@ -10,7 +10,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::json::Json;
+use super::json::{ApiResult, Json};
 use super::path_id::ConnectionPath;
 use super::routes::{Recorder, RouteSpec};
 use super::{guided, lifecycle};
@@ -130,8 +130,6 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
         .with_state(state);
     (router, r.table)
 }
-
-pub(super) type ApiResult<T> = Result<Json<T>, ServiceError>;
 
 async fn api_not_found() -> Response {
     let body = ApiError {

@@ -5,7 +5,7 @@ use axum::{
     Extension,
 };
 
-use super::{api::ApiResult, json::Json};
+use super::json::{ApiResult, Json};
 use app::{
     model::{ActivityId, CurrentUser, GuidedSetupView, VerificationView},
     server::AppState,

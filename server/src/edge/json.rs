@@ -85,3 +85,6 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     )
         .into_response()
 }
+
+/// What a REST handler answers: its JSON, or the service's error (a 4xx with `{code, message}`).
+pub type ApiResult<T> = Result<Json<T>, app::server::ServiceError>;

@@ -3,7 +3,10 @@
 //! synced}`.
 use axum::{extract::State, Extension};
 
-use super::{api::ApiResult, json::Json, path_id::ConnectionPath};
+use super::{
+    json::{ApiResult, Json},
+    path_id::ConnectionPath,
+};
 use app::{
     model::{
         ApiError, ConnectionView, CurrentUser, OffBoardConnection, ReRegisterConnection,
