@@ -525,8 +525,9 @@ async fn faults_are_set_partially_validated_and_reset() {
     let sim = start().await;
     let defaults = json!({"down": false, "slow_ms": 0, "late_answer_ms": 0, "http_5xx": false, "malformed_json": false,
         "protocol_version": 1, "bad_credentials": false, "entitlement": "active",
-        "inbound_blocked": false, "clock_skew_secs": 0, "fail_settings_group": null,
-        "redirect_to": null, "oversized_answer": false});
+        "inbound_blocked": false, "inbound_unsent": false, "instance_changed": false,
+        "clock_skew_secs": 0, "fail_settings_group": null, "redirect_to": null,
+        "oversized_answer": false});
     let get = || async {
         sim.client
             .get(sim.faults_url())
