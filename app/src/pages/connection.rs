@@ -56,13 +56,19 @@ pub fn Connection() -> impl IntoView {
         move || (id(), changed.get(), moved.get()),
         |(id, _, _)| connection_history(id),
     );
+    // Made here with the others, not inside the resolved view, so the server's render and the
+    // browser's hydration create the page's resources in the same order.
+    let synced = Resource::new(
+        move || (id(), moved.get()),
+        |(id, _)| crate::api::synced_settings(id),
+    );
     view! {
         <Suspense fallback=|| view! { <section class="card"><p class="muted">"Loading the connection…"</p></section> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Ok((conn, companies, manage)) => view! {
                         <ConnectionEditor conn companies changed manage live/>
-                        <super::synced::SyncedSettings id=id() moved/>
+                        <super::synced::SyncedSettings groups=synced/>
                         <section class="card">
                             <h2 id="history-title">"History"</h2>
                             <Transition fallback=|| view! { <p class="muted">"Loading the history…"</p> }>

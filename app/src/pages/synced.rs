@@ -3,17 +3,16 @@
 use leptos::prelude::*;
 
 use crate::{
-    api::synced_settings,
     components::{
         status::{fmt_time, ErrorBanner},
         table::TableScroll,
     },
-    model::SyncedGroup,
+    model::{ApiError, SyncedGroup},
 };
 
+/// `groups`: the page's resource for them (made with the page's other resources).
 #[component]
-pub fn SyncedSettings(id: i64, moved: Memo<Option<i64>>) -> impl IntoView {
-    let groups = Resource::new(move || (id, moved.get()), |(id, _)| synced_settings(id));
+pub fn SyncedSettings(groups: Resource<Result<Vec<SyncedGroup>, ApiError>>) -> impl IntoView {
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {

@@ -266,20 +266,21 @@ pub(crate) async fn consume(
 pub async fn resend(state: &AppState, email: &str) -> Result<(), ServiceError> {
     let email = EmailAddress::parse(email)?;
     let mut tx = state.db.pool.begin().await?;
+    // The newest pending invitation is superseded by the transaction's first statement, a write:
+    // on SQLite a transaction that read first and then writes fails at once (not after waiting)
+    // when another writer committed in between, as heartbeats often do.
     let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM invitations WHERE LOWER(email) = LOWER($1) AND status = $2 ORDER BY id DESC LIMIT 1"
+        "UPDATE invitations SET status = $1 WHERE id = (SELECT id FROM invitations \
+         WHERE LOWER(email) = LOWER($2) AND status = $3 ORDER BY id DESC LIMIT 1) \
+         RETURNING {COLUMNS}"
     ))
+    .bind(SUPERSEDED)
     .bind(email.as_str())
     .bind(PENDING)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(row) = row {
         let old = Invitation::from_row(&row)?;
-        sqlx::query("UPDATE invitations SET status = $1 WHERE id = $2")
-            .bind(SUPERSEDED)
-            .bind(old.id)
-            .execute(&mut *tx)
-            .await?;
         let company = CompanyName::parse(&old.company)?;
         let url = ProviderUrl::parse(&old.provider_url)?;
         // Send to the address as the provider recorded it.

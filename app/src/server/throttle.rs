@@ -180,6 +180,17 @@ impl Throttle {
             .bind(keys.account())
             .execute(&self.db.pool)
             .await?;
+        // The address keeps the failures of other emails, but this attempt was not one: its
+        // reservation is given back (else every success from an office's one address would
+        // count towards its limit, and twenty sign-ins would lock it out).
+        for k in keys.names().filter(|k| *k != keys.account()) {
+            sqlx::query(
+                "UPDATE sign_in_failures SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END WHERE key = $1",
+            )
+            .bind(k)
+            .execute(&self.db.pool)
+            .await?;
+        }
         Ok(())
     }
 

@@ -37,6 +37,30 @@ both_backends!(
 );
 
 both_backends!(
+    successful_sign_ins_do_not_count_against_the_address,
+    |app: crate::helpers::TestApp| async move {
+        let t = Throttle::new(app.state.db.clone(), 10_000);
+        // People behind one address signing in successfully, again and again.
+        for n in 0..(3 * FREE_PER_ADDRESS) {
+            let keys = Keys::new(&format!("person{}@example.com", n % 7), ip("192.0.2.10"));
+            assert_eq!(reserve(&t, &keys).await, Ok(()), "sign-in {n}");
+            t.succeeded(&keys).await.expect("recorded");
+        }
+        // Real failures from it still count: the free ones, then a wait.
+        for n in 0..FREE_PER_ADDRESS {
+            let keys = Keys::new(&format!("guess{n}@example.com"), ip("192.0.2.10"));
+            assert_eq!(reserve(&t, &keys).await, Ok(()), "failure {n}");
+        }
+        assert!(
+            reserve(&t, &Keys::new("another@example.com", ip("192.0.2.10")))
+                .await
+                .is_err()
+        );
+        drop(app);
+    }
+);
+
+both_backends!(
     one_address_trying_many_emails_is_stopped_too,
     |app: crate::helpers::TestApp| async move {
         let t = Throttle::new(app.state.db.clone(), 10_000);
