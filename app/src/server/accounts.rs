@@ -152,7 +152,7 @@ pub async fn create_user(db: &Db, new: &NewUser, actor: &str) -> Result<UserView
     }
     let password = new.password.clone();
     let hash = off_the_workers(move || hash_password(&password)).await??;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let row = sqlx::query(
         "INSERT INTO users (email, password_hash, roles, disabled, created_at) VALUES ($1, $2, $3, 0, $4) \
          RETURNING id, email, roles, disabled",
@@ -208,7 +208,7 @@ pub async fn change_user(
     if change.roles.is_empty() {
         return Err(FieldError::new("roles", "Give the user at least one role.").into());
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let row = sqlx::query("UPDATE users SET roles = $1, disabled = $2 WHERE id = $3 RETURNING id, email, roles, disabled")
         .bind(encode_roles(&change.roles))
         .bind(i64::from(change.disabled))

@@ -31,7 +31,7 @@ pub async fn list(db: &Db) -> Result<Vec<CompanyView>, ServiceError> {
 #[tracing::instrument(skip(db))]
 pub async fn create(db: &Db, name: &str) -> Result<CompanyView, ServiceError> {
     let name = CompanyName::parse(name)?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     if let Some(existing) = find(&mut tx, &name).await? {
         return Err(ServiceError::Conflict(format!(
             "A company named \"{}\" already exists: select it instead.",

@@ -97,7 +97,7 @@ pub async fn since(
 /// returned: progress events must never stop the work they describe.
 pub async fn record(state: &super::AppState, connection_id: i64, body: EventBody) {
     let result = async {
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin().await?;
         let e = append(&mut tx, connection_id, body).await?;
         tx.commit().await?;
         Ok::<_, ServiceError>(e)

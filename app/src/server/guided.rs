@@ -149,7 +149,7 @@ pub async fn mark_complete(
     if setup.status(activity) == ActivityStatus::Complete {
         return Ok(setup);
     }
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     record_completion(
         &mut tx,
         activity,

@@ -201,7 +201,7 @@ async fn record(
             Some(source) => format!("{source}: {}", change_reason(before, next, found)),
             None => change_reason(before, next, found),
         };
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin().await?;
         // The alert goes with the change, in its transaction: at most one per change.
         if let Some(kind) = alert(before, next) {
             queue_alert(&mut tx, state, &current, kind, &reason).await?;

@@ -123,7 +123,7 @@ pub async fn issue(
             "The provider at {provider_url} could not initiate the registration: {e}. Nothing was sent; try again once it is reachable."
         ))
     })?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     let inv = insert(&mut tx, state, &email, &company, &provider_url, Some(&code)).await?;
     send_welcome(&mut tx, state, &inv).await?;
     let detail = format!("{} for {} at {}", inv.email, inv.company, inv.provider_url);
@@ -265,7 +265,7 @@ pub(crate) async fn consume(
 #[tracing::instrument(skip(state))]
 pub async fn resend(state: &AppState, email: &str) -> Result<(), ServiceError> {
     let email = EmailAddress::parse(email)?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     // The newest pending invitation is superseded by the transaction's first statement, a write:
     // on SQLite a transaction that read first and then writes fails at once (not after waiting)
     // when another writer committed in between, as heartbeats often do.

@@ -70,7 +70,7 @@ impl Leases {
 
     /// Claims `work` unless a live lease (this process's included) holds it.
     pub async fn claim(&self, work: Work) -> Result<Option<Lease>, ServiceError> {
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let lease = self.claim_in(&mut tx, work).await?;
         tx.commit().await?;
         Ok(lease)

@@ -194,7 +194,7 @@ async fn link_key(db: &Db, keys: &Keyring, configured: Option<&str>) -> anyhow::
 /// sealed, and values sealed under a previous key are re-sealed under the current one. A value
 /// no configured key opens stops the start with an error that says which key it needs.
 async fn seal_stored_secrets(db: &Db, keys: &Keyring) -> anyhow::Result<()> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let link_key: Option<String> =
         sqlx::query_scalar("SELECT value FROM settings WHERE key = 'link_key'")
             .fetch_optional(&mut *tx)

@@ -107,7 +107,7 @@ pub async fn start(state: &AppState, id: i64, actor: &str) -> Result<ConnectionV
         Action::Onboard
     };
     let next = crate::model::transition(current.status(), action)?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     let changed = connections::write_transition(
         &mut tx,
         &current,
@@ -196,7 +196,7 @@ async fn step(
     let mut attempts = 0;
     loop {
         let current = connections::get(&state.db, id).await?;
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin().await?;
         let mut published = Vec::new();
         if let Some((action, reason)) = action {
             match connections::write_system_transition(&mut tx, &current, action, reason).await {
@@ -386,7 +386,7 @@ async fn store_group(
 ) -> Result<(), ServiceError> {
     let json = serde_json::to_string(body).map_err(anyhow::Error::from)?;
     let now = clock::to_db(clock::now());
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     // Upsert: an earlier run (before a Retry) may have stored the same group.
     sqlx::query(
         "INSERT INTO synced_settings (connection_id, grp, body, synced_at) VALUES ($1, $2, $3, $4) \

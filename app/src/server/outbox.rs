@@ -111,7 +111,7 @@ async fn deliver(db: &Db, relay: &SmtpRelay, from: &str) -> Result<(), ServiceEr
             Err(e) => Err(e),
         };
         let now = clock::to_db(clock::now());
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin().await?;
         match outcome {
             Ok(()) => {
                 sqlx::query("UPDATE outbox SET sent_at = $1 WHERE id = $2")

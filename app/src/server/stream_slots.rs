@@ -60,7 +60,7 @@ pub async fn take(state: &AppState, user_id: i64, cap: usize) -> Result<Taken, S
         return Ok(Taken::Local);
     }
     let owner = state.work.leases.owner();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(user_id)
         .execute(&mut *tx)

@@ -102,7 +102,7 @@ impl Throttle {
     /// inner `Err` holds the seconds to wait first (nothing is counted then).
     pub async fn reserve(&self, keys: &Keys) -> Result<Result<(), u64>, ServiceError> {
         let now = clock::now().timestamp_millis();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         for (k, _) in &keys.0 {
             sqlx::query(
                 "INSERT INTO sign_in_failures (key, failures, last_ms) VALUES ($1, 0, $2) \

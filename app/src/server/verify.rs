@@ -381,7 +381,7 @@ async fn store(
 ) -> Result<VerificationView, ServiceError> {
     let at = clock::now();
     let detail = serde_json::to_string(&outcome.detail).map_err(anyhow::Error::from)?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     sqlx::query(
         "INSERT INTO verification_results (kind, connection_id, ok, latency_ms, detail, run_by, at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

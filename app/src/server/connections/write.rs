@@ -84,7 +84,7 @@ pub async fn create(
             existing.url, existing.id, existing.company
         )));
     }
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     let company = companies::find_or_insert(&mut tx, &company).await?;
     ensure_company_free(&mut tx, company.id, None).await?;
     invitations::consume(&mut tx, &inv).await?;
@@ -239,7 +239,7 @@ pub async fn apply(
             return Err(stale(id, version, current.version));
         }
         let next = transition(current.status(), action)?;
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin().await?;
         match write_transition(
             &mut tx, &current, version, next, None, actor, action, reason,
         )
@@ -283,7 +283,7 @@ async fn apply_after_provider(
     loop {
         let current = get(&state.db, id).await?;
         let next = transition(current.status(), action)?;
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin().await?;
         alongside(&mut tx).await?;
         match write_transition(
             &mut tx,
@@ -385,7 +385,7 @@ pub async fn set_company(
         return Err(stale(id, req.version, current.version));
     }
     let next = transition(current.status(), Action::Save)?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     let company = companies::find_or_insert(&mut tx, &company).await?;
     ensure_company_free(&mut tx, company.id, Some(id)).await?;
     let reason = format!("Company set to {}", company.name);

@@ -29,7 +29,7 @@ pub(super) async fn start(
     suite: &str,
     started_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<i64, ServiceError> {
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     let run_id: i64 = sqlx::query(
         "INSERT INTO scan_runs (connection_id, suite, started_at) VALUES ($1, $2, $3) RETURNING id",
     )
@@ -64,7 +64,7 @@ pub(super) async fn store_result(
     run_id: i64,
     r: &CheckResult,
 ) -> Result<(), ServiceError> {
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     sqlx::query(
         "INSERT INTO scan_results (run_id, connection_id, check_id, status, message, retryable, duration_ms, at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -111,7 +111,7 @@ pub(super) async fn finish(
     let mut attempts = 0;
     loop {
         let current = connections::get(&state.db, id).await?;
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin().await?;
         sqlx::query("UPDATE scan_runs SET finished_at = $1, outcome = $2 WHERE id = $3")
             .bind(clock::to_db(clock::now()))
             .bind(outcome)
