@@ -33,7 +33,7 @@ pub async fn once(state: &AppState) -> Result<usize, ServiceError> {
         }
     }
     for id in scan::interrupted_health_runs(state).await? {
-        if !state.work.runs(Work::Scan(id)) && scan::take_over_health(state, id).await? {
+        if !state.work.runs(Work::Scan(id)) && scan::take_over(state, id).await? {
             taken += 1;
         }
     }

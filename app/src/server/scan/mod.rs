@@ -59,44 +59,27 @@ pub fn start_health(state: &AppState, id: i64, actor: &str, lease: super::lease:
     runner::spawn_full(state.clone(), id, actor.into(), lease, false);
 }
 
-/// A scan that no replica holds while its connection awaits validation (its holder died or
-/// stopped): claims it and continues its unfinished run (results kept, checks with a result not
-/// run again) or, when none was recorded, runs the suite. False when another replica holds it.
+/// A scan that no replica holds and that should be running (its holder died or stopped): one
+/// whose connection awaits validation, or an onboarded connection's health run cut short.
+/// Claims it and continues its unfinished run (results kept, checks with a result not run
+/// again) or, when none was recorded, runs the suite. False when another replica holds it or it
+/// finished between our look and our claim.
 pub async fn take_over(state: &AppState, id: i64) -> Result<bool, ServiceError> {
     let Some(lease) = state.work.leases.claim(Work::Scan(id)).await? else {
         return Ok(false);
     };
-    // Finished between our look and our claim: nothing to carry on.
-    if connections::get(&state.db, id).await?.state != ConnectionState::AwaitingValidation {
+    let interrupted = match connections::get(&state.db, id).await? {
+        c if c.state == ConnectionState::AwaitingValidation => true,
+        c if c.onboarding == crate::model::Onboarding::Complete => {
+            resume::unfinished(state, id).await?.is_some()
+        }
+        _ => false,
+    };
+    if !interrupted {
         lease.release().await;
         return Ok(false);
     }
     tracing::info!(connection = id, "taking over an interrupted scan");
-    runner::spawn_full(
-        state.clone(),
-        id,
-        crate::model::Actor::System.as_str().into(),
-        lease,
-        true,
-    );
-    Ok(true)
-}
-
-/// A connection health run (Rescan once onboarded) that no replica holds and that never
-/// finished: claims it and carries it on like a pre-onboarding one, its ending setting the
-/// statuses. False when another replica holds it or it has finished meanwhile.
-pub async fn take_over_health(state: &AppState, id: i64) -> Result<bool, ServiceError> {
-    let Some(lease) = state.work.leases.claim(Work::Scan(id)).await? else {
-        return Ok(false);
-    };
-    if !resume::unfinished_health_runs(state).await?.contains(&id) {
-        lease.release().await;
-        return Ok(false);
-    }
-    tracing::info!(
-        connection = id,
-        "taking over an interrupted connection health scan"
-    );
     runner::spawn_full(
         state.clone(),
         id,
