@@ -335,3 +335,21 @@ pub async fn verify_data() -> Result<crate::model::VerificationView, ApiError> {
         .await
         .map_err(to_user)
 }
+
+// ---- Data migration ----
+
+/// "Start data migration": copies the provider's tables into this instance (IDI admins).
+#[server(prefix = "/fn", endpoint = "start_migration", output = PostJsonText)]
+pub async fn start_migration() -> Result<crate::model::MigrationView, ApiError> {
+    crate::server::migration::start(&state()?, &user()?)
+        .await
+        .map_err(to_user)
+}
+
+/// Cancels the running data migration (IDI admins); the records copied so far stay.
+#[server(prefix = "/fn", endpoint = "cancel_migration", output = PostJsonText)]
+pub async fn cancel_migration() -> Result<crate::model::MigrationView, ApiError> {
+    crate::server::migration::cancel(&state()?, &user()?)
+        .await
+        .map_err(to_user)
+}

@@ -1,5 +1,5 @@
 //! Crash safety: the server process is killed with SIGKILL in the middle of an onboarding run
-//! (and of a scan); started again on the same database, it resumes the run from its last
+//! (and of a scan, a connection health run, a data migration); started again on the same database, it resumes the run from its last
 //! completed step and finishes it, without doing or announcing any step twice. On SQLite and on
 //! PostgreSQL (a fresh database on the server at TEST_POSTGRES_URL).
 mod process;
@@ -605,4 +605,204 @@ async fn sigterm_ends_open_event_streams_and_the_server_exits() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The simulator's tables (simulator/src/catalog.rs): name and record count.
+const DATA_TABLES: [(&str, i64); 3] = [
+    ("impact_account", 2400),
+    ("impact_success_plan", 1800),
+    ("impact_engagement_request", 5600),
+];
+
+/// Each migration event's copied count per table, in order (from the stored log).
+fn migration_progress(events: &[(i64, Value)]) -> Vec<(String, Vec<i64>)> {
+    events
+        .iter()
+        .filter(|(_, b)| b["type"] == "migration")
+        .map(|(_, b)| {
+            let copied = b["tables"]
+                .as_array()
+                .map(|t| {
+                    t.iter()
+                        .map(|t| t["copied"].as_i64().unwrap_or(-1))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (b["message"].as_str().unwrap_or("").to_string(), copied)
+        })
+        .collect()
+}
+
+/// Onboarded through the provider's page, every Guided Setup activity before the migration
+/// complete, then a migration started with each page taking 250 ms; killed with SIGKILL once two
+/// pages are stored. Started again, the server carries the migration on from the last stored
+/// page: every record ends up here once, no page is recorded twice, the counts match.
+async fn killed_mid_migration(backend: Backend, instance: &str) {
+    let Running {
+        sim,
+        provider,
+        dir,
+        db,
+        port,
+        base,
+        server,
+        client: c,
+    } = validated(backend, instance, "Migrate Co").await;
+    let mut server = server;
+    let store = pool(&db).await;
+    let auth: Value = c
+        .post(format!("{base}/api/connections/1/connect"))
+        .send()
+        .await
+        .expect("connect")
+        .json()
+        .await
+        .expect("json");
+    let back = process::provider::allow(auth["authorize_url"].as_str().expect("url"), EMAIL)
+        .await
+        .expect("the provider sends the contact back");
+    c.get(back).send().await.expect("callback");
+    wait_for(&c, &base, "onboarding", "complete").await;
+    for step in [
+        "learn/complete",
+        "register/complete",
+        "establish/complete",
+        "verify-connection",
+        "verify-data",
+    ] {
+        let r = c
+            .post(format!("{base}/api/guided-setup/{step}"))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("step");
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(
+            status.is_success() && body["ok"] != false,
+            "{step}: {status} {body}"
+        );
+    }
+    set_faults(&sim, instance, json!({ "data_page_ms": 250 })).await;
+    let r = c
+        .post(format!("{base}/api/guided-setup/migration"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(r.status().as_u16(), 200);
+    until("two pages stored", || async {
+        let progress = migration_progress(&stored_events(&store).await);
+        progress
+            .last()
+            .is_some_and(|(_, c)| c.iter().sum::<i64>() >= 1000)
+            .then_some(())
+    })
+    .await;
+    kill(&mut server);
+    let copied_before: i64 =
+        sqlx::query("SELECT CAST(SUM(copied) AS BIGINT) AS n FROM data_migration_tables")
+            .fetch_one(&store)
+            .await
+            .expect("copied")
+            .get("n");
+    assert!(
+        copied_before < 9800,
+        "the kill came too late to test a resume: {copied_before}"
+    );
+    set_faults(&sim, instance, json!({})).await;
+
+    let mut server = start(&db, port, &provider);
+    let c = client(&base).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let m = process::get(&c, format!("{base}/api/connections/1/migration")).await;
+        if m["state"] != "running" {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "the migration never ended: {m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    let mut problems = Vec::new();
+    if done["state"] != "completed" {
+        problems.push(format!(
+            "it ended {}, not completed: {}",
+            done["state"], done["detail"]
+        ));
+    }
+    for (table, rows) in DATA_TABLES {
+        let here: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM impact_records WHERE connection_id = 1 AND tbl = $1",
+        )
+        .bind(table)
+        .fetch_one(&store)
+        .await
+        .expect("count")
+        .get("n");
+        if here != rows {
+            problems.push(format!(
+                "{table}: {here} records here, the provider has {rows}"
+            ));
+        }
+    }
+    let events = stored_events(&store).await;
+    contiguous(&events, &mut problems);
+    let progress = migration_progress(&events);
+    let resumed = progress
+        .iter()
+        .filter(|(m, _)| m.starts_with("Data migration carried on after a restart"))
+        .count();
+    if resumed != 1 {
+        problems.push(format!("carried on {resumed} times, not once"));
+    }
+    // Every page recorded once: no two page events show the same progress.
+    let pages: Vec<&Vec<i64>> = progress
+        .iter()
+        .filter(|(m, _)| m.starts_with("Copying "))
+        .map(|(_, c)| c)
+        .collect();
+    let distinct: std::collections::BTreeSet<&Vec<i64>> = pages.iter().copied().collect();
+    if distinct.len() != pages.len() || pages.len() != 21 {
+        problems.push(format!(
+            "{} page events, {} distinct, not 21: {pages:?}",
+            pages.len(),
+            distinct.len()
+        ));
+    }
+    // The provider was asked for each page once, and for the one in flight at the kill again.
+    let counters = provider_counters(&sim, instance).await;
+    let asked = counters["data_pages"].as_u64().unwrap_or(0);
+    if !(21..=22).contains(&asked) {
+        problems.push(format!(
+            "the provider served {asked} pages, not 21 (or 22): {counters}"
+        ));
+    }
+    let activity: Value = process::get(&c, format!("{base}/api/guided-setup")).await;
+    let status = activity["activities"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["id"] == "migrate_data"))
+        .map(|a| a["status"].clone());
+    if status != Some(json!("complete")) {
+        problems.push(format!("the activity reads {status:?}"));
+    }
+    assert!(
+        problems.is_empty(),
+        "killed after {copied_before} records:\n{}",
+        problems.join("\n")
+    );
+    store.close().await;
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_data_migration_killed_mid_way_carries_on_after_restart_sqlite() {
+    killed_mid_migration(Backend::Sqlite, "migrate_sqlite").await;
+}
+
+#[tokio::test]
+async fn a_data_migration_killed_mid_way_carries_on_after_restart_postgres() {
+    killed_mid_migration(Backend::Postgres, "migrate_postgres").await;
 }

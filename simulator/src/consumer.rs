@@ -351,3 +351,47 @@ pub async fn data_sample(State(state): State<SimState>, signed: Signed) -> JsonR
         Ok(Json(catalog::data_sample(ctx.now)))
     })
 }
+
+/// What a migration may copy: the tables and their record counts.
+#[tracing::instrument(skip(state))]
+pub async fn data_tables(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    with_consumer(&state, &signed, |_ctx| Ok(Json(catalog::data_tables())))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageAsk {
+    #[serde(default)]
+    after: Option<String>,
+    limit: u64,
+}
+
+/// One page of a table's records, after the cursor the last page gave. Slowed by the
+/// `data_page_ms` fault (after the signature check, before the answer).
+#[tracing::instrument(skip(state))]
+pub async fn data_page(State(state): State<SimState>, signed: Signed) -> JsonResult {
+    let table = signed.params.get("table");
+    let PageAsk { after, limit } = parse_json(&signed.body)?;
+    let wait = state.faults(&signed.instance).data_page_ms;
+    if wait > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+    }
+    with_consumer(&state, &signed, |ctx| {
+        let names: Vec<&str> = catalog::TABLES.iter().map(|(n, _, _)| *n).collect();
+        if !names.contains(&table.as_str()) {
+            return Err(SimError::NotFound(format!(
+                "There is no table \"{table}\"; the tables are {}.",
+                names.join(", ")
+            )));
+        }
+        let (records, next) = catalog::data_page(&table, after.as_deref(), limit, ctx.now)
+            .ok_or_else(|| {
+                SimError::BadRequest(
+                    "This cursor is not one this provider gave for the table.".into(),
+                )
+            })?;
+        ctx.counters.data_pages += 1;
+        ctx.counters.data_records += records.len() as u64;
+        Ok(Json(json!({ "records": records, "next": next })))
+    })
+}

@@ -36,6 +36,9 @@ pub struct Faults {
     pub redirect_to: Option<String>,
     /// Every provider endpoint answers a body larger than any consumer accepts (2 MiB).
     pub oversized_answer: bool,
+    /// Each page of a data migration's records takes this long (the rest answers at once): a
+    /// migration that runs long enough to watch, cancel, or kill mid-way.
+    pub data_page_ms: u64,
 }
 
 impl Default for Faults {
@@ -56,6 +59,7 @@ impl Default for Faults {
             fail_settings_group: None,
             redirect_to: None,
             oversized_answer: false,
+            data_page_ms: 0,
         }
     }
 }
@@ -97,6 +101,9 @@ impl Faults {
     fn validate(&self) -> Result<(), String> {
         if self.slow_ms > MAX_SLOW_MS {
             return Err(format!("slow_ms must be at most {MAX_SLOW_MS}."));
+        }
+        if self.data_page_ms > MAX_SLOW_MS {
+            return Err(format!("data_page_ms must be at most {MAX_SLOW_MS}."));
         }
         if self.late_answer_ms > MAX_SLOW_MS {
             return Err(format!("late_answer_ms must be at most {MAX_SLOW_MS}."));

@@ -195,6 +195,11 @@ fn idi_routes(state: SimState) -> Router<SimState> {
         .route(&format!("{C}/credentials/rotate"), post(consumer::rotate))
         .route(&format!("{C}/activate"), post(consumer::activate))
         .route(&format!("{C}/data-sample"), get(consumer::data_sample))
+        .route(&format!("{C}/data/tables"), get(consumer::data_tables))
+        .route(
+            &format!("{C}/data/tables/{{table}}/page"),
+            post(consumer::data_page),
+        )
         .route_layer(middleware::from_fn_with_state(state, instance_faults))
 }
 

@@ -102,6 +102,9 @@ pub struct Counters {
     pub rotations: u64,
     /// Consumers re-activated for a (new) instance (`POST …/activate`).
     pub activations: u64,
+    /// Data migration pages answered (`POST …/data/tables/{table}/page`), and the records in them.
+    pub data_pages: u64,
+    pub data_records: u64,
     /// The `X-Request-Id` of the latest `/idi` requests that carried one, oldest first (at most
     /// `REQUEST_IDS_KEPT`, each cut to `REQUEST_ID_MAX` characters).
     pub request_ids: std::collections::VecDeque<String>,

@@ -124,7 +124,7 @@ mod browser {
     use crate::model::ConnectionEvent;
     use leptos::prelude::{set_timeout, Set};
 
-    const NAMES: [&str; 4] = ["connection", "scan", "check", "onboarding"];
+    const NAMES: [&str; 5] = ["connection", "scan", "check", "onboarding", "migration"];
 
     type Listener = Closure<dyn FnMut(web_sys::Event)>;
 

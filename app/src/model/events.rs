@@ -31,6 +31,15 @@ pub enum EventBody {
         message: String,
         failed: bool,
     },
+    /// A data migration started, moved on (a page of a table stored) or ended: every table's
+    /// progress as it then stood, so the newest event alone says where it is.
+    Migration {
+        migration_id: i64,
+        state: super::migration::MigrationState,
+        tables: Vec<super::migration::TableProgress>,
+        message: String,
+        started_by: String,
+    },
 }
 
 impl EventBody {
@@ -41,6 +50,7 @@ impl EventBody {
             EventBody::Scan { .. } => "scan",
             EventBody::Check { .. } => "check",
             EventBody::Onboarding { .. } => "onboarding",
+            EventBody::Migration { .. } => "migration",
         }
     }
 }

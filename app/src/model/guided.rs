@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dto::ConnectionView;
 use super::labels::labelled_enum;
+use super::migration::{MigrationState, MigrationView};
 use super::state::{ConnectionState, LinkStatus, Onboarding};
 
 /// The registration section's activities, in the order they must be done.
@@ -21,6 +22,7 @@ pub enum ActivityId {
     Establish,
     VerifyConnection,
     VerifyData,
+    MigrateData,
 }
 
 // In order: each is locked until the one before it is complete. The strings are stored in the
@@ -32,6 +34,7 @@ labelled_enum! {
     Establish => "establish", "Establish the connection to the provider instance";
     VerifyConnection => "verify_connection", "Verify the connection";
     VerifyData => "verify_data", "Verify Impact data connection";
+    MigrateData => "migrate_data", "Start data migration";
 }
 
 impl ActivityId {
@@ -43,6 +46,7 @@ impl ActivityId {
             Self::Establish => "Complete the Provider connection form, select Save and wait for \"Validated\", then select \"Connect to provider\". When it reads \"Onboarding Complete\" and Outbound and Inbound status read \"Up\", return here and select Mark Complete.",
             Self::VerifyConnection => "Sends a test message to the provider, which echoes it back to this instance's inbound endpoint, and measures the round trip. It passes when both directions are Up.",
             Self::VerifyData => "Pulls a small sample of Impact data from the provider and shows what arrived: each table's record count and its newest record.",
+            Self::MigrateData => "Copies the provider's Impact tables into this instance's database, every record, table by table, with live progress. It can be cancelled, carries on by itself after a restart, and ends by counting each table here against the provider's count. It completes when every count matches.",
         }
     }
 
@@ -54,6 +58,11 @@ impl ActivityId {
     /// Completed by a successful run rather than by a person's word alone.
     pub fn is_verification(self) -> bool {
         matches!(self, Self::VerifyConnection | Self::VerifyData)
+    }
+
+    /// Completed by its own work, recorded as it ends: never by "Mark Complete".
+    pub fn completes_itself(self) -> bool {
+        self == Self::MigrateData
     }
 
     /// A refusal of this activity is fixed on the Provider connection form: everything from
@@ -173,6 +182,9 @@ pub struct GuidedSetupView {
     pub connection_check: Option<VerificationView>,
     #[serde(default)]
     pub data_check: Option<VerificationView>,
+    /// The followed connection's latest data migration.
+    #[serde(default)]
+    pub migration: Option<MigrationView>,
 }
 
 impl GuidedSetupView {
@@ -188,12 +200,35 @@ impl GuidedSetupView {
             connection.as_ref(),
             connection_check.as_ref(),
             data_check.as_ref(),
+            None,
         );
         Self {
             activities,
             connection,
             connection_check,
             data_check,
+            migration: None,
+        }
+    }
+
+    /// The same, with the connection's latest data migration, which decides the last
+    /// activity's status.
+    pub fn with_migration(
+        self,
+        completions: &[Completion],
+        migration: Option<MigrationView>,
+    ) -> Self {
+        let activities = activity_views(
+            completions,
+            self.connection.as_ref(),
+            self.connection_check.as_ref(),
+            self.data_check.as_ref(),
+            migration.as_ref(),
+        );
+        Self {
+            activities,
+            migration,
+            ..self
         }
     }
 
@@ -222,6 +257,7 @@ impl GuidedSetupView {
         let status = self.status(activity);
         status.is_open()
             && status != ActivityStatus::Complete
+            && !activity.completes_itself()
             && (!activity.is_verification() || self.check(activity).is_some_and(|c| c.ok))
     }
 
@@ -278,6 +314,7 @@ pub fn activity_views(
     connection: Option<&ConnectionView>,
     connection_check: Option<&VerificationView>,
     data_check: Option<&VerificationView>,
+    migration: Option<&MigrationView>,
 ) -> Vec<ActivityView> {
     let mut out: Vec<ActivityView> = Vec::with_capacity(ActivityId::ALL.len());
     for id in ActivityId::ALL {
@@ -315,6 +352,14 @@ pub fn activity_views(
                         (None, _) => ActivityStatus::NotStarted,
                     }
                 }
+                // Complete while the latest migration completed (the end records it).
+                ActivityId::MigrateData => match (migration, done) {
+                    (Some(m), Some(_)) if m.state == MigrationState::Completed => {
+                        ActivityStatus::Complete
+                    }
+                    (Some(_), _) => ActivityStatus::InProgress,
+                    (None, _) => ActivityStatus::NotStarted,
+                },
             }
         };
         let (completed_by, completed_at) = match (status, done) {
@@ -432,6 +477,12 @@ pub fn mark_complete_check(setup: &GuidedSetupView, activity: ActivityId) -> Opt
     if let Some(reason) = mark_complete_refusal(activity, setup.connection.as_ref()) {
         return Some(reason);
     }
+    if activity.completes_itself() {
+        return Some(format!(
+            "\"{}\" completes by itself when a data migration ends with every count matching the provider's: select \"Start data migration\".",
+            activity.title()
+        ));
+    }
     if activity.is_verification() {
         return Some(match setup.check(activity) {
             None => format!(
@@ -454,6 +505,8 @@ pub fn run_refusal(setup: &GuidedSetupView, activity: ActivityId) -> Option<Stri
     locked_reason(setup, activity).map(|r| {
         if activity == ActivityId::VerifyConnection {
             format!("{r} Select Mark Complete there once the connection is onboarded.")
+        } else if activity == ActivityId::MigrateData {
+            format!("{r} Run \"Verify Impact data connection\" until it succeeds.")
         } else {
             format!("{r} Run it until it succeeds.")
         }
@@ -580,7 +633,7 @@ mod tests {
     #[test]
     fn a_fresh_setup_has_only_the_first_activity_available() {
         let setup = GuidedSetupView::build(&[], None, None, None);
-        assert_eq!(statuses(&setup), [N, L, L, L, L]);
+        assert_eq!(statuses(&setup), [N, L, L, L, L, L]);
         assert!(setup.activities.iter().all(|a| a.completed_by.is_none()));
     }
 
@@ -588,7 +641,7 @@ mod tests {
     fn each_completion_unlocks_the_next_and_establish_follows_the_connection() {
         let learnt = [done(ActivityId::Learn, 1)];
         let setup = GuidedSetupView::build(&learnt, None, None, None);
-        assert_eq!(statuses(&setup), [C, N, L, L, L]);
+        assert_eq!(statuses(&setup), [C, N, L, L, L, L]);
         assert_eq!(
             setup.activities[0].completed_by.as_deref(),
             Some("ada@example.com")
@@ -602,17 +655,17 @@ mod tests {
             LinkStatus::Blank,
         );
         let setup = GuidedSetupView::build(&learnt, Some(pending.clone()), None, None);
-        assert_eq!(statuses(&setup), [C, P, L, L, L]);
+        assert_eq!(statuses(&setup), [C, P, L, L, L, L]);
 
         let registered = [done(ActivityId::Learn, 1), done(ActivityId::Register, 2)];
         let setup = GuidedSetupView::build(&registered, None, None, None);
-        assert_eq!(statuses(&setup), [C, C, N, L, L]);
+        assert_eq!(statuses(&setup), [C, C, N, L, L, L]);
         // A connection that is not onboarded yet: establishing is in progress.
         let setup = GuidedSetupView::build(&registered, Some(pending), None, None);
-        assert_eq!(statuses(&setup), [C, C, P, L, L]);
+        assert_eq!(statuses(&setup), [C, C, P, L, L, L]);
         // Onboarded but not yet marked: still in progress, Mark Complete is what is left.
         let setup = GuidedSetupView::build(&registered, Some(onboarded()), None, None);
-        assert_eq!(statuses(&setup), [C, C, P, L, L]);
+        assert_eq!(statuses(&setup), [C, C, P, L, L, L]);
 
         let established = [
             registered[0].clone(),
@@ -620,7 +673,7 @@ mod tests {
             done(ActivityId::Establish, 3),
         ];
         let setup = GuidedSetupView::build(&established, Some(onboarded()), None, None);
-        assert_eq!(statuses(&setup), [C, C, C, N, L]);
+        assert_eq!(statuses(&setup), [C, C, C, N, L, L]);
     }
 
     #[test]
@@ -631,11 +684,11 @@ mod tests {
             done(ActivityId::Establish, 3),
         ];
         let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(false)), None);
-        assert_eq!(statuses(&setup), [C, C, C, P, L]);
+        assert_eq!(statuses(&setup), [C, C, C, P, L, L]);
 
         log.push(done(ActivityId::VerifyConnection, 4));
         let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(true)), None);
-        assert_eq!(statuses(&setup), [C, C, C, C, N]);
+        assert_eq!(statuses(&setup), [C, C, C, C, N, L]);
         assert_eq!(setup.activities[3].completed_at, Some(time(4)));
 
         log.push(done(ActivityId::VerifyData, 5));
@@ -645,7 +698,7 @@ mod tests {
             Some(check(true)),
             Some(check(true)),
         );
-        assert_eq!(statuses(&setup), [C, C, C, C, C]);
+        assert_eq!(statuses(&setup), [C, C, C, C, C, N]);
 
         // The connection stopped working and verification was re-run: it says so, and what
         // depends on it is locked again until it passes.
@@ -655,7 +708,7 @@ mod tests {
             Some(check(false)),
             Some(check(true)),
         );
-        assert_eq!(statuses(&setup), [C, C, C, P, L]);
+        assert_eq!(statuses(&setup), [C, C, C, P, L, L]);
         assert_eq!(setup.activities[3].completed_by, None);
     }
 
@@ -859,15 +912,16 @@ mod tests {
             |setup: &GuidedSetupView| ActivityId::ALL.map(|a| setup.offers_mark_complete(a));
         // A fresh setup: only the first activity; everything after it is locked.
         let fresh = GuidedSetupView::build(&[], None, None, None);
-        assert_eq!(offered(&fresh), [true, false, false, false, false]);
+        assert_eq!(offered(&fresh), [true, false, false, false, false, false]);
         // No activities at all (nothing read yet): nothing is offered.
         let empty = GuidedSetupView {
             activities: vec![],
             connection: None,
             connection_check: None,
             data_check: None,
+            migration: None,
         };
-        assert_eq!(offered(&empty), [false; 5]);
+        assert_eq!(offered(&empty), [false; 6]);
 
         // Establish is offered as soon as it is open, onboarded connection or not (the server's
         // refusal then names what is missing).
@@ -879,23 +933,23 @@ mod tests {
             LinkStatus::Blank,
         );
         let setup = GuidedSetupView::build(&log, Some(pending), None, None);
-        assert_eq!(offered(&setup), [false, false, true, false, false]);
+        assert_eq!(offered(&setup), [false, false, true, false, false, false]);
         let setup = GuidedSetupView::build(&log, None, None, None);
-        assert_eq!(offered(&setup), [false, false, true, false, false]);
+        assert_eq!(offered(&setup), [false, false, true, false, false, false]);
 
         // A verification: not before a run, not after a failed one, yes for a success not yet
         // counted, no once counted.
         let mut log = log.to_vec();
         log.push(done(ActivityId::Establish, 3));
         let setup = GuidedSetupView::build(&log, Some(onboarded()), None, None);
-        assert_eq!(offered(&setup), [false, false, false, false, false]);
+        assert_eq!(offered(&setup), [false, false, false, false, false, false]);
         let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(false)), None);
-        assert_eq!(offered(&setup), [false; 5]);
+        assert_eq!(offered(&setup), [false; 6]);
         let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(true)), None);
-        assert_eq!(offered(&setup), [false, false, false, true, false]);
+        assert_eq!(offered(&setup), [false, false, false, true, false, false]);
         log.push(done(ActivityId::VerifyConnection, 4));
         let setup = GuidedSetupView::build(&log, Some(onboarded()), Some(check(true)), None);
-        assert_eq!(offered(&setup), [false; 5]);
+        assert_eq!(offered(&setup), [false; 6]);
         // The data check's own run decides, not the connection check's.
         let setup = GuidedSetupView::build(
             &log,
@@ -903,7 +957,7 @@ mod tests {
             Some(check(true)),
             Some(check(true)),
         );
-        assert_eq!(offered(&setup), [false, false, false, false, true]);
+        assert_eq!(offered(&setup), [false, false, false, false, true, false]);
         assert_eq!(setup.completed_count(), 4);
         assert_eq!(fresh.completed_count(), 0);
         // Wherever it is offered, the server accepts it or names what is missing.
@@ -982,6 +1036,72 @@ mod tests {
         assert_eq!(setup.observed_links(), both(None, None));
     }
 
+    fn migration(state: crate::model::MigrationState) -> MigrationView {
+        MigrationView {
+            id: 1,
+            connection_id: 1,
+            state,
+            tables: vec![],
+            started_by: "ada@example.com".into(),
+            started_at: time(10),
+            finished_at: None,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn data_migration_unlocks_after_the_data_check_and_completes_by_itself() {
+        use crate::model::MigrationState as M;
+        let mut log = vec![
+            done(ActivityId::Learn, 1),
+            done(ActivityId::Register, 2),
+            done(ActivityId::Establish, 3),
+            done(ActivityId::VerifyConnection, 4),
+        ];
+        let before = GuidedSetupView::build(&log, Some(onboarded()), Some(check(true)), None)
+            .with_migration(&log, None);
+        assert_eq!(before.status(ActivityId::MigrateData), L);
+        assert!(run_refusal(&before, ActivityId::MigrateData)
+            .unwrap()
+            .contains("Verify Impact data connection"));
+        log.push(done(ActivityId::VerifyData, 5));
+        let setup = |m: Option<MigrationView>, log: &[Completion]| {
+            GuidedSetupView::build(log, Some(onboarded()), Some(check(true)), Some(check(true)))
+                .with_migration(log, m)
+        };
+        assert_eq!(setup(None, &log).status(ActivityId::MigrateData), N);
+        for state in [M::Running, M::Cancelled, M::Failed] {
+            assert_eq!(
+                setup(Some(migration(state)), &log).status(ActivityId::MigrateData),
+                P
+            );
+        }
+        // Completed but its completion not (yet) recorded: still in progress.
+        assert_eq!(
+            setup(Some(migration(M::Completed)), &log).status(ActivityId::MigrateData),
+            P
+        );
+        log.push(done(ActivityId::MigrateData, 6));
+        let complete = setup(Some(migration(M::Completed)), &log);
+        assert_eq!(complete.status(ActivityId::MigrateData), C);
+        assert_eq!(complete.completed_count(), 6);
+        // A later migration that is running or failed takes it back to in progress.
+        assert_eq!(
+            setup(Some(migration(M::Running)), &log).status(ActivityId::MigrateData),
+            P
+        );
+        // Never offered "Mark Complete", and refused it with the way to complete it.
+        let open = setup(Some(migration(M::Failed)), &log);
+        assert!(!open.offers_mark_complete(ActivityId::MigrateData));
+        assert!(mark_complete_check(&open, ActivityId::MigrateData)
+            .unwrap()
+            .contains("Start data migration"));
+        assert_eq!(
+            mark_complete_check(&complete, ActivityId::MigrateData),
+            None
+        );
+    }
+
     #[test]
     fn the_round_trip_shows_only_for_a_run_that_succeeded() {
         assert_eq!(check(true).round_trip_ms(), Some(12));
@@ -997,7 +1117,7 @@ mod tests {
     fn refusals_from_establish_on_are_fixed_on_the_connection_form() {
         assert_eq!(
             ActivityId::ALL.map(ActivityId::fixed_on_connection_form),
-            [false, false, true, true, true]
+            [false, false, true, true, true, true]
         );
         assert!(!ActivityStatus::Locked.is_open());
         assert!([

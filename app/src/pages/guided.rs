@@ -5,8 +5,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use super::migration::{MigrationActions, MigrationPanel};
 use crate::{
     api::{guided_setup, mark_complete, me, verify_connection, verify_data},
+    components::live::{self, Live},
     components::status::{fmt_time, ErrorBanner, LinkPill, StatePill},
     model::{
         Access, ActivityId, ActivityView, ApiError, ConnectionView, GuidedSetupView, LinkStatus,
@@ -34,6 +36,10 @@ struct Actions {
     /// The activity an action just succeeded on: it takes focus when the list shows it again,
     /// so the person lands on its new status (and result) instead of a button that is gone.
     focus: RwSignal<Option<ActivityId>>,
+    /// "Start data migration" and its live progress.
+    migration: MigrationActions,
+    live: Live,
+    changed: RwSignal<u32>,
 }
 
 /// The Provider connection form for this connection, or the list when there is none yet.
@@ -71,7 +77,26 @@ pub fn GuidedSetup() -> impl IntoView {
         verify_connection: Action::new(|_: &()| async move { verify_connection().await }),
         verify_data: Action::new(|_: &()| async move { verify_data().await }),
         focus: RwSignal::new(None),
+        migration: MigrationActions::new(changed),
+        live: Live::new(),
+        changed,
     };
+    // The followed connection's live stream: a data migration's progress arrives on it.
+    // (A memo: the effect re-runs, closing the stream, only when the followed connection changes,
+    // not on every reading of the section.)
+    let followed = Memo::new(move |_| {
+        data.get()
+            .and_then(|r| r.ok())
+            .and_then(|(setup, _)| setup.connection.map(|c| c.id))
+            .unwrap_or(0)
+    });
+    Effect::new(move |prev: Option<i64>| {
+        let id = followed.get();
+        if prev != Some(id) && id > 0 {
+            live::connect(id, actions.live);
+        }
+        id
+    });
     let settle = move |activity: ActivityId, error: Option<ApiError>| {
         // A refusal's banner takes focus instead.
         actions.focus.set(error.is_none().then_some(activity));
@@ -241,6 +266,11 @@ fn details(
             connection_check(setup, rights.manage, actions.verify_connection).into_any()
         }
         ActivityId::VerifyData => data_check(setup, rights.manage, actions.verify_data).into_any(),
+        ActivityId::MigrateData => view! {
+            <MigrationPanel read=setup.migration.clone() manage=rights.manage live=actions.live
+                actions=actions.migration changed=actions.changed/>
+        }
+        .into_any(),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod guided;
 pub mod health;
 pub mod home;
 pub mod login;
+pub mod migration;
 pub mod not_found;
 pub mod off_board;
 pub mod outbox;

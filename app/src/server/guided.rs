@@ -118,12 +118,14 @@ pub async fn view_of(
         ),
         None => (None, None),
     };
-    Ok(GuidedSetupView::build(
-        &completions,
-        connection,
-        connection_check,
-        data_check,
-    ))
+    let migration = match &connection {
+        Some(c) => super::migration::latest(state, c.id).await?,
+        None => None,
+    };
+    Ok(
+        GuidedSetupView::build(&completions, connection, connection_check, data_check)
+            .with_migration(&completions, migration),
+    )
 }
 
 /// "Mark Complete": Impact app admins only; refused with the reason while the activity is locked,

@@ -18,6 +18,8 @@ pub enum Work {
     Outbox,
     /// Rotating a connection's credentials (see `rotate`).
     Rotation(i64),
+    /// A connection's data migration (see `migration`).
+    Migration(i64),
 }
 
 impl Work {
@@ -27,6 +29,7 @@ impl Work {
             Work::Onboarding(id) => format!("onboarding:{id}"),
             Work::Outbox => "outbox".into(),
             Work::Rotation(id) => format!("rotation:{id}"),
+            Work::Migration(id) => format!("migration:{id}"),
         }
     }
 }

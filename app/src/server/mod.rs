@@ -20,6 +20,7 @@ pub mod key_source;
 pub mod lease;
 pub mod links;
 pub mod metrics;
+pub mod migration;
 pub mod offboard;
 pub mod onboarding;
 pub mod outbound;

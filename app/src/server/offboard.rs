@@ -21,6 +21,12 @@ pub async fn off_board(
     // The state first: the refusal names what it requires, whatever was typed.
     transition(current.status(), Action::OffBoard)?;
     check_off_board_confirmation(&req.confirm)?;
+    // A migration copies with the credentials off-boarding erases: it is cancelled first.
+    if super::migration::is_running(state, id).await? {
+        return Err(ServiceError::Conflict(
+            "A data migration is running for this connection; cancel it in Guided Setup (\"Start data migration\") or wait for it to finish, then off-board. Nothing was changed.".into(),
+        ));
+    }
     // A connection health scan's findings must not land on an off-boarded record: wait for it.
     let Some(lease) = state.work.leases.claim(Work::Scan(id)).await? else {
         return Err(ServiceError::Conflict(

@@ -456,4 +456,45 @@ impl ProviderClient {
     ) -> Result<serde_json::Value, ProviderError> {
         self.consumer_call(creds, "/data-sample", None).await
     }
+
+    /// The tables a data migration may copy, with their record counts.
+    pub async fn data_tables(&self, creds: &Credentials) -> Result<DataTables, ProviderError> {
+        self.consumer_call(creds, "/data/tables", None).await
+    }
+
+    /// One page of `table`'s records after `after` (None: from the start).
+    pub async fn data_page(
+        &self,
+        creds: &Credentials,
+        table: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<DataPage, ProviderError> {
+        self.consumer_call(
+            creds,
+            &format!("/data/tables/{table}/page"),
+            Some(serde_json::json!({ "after": after, "limit": limit })),
+        )
+        .await
+    }
+}
+
+/// The provider's tables for a data migration.
+#[derive(Debug, Deserialize)]
+pub struct DataTables {
+    pub tables: Vec<DataTable>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DataTable {
+    pub name: String,
+    pub rows: i64,
+}
+
+/// A page of records; `next` is the cursor of the following page, None after the last.
+#[derive(Debug, Deserialize)]
+pub struct DataPage {
+    pub records: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub next: Option<String>,
 }

@@ -1,12 +1,12 @@
 //! Every replica sweeps, once per heartbeat, for background work that should be running and that
 //! nobody holds: a scan whose connection awaits validation, a connection health run cut short,
-//! an onboarding run in progress, email
+//! an onboarding run in progress, a data migration running, email
 //! waiting for the relay; and it retires old secrets whose grace after a rotation is over. A lease that expired (its replica died) or was handed back (its replica
 //! stopped) makes the work claimable; the first replica to claim it carries it on from the
 //! record. At start-up the first sweep resumes what a crash cut short.
 use super::{
-    background::heartbeat, connections, error::ServiceError, lease::Work, onboarding, outbox, scan,
-    stream_slots, AppState,
+    background::heartbeat, connections, error::ServiceError, lease::Work, migration, onboarding,
+    outbox, scan, stream_slots, AppState,
 };
 
 /// Sweeps until the task is aborted (a graceful stop aborts it before handing leases back).
@@ -39,6 +39,13 @@ pub async fn once(state: &AppState) -> Result<usize, ServiceError> {
     }
     for id in connections::onboarding_in_progress(&state.db).await? {
         if !state.work.runs(Work::Onboarding(id)) && onboarding::take_over(state, id).await? {
+            taken += 1;
+        }
+    }
+    for (id, migration) in migration::store::running(&state.db).await? {
+        if !state.work.runs(Work::Migration(id))
+            && migration::take_over(state, id, migration).await?
+        {
             taken += 1;
         }
     }

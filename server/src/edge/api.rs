@@ -122,6 +122,21 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
             "/guided-setup/verify-data",
             &[M::POST],
             post(guided::verify_data),
+        )
+        .route(
+            "/guided-setup/migration",
+            &[M::POST],
+            post(guided::start_migration),
+        )
+        .route(
+            "/guided-setup/migration/cancel",
+            &[M::POST],
+            post(guided::cancel_migration),
+        )
+        .route(
+            "/connections/{id}/migration",
+            &[M::GET],
+            get(guided::latest_migration),
         );
     let router = r
         .router

@@ -1,4 +1,5 @@
-//! The REST handlers of Guided Setup: the section, Mark Complete and the two verifications.
+//! The REST handlers of Guided Setup: the section, Mark Complete, the two verifications and the
+//! data migration.
 //! Routed in `api`; the rules are in `app::model::guided`, the work in `app::server`.
 use axum::{
     extract::{Path, State},
@@ -6,8 +7,9 @@ use axum::{
 };
 
 use super::json::{ApiResult, Json};
+use super::path_id::ConnectionPath;
 use app::{
-    model::{ActivityId, CurrentUser, GuidedSetupView, VerificationView},
+    model::{ActivityId, CurrentUser, GuidedSetupView, MigrationView, VerificationView},
     server::AppState,
 };
 
@@ -53,4 +55,43 @@ pub(super) async fn verify_data(
     Extension(user): Extension<CurrentUser>,
 ) -> ApiResult<VerificationView> {
     Ok(Json(app::server::verify::verify_data(&state, &user).await?))
+}
+
+/// "Start data migration": copies the provider's tables into this instance, page by page, with
+/// progress on the connection's event stream (`migration` events).
+#[utoipa::path(post, path = "/api/guided-setup/migration", tag = "guided-setup", responses((status = 200, description = "The migration, running", body = MigrationView), (status = 409, description = "Locked, not onboarded, or one is already running"), (status = 502, description = "The provider did not list its tables; nothing was started")))]
+#[tracing::instrument(skip(state, user))]
+pub(super) async fn start_migration(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+) -> ApiResult<MigrationView> {
+    Ok(Json(app::server::migration::start(&state, &user).await?))
+}
+
+/// Cancels the running data migration; the records copied so far stay.
+#[utoipa::path(post, path = "/api/guided-setup/migration/cancel", tag = "guided-setup", responses((status = 200, description = "The migration, cancelled", body = MigrationView), (status = 409, description = "None is running")))]
+#[tracing::instrument(skip(state, user))]
+pub(super) async fn cancel_migration(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+) -> ApiResult<MigrationView> {
+    Ok(Json(app::server::migration::cancel(&state, &user).await?))
+}
+
+/// A connection's latest data migration, with each table's count here once it has ended.
+#[utoipa::path(get, path = "/api/connections/{id}/migration", tag = "guided-setup", params(("id" = i64, Path, description = "The connection's id")), responses((status = 200, description = "The latest migration", body = MigrationView), (status = 404, description = "No migration for this connection")))]
+#[tracing::instrument(skip(state))]
+pub(super) async fn latest_migration(
+    State(state): State<AppState>,
+    id: ConnectionPath,
+) -> ApiResult<MigrationView> {
+    app::server::connections::get(&state.db, id.get()).await?;
+    app::server::migration::latest(&state, id.get())
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            app::server::ServiceError::NotFound(
+                "This connection has no data migration yet: start one in Guided Setup.".into(),
+            )
+        })
 }

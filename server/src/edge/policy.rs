@@ -53,6 +53,8 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("mark_complete", Access::Administer),
     ("verify_connection", Access::ManageConnection),
     ("verify_data", Access::ManageConnection),
+    ("start_migration", Access::ManageConnection),
+    ("cancel_migration", Access::ManageConnection),
 ];
 
 pub fn access_for(method: &Method, path: &str) -> Access {

@@ -89,6 +89,9 @@ const ACCESS: &[(&str, &str, Allowed)] = &[
     ("POST", "/api/guided-setup/{activity}/complete", ADMIN),
     ("POST", "/api/guided-setup/verify-connection", IDI),
     ("POST", "/api/guided-setup/verify-data", IDI),
+    ("POST", "/api/guided-setup/migration", IDI),
+    ("POST", "/api/guided-setup/migration/cancel", IDI),
+    ("GET", "/api/connections/{id}/migration", VIEW),
     // Pages.
     ("GET", "/", VIEW),
     ("GET", "/connections", VIEW),
@@ -132,6 +135,8 @@ const ACCESS: &[(&str, &str, Allowed)] = &[
     ("POST", "/fn/mark_complete", ADMIN),
     ("POST", "/fn/verify_connection", IDI),
     ("POST", "/fn/verify_data", IDI),
+    ("POST", "/fn/start_migration", IDI),
+    ("POST", "/fn/cancel_migration", IDI),
 ];
 
 const ROLES: [&str; 3] = ["impact_user", "idi_admin", "impact_admin"];

@@ -6,12 +6,13 @@ use crate::{
     onboarding::{authorise, validated, wait_onboarding},
 };
 
-const ACTIVITIES: [&str; 5] = [
+const ACTIVITIES: [&str; 6] = [
     "learn",
     "register",
     "establish",
     "verify_connection",
     "verify_data",
+    "migrate_data",
 ];
 
 fn statuses(setup: &Value) -> Vec<String> {
@@ -56,7 +57,14 @@ both_backends!(
         assert_eq!(s["activities"][3]["title"], "Verify the connection");
         assert_eq!(
             statuses(&s),
-            ["not_started", "locked", "locked", "locked", "locked"]
+            [
+                "not_started",
+                "locked",
+                "locked",
+                "locked",
+                "locked",
+                "locked"
+            ]
         );
         // A locked activity cannot be marked: the reason names what comes first.
         let r = complete(&app, "register").await;
@@ -73,7 +81,14 @@ both_backends!(
         assert_eq!(r.status, 200);
         assert_eq!(
             statuses(&r.body),
-            ["complete", "not_started", "locked", "locked", "locked"]
+            [
+                "complete",
+                "not_started",
+                "locked",
+                "locked",
+                "locked",
+                "locked"
+            ]
         );
         assert_eq!(
             r.body["activities"][0]["completed_by"],
@@ -95,7 +110,14 @@ both_backends!(
             .expect("json");
         assert_eq!(
             statuses(&seen),
-            ["complete", "not_started", "locked", "locked", "locked"]
+            [
+                "complete",
+                "not_started",
+                "locked",
+                "locked",
+                "locked",
+                "locked"
+            ]
         );
     }
 );
@@ -134,7 +156,14 @@ both_backends!(
         let s = setup(&app).await;
         assert_eq!(
             statuses(&s),
-            ["complete", "complete", "in_progress", "locked", "locked"]
+            [
+                "complete",
+                "complete",
+                "in_progress",
+                "locked",
+                "locked",
+                "locked"
+            ]
         );
         assert_eq!(s["connection"]["id"], id);
         let r = app
@@ -250,7 +279,14 @@ both_backends!(
         assert_eq!(r.status, 200, "{:?}", r.body);
         assert_eq!(
             statuses(&r.body),
-            ["complete", "complete", "complete", "not_started", "locked"]
+            [
+                "complete",
+                "complete",
+                "complete",
+                "not_started",
+                "locked",
+                "locked"
+            ]
         );
 
         // A real round trip: out to the provider, echoed back to our inbound endpoint.
@@ -273,7 +309,8 @@ both_backends!(
                 "complete",
                 "complete",
                 "complete",
-                "not_started"
+                "not_started",
+                "locked"
             ]
         );
         assert_eq!(
@@ -295,10 +332,20 @@ both_backends!(
             .iter()
             .find(|t| t["name"] == "impact_account")
             .expect("impact_account");
-        assert_eq!(account["count"], 42);
+        assert_eq!(account["count"], 2400);
         assert!(account["newest"].is_string());
         let s = setup(&app).await;
-        assert_eq!(statuses(&s), ["complete"; 5]);
+        assert_eq!(
+            statuses(&s),
+            [
+                "complete",
+                "complete",
+                "complete",
+                "complete",
+                "complete",
+                "not_started"
+            ]
+        );
         assert_eq!(s["data_check"]["tables"].as_array().map(Vec::len), Some(3));
 
         // The provider goes down: re-running says so, and the activity list follows.
@@ -319,7 +366,14 @@ both_backends!(
         let s = setup(&app).await;
         assert_eq!(
             statuses(&s),
-            ["complete", "complete", "complete", "in_progress", "locked"]
+            [
+                "complete",
+                "complete",
+                "complete",
+                "in_progress",
+                "locked",
+                "locked"
+            ]
         );
 
         // Reachable again, but the provider cannot call us back: Inbound is the one that fails.
@@ -348,7 +402,17 @@ both_backends!(
             .await;
         assert_eq!(r.body["ok"], true, "{:?}", r.body);
         let s = setup(&app).await;
-        assert_eq!(statuses(&s), ["complete"; 5]);
+        assert_eq!(
+            statuses(&s),
+            [
+                "complete",
+                "complete",
+                "complete",
+                "complete",
+                "complete",
+                "not_started"
+            ]
+        );
         // Every attempt is in the audit log.
         let audit = app.get("/api/audit").await.body;
         let runs = audit

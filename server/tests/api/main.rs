@@ -10,6 +10,7 @@ mod leases;
 mod lifecycle;
 mod live;
 mod metrics;
+mod migration;
 mod onboarding;
 mod openapi;
 mod ops;
