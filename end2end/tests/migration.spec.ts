@@ -1,0 +1,220 @@
+import { test, expect, Page, Browser } from '@playwright/test';
+import { spawn, execFileSync, ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { ADMIN, SIM, hydrated, onboard, setFaults, shot } from './util';
+
+// "Start data migration" in Guided Setup: the provider's tables (three, 9,800 records in the
+// simulator) copied into this instance with per-table progress streamed live.
+
+/** The Guided Setup activity named by its title. */
+const activity = (page: Page, title: string) => page.getByRole('listitem', { name: title, exact: true });
+const MIGRATE = 'Start data migration';
+
+/** Guided Setup up to the migration: what is not yet complete is marked, both verifications run. */
+async function upToMigration(page: Page) {
+  await page.goto('/guided-setup');
+  await hydrated(page);
+  for (const title of [
+    'Learn about registering your instance',
+    'Register your instance',
+    'Establish the connection to the provider instance',
+  ]) {
+    const mark = activity(page, title).getByRole('button', { name: 'Mark Complete' });
+    if (await mark.isVisible()) await mark.click();
+    await expect(activity(page, title)).toHaveAccessibleDescription('Complete');
+  }
+  for (const title of ['Verify the connection', 'Verify Impact data connection']) {
+    await activity(page, title).getByRole('button', { name: title }).click();
+    await expect(activity(page, title)).toHaveAccessibleDescription('Complete', { timeout: 15_000 });
+  }
+  await expect(activity(page, MIGRATE)).toHaveAccessibleDescription('Not started');
+}
+
+/** Records copied so far, as the panel's summary reads ("2,500 of 9,800 records (25%)"). */
+async function copied(page: Page): Promise<number> {
+  const text = (await page.getByTestId('migration-summary').textContent()) ?? '';
+  const m = text.match(/^([\d,]+) of/);
+  return m ? Number(m[1].replace(/,/g, '')) : -1;
+}
+
+const row = (page: Page, table: string) => page.getByTestId('migration-tables').locator(`tr[data-table="${table}"]`);
+
+test('Start data migration shows each table move live, keeps going through a reload, cancels, and ends with counts that match', async ({ page }) => {
+  test.setTimeout(150_000);
+  await onboard(page, 'migrate', 'Migrate Stores');
+  await upToMigration(page);
+  const panel = activity(page, MIGRATE);
+  await expect(panel).toContainText('counting each table here against the provider');
+  await shot(page, 'migration-before');
+
+  // Each page takes 300 ms at the provider: slow enough to watch.
+  await setFaults(page, 'migrate', { data_page_ms: 300 });
+  // A mark on the window: it survives only as long as the page is not reloaded.
+  await page.evaluate(() => ((window as any).__samePage = true));
+  await panel.getByRole('button', { name: 'Start data migration' }).click();
+  await expect(panel.getByTestId('migration-state')).toHaveText('Running');
+  await expect(panel).toHaveAccessibleDescription('In progress');
+  // Live: the counts move while the page sits there.
+  await expect.poll(() => copied(page), { timeout: 20_000 }).toBeGreaterThanOrEqual(1000);
+  expect(await page.evaluate(() => (window as any).__samePage)).toBe(true);
+  await expect(row(page, 'impact_account').getByTestId('total')).toHaveText('2,400');
+  await shot(page, 'migration-running');
+
+  // A reload mid-migration shows where it stands, and it keeps moving.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId('migration-state')).toHaveText('Running');
+  const afterReload = await copied(page);
+  expect(afterReload).toBeGreaterThanOrEqual(1000);
+  await expect.poll(() => copied(page), { timeout: 20_000 }).toBeGreaterThan(afterReload);
+
+  // Cancel: it stops at once; what was copied is kept and counted here.
+  await page.getByRole('button', { name: 'Cancel data migration' }).click();
+  await expect(page.getByTestId('migration-state')).toHaveText('Cancelled');
+  await expect(page.getByTestId('migration-detail')).toContainText(`cancelled by ${ADMIN.email}`);
+  const atCancel = await copied(page);
+  await page.waitForTimeout(1000);
+  expect(await copied(page)).toBe(atCancel);
+  await expect(page.getByTestId('migration-tables').getByRole('columnheader', { name: 'In this instance' })).toBeVisible();
+  await shot(page, 'migration-cancelled');
+
+  // Started again (faster now): it runs to the end and every count matches the provider's.
+  await setFaults(page, 'migrate', { data_page_ms: 20 });
+  await page.getByRole('button', { name: 'Start data migration again' }).click();
+  await expect(page.getByTestId('migration-state')).toHaveText('Completed', { timeout: 60_000 });
+  await expect(page.getByTestId('migration-summary')).toHaveText('9,800 of 9,800 records (100%)');
+  for (const [table, count] of [['impact_account', '2,400'], ['impact_success_plan', '1,800'], ['impact_engagement_request', '5,600']]) {
+    await expect(row(page, table).getByTestId('stored')).toHaveText(`${count} ✓`);
+  }
+  await expect(page.getByTestId('migration-detail')).toHaveText(
+    "Data migration complete: 3 tables, 9,800 records, every count matches the provider's.",
+  );
+  await expect(activity(page, MIGRATE)).toHaveAccessibleDescription('Complete');
+  await expect(activity(page, MIGRATE).getByText(`Completed by ${ADMIN.email} on `)).toBeVisible();
+  await shot(page, 'migration-complete');
+});
+
+// ---- A restart mid-migration: a server of the test's own, killed and started again ----
+
+const serverBin =
+  process.env.IMPACT_SERVER_BIN ?? path.join(os.homedir(), '.cache/impact-connect/target/debug/impact-connect');
+const siteRoot = process.env.LEPTOS_SITE_ROOT ?? path.join(__dirname, '..', '..', 'target', 'site');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** The server binary on `port` and `db`, talking to the suite's simulator instance. */
+async function startServer(port: number, db: string, instance: string): Promise<ChildProcess> {
+  const sim = new URL(SIM);
+  const child = spawn(serverBin, [], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    env: {
+      ...process.env,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: siteRoot,
+      DATABASE_URL: db,
+      RUST_LOG: 'warn',
+      IMPACT_PROVIDER_URL: `${SIM}/i/${instance}`,
+      IMPACT_ALLOW_PROVIDER_HOSTS: `${sim.hostname}:${sim.port}`,
+      IMPACT_PROVIDER_TIMEOUT_MS: '2000',
+      // A killed server's work is taken over about this long after its last renewal.
+      IMPACT_LEASE_MS: '2000',
+      IMPACT_ADMIN_EMAIL: ADMIN.email,
+      IMPACT_ADMIN_PASSWORD: ADMIN.password,
+    },
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (r.ok) return child;
+    } catch {
+      // Not listening yet.
+    }
+    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}`);
+    if (Date.now() > deadline) throw new Error('the server did not come up within 30 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A fresh database on the suite's backend: a SQLite file, or, when the suite runs on PostgreSQL
+ * (E2E_DATABASE_URL), a new database on that server (made with psql, as scripts/test.sh does).
+ */
+function ownDatabase(dir: string): string {
+  const suite = process.env.E2E_DATABASE_URL;
+  if (!suite?.startsWith('postgres')) return `sqlite://${dir}/app.db?mode=rwc`;
+  const name = `impact_e2e_restart_${process.pid}_${Date.now()}`;
+  const base = suite.slice(0, suite.lastIndexOf('/'));
+  execFileSync('psql', [`${base}/postgres`, '-q', '-c', `CREATE DATABASE ${name}`]);
+  return `${base}/${name}`;
+}
+
+function dropDatabase(db: string) {
+  if (!db.startsWith('postgres')) return;
+  const base = db.slice(0, db.lastIndexOf('/'));
+  const name = db.slice(db.lastIndexOf('/') + 1);
+  execFileSync('psql', [`${base}/postgres`, '-q', '-c', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
+}
+
+async function ownPage(browser: Browser, port: number) {
+  const context = await browser.newContext({ baseURL: `http://127.0.0.1:${port}` });
+  return { context, page: await context.newPage() };
+}
+
+test('a server killed mid-migration and started again carries the same migration on, and the open page follows it to the end', async ({ browser }) => {
+  test.setTimeout(180_000);
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-e2e-migrate-'));
+  const db = ownDatabase(dir);
+  const instance = 'migrate-restart';
+  let server = await startServer(port, db, instance);
+  const { context, page } = await ownPage(browser, port);
+  try {
+    await onboard(page, instance, 'Restart Stores');
+    await upToMigration(page);
+    await setFaults(page, instance, { data_page_ms: 300 });
+    await page.evaluate(() => ((window as any).__samePage = true));
+    await activity(page, MIGRATE).getByRole('button', { name: 'Start data migration' }).click();
+    await expect(page.getByTestId('migration-state')).toHaveText('Running');
+    const id = await page.getByTestId('migration').getAttribute('data-id');
+    await expect.poll(() => copied(page), { timeout: 20_000 }).toBeGreaterThanOrEqual(1000);
+
+    // SIGKILL: no goodbye, its lease left to expire.
+    server.kill('SIGKILL');
+    await new Promise((r) => server.once('exit', r));
+    const atKill = await copied(page);
+    expect(atKill).toBeLessThan(9800);
+    await expect(page.getByTestId('stream-status')).toContainText('The live connection to the server was lost', { timeout: 15_000 });
+    await shot(page, 'migration-server-down');
+
+    await setFaults(page, instance, { data_page_ms: 50 });
+    server = await startServer(port, db, instance);
+    // The page reconnects on its own and follows the same migration to its end: never reloaded,
+    // never started again.
+    await expect(page.getByTestId('migration-state')).toHaveText('Completed', { timeout: 90_000 });
+    expect(await page.evaluate(() => (window as any).__samePage)).toBe(true);
+    await expect(page.getByTestId('migration')).toHaveAttribute('data-id', id ?? '');
+    await expect(page.getByTestId('stream-status')).toHaveCount(0);
+    for (const [table, count] of [['impact_account', '2,400'], ['impact_success_plan', '1,800'], ['impact_engagement_request', '5,600']]) {
+      await expect(row(page, table).getByTestId('stored')).toHaveText(`${count} ✓`);
+    }
+    await shot(page, 'migration-resumed');
+  } finally {
+    await context.close();
+    server.kill('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+    dropDatabase(db);
+  }
+});
