@@ -277,6 +277,14 @@ pub async fn change_user(id: i64, change: UserChange) -> Result<UserView, ApiErr
 
 // ---- Health and onboarding ----
 
+/// The health dashboard across connections.
+#[server(prefix = "/fn", endpoint = "health_dashboard", output = PostJsonText)]
+pub async fn health_dashboard() -> Result<crate::model::dashboard::DashboardView, ApiError> {
+    crate::server::dashboard::view(&state()?)
+        .await
+        .map_err(to_user)
+}
+
 #[server(prefix = "/fn", endpoint = "connection_health", output = PostJsonText)]
 pub async fn connection_health(id: i64) -> Result<crate::model::HealthView, ApiError> {
     crate::server::scan::health(&state()?, id)

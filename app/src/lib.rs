@@ -79,6 +79,7 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async path=path!("/users") view={Lazy::<UsersPage>::new()}/>
                     <Route ssr=SsrMode::Async path=path!("/audit") view={Lazy::<AuditPage>::new()}/>
                     <Route ssr=SsrMode::Async path=path!("/guided-setup") view={Lazy::<GuidedSetupPage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/health") view={Lazy::<DashboardPage>::new()}/>
                 </Routes>
             </main>
         </Router>
@@ -113,6 +114,7 @@ lazy_page!(SetupPage, pages::login::Setup);
 lazy_page!(UsersPage, pages::users::Users);
 lazy_page!(AuditPage, pages::audit::Audit);
 lazy_page!(GuidedSetupPage, pages::guided::GuidedSetup);
+lazy_page!(DashboardPage, pages::dashboard::Dashboard);
 
 /// The top bar. On a phone-width screen the navigation folds behind a "Menu" button; it folds
 /// only once the WASM runs (`data-menu` is set by an effect), so the server-rendered page, and a
@@ -158,6 +160,7 @@ fn Nav(user: CurrentUser, open: RwSignal<Option<bool>>) -> impl IntoView {
         }>
             <A href="/guided-setup">"Guided Setup"</A>
             <A href="/connections">"Connections"</A>
+            <A href="/health">"Health Dashboard"</A>
             {manage.then(|| view! { <A href="/registrations">"Instance registration"</A> <A href="/outbox">"Outbox"</A> })}
             <A href="/audit">"Audit"</A>
             {admin.then(|| view! { <A href="/users">"Users"</A> })}

@@ -75,6 +75,9 @@ test('every page passes axe-core with no sideways scroll at 1280 and 375 px, lig
     { name: 'users', path: '/users', title: 'Users · Impact Connect', signedIn: true },
     { name: 'audit', path: '/audit', title: 'Audit · Impact Connect', signedIn: true },
     { name: 'not-found', path: '/no-such-page', title: 'Page not found · Impact Connect', signedIn: true },
+    { name: 'dashboard-resolution', path: '/health', title: 'Health Dashboard · Impact Connect', signedIn: true },
+    { name: 'dashboard-connections', path: '/health?tab=connections', title: 'Health Dashboard · Impact Connect', signedIn: true },
+    { name: 'dashboard-suites', path: '/health?tab=suites', title: 'Health Dashboard · Impact Connect', signedIn: true },
   ];
   for (const visit of visits) await checkPage(page, visit);
 

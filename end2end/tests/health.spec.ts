@@ -89,3 +89,61 @@ test('Rescan on an onboarded connection runs the connection health checks; the d
   await expect(field(page, 'Outbound status')).toHaveText('Down', { timeout: 10_000 });
   await setFaults(page, 'rescanned', {});
 });
+
+test('the Health Dashboard: a provider going down shows in the Resolution center as one issue whose count grows, on its card, and clears when it is back; Scan suites run now', async ({ page }) => {
+  test.setTimeout(120_000);
+  await onboard(page, 'dashboarded', 'Dashboard Stores');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Health Dashboard' }).click();
+  await expect(page).toHaveURL(/\/health$/);
+  await expect(page.getByRole('heading', { name: 'Health Dashboard', level: 1 })).toBeVisible();
+  await hydrated(page);
+  const tabs = page.getByRole('navigation', { name: 'Dashboard tabs' });
+  await expect(tabs.getByRole('link', { name: 'Resolution center' })).toHaveAttribute('aria-current', 'page');
+  await expect(page.getByTestId('chart').getByRole('listitem')).toHaveCount(24);
+  const scoreBefore = Number(await page.getByTestId('dashboard-score').textContent());
+
+  // Two intervals (2 s each here) and the heartbeat's own time limit at most; the open page
+  // reads itself again every interval.
+  const within = { timeout: 12_000 };
+  await setFaults(page, 'dashboarded', { down: true });
+  const issue = page.getByTestId('open-issues').locator('tr[data-issue="heartbeat:outbound"]').filter({ hasText: 'Dashboard Stores' });
+  await expect(issue).toBeVisible(within);
+  await expect(issue).toContainText('Provider answers the heartbeat');
+  await expect(issue).toContainText('Critical');
+  await expect(issue).toContainText('Connectivity');
+  // Seen again at the next heartbeats: the same row, its count growing.
+  await expect.poll(async () => Number(await issue.getByTestId('times-seen').textContent()), within).toBeGreaterThanOrEqual(2);
+  await expect(issue).toHaveCount(1);
+  expect(Number(await page.getByTestId('dashboard-score').textContent())).toBeLessThan(scoreBefore);
+  expect(Number(await page.getByTestId('down-count').textContent())).toBeGreaterThanOrEqual(1);
+  await shot(page, 'dashboard-resolution-down');
+
+  await tabs.getByRole('link', { name: 'Connection health' }).click();
+  await expect(page).toHaveURL(/\/health\?tab=connections$/);
+  const card = page.getByRole('article', { name: 'Dashboard Stores' });
+  await expect(card.getByTestId('health')).toHaveText('Down');
+  await expect(card.getByTestId('heartbeats')).not.toHaveText('0');
+  await expect(card.getByTestId('round-trip')).toContainText('p95');
+  await expect(card.getByTestId('inbound')).toContainText('last');
+  await shot(page, 'dashboard-connections-down');
+
+  await setFaults(page, 'dashboarded', {});
+  await expect(card.getByTestId('health')).toHaveText('Up', within);
+  await expect(card.getByTestId('card-issues')).toHaveText('0');
+
+  await tabs.getByRole('link', { name: 'Scan suites' }).click();
+  const suite = page.locator('[data-testid="suite"][data-suite="connection_health"]').filter({ hasText: 'Dashboard Stores' });
+  await expect(suite.getByTestId('schedule')).toContainText('Heartbeat every 2 s');
+  const runs = suite.getByTestId('run');
+  const before = await runs.count();
+  await suite.getByRole('button', { name: 'Run now' }).click();
+  await expect(runs).toHaveCount(before + 1, within);
+  await expect(runs.first()).toHaveAttribute('data-outcome', 'passed', within);
+  await runs.first().locator('summary').click();
+  await expect(runs.first().getByRole('row', { name: /Heartbeat: the provider answers and calls back Passed \d+ ms/ })).toBeVisible();
+  await shot(page, 'dashboard-suites');
+
+  await tabs.getByRole('link', { name: 'Resolution center' }).click();
+  await expect(page.getByTestId('open-issues').locator('tr').filter({ hasText: 'Dashboard Stores' })).toHaveCount(0);
+  await shot(page, 'dashboard-resolution-clear');
+});

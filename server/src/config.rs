@@ -144,6 +144,7 @@ impl Config {
                 lease: Duration::from_millis(defaults::LEASE_MS),
                 health_interval: Duration::from_secs(defaults::HEALTH_INTERVAL_SECONDS),
                 slow_ms: defaults::SLOW_MS,
+                slow_after: Duration::from_secs(defaults::SLOW_AFTER_SECONDS),
                 rotation_grace: Duration::from_secs(defaults::ROTATION_GRACE_SECONDS),
             },
             sessions: Default::default(),
@@ -245,6 +246,11 @@ impl Config {
                     &s.slow_ms,
                     "a positive number of milliseconds",
                 )?,
+                slow_after: Duration::from_secs(positive(
+                    "IMPACT_SLOW_AFTER_SECONDS",
+                    &s.slow_after_seconds,
+                    "a positive number of seconds",
+                )?),
                 rotation_grace: Duration::from_secs(positive(
                     "IMPACT_ROTATION_GRACE_SECONDS",
                     &s.rotation_grace_seconds,

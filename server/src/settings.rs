@@ -28,6 +28,8 @@ pub mod defaults {
     pub const LEASE_MS: u64 = 10_000;
     pub const HEALTH_INTERVAL_SECONDS: u64 = 60;
     pub const SLOW_MS: u64 = 1_000;
+    /// The product's own threshold: no heartbeat answer for 15 minutes is Slow.
+    pub const SLOW_AFTER_SECONDS: u64 = 900;
     /// Five minutes: longer than any call in flight when credentials are rotated.
     pub const ROTATION_GRACE_SECONDS: u64 = 300;
     pub const LOG_FORMAT: &str = "text";
@@ -212,6 +214,12 @@ pub struct Settings {
     #[arg(long, env = "IMPACT_SLOW_MS", value_name = "MS",
         default_value_t = defaults::SLOW_MS.to_string())]
     pub slow_ms: String,
+
+    /// A connection whose last heartbeat answer is older than this many seconds reads "Slow" on
+    /// the health dashboard (the watch itself is behind)
+    #[arg(long, env = "IMPACT_SLOW_AFTER_SECONDS", value_name = "SECONDS",
+        default_value_t = defaults::SLOW_AFTER_SECONDS.to_string())]
+    pub slow_after_seconds: String,
 
     /// After credentials are rotated, how long the old secret is still honoured (by the provider
     /// and by this instance's inbound endpoint) before it is retired, in seconds

@@ -224,6 +224,49 @@ pub fn failed_validations_in_a_row(log: &[ConnectionEvent]) -> usize {
         .count()
 }
 
+// The migration panel's fold: here, with the other folds over the log (migration's own module
+// stays free of the log's types, which name it).
+impl super::migration::MigrationView {
+    /// The view after `event`, if it is about this migration or a newer one. Events carry every
+    /// table's progress as it then stood (absolute counts, never increments), so applying them
+    /// in sequence order, a replay included, always ends at the latest.
+    pub fn apply(current: Option<Self>, event: &ConnectionEvent) -> Option<Self> {
+        let EventBody::Migration {
+            migration_id,
+            state,
+            tables,
+            message,
+            started_by,
+        } = &event.body
+        else {
+            return current;
+        };
+        match current {
+            Some(view) if view.id > *migration_id => Some(view),
+            Some(view) if view.id == *migration_id && view.state.is_final() => Some(view),
+            other => {
+                let same = other.filter(|v| v.id == *migration_id);
+                Some(Self {
+                    id: *migration_id,
+                    connection_id: event.connection_id,
+                    state: *state,
+                    // Counted here only by a server read: events never carry `stored`.
+                    tables: tables.clone(),
+                    started_by: started_by.clone(),
+                    started_at: same.as_ref().map_or(event.at, |v| v.started_at),
+                    finished_at: state.is_final().then_some(event.at),
+                    detail: message.clone(),
+                })
+            }
+        }
+    }
+
+    /// The latest read of the migration brought up to date with the live log.
+    pub fn live(read: Option<Self>, log: &[ConnectionEvent]) -> Option<Self> {
+        log.iter().fold(read, Self::apply)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,5 +536,134 @@ mod tests {
             },
         ));
         assert_eq!(failed_validations_in_a_row(&log), 1);
+    }
+}
+
+#[cfg(test)]
+mod migration_fold_tests {
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::*;
+    use crate::model::{MigrationState, MigrationView, TableProgress};
+
+    fn table(name: &str, total: i64, copied: i64, done: bool) -> TableProgress {
+        TableProgress {
+            name: name.into(),
+            total,
+            copied,
+            done,
+            stored: None,
+        }
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_750_000_000 + secs, 0).unwrap()
+    }
+
+    fn view(id: i64, state: MigrationState, tables: Vec<TableProgress>) -> MigrationView {
+        MigrationView {
+            id,
+            connection_id: 1,
+            state,
+            tables,
+            started_by: "ada@example.com".into(),
+            started_at: at(0),
+            finished_at: None,
+            detail: String::new(),
+        }
+    }
+
+    fn event(
+        seq: i64,
+        id: i64,
+        state: MigrationState,
+        tables: Vec<TableProgress>,
+    ) -> ConnectionEvent {
+        ConnectionEvent {
+            connection_id: 1,
+            seq,
+            at: at(seq),
+            body: EventBody::Migration {
+                migration_id: id,
+                state,
+                tables,
+                message: format!("step {seq}"),
+                started_by: "ada@example.com".into(),
+            },
+        }
+    }
+    #[test]
+    fn events_move_the_view_on_and_a_replay_changes_nothing() {
+        let read = view(3, MigrationState::Running, vec![table("a", 1000, 0, false)]);
+        let log = vec![
+            event(
+                10,
+                3,
+                MigrationState::Running,
+                vec![table("a", 1000, 500, false)],
+            ),
+            event(
+                11,
+                3,
+                MigrationState::Running,
+                vec![table("a", 1000, 1000, true)],
+            ),
+        ];
+        let live = MigrationView::live(Some(read.clone()), &log).unwrap();
+        assert_eq!(live.copied(), 1000);
+        assert_eq!(
+            live.started_at, read.started_at,
+            "the start stays the read's"
+        );
+        // The same events again (a reconnect's replay) end at the same place.
+        let twice: Vec<_> = log.iter().chain(log.iter()).cloned().collect();
+        assert_eq!(MigrationView::live(Some(read), &twice).unwrap(), live);
+    }
+
+    #[test]
+    fn an_older_migrations_events_do_not_touch_a_newer_one() {
+        let read = view(5, MigrationState::Running, vec![table("a", 10, 0, false)]);
+        let old = event(
+            2,
+            4,
+            MigrationState::Completed,
+            vec![table("a", 10, 10, true)],
+        );
+        assert_eq!(MigrationView::live(Some(read.clone()), &[old]), Some(read));
+    }
+
+    #[test]
+    fn a_newer_migration_replaces_the_read_and_a_final_state_is_not_undone() {
+        let read = view(1, MigrationState::Completed, vec![table("a", 10, 10, true)]);
+        let newer = event(
+            20,
+            2,
+            MigrationState::Running,
+            vec![table("a", 10, 0, false)],
+        );
+        let live = MigrationView::live(Some(read.clone()), &[newer]).unwrap();
+        assert_eq!((live.id, live.state), (2, MigrationState::Running));
+        assert_eq!(live.finished_at, None);
+        // A progress event replayed after the read saw the end does not bring it back to life.
+        let stale = event(
+            9,
+            1,
+            MigrationState::Running,
+            vec![table("a", 10, 5, false)],
+        );
+        assert_eq!(
+            MigrationView::live(Some(read.clone()), &[stale]),
+            Some(read)
+        );
+        // Without a read, the log alone shows it.
+        let cancelled = event(
+            21,
+            2,
+            MigrationState::Cancelled,
+            vec![table("a", 10, 5, false)],
+        );
+        let v = MigrationView::live(None, &[cancelled]).unwrap();
+        assert_eq!(v.state, MigrationState::Cancelled);
+        assert_eq!(v.finished_at, Some(at(21)));
     }
 }

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::events::{ConnectionEvent, EventBody};
 use super::labels::labelled_enum;
 use super::presentation::Tone;
 
@@ -151,45 +150,6 @@ impl MigrationView {
             self.percent()
         )
     }
-
-    /// The view after `event`, if it is about this migration or a newer one. Events carry every
-    /// table's progress as it then stood (absolute counts, never increments), so applying them
-    /// in sequence order, a replay included, always ends at the latest.
-    pub fn apply(current: Option<MigrationView>, event: &ConnectionEvent) -> Option<MigrationView> {
-        let EventBody::Migration {
-            migration_id,
-            state,
-            tables,
-            message,
-            started_by,
-        } = &event.body
-        else {
-            return current;
-        };
-        match current {
-            Some(view) if view.id > *migration_id => Some(view),
-            Some(view) if view.id == *migration_id && view.state.is_final() => Some(view),
-            other => {
-                let same = other.filter(|v| v.id == *migration_id);
-                Some(MigrationView {
-                    id: *migration_id,
-                    connection_id: event.connection_id,
-                    state: *state,
-                    // Counted here only by a server read: events never carry `stored`.
-                    tables: tables.clone(),
-                    started_by: started_by.clone(),
-                    started_at: same.as_ref().map_or(event.at, |v| v.started_at),
-                    finished_at: state.is_final().then_some(event.at),
-                    detail: message.clone(),
-                })
-            }
-        }
-    }
-
-    /// The latest read of the migration brought up to date with the live log.
-    pub fn live(read: Option<MigrationView>, log: &[ConnectionEvent]) -> Option<MigrationView> {
-        log.iter().fold(read, Self::apply)
-    }
 }
 
 /// 9800 reads "9,800".
@@ -300,26 +260,6 @@ mod tests {
         }
     }
 
-    fn event(
-        seq: i64,
-        id: i64,
-        state: MigrationState,
-        tables: Vec<TableProgress>,
-    ) -> ConnectionEvent {
-        ConnectionEvent {
-            connection_id: 1,
-            seq,
-            at: at(seq),
-            body: EventBody::Migration {
-                migration_id: id,
-                state,
-                tables,
-                message: format!("step {seq}"),
-                started_by: "ada@example.com".into(),
-            },
-        }
-    }
-
     #[test]
     fn states_round_trip() {
         for s in MigrationState::ALL {
@@ -367,81 +307,6 @@ mod tests {
         assert_eq!(grouped(1000), "1,000");
         assert_eq!(grouped(1234567), "1,234,567");
         assert_eq!(grouped(-4200), "-4,200");
-    }
-
-    #[test]
-    fn events_move_the_view_on_and_a_replay_changes_nothing() {
-        let read = view(3, MigrationState::Running, vec![table("a", 1000, 0, false)]);
-        let log = vec![
-            event(
-                10,
-                3,
-                MigrationState::Running,
-                vec![table("a", 1000, 500, false)],
-            ),
-            event(
-                11,
-                3,
-                MigrationState::Running,
-                vec![table("a", 1000, 1000, true)],
-            ),
-        ];
-        let live = MigrationView::live(Some(read.clone()), &log).unwrap();
-        assert_eq!(live.copied(), 1000);
-        assert_eq!(
-            live.started_at, read.started_at,
-            "the start stays the read's"
-        );
-        // The same events again (a reconnect's replay) end at the same place.
-        let twice: Vec<_> = log.iter().chain(log.iter()).cloned().collect();
-        assert_eq!(MigrationView::live(Some(read), &twice).unwrap(), live);
-    }
-
-    #[test]
-    fn an_older_migrations_events_do_not_touch_a_newer_one() {
-        let read = view(5, MigrationState::Running, vec![table("a", 10, 0, false)]);
-        let old = event(
-            2,
-            4,
-            MigrationState::Completed,
-            vec![table("a", 10, 10, true)],
-        );
-        assert_eq!(MigrationView::live(Some(read.clone()), &[old]), Some(read));
-    }
-
-    #[test]
-    fn a_newer_migration_replaces_the_read_and_a_final_state_is_not_undone() {
-        let read = view(1, MigrationState::Completed, vec![table("a", 10, 10, true)]);
-        let newer = event(
-            20,
-            2,
-            MigrationState::Running,
-            vec![table("a", 10, 0, false)],
-        );
-        let live = MigrationView::live(Some(read.clone()), &[newer]).unwrap();
-        assert_eq!((live.id, live.state), (2, MigrationState::Running));
-        assert_eq!(live.finished_at, None);
-        // A progress event replayed after the read saw the end does not bring it back to life.
-        let stale = event(
-            9,
-            1,
-            MigrationState::Running,
-            vec![table("a", 10, 5, false)],
-        );
-        assert_eq!(
-            MigrationView::live(Some(read.clone()), &[stale]),
-            Some(read)
-        );
-        // Without a read, the log alone shows it.
-        let cancelled = event(
-            21,
-            2,
-            MigrationState::Cancelled,
-            vec![table("a", 10, 5, false)],
-        );
-        let v = MigrationView::live(None, &[cancelled]).unwrap();
-        assert_eq!(v.state, MigrationState::Cancelled);
-        assert_eq!(v.finished_at, Some(at(21)));
     }
 
     #[test]

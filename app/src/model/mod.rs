@@ -5,6 +5,7 @@ pub mod access;
 pub mod address;
 pub mod checks;
 pub mod company;
+pub mod dashboard;
 pub mod dto;
 pub mod email;
 pub mod events;

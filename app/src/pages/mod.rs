@@ -4,6 +4,7 @@ pub mod connect;
 pub mod connection;
 pub mod connection_form;
 pub mod connections;
+pub mod dashboard;
 pub mod guided;
 pub mod health;
 pub mod home;

@@ -119,7 +119,7 @@ pub async fn view_of(
         None => (None, None),
     };
     let migration = match &connection {
-        Some(c) => super::migration::latest(state, c.id).await?,
+        Some(c) => super::migration::store::latest(&state.db, c.id).await?,
         None => None,
     };
     Ok(

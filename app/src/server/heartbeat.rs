@@ -139,6 +139,7 @@ async fn beat(state: &AppState, id: i64) -> Result<(), ServiceError> {
         Ok(_) => {}
     }
     record_last(state, id, found).await?;
+    super::traffic::heartbeat(&state.db, id, found, (outbound, inbound)).await?;
     record(state, id, found, None).await
 }
 
@@ -153,6 +154,8 @@ pub async fn after_scan(
 ) -> Result<(), ServiceError> {
     if let Some(beat) = heartbeat {
         record_last(state, id, beat).await?;
+        let statuses = crate::model::heartbeat::link_statuses(beat, state.settings.slow_ms);
+        super::traffic::heartbeat(&state.db, id, beat, statuses).await?;
     }
     let source = match failing {
         [] => "Connection health scan".to_string(),

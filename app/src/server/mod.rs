@@ -8,6 +8,7 @@ pub mod clock;
 pub mod commands;
 pub mod companies;
 pub mod connections;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod events;
@@ -43,6 +44,7 @@ pub mod sweep;
 pub mod synced;
 pub mod throttle;
 pub mod tls_problem;
+pub mod traffic;
 pub mod verify;
 
 use anyhow::Context;
@@ -86,6 +88,8 @@ pub struct Settings {
     pub health_interval: std::time::Duration,
     /// A heartbeat slower than this (ms) makes Outbound Slow.
     pub slow_ms: u64,
+    /// No heartbeat answer for this long makes a connection Slow on the dashboard.
+    pub slow_after: std::time::Duration,
     /// How long the old secret is honoured after credentials are rotated (see `rotate`).
     pub rotation_grace: std::time::Duration,
 }

@@ -52,6 +52,11 @@ pub async fn once(state: &AppState) -> Result<usize, ServiceError> {
     if !state.work.runs(Work::Outbox) {
         outbox::deliver_pending(state);
     }
+    // The health dashboard's history beyond what it keeps.
+    let pruned = super::traffic::prune(&state.db).await?;
+    if pruned > 0 {
+        tracing::info!(pruned, "old heartbeats and message counts pruned");
+    }
     // Old secrets whose grace after a rotation is over (the inbound check already refuses them).
     let retired = connections::retire_previous_secrets(&state.db).await?;
     if retired > 0 {

@@ -199,6 +199,7 @@ pub(crate) async fn exchange(
     let mut wait = EchoWait::register(conn.id, &nonce);
     let client = state.provider_at(&conn.provider_url());
     let started = Instant::now();
+    super::traffic::count(&state.db, conn.id, super::traffic::Direction::Outbound).await;
     let answer = client.echo(creds, &nonce).await;
     let outbound = started.elapsed();
     let arrived = match &answer {

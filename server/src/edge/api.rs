@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::json::{ApiResult, Json};
 use super::path_id::ConnectionPath;
 use super::routes::{Recorder, RouteSpec};
-use super::{guided, lifecycle};
+use super::{dashboard, guided, lifecycle};
 use app::{
     model::{
         ApiError, AuditEntry, CompanyView, ConnectionAction, ConnectionView, CreateCompany,
@@ -137,6 +137,11 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
             "/connections/{id}/migration",
             &[M::GET],
             get(guided::latest_migration),
+        )
+        .route(
+            "/health-dashboard",
+            &[M::GET],
+            get(dashboard::health_dashboard),
         );
     let router = r
         .router

@@ -221,6 +221,13 @@ impl FromRequest<Inbound> for SignedCall {
             .await
             .map_err(IntoResponse::into_response)?;
         let connection = verify(inbound, &method, &path, &headers, &body).await?;
+        // Counted for the health dashboard (messages each way over 24 hours).
+        app::server::traffic::count(
+            &inbound.state.db,
+            connection,
+            app::server::traffic::Direction::Inbound,
+        )
+        .await;
         Ok(Self { connection, body })
     }
 }

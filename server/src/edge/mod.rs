@@ -7,6 +7,7 @@ pub mod api_reference;
 pub mod auth;
 pub mod body;
 pub mod client_addr;
+pub mod dashboard;
 pub mod fn_status;
 pub mod guided;
 pub mod inbound;

@@ -44,6 +44,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("issue_invitation", Access::ManageConnection),
     ("list_outbox", Access::ManageConnection),
     ("connection_health", Access::View),
+    ("health_dashboard", Access::View),
     ("rescan_check", Access::ManageConnection),
     ("connect_to_provider", Access::ManageConnection),
     ("list_users", Access::Administer),

@@ -92,6 +92,7 @@ const ACCESS: &[(&str, &str, Allowed)] = &[
     ("POST", "/api/guided-setup/migration", IDI),
     ("POST", "/api/guided-setup/migration/cancel", IDI),
     ("GET", "/api/connections/{id}/migration", VIEW),
+    ("GET", "/api/health-dashboard", VIEW),
     // Pages.
     ("GET", "/", VIEW),
     ("GET", "/connections", VIEW),
@@ -105,6 +106,7 @@ const ACCESS: &[(&str, &str, Allowed)] = &[
     ("GET", "/users", ADMIN),
     ("GET", "/audit", VIEW),
     ("GET", "/guided-setup", VIEW),
+    ("GET", "/health", VIEW),
     // Server functions.
     ("POST", "/fn/me", PUBLIC),
     ("POST", "/fn/list_connections", VIEW),
@@ -126,6 +128,7 @@ const ACCESS: &[(&str, &str, Allowed)] = &[
     ("POST", "/fn/issue_invitation", IDI),
     ("POST", "/fn/list_outbox", IDI),
     ("POST", "/fn/connection_health", VIEW),
+    ("POST", "/fn/health_dashboard", VIEW),
     ("POST", "/fn/rescan_check", IDI),
     ("POST", "/fn/connect_to_provider", IDI),
     ("POST", "/fn/list_users", ADMIN),

@@ -1,6 +1,7 @@
 mod at_rest;
 mod auth;
 mod connections;
+mod dashboard;
 mod edge;
 mod guided;
 mod heartbeat;

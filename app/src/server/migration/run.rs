@@ -11,7 +11,7 @@ use super::{
         lease::Lease,
         provider::{Credentials, DataPage, ProviderClient},
         provider_error::ProviderError,
-        AppState,
+        traffic, AppState,
     },
     cause, event,
     store::{self, Record},
@@ -85,6 +85,7 @@ async fn copy_all(
         })?;
     let client = state.provider_at(&conn.provider_url());
     while let Some((table, after)) = store::next_table(&state.db, migration_id).await? {
+        traffic::count(&state.db, connection_id, traffic::Direction::Outbound).await;
         let page = fetch(&client, &creds, &table, after.as_deref())
             .await
             .map_err(|e| stopped_at(&table, &e))?;

@@ -20,7 +20,7 @@ mod signed;
 mod store;
 mod target;
 
-pub use store::{latest, runs, FULL_SUITE};
+pub use store::{latest, recent_results, runs, FULL_SUITE};
 
 use super::{connections, error::ServiceError, lease::Work, AppState};
 use crate::model::{

@@ -170,6 +170,24 @@ pub async fn latest(state: &AppState, id: i64) -> Result<Vec<CheckResult>, Servi
     rows.iter().map(result_from_row).collect()
 }
 
+/// The connection's latest `limit` check results of any run, newest first (the dashboard counts
+/// repeated findings from them).
+pub async fn recent_results(
+    state: &AppState,
+    id: i64,
+    limit: i64,
+) -> Result<Vec<CheckResult>, ServiceError> {
+    let rows = sqlx::query(
+        "SELECT check_id, status, message, retryable, duration_ms, at FROM scan_results \
+         WHERE connection_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(id)
+    .bind(limit)
+    .fetch_all(&state.db.pool)
+    .await?;
+    rows.iter().map(result_from_row).collect()
+}
+
 /// One run's results, in the order they were stored.
 pub(super) async fn run_results(
     state: &AppState,

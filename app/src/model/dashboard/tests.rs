@@ -1,0 +1,236 @@
+use chrono::TimeZone;
+
+use super::*;
+use crate::model::ConnectionState;
+
+fn at(mins: i64) -> DateTime<Utc> {
+    // 2026-11-28 12:00 UTC, plus minutes.
+    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap() + Duration::minutes(mins)
+}
+
+fn conn(id: i64, outbound: LinkStatus, inbound: LinkStatus) -> ConnectionView {
+    ConnectionView {
+        id,
+        company: format!("Company {id}"),
+        url: "http://idi.example.com".into(),
+        state: ConnectionState::Validated,
+        registered: true,
+        onboarding: Onboarding::Complete,
+        outbound,
+        inbound,
+        version: 1,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+fn beat(mins: i64, outbound: LinkStatus, inbound: LinkStatus) -> HeartbeatSample {
+    HeartbeatSample {
+        at: at(mins),
+        outbound_ms: (outbound != LinkStatus::Down).then_some(20),
+        outbound,
+        inbound,
+    }
+}
+
+fn result(check: CheckId, status: CheckStatus, mins: i64) -> CheckResult {
+    CheckResult {
+        check_id: check.as_str().into(),
+        name: check.spec().name.into(),
+        severity: check.spec().severity,
+        status,
+        message: format!("{status:?} at {mins}"),
+        resolution: vec![],
+        article: String::new(),
+        duration_ms: 5,
+        retryable: false,
+        at: at(mins),
+    }
+}
+
+use LinkStatus::{Blank, Down, NotOnboarded, Slow, Up};
+
+#[test]
+fn health_is_the_worse_direction_and_none_before_onboarding() {
+    assert_eq!(Health::of(Up, Up), Some(Health::Up));
+    assert_eq!(Health::of(Up, Slow), Some(Health::Slow));
+    assert_eq!(Health::of(Slow, Down), Some(Health::Down));
+    assert_eq!(Health::of(Down, Up), Some(Health::Down));
+    assert_eq!(Health::of(Blank, Blank), None);
+    assert_eq!(Health::of(NotOnboarded, Up), None);
+}
+
+#[test]
+fn an_old_answer_makes_an_up_connection_slow_but_not_a_down_one_up() {
+    let limit = Duration::minutes(15);
+    let up = conn(1, Up, Up);
+    assert_eq!(
+        current_health(&up, Some(at(0)), at(10), limit),
+        Some(Health::Up)
+    );
+    assert_eq!(
+        current_health(&up, Some(at(0)), at(16), limit),
+        Some(Health::Slow)
+    );
+    assert_eq!(current_health(&up, None, at(16), limit), Some(Health::Up));
+    let down = conn(1, Down, Up);
+    assert_eq!(
+        current_health(&down, Some(at(0)), at(60), limit),
+        Some(Health::Down)
+    );
+}
+
+#[test]
+fn percentiles_are_nearest_rank() {
+    assert_eq!(percentile(&[], 50), None);
+    assert_eq!(percentile(&[7], 95), Some(7));
+    let v: Vec<i64> = (1..=100).rev().collect();
+    assert_eq!(percentile(&v, 50), Some(50));
+    assert_eq!(percentile(&v, 95), Some(95));
+    assert_eq!(percentile(&v, 100), Some(100));
+    assert_eq!(percentile(&[10, 20, 30, 1000], 50), Some(20));
+    assert_eq!(percentile(&[10, 20, 30, 1000], 95), Some(1000));
+}
+
+#[test]
+fn each_hour_counts_each_connection_once_at_its_worst() {
+    let now = at(30); // 12:30: the chart runs from 13:00 the day before to 12:00 today.
+    let a = vec![beat(-5, Up, Up), beat(-50, Down, Up), beat(10, Up, Up)];
+    let b = vec![
+        beat(-40, Slow, Up),
+        beat(20, Up, Up),
+        beat(-24 * 60 - 10, Down, Down),
+    ];
+    let hours = hourly_health(now, &[a, b]);
+    assert_eq!(hours.len(), 24);
+    assert_eq!(hours[0].start, at(-23 * 60));
+    assert_eq!(hours[23].start, at(0));
+    // 11:00–12:00: A was Down once, B Slow.
+    assert_eq!((hours[22].up, hours[22].slow, hours[22].down), (0, 1, 1));
+    // 12:00–12:30: both Up.
+    assert_eq!((hours[23].up, hours[23].slow, hours[23].down), (2, 0, 0));
+    // Older than 24 hours: not on the chart.
+    assert!(hours.iter().take(22).all(|h| h.up + h.slow + h.down == 0));
+}
+
+#[test]
+fn a_repeated_finding_is_one_issue_counted_back_to_the_last_pass() {
+    let c = conn(3, Up, Up);
+    // Newest first: credentials failed three times in a row after a pass; the URL check passes.
+    let results = vec![
+        result(CheckId::Credentials, CheckStatus::Failed, 30),
+        result(CheckId::Url, CheckStatus::Passed, 30),
+        result(CheckId::Credentials, CheckStatus::Skipped, 25),
+        result(CheckId::Credentials, CheckStatus::Error, 20),
+        result(CheckId::Credentials, CheckStatus::Failed, 10),
+        result(CheckId::Credentials, CheckStatus::Passed, 5),
+        result(CheckId::Credentials, CheckStatus::Failed, 1),
+        result(CheckId::Url, CheckStatus::Failed, 1),
+    ];
+    let issues = open_issues(&c, &results);
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    let i = &issues[0];
+    assert_eq!(i.check_id, "credentials");
+    assert_eq!(
+        (i.first_seen, i.last_seen, i.times_seen),
+        (at(10), at(30), 3)
+    );
+    assert_eq!(i.category, "Registration");
+    assert_eq!(i.status, "Failed");
+    assert_eq!(i.href, "/connections/3/health");
+    // Everything passing: no issue.
+    assert!(open_issues(&c, &results[1..2]).is_empty());
+}
+
+#[test]
+fn a_down_direction_is_an_issue_since_the_first_missed_heartbeat() {
+    let c = conn(4, Down, Up);
+    let newest_first = vec![
+        beat(30, Down, Up),
+        beat(29, Down, Up),
+        beat(28, Down, Down),
+        beat(27, Up, Up),
+        beat(26, Down, Up),
+    ];
+    let issues = heartbeat_issues(&c, &newest_first);
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].check_id, OUTBOUND_DOWN);
+    assert_eq!((issues[0].first_seen, issues[0].times_seen), (at(28), 3));
+    assert_eq!(issues[0].category, "Connectivity");
+    assert_eq!(issues[0].severity, Severity::Critical);
+    // Recovered: no issue, whatever the history says.
+    assert!(heartbeat_issues(&conn(4, Up, Up), &newest_first).is_empty());
+}
+
+#[test]
+fn issues_sort_by_severity_then_most_recent() {
+    let c = conn(1, Down, Down);
+    let mut issues = open_issues(
+        &c,
+        &[
+            result(CheckId::Clock, CheckStatus::Failed, 50),
+            result(CheckId::Entitlements, CheckStatus::Failed, 40),
+            result(CheckId::Reachable, CheckStatus::Failed, 10),
+        ],
+    );
+    issues.extend(heartbeat_issues(&c, &[beat(60, Down, Down)]));
+    sort_issues(&mut issues);
+    let order: Vec<(Severity, &str)> = issues
+        .iter()
+        .map(|i| (i.severity, i.check_id.as_str()))
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort_by_key(|(s, _)| *s);
+    assert_eq!(
+        order.iter().map(|o| o.0).collect::<Vec<_>>(),
+        sorted.iter().map(|o| o.0).collect::<Vec<_>>()
+    );
+    // Among the critical ones, the newest first.
+    assert_eq!(issues[0].last_seen, at(60));
+}
+
+fn card(id: i64, health: Option<Health>, score: i64) -> ConnectionCard {
+    ConnectionCard {
+        connection: conn(id, Up, Up),
+        health,
+        last_heartbeat: None,
+        round_trip_ms: None,
+        p50_ms: None,
+        p95_ms: None,
+        heartbeats_24h: 0,
+        outbound: Traffic::default(),
+        inbound: Traffic::default(),
+        open_issues: 0,
+        score,
+    }
+}
+
+#[test]
+fn the_score_weighs_each_connection_by_its_health() {
+    assert_eq!(dashboard_score(&[]), 100);
+    assert_eq!(dashboard_score(&[card(1, Some(Health::Up), 100)]), 100);
+    assert_eq!(dashboard_score(&[card(1, Some(Health::Down), 100)]), 25);
+    assert_eq!(
+        dashboard_score(&[card(1, Some(Health::Slow), 100), card(2, None, 50)]),
+        62
+    );
+    let mut gone = card(3, Some(Health::Down), 0);
+    gone.connection.state = ConnectionState::OffBoarded;
+    assert_eq!(dashboard_score(&[card(1, Some(Health::Up), 80), gone]), 80);
+}
+
+#[test]
+fn categories_cover_every_check_and_the_heartbeat() {
+    for spec in crate::model::CHECKS {
+        assert_ne!(category(spec.id.as_str()), "Unknown", "{:?}", spec.id);
+    }
+    assert_eq!(category(OUTBOUND_DOWN), "Connectivity");
+    assert_eq!(category("something_new"), "Unknown");
+}
+
+#[test]
+fn schedules_say_when_each_suite_runs() {
+    assert!(schedule(Suite::ConnectionHealth, Onboarding::Complete, 60).contains("every 60 s"));
+    assert!(schedule(Suite::PreOnboarding, Onboarding::NotStarted, 60).contains("On Save"));
+    assert!(schedule(Suite::ConnectionHealth, Onboarding::Started, 60).contains("onboarded"));
+}

@@ -1,0 +1,340 @@
+//! The health dashboard across connections, in three tabs (`?tab=`): Resolution center (score,
+//! Up / Slow / Down now and over 24 hours, the open issues, one per finding), Connection health
+//! (a card per connection, worst first) and Scan suites (schedule, Run now, runs with each check's
+//! result and duration). Read again every few seconds while open; rules in `model::dashboard`.
+use std::time::Duration;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::{
+    api::{act_on_connection, health_dashboard},
+    components::{
+        status::{fmt_time, ErrorBanner, StatePill},
+        table::TableScroll,
+    },
+    model::{
+        dashboard::{
+            ConnectionCard, DashboardView, Health, HourHealth, OpenIssue, SuiteView, Traffic,
+        },
+        Action as Step, ApiError, ConnectionAction, ScanRunView,
+    },
+};
+
+/// How often the open page reads the dashboard again until the server says (`refresh_secs`).
+const REFRESH_SECS: u64 = 5;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Resolution,
+    Connections,
+    Suites,
+}
+
+impl Tab {
+    const ALL: [Tab; 3] = [Tab::Resolution, Tab::Connections, Tab::Suites];
+
+    fn key(self) -> &'static str {
+        match self {
+            Tab::Resolution => "resolution",
+            Tab::Connections => "connections",
+            Tab::Suites => "suites",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Tab::Resolution => "Resolution center",
+            Tab::Connections => "Connection health",
+            Tab::Suites => "Scan suites",
+        }
+    }
+
+    fn from_query(raw: Option<String>) -> Tab {
+        Tab::ALL
+            .into_iter()
+            .find(|t| Some(t.key()) == raw.as_deref())
+            .unwrap_or(Tab::Resolution)
+    }
+}
+
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let query = use_query_map();
+    let tab = Memo::new(move |_| Tab::from_query(query.with(|q| q.get("tab"))));
+    let tick = RwSignal::new(0u32);
+    let run_now = Action::new(|(id, version): &(i64, i64)| {
+        let (id, req) = (
+            *id,
+            ConnectionAction {
+                action: Step::Rescan,
+                version: *version,
+            },
+        );
+        async move { act_on_connection(id, req).await.map(|_| ()) }
+    });
+    let data = Resource::new(
+        move || (tick.get(), run_now.version().get()),
+        |_| health_dashboard(),
+    );
+    // Browser only (effects do not run on the server): after each reading, the next one a
+    // heartbeat interval later.
+    Effect::new(move |_| {
+        let secs = data
+            .get()
+            .and_then(Result::ok)
+            .map_or(REFRESH_SECS, |d| d.refresh_secs);
+        if let Ok(handle) = set_timeout_with_handle(
+            move || {
+                tick.try_update(|n| *n += 1);
+            },
+            Duration::from_secs(secs),
+        ) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    view! {
+        <section class="card" data-testid="health-dashboard">
+            <Title text=crate::model::page_title(&["Health Dashboard"])/>
+            <h1>"Health Dashboard"</h1>
+            <nav class="tabs" aria-label="Dashboard tabs">
+                {Tab::ALL.into_iter().map(|t| view! {
+                    <a href=format!("/health?tab={}", t.key()) data-tab=t.key()
+                        aria-current=move || (tab.get() == t).then_some("page")>{t.label()}</a>
+                }).collect_view()}
+            </nav>
+            {move || run_now.value().get().and_then(Result::err).map(|error| view! { <ErrorBanner error/> })}
+            <Transition fallback=|| view! { <p class="muted">"Loading the dashboard…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(d) => match tab.get() {
+                            Tab::Resolution => view! { <Resolution d/> }.into_any(),
+                            Tab::Connections => view! { <Cards d/> }.into_any(),
+                            Tab::Suites => view! { <Suites d run_now/> }.into_any(),
+                        },
+                        Err(e) => view! { <ErrorBanner error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+fn health_pill(h: Option<Health>) -> impl IntoView {
+    match h {
+        Some(h) => view! { <span class=format!("pill {}", h.tone().class()) data-testid="health">{h.label()}</span> }.into_any(),
+        None => view! { <span class="pill tone-neutral" data-testid="health">"Not onboarded"</span> }.into_any(),
+    }
+}
+
+#[component]
+fn Resolution(d: DashboardView) -> impl IntoView {
+    let counts = d
+        .by_severity()
+        .into_iter()
+        .map(|(s, n)| format!("{n} {}", s.label().to_lowercase()))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let issues = d.issues.clone();
+    view! {
+        <div data-tab-panel="resolution">
+            <div class="stats">
+                <p><span class="score" data-testid="dashboard-score">{d.score}</span><span class="muted">" / 100 health score"</span></p>
+                <p data-testid="now">
+                    <strong data-testid="down-count">{d.down}</strong>" Down · "
+                    <strong data-testid="slow-count">{d.slow}</strong>" Slow · "
+                    <strong data-testid="up-count">{d.up}</strong>" Up"
+                </p>
+            </div>
+            <h2 id="chart-title">"Up / Slow / Down, last 24 hours"</h2>
+            <Chart hours=d.hours.clone()/>
+            <h2>"Open issues"</h2>
+            {if issues.is_empty() {
+                view! { <div class="banner ok" role="status" data-testid="no-issues">"No open issues."</div> }.into_any()
+            } else {
+                view! {
+                    <p class="muted" data-testid="issue-counts">{format!("{} open: {counts}", issues.len())}</p>
+                    <IssueTable issues/>
+                }.into_any()
+            }}
+        </div>
+    }
+}
+
+/// Each hour's connections as a stacked bar (heights in tenths of the busiest hour, by class:
+/// the page's policy allows no inline styles), with the numbers in words for screen readers.
+#[component]
+fn Chart(hours: Vec<HourHealth>) -> impl IntoView {
+    let most = hours
+        .iter()
+        .map(|h| h.up + h.slow + h.down)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let tenth = move |n: u32| (n * 10).div_ceil(most);
+    view! {
+        <ol class="chart" aria-labelledby="chart-title" data-testid="chart">
+            {hours.into_iter().map(|h| {
+                let label = format!("{}: {} Up, {} Slow, {} Down", h.start.format("%H:00"), h.up, h.slow, h.down);
+                view! {
+                    <li data-down=h.down data-slow=h.slow data-up=h.up>
+                        <span class="bar" aria-hidden="true">
+                            <span class=format!("seg down h{}", tenth(h.down))></span>
+                            <span class=format!("seg slow h{}", tenth(h.slow))></span>
+                            <span class=format!("seg up h{}", tenth(h.up))></span>
+                        </span>
+                        <span class="hour" aria-hidden="true">{h.start.format("%H").to_string()}</span>
+                        <span class="visually-hidden">{label}</span>
+                    </li>
+                }
+            }).collect_view()}
+        </ol>
+    }
+}
+
+#[component]
+fn IssueTable(issues: Vec<OpenIssue>) -> impl IntoView {
+    view! {
+        <TableScroll label="Open issues">
+            <table data-testid="open-issues">
+                <thead><tr>
+                    <th>"Issue"</th><th>"Connection"</th><th>"Severity"</th><th>"Category"</th>
+                    <th>"First detected"</th><th>"Last detected"</th><th class="num">"Times seen"</th>
+                </tr></thead>
+                <tbody>
+                    {issues.into_iter().map(|i| view! {
+                        <tr data-issue=i.check_id.clone() data-connection=i.connection_id>
+                            <td><a href=i.href.clone()>{i.name.clone()}</a><br/><span class="muted">{i.message.clone()}</span></td>
+                            <td>{i.company.clone()}</td>
+                            <td><span class=format!("pill {}", i.severity.as_db())>{i.severity.label()}</span>" "{i.status.clone()}</td>
+                            <td>{i.category.clone()}</td>
+                            <td>{fmt_time(i.first_seen)}</td>
+                            <td>{fmt_time(i.last_seen)}</td>
+                            <td class="num" data-testid="times-seen">{i.times_seen}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </TableScroll>
+    }
+}
+
+fn ms(v: Option<i64>) -> String {
+    v.map_or_else(|| "—".to_string(), |ms| format!("{ms} ms"))
+}
+
+fn traffic(t: &Traffic) -> String {
+    match t.last_at {
+        Some(at) => format!("{} (last {})", t.messages, fmt_time(at)),
+        None => format!("{}", t.messages),
+    }
+}
+
+#[component]
+fn Cards(d: DashboardView) -> impl IntoView {
+    if d.cards.is_empty() {
+        return view! { <p class="muted">"No connections yet."</p> }.into_any();
+    }
+    let slow_after = d.slow_after_secs / 60;
+    view! {
+        <p class="muted">{format!("Worst first. A connection whose last heartbeat answer is older than {slow_after} minutes reads Slow.")}</p>
+        <div class="cards" data-tab-panel="connections">
+            {d.cards.into_iter().map(|c| view! { <Card c/> }).collect_view()}
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn Card(c: ConnectionCard) -> impl IntoView {
+    let id = c.connection.id;
+    let title_id = format!("card-{id}-title");
+    let last = c
+        .last_heartbeat
+        .map_or_else(|| "none in 24 hours".to_string(), fmt_time);
+    view! {
+        <article class="card-item" data-testid="connection-card" data-connection=id aria-labelledby=title_id.clone()>
+            <h3 id=title_id.clone()>{c.connection.company.clone()}</h3>
+            <p>{health_pill(c.health)}" "<StatePill state=c.connection.state/></p>
+            <dl class="fields">
+                <dt>"Last heartbeat"</dt><dd data-testid="last-heartbeat">{last}</dd>
+                <dt>"Round trip"</dt><dd data-testid="round-trip">{format!("{} (p50 {}, p95 {})", ms(c.round_trip_ms), ms(c.p50_ms), ms(c.p95_ms))}</dd>
+                <dt>"Heartbeats, 24 h"</dt><dd data-testid="heartbeats">{c.heartbeats_24h}</dd>
+                <dt>"Outbound messages, 24 h"</dt><dd data-testid="outbound">{traffic(&c.outbound)}</dd>
+                <dt>"Inbound messages, 24 h"</dt><dd data-testid="inbound">{traffic(&c.inbound)}</dd>
+                <dt>"Open issues"</dt><dd data-testid="card-issues">{c.open_issues}</dd>
+                <dt>"Health score"</dt><dd>{c.score}</dd>
+            </dl>
+            <p>
+                <a href=format!("/connections/{id}")>"Provider connection"</a>" · "
+                <a href=format!("/connections/{id}/health")>"Checks and issues"</a>
+            </p>
+        </article>
+    }
+}
+
+#[component]
+fn Suites(d: DashboardView, run_now: Action<(i64, i64), Result<(), ApiError>>) -> impl IntoView {
+    if d.suites.is_empty() {
+        return view! { <p class="muted">"No connections yet."</p> }.into_any();
+    }
+    view! {
+        <div data-tab-panel="suites">
+            {d.suites.into_iter().map(|s| view! { <Suite s run_now/> }).collect_view()}
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn Suite(s: SuiteView, run_now: Action<(i64, i64), Result<(), ApiError>>) -> impl IntoView {
+    let (id, version) = (s.connection_id, s.version);
+    let title = format!("{}: {}", s.company, s.suite.label());
+    let button = s.runnable.then(|| view! {
+        <button type="button" class="secondary" data-action="run-now" disabled=move || run_now.pending().get()
+            on:click=move |_| { run_now.dispatch((id, version)); }>"Run now"</button>
+    });
+    view! {
+        <section class="suite" data-testid="suite" data-suite=s.suite.as_str() data-connection=id>
+            <h3>{title}</h3>
+            <p class="muted" data-testid="schedule">{s.schedule.clone()}</p>
+            {button}
+            {if s.runs.is_empty() {
+                view! { <p class="muted">"No runs yet."</p> }.into_any()
+            } else {
+                view! { <ul class="runs">{s.runs.into_iter().map(|r| view! { <Run r/> }).collect_view()}</ul> }.into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn Run(r: ScanRunView) -> impl IntoView {
+    let outcome = r.outcome.clone().unwrap_or_else(|| "running".into());
+    let took = r
+        .finished_at
+        .map(|end| format!(", {} ms", (end - r.started_at).num_milliseconds()))
+        .unwrap_or_default();
+    let summary = format!(
+        "{} · {} · {outcome}{took} · {} issue(s)",
+        fmt_time(r.started_at),
+        r.suite_label(),
+        r.issue_count()
+    );
+    view! {
+        <li data-testid="run" data-outcome=outcome.clone()>
+            <details>
+                <summary>{summary}</summary>
+                <table class="compact">
+                    <thead><tr><th>"Check"</th><th>"Result"</th><th class="num">"Duration"</th></tr></thead>
+                    <tbody>
+                        {r.results.iter().map(|c| view! {
+                            <tr><td>{c.name.clone()}</td><td>{c.status.label()}</td><td class="num">{format!("{} ms", c.duration_ms)}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </details>
+        </li>
+    }
+}

@@ -1,0 +1,83 @@
+//! The health dashboard's history: each heartbeat as it was measured, and the messages each way
+//! counted per hour (outbound: the heartbeats, verifications and migration pages this instance
+//! sends; inbound: every signed call from the provider this instance accepted). Kept for
+//! `KEPT_DAYS`; the sweep prunes older rows.
+use chrono::{DurationRound, Utc};
+
+use super::{clock, error::ServiceError, Db};
+use crate::model::{heartbeat::Beat, LinkStatus};
+
+pub const KEPT_DAYS: i64 = 7;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Outbound,
+    Inbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+        }
+    }
+}
+
+/// Counts one message of `connection_id` in its hour. A failure is logged, never the caller's:
+/// a count must not fail the call it counts.
+pub async fn count(db: &Db, connection_id: i64, direction: Direction) {
+    let now = clock::now();
+    let hour = now
+        .duration_trunc(chrono::Duration::hours(1))
+        .unwrap_or(now);
+    let counted = sqlx::query(
+        "INSERT INTO link_traffic (connection_id, direction, hour, messages, last_at) VALUES ($1, $2, $3, 1, $4) \
+         ON CONFLICT (connection_id, direction, hour) DO UPDATE SET messages = link_traffic.messages + 1, last_at = excluded.last_at",
+    )
+    .bind(connection_id)
+    .bind(direction.as_str())
+    .bind(clock::to_db(hour))
+    .bind(clock::to_db(now))
+    .execute(&db.pool)
+    .await;
+    if let Err(e) = counted {
+        tracing::warn!(connection = connection_id, error = %e, "counting a message failed");
+    }
+}
+
+/// Records a heartbeat with the statuses it implied.
+pub async fn heartbeat(
+    db: &Db,
+    connection_id: i64,
+    beat: Beat,
+    (outbound, inbound): (LinkStatus, LinkStatus),
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO heartbeats (connection_id, at, outbound_ms, outbound, inbound) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(connection_id)
+    .bind(clock::to_db(clock::now()))
+    .bind(beat.outbound_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)))
+    .bind(outbound.as_db())
+    .bind(inbound.as_db())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Drops history older than `KEPT_DAYS`; returns how many rows went.
+pub async fn prune(db: &Db) -> Result<u64, ServiceError> {
+    let before = clock::to_db(Utc::now() - chrono::Duration::days(KEPT_DAYS));
+    let beats = sqlx::query("DELETE FROM heartbeats WHERE at < $1")
+        .bind(&before)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    let traffic = sqlx::query("DELETE FROM link_traffic WHERE hour < $1")
+        .bind(&before)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    Ok(beats + traffic)
+}
