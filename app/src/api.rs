@@ -277,6 +277,26 @@ pub async fn change_user(id: i64, change: UserChange) -> Result<UserView, ApiErr
 
 // ---- Health and onboarding ----
 
+/// An issue's detail page.
+#[server(prefix = "/fn", endpoint = "issue_detail", output = PostJsonText)]
+pub async fn issue_detail(id: i64, issue: String) -> Result<crate::model::IssueDetail, ApiError> {
+    crate::server::issues::detail(&state()?, id, &issue)
+        .await
+        .map_err(to_user)
+}
+
+/// Assign to me, Follow, Mute, a note… on an issue.
+#[server(prefix = "/fn", endpoint = "act_on_issue", output = PostJsonText)]
+pub async fn act_on_issue(
+    id: i64,
+    issue: String,
+    command: crate::model::IssueCommand,
+) -> Result<crate::model::IssueWork, ApiError> {
+    crate::server::issues::act(&state()?, id, &issue, command, &user()?)
+        .await
+        .map_err(to_user)
+}
+
 /// The health dashboard across connections.
 #[server(prefix = "/fn", endpoint = "health_dashboard", output = PostJsonText)]
 pub async fn health_dashboard() -> Result<crate::model::dashboard::DashboardView, ApiError> {

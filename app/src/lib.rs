@@ -80,6 +80,8 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async path=path!("/audit") view={Lazy::<AuditPage>::new()}/>
                     <Route ssr=SsrMode::Async path=path!("/guided-setup") view={Lazy::<GuidedSetupPage>::new()}/>
                     <Route ssr=SsrMode::Async path=path!("/health") view={Lazy::<DashboardPage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/connections/:id/issues/:issue") view={Lazy::<IssuePage>::new()}/>
+                    <Route ssr=SsrMode::Async path=path!("/help/:article") view={Lazy::<HelpPage>::new()}/>
                 </Routes>
             </main>
         </Router>
@@ -115,6 +117,8 @@ lazy_page!(UsersPage, pages::users::Users);
 lazy_page!(AuditPage, pages::audit::Audit);
 lazy_page!(GuidedSetupPage, pages::guided::GuidedSetup);
 lazy_page!(DashboardPage, pages::dashboard::Dashboard);
+lazy_page!(IssuePage, pages::issue::Issue);
+lazy_page!(HelpPage, pages::help::Help);
 
 /// The top bar. On a phone-width screen the navigation folds behind a "Menu" button; it folds
 /// only once the WASM runs (`data-menu` is set by an effect), so the server-rendered page, and a

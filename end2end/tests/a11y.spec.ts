@@ -78,6 +78,8 @@ test('every page passes axe-core with no sideways scroll at 1280 and 375 px, lig
     { name: 'dashboard-resolution', path: '/health', title: 'Health Dashboard · Impact Connect', signedIn: true },
     { name: 'dashboard-connections', path: '/health?tab=connections', title: 'Health Dashboard · Impact Connect', signedIn: true },
     { name: 'dashboard-suites', path: '/health?tab=suites', title: 'Health Dashboard · Impact Connect', signedIn: true },
+    { name: 'issue', path: `${badPath}/issues/credentials`, title: 'Connection credentials are accepted · Failing Stores · Impact Connect', signedIn: true },
+    { name: 'knowledge-article', path: '/help/KB-IC-1001', title: 'KB-IC-1001 Provider URL requirements · Impact Connect', signedIn: true },
   ];
   for (const visit of visits) await checkPage(page, visit);
 

@@ -1,5 +1,6 @@
 import { test, expect, Page } from '@playwright/test';
-import { ADMIN, field, hydrated, onboard, onboardingMessages, setFaults, shot } from './util';
+import * as fs from 'fs';
+import { ADMIN, field, hydrated, onboard, onboardingMessages, openRegistrationLink, setFaults, shot, signIn } from './util';
 
 // After onboarding, the connection is watched: the server runs a heartbeat every 2 s
 // (IMPACT_HEALTH_INTERVAL_SECONDS in playwright.config.ts) and the form follows it live.
@@ -118,6 +119,34 @@ test('the Health Dashboard: a provider going down shows in the Resolution center
   expect(Number(await page.getByTestId('down-count').textContent())).toBeGreaterThanOrEqual(1);
   await shot(page, 'dashboard-resolution-down');
 
+  // The issue's own page: assign, follow, a note, mute for a chosen time, the diagnostic report.
+  await issue.getByRole('link', { name: 'Provider answers the heartbeat' }).click();
+  await expect(page).toHaveURL(/\/connections\/\d+\/issues\/heartbeat:outbound$/);
+  await hydrated(page);
+  await expect(page.getByRole('heading', { name: 'Provider answers the heartbeat', level: 1 })).toBeVisible();
+  await expect(page.getByTestId('issue-open')).toContainText('seen');
+  await page.getByRole('button', { name: 'Assign to me' }).click();
+  await expect(page.getByTestId('assignee')).toHaveText(ADMIN.email);
+  await page.getByRole('button', { name: 'Follow', exact: true }).click();
+  await expect(page.getByTestId('followers')).toHaveText(ADMIN.email);
+  await expect(page.getByRole('button', { name: 'Unfollow' })).toBeVisible();
+  await page.getByLabel('Add a note').fill('Provider maintenance window tonight');
+  await page.getByRole('button', { name: 'Add note' }).click();
+  await expect(page.getByTestId('notes')).toContainText('Provider maintenance window tonight');
+  await page.getByLabel('Mute for').selectOption({ label: '8 hours' });
+  await page.getByRole('button', { name: 'Mute', exact: true }).click();
+  await expect(page.getByTestId('muted')).toContainText('until');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('report').click()]);
+  expect(download.suggestedFilename()).toMatch(/^impact-diagnostic-\d+-heartbeat-outbound\.json$/);
+  const report = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+  expect(report.secrets.credentials).toBe('held (redacted)');
+  expect(report.workflow.notes[0].text).toBe('Provider maintenance window tonight');
+  await shot(page, 'issue-detail');
+  await page.getByRole('button', { name: 'Unmute' }).click();
+  await expect(page.getByTestId('muted')).toHaveText('no');
+  await page.goto('/health');
+  await hydrated(page);
+
   await tabs.getByRole('link', { name: 'Connection health' }).click();
   await expect(page).toHaveURL(/\/health\?tab=connections$/);
   const card = page.getByRole('article', { name: 'Dashboard Stores' });
@@ -147,3 +176,24 @@ test('the Health Dashboard: a provider going down shows in the Resolution center
   await expect(page.getByTestId('open-issues').locator('tr').filter({ hasText: 'Dashboard Stores' })).toHaveCount(0);
   await shot(page, 'dashboard-resolution-clear');
 });
+
+test('a check issue links to its knowledge article, which opens', async ({ page }) => {
+  await signIn(page);
+  await openRegistrationLink(page, 'kb', 'Knowledge Stores');
+  await setFaults(page, 'kb', { bad_credentials: true });
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(field(page, 'State')).toHaveText('Validation failed', { timeout: 15_000 });
+  await page.goto(new URL(page.url()).pathname + '/health');
+  await hydrated(page);
+  const issue = page.getByRole('article', { name: 'Connection credentials are accepted' });
+  await issue.getByTestId('issue-details').click();
+  await expect(page).toHaveURL(/\/issues\/credentials$/);
+  await hydrated(page);
+  await expect(page.getByTestId('issue-open')).toContainText('seen 1 time');
+  await page.getByTestId('article-link').click();
+  await expect(page).toHaveURL(/\/help\/KB-/);
+  await expect(page.getByRole('heading', { level: 2, name: 'Connection credentials are accepted' })).toBeVisible();
+  await expect(page.getByTestId('article').getByRole('listitem').first()).toBeVisible();
+  await shot(page, 'knowledge-article');
+});
+

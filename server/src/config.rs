@@ -145,6 +145,7 @@ impl Config {
                 health_interval: Duration::from_secs(defaults::HEALTH_INTERVAL_SECONDS),
                 slow_ms: defaults::SLOW_MS,
                 slow_after: Duration::from_secs(defaults::SLOW_AFTER_SECONDS),
+                digest_every: Duration::from_secs(defaults::DIGEST_MINUTES * 60),
                 rotation_grace: Duration::from_secs(defaults::ROTATION_GRACE_SECONDS),
             },
             sessions: Default::default(),
@@ -251,6 +252,14 @@ impl Config {
                     &s.slow_after_seconds,
                     "a positive number of seconds",
                 )?),
+                digest_every: Duration::from_secs(
+                    positive::<u64>(
+                        "IMPACT_DIGEST_MINUTES",
+                        &s.digest_minutes,
+                        "a positive number of minutes",
+                    )?
+                    .saturating_mul(60),
+                ),
                 rotation_grace: Duration::from_secs(positive(
                     "IMPACT_ROTATION_GRACE_SECONDS",
                     &s.rotation_grace_seconds,

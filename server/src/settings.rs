@@ -30,6 +30,7 @@ pub mod defaults {
     pub const SLOW_MS: u64 = 1_000;
     /// The product's own threshold: no heartbeat answer for 15 minutes is Slow.
     pub const SLOW_AFTER_SECONDS: u64 = 900;
+    pub const DIGEST_MINUTES: u64 = 60;
     /// Five minutes: longer than any call in flight when credentials are rotated.
     pub const ROTATION_GRACE_SECONDS: u64 = 300;
     pub const LOG_FORMAT: &str = "text";
@@ -220,6 +221,12 @@ pub struct Settings {
     #[arg(long, env = "IMPACT_SLOW_AFTER_SECONDS", value_name = "SECONDS",
         default_value_t = defaults::SLOW_AFTER_SECONDS.to_string())]
     pub slow_after_seconds: String,
+
+    /// How often the digest of open issues is emailed to Impact app admins and to each issue's
+    /// followers, in minutes
+    #[arg(long, env = "IMPACT_DIGEST_MINUTES", value_name = "MINUTES",
+        default_value_t = defaults::DIGEST_MINUTES.to_string())]
+    pub digest_minutes: String,
 
     /// After credentials are rotated, how long the old secret is still honoured (by the provider
     /// and by this instance's inbound endpoint) before it is retired, in seconds

@@ -246,7 +246,7 @@ pub fn open_issues(conn: &ConnectionView, results_newest_first: &[CheckResult]) 
             first_seen: first,
             last_seen: latest.at,
             times_seen: u32::try_from(streak.len()).unwrap_or(u32::MAX),
-            href: format!("/connections/{}/health", conn.id),
+            href: format!("/connections/{}/issues/{}", conn.id, latest.check_id),
         });
     }
     out
@@ -311,7 +311,7 @@ pub fn heartbeat_issues(conn: &ConnectionView, newest_first: &[HeartbeatSample])
             first_seen: first.at,
             last_seen: last.at,
             times_seen: u32::try_from(streak.len()).unwrap_or(u32::MAX),
-            href: format!("/connections/{}", conn.id),
+            href: format!("/connections/{}/issues/{id}", conn.id),
         });
     }
     out

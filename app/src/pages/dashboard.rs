@@ -238,7 +238,8 @@ fn Cards(d: DashboardView) -> impl IntoView {
     }
     let slow_after = d.slow_after_secs / 60;
     view! {
-        <p class="muted">{format!("Worst first. A connection whose last heartbeat answer is older than {slow_after} minutes reads Slow.")}</p>
+        <h2>"Connections, worst first"</h2>
+        <p class="muted">{format!("A connection whose last heartbeat answer is older than {slow_after} minutes reads Slow.")}</p>
         <div class="cards" data-tab-panel="connections">
             {d.cards.into_iter().map(|c| view! { <Card c/> }).collect_view()}
         </div>
@@ -281,6 +282,7 @@ fn Suites(d: DashboardView, run_now: Action<(i64, i64), Result<(), ApiError>>) -
     }
     view! {
         <div data-tab-panel="suites">
+            <h2>"Suites by connection"</h2>
             {d.suites.into_iter().map(|s| view! { <Suite s run_now/> }).collect_view()}
         </div>
     }

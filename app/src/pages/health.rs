@@ -64,6 +64,7 @@ pub fn Health() -> impl IntoView {
                 match data.await {
                     Ok(h) => {
                         let conn = h.connection.clone();
+                        let conn_id = conn.id;
                         let version = conn.version;
                         let issues = h.issues();
                         let can_rescan = crate::model::transition(conn.status(), Step::Rescan).is_ok();
@@ -115,6 +116,7 @@ pub fn Health() -> impl IntoView {
                                             {crate::model::fix_link(&c.check_id).map(|(label, href)| view! {
                                                 <p><a href=href data-testid="fix-link">{label}</a></p>
                                             })}
+                                            <p><a href=format!("/connections/{conn_id}/issues/{}", c.check_id) data-testid="issue-details">"Details: assign, follow, mute, notes, diagnostic report"</a></p>
                                             <p class="muted">{format!("Knowledge article: {}", c.article)}
                                                 {c.retryable.then_some(" · Retrying may help (the provider was down or slow).")}</p>
                                             <button type="button" class="secondary" data-testid="validate-resolve"

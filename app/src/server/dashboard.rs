@@ -23,6 +23,32 @@ fn link(raw: &str) -> LinkStatus {
     LinkStatus::from_db(raw).unwrap_or(LinkStatus::Blank)
 }
 
+/// One connection's heartbeats since `since`, newest first.
+pub async fn connection_heartbeats(
+    state: &AppState,
+    connection_id: i64,
+    since: DateTime<Utc>,
+) -> Result<Vec<HeartbeatSample>, ServiceError> {
+    let rows = sqlx::query(
+        "SELECT at, outbound_ms, outbound, inbound FROM heartbeats \
+         WHERE connection_id = $1 AND at >= $2 ORDER BY at DESC",
+    )
+    .bind(connection_id)
+    .bind(clock::to_db(since))
+    .fetch_all(&state.db.pool)
+    .await?;
+    rows.iter().map(sample).collect()
+}
+
+fn sample(r: &sqlx::any::AnyRow) -> Result<HeartbeatSample, ServiceError> {
+    Ok(HeartbeatSample {
+        at: clock::from_db(&r.try_get::<String, _>("at")?)?,
+        outbound_ms: r.try_get("outbound_ms")?,
+        outbound: link(&r.try_get::<String, _>("outbound")?),
+        inbound: link(&r.try_get::<String, _>("inbound")?),
+    })
+}
+
 /// Every connection's heartbeats since `since`, newest first.
 async fn heartbeats(
     state: &AppState,
@@ -39,12 +65,7 @@ async fn heartbeats(
     for r in &rows {
         out.entry(r.try_get("connection_id")?)
             .or_default()
-            .push(HeartbeatSample {
-                at: clock::from_db(&r.try_get::<String, _>("at")?)?,
-                outbound_ms: r.try_get("outbound_ms")?,
-                outbound: link(&r.try_get::<String, _>("outbound")?),
-                inbound: link(&r.try_get::<String, _>("inbound")?),
-            });
+            .push(sample(r)?);
     }
     Ok(out)
 }

@@ -207,7 +207,9 @@ async fn record(
         let mut tx = state.db.begin().await?;
         // The alert goes with the change, in its transaction: at most one per change.
         if let Some(kind) = alert(before, next) {
-            queue_alert(&mut tx, state, &current, kind, &reason).await?;
+            // The directions the alert is about: Down now, or Down before a recovery.
+            let down = if kind == Alert::Down { next } else { before };
+            queue_alert(&mut tx, state, &current, kind, &reason, down).await?;
         }
         match connections::write_transition(
             &mut tx,
@@ -235,14 +237,34 @@ async fn record(
     Ok(())
 }
 
-/// An email to every Impact app admin (the outbox, and the relay when one is configured).
+/// An email to every Impact app admin and every follower of the connection's issues (the
+/// outbox, and the relay when one is configured), unless every direction it is about is a muted
+/// issue: muted issues stay quiet.
 async fn queue_alert(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     state: &AppState,
     conn: &ConnectionView,
     kind: Alert,
     reason: &str,
+    down: crate::model::ConnectionStatus,
 ) -> Result<(), ServiceError> {
+    let now = clock::now();
+    let directions: Vec<&str> = [
+        (down.outbound, crate::model::dashboard::OUTBOUND_DOWN),
+        (down.inbound, crate::model::dashboard::INBOUND_DOWN),
+    ]
+    .into_iter()
+    .filter(|(s, _)| *s == crate::model::LinkStatus::Down)
+    .map(|(_, issue)| issue)
+    .collect();
+    let mut quiet = !directions.is_empty();
+    for issue in &directions {
+        quiet &= super::issues::muted(tx, conn.id, issue, now).await?;
+    }
+    if quiet {
+        tracing::info!(connection = conn.id, "alert not sent: its issues are muted");
+        return Ok(());
+    }
     let (subject, opening) = match kind {
         Alert::Down => (
             format!("Connection Down: {} ({})", conn.company, conn.url),
@@ -258,7 +280,13 @@ async fn queue_alert(
         base = state.settings.public_url,
         id = conn.id,
     );
-    for to in accounts::admin_emails_in(tx).await? {
+    let mut to: Vec<String> = accounts::admin_emails_in(tx).await?;
+    for follower in super::issues::followers(tx, conn.id, now).await? {
+        if !to.iter().any(|t| t.eq_ignore_ascii_case(&follower)) {
+            to.push(follower);
+        }
+    }
+    for to in to {
         outbox::queue(tx, &to, &subject, &body, None).await?;
     }
     Ok(())

@@ -10,6 +10,7 @@ pub mod companies;
 pub mod connections;
 pub mod dashboard;
 pub mod db;
+pub mod digest;
 pub mod error;
 pub mod events;
 pub mod guided;
@@ -17,6 +18,7 @@ pub mod heartbeat;
 pub mod html;
 pub mod hub;
 pub mod invitations;
+pub mod issues;
 pub mod key_source;
 pub mod lease;
 pub mod links;
@@ -90,6 +92,8 @@ pub struct Settings {
     pub slow_ms: u64,
     /// No heartbeat answer for this long makes a connection Slow on the dashboard.
     pub slow_after: std::time::Duration,
+    /// How often the digest of open issues goes out (see `digest`).
+    pub digest_every: std::time::Duration,
     /// How long the old secret is honoured after credentials are rotated (see `rotate`).
     pub rotation_grace: std::time::Duration,
 }

@@ -52,6 +52,10 @@ pub async fn once(state: &AppState) -> Result<usize, ServiceError> {
     if !state.work.runs(Work::Outbox) {
         outbox::deliver_pending(state);
     }
+    // The digest of open issues, when its period is due (one replica per period).
+    if let Err(e) = super::digest::run_due(state).await {
+        tracing::warn!(error = %e, "the issues digest failed; it is tried again next period");
+    }
     // The health dashboard's history beyond what it keeps.
     let pruned = super::traffic::prune(&state.db).await?;
     if pruned > 0 {

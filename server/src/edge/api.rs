@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::json::{ApiResult, Json};
 use super::path_id::ConnectionPath;
 use super::routes::{Recorder, RouteSpec};
-use super::{dashboard, guided, lifecycle};
+use super::{dashboard, guided, issues, lifecycle};
 use app::{
     model::{
         ApiError, AuditEntry, CompanyView, ConnectionAction, ConnectionView, CreateCompany,
@@ -142,6 +142,16 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> (Router<S>, 
             "/health-dashboard",
             &[M::GET],
             get(dashboard::health_dashboard),
+        )
+        .route(
+            "/connections/{id}/issues/{issue}",
+            &[M::GET, M::POST],
+            get(issues::issue_detail).post(issues::act_on_issue),
+        )
+        .route(
+            "/connections/{id}/issues/{issue}/report",
+            &[M::GET],
+            get(issues::issue_report),
         );
     let router = r
         .router

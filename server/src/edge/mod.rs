@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod fn_status;
 pub mod guided;
 pub mod inbound;
+pub mod issues;
 pub mod json;
 pub mod lifecycle;
 pub mod metrics;

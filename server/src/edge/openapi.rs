@@ -18,7 +18,7 @@ use utoipa::{
 
 use app::model::{Access, ApiError, ConnectionEvent};
 
-use super::{api, api_reference, auth, dashboard, guided, lifecycle, policy, stream};
+use super::{api, api_reference, auth, dashboard, guided, issues, lifecycle, policy, stream};
 
 /// The document's own address (and the reference page's), both public.
 pub const DOCUMENT_PATH: &str = "/api/openapi.json";
@@ -73,6 +73,9 @@ const SESSION: &str = "session_cookie";
         guided::cancel_migration,
         guided::latest_migration,
         dashboard::health_dashboard,
+        issues::issue_detail,
+        issues::act_on_issue,
+        issues::issue_report,
         document,
         reference,
     ),

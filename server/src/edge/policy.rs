@@ -45,6 +45,9 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("list_outbox", Access::ManageConnection),
     ("connection_health", Access::View),
     ("health_dashboard", Access::View),
+    ("issue_detail", Access::View),
+    // Following is anyone's who may look; the service asks more for the other commands.
+    ("act_on_issue", Access::View),
     ("rescan_check", Access::ManageConnection),
     ("connect_to_provider", Access::ManageConnection),
     ("list_users", Access::Administer),
@@ -84,6 +87,9 @@ pub fn access_for(method: &Method, path: &str) -> Access {
         ["api", "invitations", ..] | ["api", "outbox", ..] => Access::ManageConnection,
         ["api", "registration", "resend"] => Access::ManageConnection,
         ["api", "guided-setup", _, "complete"] => Access::Administer,
+        // Following an issue is anyone's who may look; the service asks the IDI admin's role
+        // for the commands that change it for everyone (assign, mute, notes).
+        ["api", "connections", _, "issues", _] => Access::View,
         // Looking (the registration link, audit, Guided Setup, …) needs any role; changing
         // (Save, actions, verifications, …) the IDI admin's.
         ["api", ..] if safe => Access::View,

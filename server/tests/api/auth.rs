@@ -93,6 +93,9 @@ const ACCESS: &[(&str, &str, Allowed)] = &[
     ("POST", "/api/guided-setup/migration/cancel", IDI),
     ("GET", "/api/connections/{id}/migration", VIEW),
     ("GET", "/api/health-dashboard", VIEW),
+    ("GET", "/api/connections/{id}/issues/{issue}", VIEW),
+    ("POST", "/api/connections/{id}/issues/{issue}", VIEW),
+    ("GET", "/api/connections/{id}/issues/{issue}/report", VIEW),
     // Pages.
     ("GET", "/", VIEW),
     ("GET", "/connections", VIEW),
@@ -107,6 +110,8 @@ const ACCESS: &[(&str, &str, Allowed)] = &[
     ("GET", "/audit", VIEW),
     ("GET", "/guided-setup", VIEW),
     ("GET", "/health", VIEW),
+    ("GET", "/connections/{id}/issues/{issue}", VIEW),
+    ("GET", "/help/{article}", VIEW),
     // Server functions.
     ("POST", "/fn/me", PUBLIC),
     ("POST", "/fn/list_connections", VIEW),
@@ -129,6 +134,8 @@ const ACCESS: &[(&str, &str, Allowed)] = &[
     ("POST", "/fn/list_outbox", IDI),
     ("POST", "/fn/connection_health", VIEW),
     ("POST", "/fn/health_dashboard", VIEW),
+    ("POST", "/fn/issue_detail", VIEW),
+    ("POST", "/fn/act_on_issue", VIEW),
     ("POST", "/fn/rescan_check", IDI),
     ("POST", "/fn/connect_to_provider", IDI),
     ("POST", "/fn/list_users", ADMIN),
@@ -155,6 +162,8 @@ fn concrete(pattern: &str) -> String {
         .replace("{id}", "424242")
         .replace("{check}", "url")
         .replace("{activity}", "learn")
+        .replace("{issue}", "credentials")
+        .replace("{article}", "KB-IC-1001")
 }
 
 struct Answer {

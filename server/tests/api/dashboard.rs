@@ -159,7 +159,10 @@ async fn repeated_findings(app: TestApp) {
     let creds = issue(&d, id, "credentials");
     assert_eq!(creds["times_seen"], 3, "{creds}");
     assert_eq!(creds["category"], "Registration");
-    assert_eq!(creds["href"], format!("/connections/{id}/health"));
+    assert_eq!(
+        creds["href"],
+        format!("/connections/{id}/issues/credentials")
+    );
     let rows = d["issues"]
         .as_array()
         .map(|i| i.iter().filter(|i| i["check_id"] == "credentials").count());

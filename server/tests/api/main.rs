@@ -7,6 +7,7 @@ mod guided;
 mod heartbeat;
 mod helpers;
 mod inbound;
+mod issues;
 mod leases;
 mod lifecycle;
 mod live;

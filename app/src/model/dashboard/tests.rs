@@ -137,7 +137,7 @@ fn a_repeated_finding_is_one_issue_counted_back_to_the_last_pass() {
     );
     assert_eq!(i.category, "Registration");
     assert_eq!(i.status, "Failed");
-    assert_eq!(i.href, "/connections/3/health");
+    assert_eq!(i.href, "/connections/3/issues/credentials");
     // Everything passing: no issue.
     assert!(open_issues(&c, &results[1..2]).is_empty());
 }
