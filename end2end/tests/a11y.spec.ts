@@ -38,7 +38,7 @@ async function checkPage(page: Page, visit: Visit) {
 }
 
 test('every page passes axe-core with no sideways scroll at 1280 and 375 px, light and dark, and is titled for what it shows', async ({ page }) => {
-  test.setTimeout(240_000);
+  test.setTimeout(360_000);
   // Signed out first: the sign-in page.
   await checkPage(page, { name: 'login', path: '/login', title: 'Sign in · Impact Connect', signedIn: false });
   // The first-start page (its form refuses without the one-time token; the page itself renders).

@@ -68,9 +68,29 @@ pub enum IssueCommand {
     Unassign,
     Follow,
     Unfollow,
-    Mute { minutes: i64 },
+    Mute {
+        #[serde(deserialize_with = "number_or_text")]
+        minutes: i64,
+    },
     Unmute,
-    Note { text: String },
+    Note {
+        text: String,
+    },
+}
+
+/// A whole number given as a number (JSON) or as text (a server function's form encoding, which
+/// a tagged enum reads through a buffer that keeps every value as text).
+fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(i64),
+        Text(String),
+    }
+    match Either::deserialize(d)? {
+        Either::Number(n) => Ok(n),
+        Either::Text(t) => t.trim().parse().map_err(serde::de::Error::custom),
+    }
 }
 
 impl IssueCommand {
@@ -255,6 +275,13 @@ mod tests {
     fn commands_read_as_json_by_name() {
         let c: IssueCommand = serde_json::from_str(r#"{"command":"mute","minutes":60}"#).unwrap();
         assert_eq!(c, IssueCommand::Mute { minutes: 60 });
+        // As a server function's form encoding delivers it: the number as text.
+        let c: IssueCommand =
+            serde_json::from_str(r#"{"command":"mute","minutes":"480"}"#).unwrap();
+        assert_eq!(c, IssueCommand::Mute { minutes: 480 });
+        assert!(
+            serde_json::from_str::<IssueCommand>(r#"{"command":"mute","minutes":"soon"}"#).is_err()
+        );
         let c: IssueCommand = serde_json::from_str(r#"{"command":"assign_to_me"}"#).unwrap();
         assert_eq!(c, IssueCommand::AssignToMe);
         assert!(serde_json::from_str::<IssueCommand>(r#"{"command":"delete"}"#).is_err());
