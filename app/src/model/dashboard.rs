@@ -271,7 +271,7 @@ pub fn heartbeat_issues(conn: &ConnectionView, newest_first: &[HeartbeatSample])
             name: "Provider answers the heartbeat",
             status: |s| s.outbound,
             now: conn.outbound,
-            message: "The provider did not answer this instance's heartbeat: Outbound is Down. Check that the provider is up and reachable; the health checks below say more.",
+            message: "The provider did not answer this instance's heartbeat: Outbound is Down. Check that the provider is up and reachable; the connection's health checks (Run now) say more.",
         },
         Direction {
             id: INBOUND_DOWN,

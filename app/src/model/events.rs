@@ -541,37 +541,9 @@ mod tests {
 
 #[cfg(test)]
 mod migration_fold_tests {
-    use chrono::{DateTime, TimeZone, Utc};
-
     use super::*;
+    use crate::model::migration::tests::{at, table, view};
     use crate::model::{MigrationState, MigrationView, TableProgress};
-
-    fn table(name: &str, total: i64, copied: i64, done: bool) -> TableProgress {
-        TableProgress {
-            name: name.into(),
-            total,
-            copied,
-            done,
-            stored: None,
-        }
-    }
-
-    fn at(secs: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_750_000_000 + secs, 0).unwrap()
-    }
-
-    fn view(id: i64, state: MigrationState, tables: Vec<TableProgress>) -> MigrationView {
-        MigrationView {
-            id,
-            connection_id: 1,
-            state,
-            tables,
-            started_by: "ada@example.com".into(),
-            started_at: at(0),
-            finished_at: None,
-            detail: String::new(),
-        }
-    }
 
     fn event(
         seq: i64,

@@ -228,12 +228,12 @@ pub fn end_message(tables: &[TableProgress]) -> (MigrationState, String) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::TimeZone;
 
     use super::*;
 
-    fn table(name: &str, total: i64, copied: i64, done: bool) -> TableProgress {
+    pub(crate) fn table(name: &str, total: i64, copied: i64, done: bool) -> TableProgress {
         TableProgress {
             name: name.into(),
             total,
@@ -243,11 +243,15 @@ mod tests {
         }
     }
 
-    fn at(secs: i64) -> DateTime<Utc> {
+    pub(crate) fn at(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_750_000_000 + secs, 0).unwrap()
     }
 
-    fn view(id: i64, state: MigrationState, tables: Vec<TableProgress>) -> MigrationView {
+    pub(crate) fn view(
+        id: i64,
+        state: MigrationState,
+        tables: Vec<TableProgress>,
+    ) -> MigrationView {
         MigrationView {
             id,
             connection_id: 1,
