@@ -71,6 +71,7 @@ pub enum CheckId {
     EntitlementIdentity,
     Inbound,
     Heartbeat,
+    TlsExpiry,
 }
 
 impl CheckId {
@@ -91,6 +92,7 @@ impl CheckId {
             CheckId::EntitlementIdentity => "entitlement_identity",
             CheckId::Inbound => "inbound",
             CheckId::Heartbeat => "heartbeat",
+            CheckId::TlsExpiry => "tls_expiry",
         }
     }
 
@@ -285,7 +287,21 @@ pub const CHECKS: &[CheckSpec] = &[
         ],
         article: "KB-IC-1030 Connection heartbeat",
     },
+    CheckSpec {
+        id: CheckId::TlsExpiry,
+        name: "TLS certificate is not about to expire",
+        severity: Severity::Medium,
+        depends_on: &[CheckId::Tls],
+        resolution: &[
+            "The provider's TLS certificate expires soon; when it does, every call to the provider fails and the connection goes Down.",
+            "Ask your Impact Squad to renew the provider instance's certificate before the date given, then Rescan.",
+        ],
+        article: "KB-IC-1031 Certificate renewal",
+    },
 ];
+
+/// A certificate that expires within this many days is reported by the connection health suite.
+pub const TLS_EXPIRY_WARN_DAYS: i64 = 14;
 
 /// The two scan suites. Before onboarding, the pre-onboarding suite proves the link can be made
 /// (its verdict is Validated or Validation failed); once onboarded, the connection health suite
@@ -317,7 +333,8 @@ impl Suite {
     /// used once) and the one-company rule to choosing it; the heartbeat needs an onboarded link.
     pub fn includes(self, id: CheckId) -> bool {
         match self {
-            Suite::PreOnboarding => id != CheckId::Heartbeat,
+            // Both watch a link that exists: the heartbeat, and the certificate's date ahead.
+            Suite::PreOnboarding => !matches!(id, CheckId::Heartbeat | CheckId::TlsExpiry),
             Suite::ConnectionHealth => {
                 !matches!(id, CheckId::Registration | CheckId::CompanyUnique)
             }
@@ -753,6 +770,7 @@ mod tests {
                 "entitlement_identity",
                 "inbound",
                 "heartbeat",
+                "tls_expiry",
             ]
         );
         for c in CHECKS {
@@ -786,7 +804,7 @@ mod tests {
             CHECKS
                 .iter()
                 .map(|c| c.id)
-                .filter(|c| *c != Heartbeat)
+                .filter(|c| !matches!(c, Heartbeat | TlsExpiry))
                 .collect::<Vec<_>>()
         );
         assert_eq!(ids(Some(Url)), [Url]);
@@ -895,7 +913,8 @@ mod tests {
                 Entitlements,
                 EntitlementIdentity,
                 Inbound,
-                Heartbeat
+                Heartbeat,
+                TlsExpiry
             ]
         );
         // Registration is settled for an onboarded connection: what depends on it runs without it.

@@ -177,7 +177,7 @@ pub struct ConnectionCard {
 /// What kind of problem a check finds, for the issue list's Category column.
 pub fn category(check_id: &str) -> &'static str {
     match check_spec(check_id).map(|s| s.id) {
-        Some(CheckId::Url | CheckId::Reachable | CheckId::Tls) => "Network",
+        Some(CheckId::Url | CheckId::Reachable | CheckId::Tls | CheckId::TlsExpiry) => "Network",
         Some(CheckId::BaseUrl | CheckId::KeyManagement | CheckId::CompanyUnique) => "Configuration",
         Some(CheckId::Protocol | CheckId::Clock | CheckId::AppVersions) => "Compatibility",
         Some(CheckId::Registration | CheckId::Credentials) => "Registration",

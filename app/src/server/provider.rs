@@ -258,6 +258,33 @@ impl ProviderClient {
         Ok(req)
     }
 
+    /// When the certificate the provider presents ends (None over plain http, or when the
+    /// connection carried none): read from a `GET /idi/v1/info`, whose answer is not used.
+    #[tracing::instrument(skip(self), fields(base = %self.base))]
+    pub async fn certificate_expiry(
+        &self,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, ProviderError> {
+        let ms = self.timeout.as_millis() as u64;
+        let res = self
+            .request(reqwest::Method::GET, "/idi/v1/info")?
+            .send()
+            .await
+            .map_err(|e| ProviderError::classify(e, ms))?;
+        let Some(der) = res
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|t| t.peer_certificate())
+        else {
+            return Ok(None);
+        };
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| ProviderError::Malformed(format!("the provider's certificate: {e}")))?;
+        Ok(chrono::DateTime::from_timestamp(
+            cert.validity().not_after.timestamp(),
+            0,
+        ))
+    }
+
     #[tracing::instrument(skip(self), fields(base = %self.base))]
     pub async fn info(&self) -> Result<Info, ProviderError> {
         self.send(self.request(reqwest::Method::GET, "/idi/v1/info"))

@@ -35,13 +35,18 @@ impl TestCa {
     /// A server certificate for these names (DNS names or IP addresses), valid between the two
     /// years given.
     fn server_cert(&self, names: &[&str], from: i32, until: i32) -> SimCert {
+        self.server_cert_until(names, from, (until, 1, 1))
+    }
+
+    /// The same, ending on a given day (year, month, day).
+    fn server_cert_until(&self, names: &[&str], from: i32, until: (i32, u8, u8)) -> SimCert {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(names).expect("params");
         params
             .distinguished_name
             .push(DnType::CommonName, "provider");
         params.not_before = rcgen::date_time_ymd(from, 1, 1);
-        params.not_after = rcgen::date_time_ymd(until, 1, 1);
+        params.not_after = rcgen::date_time_ymd(until.0, until.1, until.2);
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign");
         SimCert {
@@ -250,5 +255,75 @@ async fn a_stored_url_the_policy_refuses_fails_the_url_check_and_is_not_called()
             .unwrap_or("")
             .contains("refused the connection"),
         "the address was called: {reachable}"
+    );
+}
+
+/// Rescans an onboarded connection (the connection health suite) and waits until its
+/// certificate check reads `status`; returns that check.
+async fn rescanned_expiry(app: &TestApp, id: i64, status: &str) -> Value {
+    // A scan still finishing (the previous Rescan's last checks) refuses a new one: try again.
+    crate::helpers::eventually("a Rescan started", async || {
+        let version = app.get(&format!("/api/connections/{id}")).await.body["version"].clone();
+        let r = app
+            .post(
+                &format!("/api/connections/{id}/actions"),
+                json!({ "action": "rescan", "version": version }),
+            )
+            .await;
+        assert!(r.status == 200 || r.status == 409, "{:?}", r.body);
+        r.status == 200
+    })
+    .await;
+    let mut last = Value::Null;
+    crate::helpers::eventually(&format!("tls_expiry {status}"), async || {
+        let health = app.get(&format!("/api/connections/{id}/health")).await.body;
+        last = health["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["check_id"] == "tls_expiry"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        last["status"] == status
+    })
+    .await;
+    last
+}
+
+#[tokio::test]
+async fn a_certificate_that_expires_soon_is_reported_ahead_by_the_connection_health_suite() {
+    let ca = TestCa::new("Test private CA");
+    let app = https_app(&ca, &ca.server_cert(GOOD_NAMES, 2020, 2090)).await;
+    let id = crate::onboarding::onboarded(&app).await;
+    let good = rescanned_expiry(&app, id, "passed").await;
+    assert!(
+        good["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("valid until 2090-01-01"),
+        "{good}"
+    );
+    // The provider's certificate now ends in five days: still valid, reported with its date.
+    let end = chrono::Utc::now() + chrono::Duration::days(5);
+    let soon = {
+        use chrono::Datelike;
+        ca.server_cert_until(
+            GOOD_NAMES,
+            2020,
+            (end.year(), end.month() as u8, end.day() as u8),
+        )
+    };
+    app.sim.set_certificate(&soon).expect("swap certificate");
+    let warned = rescanned_expiry(&app, id, "failed").await;
+    let message = warned["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains(&format!("expires on {}", end.format("%Y-%m-%d"))),
+        "{message}"
+    );
+    assert_eq!(warned["severity"], "medium");
+    // A warning ahead, not a broken link: Outbound and Inbound stay Up.
+    let c = app.get(&format!("/api/connections/{id}")).await.body;
+    assert_eq!(
+        (c["outbound"].as_str(), c["inbound"].as_str()),
+        (Some("up"), Some("up")),
+        "{c}"
     );
 }

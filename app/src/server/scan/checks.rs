@@ -35,6 +35,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, id: CheckId) -> Found {
         CheckId::EntitlementIdentity => signed::entitlement_identity(ctx).await,
         CheckId::Inbound => signed::inbound(ctx).await,
         CheckId::Heartbeat => signed::heartbeat(ctx).await,
+        CheckId::TlsExpiry => tls_expiry(ctx).await,
     }
 }
 
@@ -130,6 +131,39 @@ async fn tls(ctx: &Ctx<'_>) -> Found {
             "The provider's certificate is valid for its host name and issued by a trusted authority.",
         ),
         Err(e) => provider_failure("The TLS connection could not be tried", e),
+    }
+}
+
+/// The provider's certificate's end date, ahead of time: within `TLS_EXPIRY_WARN_DAYS` it is
+/// reported, with the date, while there is still time to renew it.
+async fn tls_expiry(ctx: &Ctx<'_>) -> Found {
+    if ctx.target.view.url.starts_with("http://") {
+        return not_applicable("Not applicable: the provider is called over plain http.");
+    }
+    match ctx.client.certificate_expiry().await {
+        Ok(Some(not_after)) => {
+            let left = not_after - crate::server::clock::now();
+            let date = not_after.format("%Y-%m-%d %H:%M UTC");
+            if left.num_days() < crate::model::TLS_EXPIRY_WARN_DAYS {
+                failed(
+                    format!(
+                        "The provider's TLS certificate expires on {date}, in {} day(s): renew it before then, or every call to the provider fails.",
+                        left.num_days().max(0)
+                    ),
+                    false,
+                )
+            } else {
+                passed(format!(
+                    "The provider's TLS certificate is valid until {date} ({} days).",
+                    left.num_days()
+                ))
+            }
+        }
+        Ok(None) => unknown(
+            "The provider's certificate could not be read from the connection.",
+            false,
+        ),
+        Err(e) => provider_failure("The certificate's date could not be read", &e),
     }
 }
 
