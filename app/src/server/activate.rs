@@ -21,7 +21,7 @@ pub fn is_instance_changed(e: &ProviderError) -> bool {
 pub async fn instance_changed(state: &AppState, id: i64, why: &ProviderError) {
     let reason = format!(
         "The provider reports that this instance changed (a clone of the instance?): {}. Select Validate and Activate to re-establish the connection for this instance",
-        why.to_string().trim_end_matches('.')
+        why.clause()
     );
     match connections::apply(
         state,
@@ -74,7 +74,7 @@ pub async fn validate_and_activate(
             .map_err(|e| {
                 ServiceError::Provider(format!(
                     "The provider could not activate this instance ({}). Nothing was changed. Try again later.",
-                    e.to_string().trim_end_matches('.')
+                    e.clause()
                 ))
             })?;
         connections::apply(

@@ -75,7 +75,7 @@ async fn tell_provider(
         }
         Err(e) => Err(ServiceError::Provider(format!(
             "The provider could not be told to off-board this connection ({}). Nothing was changed. Try again later; if the provider is gone for good, off-board without telling it.",
-            e.to_string().trim_end_matches('.')
+            e.clause()
         ))),
     }
 }

@@ -40,6 +40,12 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// The message as the middle of a sentence (no closing full stop), for the sentences that
+    /// tell a person what failed and what to do.
+    pub fn clause(&self) -> String {
+        self.to_string().trim_end_matches('.').to_string()
+    }
+
     /// Whether trying again later may help (the provider was down or slow), as opposed to a
     /// configuration problem that needs fixing first.
     pub fn retryable(&self) -> bool {

@@ -77,7 +77,7 @@ async fn retire_old_credentials(state: &AppState, conn: &ConnectionView) -> Stri
             tracing::info!(connection = conn.id, error = %e, "the provider did not retire the old credentials");
             format!(
                 "the provider did not retire the old credentials ({}); they were erased here",
-                e.to_string().trim_end_matches('.')
+                e.clause()
             )
         }
     }

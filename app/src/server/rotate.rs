@@ -97,7 +97,7 @@ async fn rotate_held(
 fn refused(e: ProviderError) -> ServiceError {
     ServiceError::Provider(format!(
         "The provider could not rotate the credentials ({}). Nothing was changed; the current credentials stay in use. Try again later.",
-        e.to_string().trim_end_matches('.')
+        e.clause()
     ))
 }
 

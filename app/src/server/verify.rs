@@ -117,11 +117,6 @@ fn failure(message: String, outbound: Option<LinkStatus>, inbound: Option<LinkSt
     }
 }
 
-/// A provider error's text as the middle of a sentence (it may end with its own full stop).
-fn cause(e: &impl std::fmt::Display) -> String {
-    e.to_string().trim_end_matches('.').to_string()
-}
-
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -235,7 +230,7 @@ async fn round_trip(state: &AppState, conn: &ConnectionView) -> Result<Outcome, 
             return Ok(failure(
                 format!(
                     "The test message did not reach the provider: {}.",
-                    cause(&e)
+                    e.clause()
                 ),
                 Some(LinkStatus::Down),
                 None,
@@ -306,7 +301,7 @@ async fn data_sample(state: &AppState, conn: &ConnectionView) -> Result<Outcome,
         Ok(v) => v,
         Err(e) => {
             return Ok(failure(
-                format!("The provider did not send the data sample: {}.", cause(&e)),
+                format!("The provider did not send the data sample: {}.", e.clause()),
                 None,
                 None,
             ))
@@ -319,7 +314,7 @@ async fn data_sample(state: &AppState, conn: &ConnectionView) -> Result<Outcome,
             return Ok(failure(
                 format!(
                     "The provider's data sample is not in the expected shape ({}).",
-                    cause(&e)
+                    e.to_string().trim_end_matches('.')
                 ),
                 None,
                 None,
@@ -422,8 +417,9 @@ async fn store(
     })
 }
 
-/// The connection a verification runs on, once its activity is unlocked.
-async fn target(
+/// The connection a Guided Setup activity runs on (a verification, the data migration), once
+/// the activity is unlocked; with whether it is already complete.
+pub(crate) async fn target(
     state: &AppState,
     activity: ActivityId,
     user: &CurrentUser,
@@ -440,7 +436,7 @@ async fn target(
     let complete = setup.status(activity) == ActivityStatus::Complete;
     let conn = setup.connection.ok_or_else(|| {
         ServiceError::Conflict(
-            "There is no provider connection to verify. Open the \"Connect with Impact IDI\" link in the welcome email to create it."
+            "There is no provider connection yet. Open the \"Connect with Impact IDI\" link in the welcome email to create it."
                 .into(),
         )
     })?;

@@ -11,35 +11,18 @@ use super::{
     error::ServiceError,
     events, guided,
     lease::{Lease, Work},
-    provider_error::ProviderError,
     AppState,
 };
 use crate::model::{
-    cancel_refusal, grouped, onboarding_gaps, run_refusal, start_refusal, Access, ActivityId,
-    ConnectionView, CurrentUser, EventBody, MigrationState, MigrationView, TableProgress,
-    MAX_RECORDS_PER_TABLE, MAX_TABLES,
+    cancel_refusal, grouped, onboarding_gaps, start_refusal, Access, ActivityId, ConnectionView,
+    CurrentUser, EventBody, MigrationState, MigrationView, TableProgress, MAX_RECORDS_PER_TABLE,
+    MAX_TABLES,
 };
-
-/// A provider error's words as the middle of a sentence.
-fn cause(e: &ProviderError) -> String {
-    e.to_string().trim_end_matches('.').to_string()
-}
 
 /// The connection a migration is about: Guided Setup's, with the activity unlocked and the
 /// connection onboarded and Up.
 async fn target(state: &AppState, user: &CurrentUser) -> Result<ConnectionView, ServiceError> {
-    if !user.may(Access::ManageConnection) {
-        return Err(ServiceError::Forbidden(
-            Access::ManageConnection.refusal().into(),
-        ));
-    }
-    let setup = guided::view(state).await?;
-    if let Some(reason) = run_refusal(&setup, ActivityId::MigrateData) {
-        return Err(ServiceError::Conflict(reason));
-    }
-    let conn = setup.connection.ok_or_else(|| {
-        ServiceError::Conflict("There is no provider connection to migrate data from.".into())
-    })?;
+    let (conn, _) = super::verify::target(state, ActivityId::MigrateData, user).await?;
     let gaps = onboarding_gaps(&conn);
     if !gaps.is_empty() {
         return Err(ServiceError::Conflict(format!(
@@ -137,7 +120,7 @@ pub async fn start(state: &AppState, user: &CurrentUser) -> Result<MigrationView
         .map_err(|e| {
             ServiceError::Provider(format!(
                 "The provider did not list its tables: {}. Nothing was started; try again once it answers.",
-                cause(&e)
+                e.clause()
             ))
         })?;
     let tables = checked_tables(listed.tables).map_err(|why| {
@@ -154,13 +137,13 @@ pub async fn start(state: &AppState, user: &CurrentUser) -> Result<MigrationView
     let mut tx = state.db.begin().await?;
     let id = match store::insert(&mut tx, conn.id, &user.email, &tables, &message).await {
         Ok(id) => id,
-        Err(ServiceError::Unexpected(e)) if is_unique_violation(&e) => {
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
             return Err(ServiceError::Conflict(
                 "A data migration was just started for this connection. Wait for it to finish, or cancel it first."
                     .into(),
             ))
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let Some(lease) = state
         .work
@@ -190,10 +173,6 @@ pub async fn start(state: &AppState, user: &CurrentUser) -> Result<MigrationView
     state.hub.publish(vec![started]);
     spawn(state.clone(), conn.id, id, lease);
     latest_of(state, conn.id).await
-}
-
-fn is_unique_violation(e: &anyhow::Error) -> bool {
-    matches!(e.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::Database(d)) if d.is_unique_violation())
 }
 
 async fn latest_of(state: &AppState, connection_id: i64) -> Result<MigrationView, ServiceError> {

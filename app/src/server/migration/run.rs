@@ -13,7 +13,7 @@ use super::{
         provider_error::ProviderError,
         traffic, AppState,
     },
-    cause, event,
+    event,
     store::{self, Record},
 };
 use crate::model::{
@@ -115,7 +115,7 @@ async fn copy_all(
 fn stopped_at(table: &str, e: &ProviderError) -> Stop {
     Stop::Failed(format!(
         "The provider stopped sending {table}: {}. The records copied so far are kept; select \"Start data migration again\" once the provider answers.",
-        cause(e)
+        e.clause()
     ))
 }
 

@@ -129,7 +129,7 @@ pub async fn insert(
     started_by: &str,
     tables: &[TableProgress],
     detail: &str,
-) -> Result<i64, ServiceError> {
+) -> Result<i64, sqlx::Error> {
     let id: i64 = sqlx::query(
         "INSERT INTO data_migrations (connection_id, state, started_by, started_at, detail) \
          VALUES ($1, 'running', $2, $3, $4) RETURNING id",
