@@ -317,6 +317,21 @@ pub fn heartbeat_issues(conn: &ConnectionView, newest_first: &[HeartbeatSample])
     out
 }
 
+/// Every open issue of one connection, as the dashboard and an issue's own page both read them:
+/// its checks' (from their latest results) and, once onboarded, its heartbeats' (a connection
+/// not onboarded has no heartbeat to miss, whatever an older history holds).
+pub fn connection_issues(
+    conn: &ConnectionView,
+    results_newest_first: &[CheckResult],
+    heartbeats_newest_first: &[HeartbeatSample],
+) -> Vec<OpenIssue> {
+    let mut out = open_issues(conn, results_newest_first);
+    if conn.onboarding == Onboarding::Complete {
+        out.extend(heartbeat_issues(conn, heartbeats_newest_first));
+    }
+    out
+}
+
 /// The issue list's order: severity first, then the most recently seen.
 pub fn sort_issues(issues: &mut [OpenIssue]) {
     issues.sort_by(|a, b| {

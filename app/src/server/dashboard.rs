@@ -1,6 +1,6 @@
 //! The health dashboard across connections (rules: `model::dashboard`): read from the checks'
 //! results, the heartbeat history and the message counts (`traffic`), a few queries for all
-//! connections plus each connection's own health.
+//! connections together (`scan::across`), however many there are.
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -9,15 +9,14 @@ use sqlx::Row;
 use super::{clock, connections, error::ServiceError, scan, traffic, AppState};
 use crate::model::{
     dashboard::{
-        current_health, dashboard_score, heartbeat_issues, hourly_health, open_issues, percentile,
-        schedule, sort_issues, ConnectionCard, DashboardView, Health, HeartbeatSample, SuiteView,
-        Traffic,
+        connection_issues, current_health, dashboard_score, hourly_health, percentile, schedule,
+        sort_issues, ConnectionCard, DashboardView, Health, HeartbeatSample, SuiteView, Traffic,
     },
-    CheckId, ConnectionView, LinkStatus, Onboarding, ScanRunView, Suite,
+    health_score, CheckId, ConnectionView, LinkStatus, ScanRunView, Suite,
 };
 
 /// How many of a connection's latest check results are read to count repeated findings.
-const RESULTS_READ: i64 = 300;
+pub const RESULTS_READ: i64 = 300;
 
 fn link(raw: &str) -> LinkStatus {
     LinkStatus::from_db(raw).unwrap_or(LinkStatus::Blank)
@@ -171,18 +170,19 @@ pub async fn view(state: &AppState) -> Result<DashboardView, ServiceError> {
     let mut beats = heartbeats(state, day_ago).await?;
     let answers = last_answers(state).await?;
     let traffic = traffic_since(state, day_ago).await?;
+    let mut latest = scan::across::latest(state).await?;
+    let mut recent = scan::across::recent_results(state, RESULTS_READ).await?;
+    let mut runs = scan::across::runs(state, scan::RUNS_SHOWN).await?;
     let mut cards = Vec::with_capacity(list.len());
     let mut issues = Vec::new();
     let mut all_suites = Vec::new();
     let mut samples_per_connection = Vec::with_capacity(list.len());
     for conn in list {
-        let health = scan::health(state, conn.id).await?;
-        let results = scan::recent_results(state, conn.id, RESULTS_READ).await?;
+        let checks = latest.remove(&conn.id).unwrap_or_default();
+        let results = recent.remove(&conn.id).unwrap_or_default();
+        let conn_runs = runs.remove(&conn.id).unwrap_or_default();
         let samples = beats.remove(&conn.id).unwrap_or_default();
-        let mut mine = open_issues(&conn, &results);
-        if conn.onboarding == Onboarding::Complete {
-            mine.extend(heartbeat_issues(&conn, &samples));
-        }
+        let mine = connection_issues(&conn, &results, &samples);
         let round_trips: Vec<i64> = samples.iter().filter_map(|s| s.outbound_ms).collect();
         let way = |d: traffic::Direction| {
             traffic
@@ -190,7 +190,7 @@ pub async fn view(state: &AppState) -> Result<DashboardView, ServiceError> {
                 .cloned()
                 .unwrap_or_default()
         };
-        all_suites.extend(suites(state, &conn, &health.runs));
+        all_suites.extend(suites(state, &conn, &conn_runs));
         cards.push(ConnectionCard {
             health: current_health(&conn, answers.get(&conn.id).copied(), now, slow_after),
             last_heartbeat: samples.first().map(|s| s.at),
@@ -201,7 +201,7 @@ pub async fn view(state: &AppState) -> Result<DashboardView, ServiceError> {
             outbound: way(traffic::Direction::Outbound),
             inbound: way(traffic::Direction::Inbound),
             open_issues: mine.len(),
-            score: health.score,
+            score: health_score(&checks),
             connection: conn,
         });
         issues.extend(mine);

@@ -9,7 +9,7 @@ use sqlx::{Any, Row, Transaction};
 use super::{audit, clock, connections, error::ServiceError, scan, AppState, Db};
 use crate::model::{
     check_spec,
-    dashboard::{category, heartbeat_issues, open_issues},
+    dashboard::{category, connection_issues},
     heartbeat_issue, valid_issue_id, Access, CurrentUser, IssueCommand, IssueDetail, IssueNote,
     IssueWork,
 };
@@ -331,14 +331,13 @@ pub async fn detail(
         return Err(unknown_issue(issue));
     }
     let conn = connections::get(&state.db, connection_id).await?;
-    let results = scan::recent_results(state, connection_id, 300).await?;
-    let mut open = open_issues(&conn, &results);
-    if conn.onboarding == crate::model::Onboarding::Complete {
-        let since = clock::now() - chrono::Duration::hours(24);
-        let beats = super::dashboard::connection_heartbeats(state, connection_id, since).await?;
-        open.extend(heartbeat_issues(&conn, &beats));
-    }
-    let open = open.into_iter().find(|i| i.check_id == issue);
+    let results =
+        scan::recent_results(state, connection_id, super::dashboard::RESULTS_READ).await?;
+    let since = clock::now() - chrono::Duration::hours(24);
+    let beats = super::dashboard::connection_heartbeats(state, connection_id, since).await?;
+    let open = connection_issues(&conn, &results, &beats)
+        .into_iter()
+        .find(|i| i.check_id == issue);
     let (name, severity, resolution, article) = match check_spec(issue) {
         Some(spec) => (
             spec.name.to_string(),

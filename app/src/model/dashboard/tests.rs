@@ -163,6 +163,26 @@ fn a_down_direction_is_an_issue_since_the_first_missed_heartbeat() {
 }
 
 #[test]
+fn a_connections_issues_are_its_checks_and_once_onboarded_its_heartbeats() {
+    let mut c = conn(5, Down, Up);
+    let results = vec![result(CheckId::Credentials, CheckStatus::Failed, 30)];
+    let beats = vec![beat(31, Down, Up)];
+    let ids = |issues: Vec<OpenIssue>| -> Vec<String> {
+        issues.into_iter().map(|i| i.check_id).collect()
+    };
+    assert_eq!(
+        ids(connection_issues(&c, &results, &beats)),
+        vec!["credentials".to_string(), OUTBOUND_DOWN.to_string()]
+    );
+    // Off-boarded or re-onboarding: the heartbeat history no longer opens an issue.
+    c.onboarding = Onboarding::NotStarted;
+    assert_eq!(
+        ids(connection_issues(&c, &results, &beats)),
+        vec!["credentials".to_string()]
+    );
+}
+
+#[test]
 fn issues_sort_by_severity_then_most_recent() {
     let c = conn(1, Down, Down);
     let mut issues = open_issues(

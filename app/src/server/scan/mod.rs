@@ -10,6 +10,7 @@
 //! (what one run's checks share), `target` (the connection and its credentials), `found` (a
 //! check's verdict and its words). The catalogue, the skip rule and which checks a run needs are
 //! pure, in `model::checks`.
+pub mod across;
 mod checks;
 mod context;
 mod found;
@@ -119,9 +120,12 @@ pub async fn health(state: &AppState, id: i64) -> Result<HealthView, ServiceErro
         connection,
         checks,
         score,
-        runs: runs(state, id, 10).await?,
+        runs: runs(state, id, RUNS_SHOWN).await?,
     })
 }
+
+/// How many of a connection's latest runs its health (and the dashboard's suites) show.
+pub const RUNS_SHOWN: i64 = 10;
 
 /// "Rescan" for one check (the dashboard's Validate & Resolve): runs it with what it depends on.
 pub async fn rescan_check(

@@ -213,22 +213,30 @@ pub async fn runs(state: &AppState, id: i64, limit: i64) -> Result<Vec<ScanRunVi
     .await?;
     let mut out = Vec::new();
     for r in rows {
-        let run_id: i64 = r.try_get("id")?;
-        let finished: Option<String> = r.try_get("finished_at")?;
-        out.push(ScanRunView {
-            id: run_id,
-            suite: r.try_get("suite")?,
-            started_at: clock::from_db(&r.try_get::<String, _>("started_at")?)?,
-            finished_at: finished.as_deref().map(clock::from_db).transpose()?,
-            outcome: r.try_get("outcome")?,
-            results: run_results(state, run_id).await?,
-        });
+        let results = run_results(state, r.try_get("id")?).await?;
+        out.push(run_from_row(&r, results)?);
     }
     Ok(out)
 }
 
+/// A stored run (`id, suite, started_at, finished_at, outcome`) with its results.
+pub(super) fn run_from_row(
+    r: &sqlx::any::AnyRow,
+    results: Vec<CheckResult>,
+) -> Result<ScanRunView, ServiceError> {
+    let finished: Option<String> = r.try_get("finished_at")?;
+    Ok(ScanRunView {
+        id: r.try_get("id")?,
+        suite: r.try_get("suite")?,
+        started_at: clock::from_db(&r.try_get::<String, _>("started_at")?)?,
+        finished_at: finished.as_deref().map(clock::from_db).transpose()?,
+        outcome: r.try_get("outcome")?,
+        results,
+    })
+}
+
 /// A stored result, explained from the catalogue (an id it no longer has keeps its own words).
-fn result_from_row(r: &sqlx::any::AnyRow) -> Result<CheckResult, ServiceError> {
+pub(super) fn result_from_row(r: &sqlx::any::AnyRow) -> Result<CheckResult, ServiceError> {
     let check_id: String = r.try_get("check_id")?;
     let spec = check_spec(&check_id);
     let status: String = r.try_get("status")?;

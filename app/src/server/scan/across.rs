@@ -1,0 +1,90 @@
+//! Every connection's checks and runs at once, for the health dashboard: a few queries in all,
+//! however many connections (one per connection each would be thousands at a thousand).
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::store::{result_from_row, run_from_row};
+use crate::model::{CheckResult, ScanRunView};
+use crate::server::{error::ServiceError, AppState};
+
+/// Results grouped by connection, in the order read.
+fn by_connection(
+    rows: &[sqlx::any::AnyRow],
+) -> Result<HashMap<i64, Vec<CheckResult>>, ServiceError> {
+    let mut out: HashMap<i64, Vec<CheckResult>> = HashMap::new();
+    for r in rows {
+        out.entry(r.try_get("connection_id")?)
+            .or_default()
+            .push(result_from_row(r)?);
+    }
+    Ok(out)
+}
+
+/// Each connection's latest result of every check it ran (`latest`, for all).
+pub async fn latest(state: &AppState) -> Result<HashMap<i64, Vec<CheckResult>>, ServiceError> {
+    let rows = sqlx::query(
+        "SELECT connection_id, check_id, status, message, retryable, duration_ms, at FROM scan_results \
+         WHERE id IN (SELECT MAX(id) FROM scan_results GROUP BY connection_id, check_id)",
+    )
+    .fetch_all(&state.db.pool)
+    .await?;
+    by_connection(&rows)
+}
+
+/// Each connection's latest `limit` results of any run, newest first (`recent_results`, for all).
+pub async fn recent_results(
+    state: &AppState,
+    limit: i64,
+) -> Result<HashMap<i64, Vec<CheckResult>>, ServiceError> {
+    let rows = sqlx::query(
+        "SELECT connection_id, check_id, status, message, retryable, duration_ms, at FROM \
+         (SELECT connection_id, id, check_id, status, message, retryable, duration_ms, at, \
+          ROW_NUMBER() OVER (PARTITION BY connection_id ORDER BY id DESC) AS newest \
+          FROM scan_results) ranked \
+         WHERE newest <= $1 ORDER BY connection_id, id DESC",
+    )
+    .bind(limit)
+    .fetch_all(&state.db.pool)
+    .await?;
+    by_connection(&rows)
+}
+
+/// Each connection's last `limit` runs with their results, newest first (`runs`, for all).
+pub async fn runs(
+    state: &AppState,
+    limit: i64,
+) -> Result<HashMap<i64, Vec<ScanRunView>>, ServiceError> {
+    const LATEST_RUNS: &str =
+        "SELECT connection_id, id, suite, started_at, finished_at, outcome FROM \
+         (SELECT connection_id, id, suite, started_at, finished_at, outcome, \
+          ROW_NUMBER() OVER (PARTITION BY connection_id ORDER BY id DESC) AS newest \
+          FROM scan_runs) ranked WHERE newest <= $1";
+    let runs = sqlx::query(&format!("{LATEST_RUNS} ORDER BY connection_id, id DESC"))
+        .bind(limit)
+        .fetch_all(&state.db.pool)
+        .await?;
+    let results = sqlx::query(&format!(
+        "SELECT run_id, check_id, status, message, retryable, duration_ms, at FROM scan_results \
+         WHERE run_id IN (SELECT id FROM ({LATEST_RUNS}) latest) ORDER BY id"
+    ))
+    .bind(limit)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut of_run: HashMap<i64, Vec<CheckResult>> = HashMap::new();
+    for r in &results {
+        of_run
+            .entry(r.try_get("run_id")?)
+            .or_default()
+            .push(result_from_row(r)?);
+    }
+    let mut out: HashMap<i64, Vec<ScanRunView>> = HashMap::new();
+    for r in &runs {
+        let id: i64 = r.try_get("id")?;
+        let run = run_from_row(r, of_run.remove(&id).unwrap_or_default())?;
+        out.entry(r.try_get("connection_id")?)
+            .or_default()
+            .push(run);
+    }
+    Ok(out)
+}
