@@ -1,6 +1,9 @@
 import { test, expect, Page } from '@playwright/test';
 import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { ADMIN, field, hydrated, onboard, onboardingMessages, openRegistrationLink, setFaults, shot, signIn } from './util';
+import { dropDatabase, freePort, ownDatabase, ownPage, startServer } from './own_server';
 
 // After onboarding, the connection is watched: the server runs a heartbeat every 2 s
 // (IMPACT_HEALTH_INTERVAL_SECONDS in playwright.config.ts) and the form follows it live.
@@ -175,6 +178,41 @@ test('the Health Dashboard: a provider going down shows in the Resolution center
   await tabs.getByRole('link', { name: 'Resolution center' }).click();
   await expect(page.getByTestId('open-issues').locator('tr').filter({ hasText: 'Dashboard Stores' })).toHaveCount(0);
   await shot(page, 'dashboard-resolution-clear');
+});
+
+test('the Health Dashboard is live: a Rescan in another tab shows on it at once, not at its next timed reading', async ({ browser }) => {
+  test.setTimeout(120_000);
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-e2e-dashboard-'));
+  const db = ownDatabase(dir);
+  const instance = 'dashboard-live';
+  // A heartbeat a minute: the open dashboard's timer reads it again only every 10 s.
+  const server = await startServer(port, db, instance, { IMPACT_HEALTH_INTERVAL_SECONDS: '60' });
+  const { context, page } = await ownPage(browser, port);
+  try {
+    await onboard(page, instance, 'Live Dashboard Stores');
+    const dashboard = await context.newPage();
+    await dashboard.goto('/health?tab=suites');
+    await hydrated(dashboard);
+    const suite = dashboard.locator('[data-testid="suite"][data-suite="connection_health"]').filter({ hasText: 'Live Dashboard Stores' });
+    await expect(suite.getByTestId('schedule')).toContainText('Heartbeat every 60 s');
+    const runs = suite.getByTestId('run');
+    // Right after a reading, the timer's next one is 10 s away.
+    await dashboard.waitForResponse((r) => r.url().includes('/fn/health_dashboard'));
+    const readAt = Date.now();
+    const before = await runs.count();
+    // The admin's other tab: the connection's own form.
+    await page.getByRole('button', { name: 'Rescan', exact: true }).click();
+    await expect(runs).toHaveCount(before + 1, { timeout: 8_000 });
+    expect(Date.now() - readAt, 'shown by the live stream, before the timed reading').toBeLessThan(9_000);
+    await expect(dashboard.getByTestId('stream-status')).toHaveCount(0);
+    await shot(dashboard, 'dashboard-live');
+  } finally {
+    await context.close();
+    server.kill('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+    dropDatabase(db);
+  }
 });
 
 test('a check issue links to its knowledge article, which opens', async ({ page }) => {

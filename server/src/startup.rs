@@ -152,6 +152,11 @@ impl Application {
                 get(stream::events_stream).with_state(state.clone()),
             )
             .route(
+                "/api/health-dashboard/events",
+                &[M::GET],
+                get(stream::changes_stream).with_state(state.clone()),
+            )
+            .route(
                 "/connections/{id}/authorized",
                 &[M::GET],
                 get(api::authorized).with_state(state.clone()),

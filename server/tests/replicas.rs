@@ -230,6 +230,67 @@ async fn a_replicas_streams_get_what_another_replica_commits() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The health dashboard on B follows every connection: a Rescan committed on A is told on B's
+/// change stream, though nobody on B follows that connection's own stream (B hears of it from
+/// A's announcement alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dashboard_on_one_replica_hears_of_changes_made_on_the_other() {
+    // The simulator is held to the end (it stops when dropped).
+    let Shared {
+        sim: _sim,
+        provider,
+        dir,
+        db,
+        key,
+        ..
+    } = shared("replicas-dashboard").await;
+    let a = replica(&db, &provider, &key).await;
+    let b = replica(&db, &provider, &key).await;
+    let token = invite(&a.client, &a.base, "Acme").await;
+    create(&a.client, &a.base, "Acme", &token).await;
+    wait_for(&a.client, &a.base, "state", "validated").await;
+
+    let mut changes = b
+        .client
+        .get(format!("{}/api/health-dashboard/events", b.base))
+        .send()
+        .await
+        .expect("open the change stream");
+    assert_eq!(changes.status(), 200);
+    // The preamble says B has subscribed.
+    tokio::time::timeout(Duration::from_secs(30), changes.chunk())
+        .await
+        .expect("the preamble in time")
+        .expect("chunk")
+        .expect("open stream");
+    let v = get(&a.client, format!("{}/api/connections/1", a.base)).await;
+    let r = a
+        .client
+        .post(format!("{}/api/connections/1/actions", a.base))
+        .json(&json!({ "action": "rescan", "version": v["version"] }))
+        .send()
+        .await
+        .expect("rescan");
+    assert_eq!(r.status(), 200, "rescan on A");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !String::from_utf8_lossy(&seen).contains("event: changed\ndata: 1\n\n") {
+        let chunk = tokio::time::timeout_at(deadline, changes.chunk())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "B's dashboard never heard of A's change; got {:?}",
+                    String::from_utf8_lossy(&seen)
+                )
+            })
+            .expect("chunk")
+            .expect("the stream stayed open");
+        seen.extend_from_slice(&chunk);
+    }
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Exactly once across replicas: the named contact's answer from the provider arrives 50 times
 /// at once (tabs, replays), spread over A and B: one run starts, every other answer is told
 /// plainly that it was already used, and the run happens once.

@@ -1,5 +1,6 @@
-//! The connection's live event stream in the browser: one EventSource per page (named events),
-//! replaying from the start on load so a reload shows everything so far.
+//! The live event streams in the browser: a connection's (named events, replayed from the
+//! start on load so a reload shows everything so far), and every connection's changes for the
+//! health dashboard (a hint to read it again). One EventSource per stream.
 //!
 //! After a network loss the page reconnects on its own schedule rather than the browser's fixed
 //! retry: it closes the broken source and opens a new one after a growing, jittered delay, asking
@@ -63,8 +64,8 @@ impl Default for Live {
 /// Tells the user while the live link is down, and when the next attempt comes; nothing while
 /// it is up.
 #[component]
-pub fn LinkNotice(live: Live) -> impl IntoView {
-    move || match live.link.get() {
+pub fn LinkNotice(link: RwSignal<Link>) -> impl IntoView {
+    move || match link.get() {
         Link::Reconnecting { attempt, delay_ms } => Some(view! {
             <p class="banner warn" role="status" data-testid="stream-status">
                 {format!(
@@ -100,16 +101,43 @@ pub fn reconnect_delay(attempt: u32, random: f64) -> Duration {
 /// both render the same first frame). The stream closes when the calling component goes away.
 pub fn connect(id: i64, live: Live) {
     #[cfg(feature = "hydrate")]
+    browser::follow(browser::Source {
+        // Asked again at each reconnect: it resumes after the newest event held.
+        url: Box::new(move || format!("/api/connections/{id}/events?after={}", live.last_seq())),
+        names: &browser::CONNECTION_EVENTS,
+        on_data: std::rc::Rc::new(move |text: String| {
+            if let Ok(e) = serde_json::from_str::<ConnectionEvent>(&text) {
+                live.push(e);
+            }
+        }),
+        on_open: None,
+        link: live.link,
+    });
+    #[cfg(not(feature = "hydrate"))]
     {
-        let stream = browser::start(id, live);
-        let handle = StoredValue::new_local(stream);
-        on_cleanup(move || {
-            handle.try_with_value(browser::stop);
+        let _ = (id, live);
+    }
+}
+
+/// Calls `on_change` whenever any connection has a new event (the health dashboard's stream),
+/// and each time the stream (re)opens, since a change may have come while it was down. Browser
+/// only, like `connect`; `link` tells its state.
+pub fn follow_changes(link: RwSignal<Link>, on_change: impl Fn() + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        let on_change = std::rc::Rc::new(on_change);
+        let opened = on_change.clone();
+        browser::follow(browser::Source {
+            url: Box::new(|| "/api/health-dashboard/events".to_string()),
+            names: &["changed"],
+            on_data: std::rc::Rc::new(move |_| on_change()),
+            on_open: Some(std::rc::Rc::new(move || opened())),
+            link,
         });
     }
     #[cfg(not(feature = "hydrate"))]
     {
-        let _ = (id, live);
+        let _ = (link, on_change);
     }
 }
 
@@ -120,17 +148,30 @@ mod browser {
     use wasm_bindgen::{prelude::Closure, JsCast};
     use web_sys::{EventSource, MessageEvent};
 
-    use super::{reconnect_delay, Link, Live};
-    use crate::model::ConnectionEvent;
-    use leptos::prelude::{set_timeout, Set};
+    use super::{reconnect_delay, Link};
+    use leptos::prelude::{on_cleanup, set_timeout, RwSignal, Set, StoredValue, WithValue};
 
-    const NAMES: [&str; 5] = ["connection", "scan", "check", "onboarding", "migration"];
+    /// The named events of a connection's stream.
+    pub const CONNECTION_EVENTS: [&str; 5] =
+        ["connection", "scan", "check", "onboarding", "migration"];
 
     type Listener = Closure<dyn FnMut(web_sys::Event)>;
 
+    /// What a stream connects to and what it does with what arrives.
+    pub struct Source {
+        /// Where to connect, asked again at each (re)connect.
+        pub url: Box<dyn Fn() -> String>,
+        /// The event names listened to.
+        pub names: &'static [&'static str],
+        /// Each event's data.
+        pub on_data: Rc<dyn Fn(String)>,
+        /// Each time the stream opens.
+        pub on_open: Option<Rc<dyn Fn()>>,
+        pub link: RwSignal<Link>,
+    }
+
     pub struct Stream {
-        id: i64,
-        live: Live,
+        spec: Source,
         source: Option<EventSource>,
         /// The current source's listeners: they must live as long as it does.
         listeners: Vec<Listener>,
@@ -140,26 +181,29 @@ mod browser {
 
     pub type Shared = Rc<RefCell<Stream>>;
 
-    pub fn start(id: i64, live: Live) -> Shared {
+    /// Opens the stream now; it closes when the calling component goes away.
+    pub fn follow(spec: Source) {
         let s = Rc::new(RefCell::new(Stream {
-            id,
-            live,
+            spec,
             source: None,
             listeners: Vec::new(),
             attempt: 0,
             stopped: false,
         }));
         open(&s);
-        s
+        let handle = StoredValue::new_local(s);
+        on_cleanup(move || {
+            handle.try_with_value(stop);
+        });
     }
 
-    pub fn stop(s: &Shared) {
+    fn stop(s: &Shared) {
         let mut st = s.borrow_mut();
         st.stopped = true;
         if let Some(es) = st.source.take() {
             es.close();
         }
-        st.live.link.set(Link::Ended);
+        st.spec.link.set(Link::Ended);
     }
 
     fn open(s: &Shared) {
@@ -169,34 +213,37 @@ mod browser {
         }
         // Listeners of the previous source go now (never from inside one of them).
         st.listeners.clear();
-        let url = format!(
-            "/api/connections/{}/events?after={}",
-            st.id,
-            st.live.last_seq()
-        );
+        let url = (st.spec.url)();
         let Ok(es) = EventSource::new(&url) else {
             drop(st);
             lost(s);
             return;
         };
-        let live = st.live;
+        let on_data = st.spec.on_data.clone();
         let on_message: Listener = Closure::new(move |ev: web_sys::Event| {
-            let text = ev
+            if let Some(text) = ev
                 .dyn_ref::<MessageEvent>()
-                .and_then(|m| m.data().as_string());
-            if let Some(e) = text.and_then(|t| serde_json::from_str::<ConnectionEvent>(&t).ok()) {
-                live.push(e);
+                .and_then(|m| m.data().as_string())
+            {
+                on_data(text);
             }
         });
-        for name in NAMES {
+        for name in st.spec.names {
             let _ = es.add_event_listener_with_callback(name, on_message.as_ref().unchecked_ref());
         }
         let weak = Rc::downgrade(s);
         let on_open: Listener = Closure::new(move |_| {
             if let Some(s) = weak.upgrade() {
-                let mut st = s.borrow_mut();
-                st.attempt = 0;
-                st.live.link.set(Link::Open);
+                let opened = {
+                    let mut st = s.borrow_mut();
+                    st.attempt = 0;
+                    st.spec.link.set(Link::Open);
+                    st.spec.on_open.clone()
+                };
+                // Outside the borrow: the callback may start work that reads the stream.
+                if let Some(opened) = opened {
+                    opened();
+                }
             }
         });
         let _ = es.add_event_listener_with_callback("open", on_open.as_ref().unchecked_ref());
@@ -220,12 +267,12 @@ mod browser {
                 es.close();
             }
             if st.stopped {
-                st.live.link.set(Link::Ended);
+                st.spec.link.set(Link::Ended);
                 return;
             }
             st.attempt += 1;
             let delay = reconnect_delay(st.attempt, js_sys::Math::random());
-            st.live.link.set(Link::Reconnecting {
+            st.spec.link.set(Link::Reconnecting {
                 attempt: st.attempt,
                 delay_ms: delay.as_millis() as u32,
             });

@@ -308,7 +308,7 @@ fn StatusPanel(live: Live, current: Memo<ConnectionView>) -> impl IntoView {
     view! {
         <section class="card" data-testid="status-panel" aria-live="polite">
             <h2>"Status"</h2>
-            <LinkNotice live/>
+            <LinkNotice link=live.link/>
             <Show when=move || !checks().is_empty()>
                 <h3 id="live-checks-title">"Health scan checks"</h3>
                 <ul class="checks" data-testid="live-checks" aria-labelledby="live-checks-title">

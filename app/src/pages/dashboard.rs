@@ -1,7 +1,8 @@
 //! The health dashboard across connections, in three tabs (`?tab=`): Resolution center (score,
 //! Up / Slow / Down now and over 24 hours, the open issues, one per finding), Connection health
 //! (a card per connection, worst first) and Scan suites (schedule, Run now, runs with each check's
-//! result and duration). Read again every few seconds while open; rules in `model::dashboard`.
+//! result and duration). Read again whenever any connection changes (the dashboard's live
+//! stream) and every few seconds while open; rules in `model::dashboard`.
 use std::time::Duration;
 
 use leptos::prelude::*;
@@ -11,6 +12,7 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     api::{act_on_connection, health_dashboard},
     components::{
+        live::{self, Link, LinkNotice},
         status::{fmt_time, ErrorBanner, StatePill},
         table::TableScroll,
     },
@@ -24,6 +26,8 @@ use crate::{
 
 /// How often the open page reads the dashboard again until the server says (`refresh_secs`).
 const REFRESH_SECS: u64 = 5;
+/// Changes that come within this of the first are read with it, in one reading.
+const CHANGE_COALESCE: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Tab {
@@ -94,10 +98,29 @@ pub fn Dashboard() -> impl IntoView {
             on_cleanup(move || handle.clear());
         }
     });
+    // Live: any connection's new event (a status, a scan, a check) reads the dashboard again,
+    // at most twice a second however many change at once; the timer above keeps the heartbeat
+    // ages and counts, which change without events, fresh.
+    let link = RwSignal::new(Link::Connecting);
+    let pending = StoredValue::new(false);
+    live::follow_changes(link, move || {
+        if pending.try_get_value().unwrap_or(true) {
+            return;
+        }
+        pending.set_value(true);
+        set_timeout(
+            move || {
+                let _ = pending.try_set_value(false);
+                tick.try_update(|n| *n += 1);
+            },
+            CHANGE_COALESCE,
+        );
+    });
     view! {
         <section class="card" data-testid="health-dashboard">
             <Title text=crate::model::page_title(&["Health Dashboard"])/>
             <h1>"Health Dashboard"</h1>
+            <LinkNotice link/>
             <nav class="tabs" aria-label="Dashboard tabs">
                 {Tab::ALL.into_iter().map(|t| view! {
                     <a href=format!("/health?tab={}", t.key()) data-tab=t.key()

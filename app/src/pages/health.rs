@@ -72,7 +72,7 @@ pub fn Health() -> impl IntoView {
                             <section class="card">
                                 <Title text=crate::model::page_title(&["Health Dashboard", &conn.company])/>
                                 <h1>"Health Dashboard"</h1>
-                                <LinkNotice live/>
+                                <LinkNotice link=live.link/>
                                 <p>
                                     <a href=format!("/connections/{}", conn.id)>{format!("{} · {}", conn.company, conn.url)}</a>
                                     " " <StatePill state=conn.state/>

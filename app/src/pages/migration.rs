@@ -73,7 +73,7 @@ pub fn MigrationPanel(
             .map(|error| view! { <ErrorBanner error/> })
     };
     view! {
-        <LinkNotice live/>
+        <LinkNotice link=live.link/>
         {move || current.get().map(|m| view! { <Progress m/> })}
         {error}
         {move || buttons(manage, current.with(|m| m.as_ref().map(|m| m.state)), actions)}

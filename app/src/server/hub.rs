@@ -28,6 +28,14 @@ impl Published {
         }
     }
 
+    /// "Connection `id` has a new event", for the pages that follow every connection.
+    fn changed(id: i64) -> Self {
+        Self {
+            seq: None,
+            frame: Bytes::from(format!("event: changed\ndata: {id}\n\n")),
+        }
+    }
+
     fn keep_alive() -> Self {
         Self {
             seq: None,
@@ -61,6 +69,23 @@ struct Channel {
 }
 
 impl Channel {
+    /// A receiver on the emptiest shard, or on a new one when all are full.
+    fn subscribe(&mut self, capacity: usize) -> broadcast::Receiver<Arc<Published>> {
+        match self
+            .shards
+            .iter()
+            .min_by_key(|tx| tx.receiver_count())
+            .filter(|tx| tx.receiver_count() < SUBSCRIBERS_PER_SHARD)
+        {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = broadcast::channel(capacity);
+                self.shards.push(tx);
+                rx
+            }
+        }
+    }
+
     /// Sends on every shard; false when nobody listens any more.
     fn send(&self, p: &Arc<Published>) -> bool {
         // Every shard, so no short-circuiting `any`.
@@ -115,6 +140,9 @@ struct Channels {
     /// reach the hub twice (its own commit, and the log read on an announcement, `relay`); the
     /// second time is dropped here, not once per subscriber.
     sent: HashMap<i64, Sent>,
+    /// Subscribers of every connection's changes (the health dashboard): told which connection
+    /// changed, not what (the page reads the dashboard again).
+    changes: Option<Channel>,
     /// Set on shutdown: every stream ends and no new one starts.
     closed: bool,
 }
@@ -157,24 +185,37 @@ impl Hub {
         if channels.closed {
             return broadcast::channel(1).1;
         }
-        let capacity = self.capacity;
-        let channel = channels
+        channels
             .by_connection
             .entry(connection_id)
-            .or_insert_with(|| Channel { shards: Vec::new() });
-        // The emptiest shard, or a new one when all are full.
-        match channel
-            .shards
-            .iter()
-            .min_by_key(|tx| tx.receiver_count())
-            .filter(|tx| tx.receiver_count() < SUBSCRIBERS_PER_SHARD)
-        {
-            Some(tx) => tx.subscribe(),
-            None => {
-                let (tx, rx) = broadcast::channel(capacity);
-                channel.shards.push(tx);
-                rx
-            }
+            .or_insert_with(|| Channel { shards: Vec::new() })
+            .subscribe(self.capacity)
+    }
+
+    /// A receiver of a `changed` frame for every event of any connection from now on (and the
+    /// keep-alives). After `close`, one that is already closed.
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Arc<Published>> {
+        let mut channels = self.channels();
+        if channels.closed {
+            return broadcast::channel(1).1;
+        }
+        channels
+            .changes
+            .get_or_insert_with(|| Channel { shards: Vec::new() })
+            .subscribe(self.capacity)
+    }
+
+    /// Tells the subscribers of every connection's changes that `connection_id` has a new
+    /// event: this replica's own commit (`publish`) or another's announcement (`relay`). A
+    /// hint, not an event: repeating one is harmless, and what it points at is read afresh.
+    pub fn changed(&self, connection_id: i64) {
+        let mut channels = self.channels();
+        let Some(changes) = &channels.changes else {
+            return;
+        };
+        let frame = Arc::new(Published::changed(connection_id));
+        if !changes.send(&frame) {
+            channels.changes = None;
         }
     }
 
@@ -183,6 +224,7 @@ impl Hub {
         for e in events {
             // Encoded before the lock is taken: subscribing and other publishers wait on it.
             let published = Arc::new(Published::new(&e));
+            self.changed(e.connection_id);
             let mut channels = self.channels();
             let channels = &mut *channels;
             if let Some(channel) = channels.by_connection.get(&e.connection_id) {
@@ -230,6 +272,9 @@ impl Hub {
         channels
             .by_connection
             .retain(|_, channel| channel.send(&frame));
+        if channels.changes.as_ref().is_some_and(|c| !c.send(&frame)) {
+            channels.changes = None;
+        }
         let listened = &channels.by_connection;
         channels.sent.retain(|id, _| listened.contains_key(id));
     }
@@ -254,6 +299,7 @@ impl Hub {
         let mut channels = self.channels();
         channels.closed = true;
         channels.by_connection.clear();
+        channels.changes = None;
         channels.sent.clear();
         self.closed.send_replace(true);
     }
@@ -302,6 +348,37 @@ mod tests {
         assert!(!sent.first_time(137));
         assert!(sent.first_time(136));
         assert!(sent.first_time(5));
+    }
+
+    #[test]
+    fn every_connections_changes_reach_the_change_subscribers_and_end_on_close() {
+        let hub = Hub::new(16);
+        let mut changes = hub.subscribe_changes();
+        // Nobody follows connection 2 or 7 itself: the change is told all the same.
+        hub.publish(vec![event(2, 1, "a")]);
+        hub.changed(7);
+        hub.keep_alive();
+        let mut frames = Vec::new();
+        while let Ok(p) = changes.try_recv() {
+            frames.push(String::from_utf8_lossy(&p.frame).to_string());
+        }
+        assert_eq!(
+            frames,
+            vec![
+                "event: changed\ndata: 2\n\n",
+                "event: changed\ndata: 7\n\n",
+                ":\n\n"
+            ]
+        );
+        hub.close();
+        assert!(matches!(
+            changes.try_recv(),
+            Err(broadcast::error::TryRecvError::Closed)
+        ));
+        assert!(matches!(
+            hub.subscribe_changes().try_recv(),
+            Err(broadcast::error::TryRecvError::Closed)
+        ));
     }
 
     #[test]

@@ -76,7 +76,11 @@ async fn listen(state: &AppState, database_url: &str) -> bool {
                 None => tracing::warn!(payload = n.payload(), "relay: unknown revocation"),
             },
             Ok(Some(n)) => match parse(n.payload()) {
-                Some((id, seq)) => relay(state, id, seq).await,
+                Some((id, seq)) => {
+                    // The dashboards here follow every connection, listened to here or not.
+                    state.hub.changed(id);
+                    relay(state, id, seq).await
+                }
                 None => tracing::warn!(payload = n.payload(), "event relay: unknown payload"),
             },
             // The connection was lost: connect again (and catch up) from the top.

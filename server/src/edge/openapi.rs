@@ -54,6 +54,7 @@ const SESSION: &str = "session_cookie";
         api::rescan_check,
         api::connect_to_provider,
         stream::events_stream,
+        stream::changes_stream,
         api::list_companies,
         api::create_company,
         api::list_invitations,

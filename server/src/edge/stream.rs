@@ -128,11 +128,7 @@ pub async fn events_stream(
     session: Option<Extension<SessionKey>>,
 ) -> Result<Response, ServiceError> {
     // The guard lets no one without a session this far; refuse rather than serve if it did.
-    let (Some(Extension(user)), Some(Extension(session))) = (user, session) else {
-        return Err(ServiceError::Unauthorized(
-            "Sign in first: this needs a session.".into(),
-        ));
-    };
+    let (user, session) = signed_in(user, session)?;
     let id = id.get();
     // An unknown connection is a 404 before anything is held for it.
     connections::get(&state.db, id).await?;
@@ -146,31 +142,9 @@ pub async fn events_stream(
     // Subscribe before reading the backlog, so nothing falls between the two.
     let rx = state.hub.subscribe(id);
     let backlog = events::since(&state.db, id, after).await?;
-    // Held for as long as the stream is open: counts it against the user's cap, and ends it
-    // when the session is signed out or the user changed.
-    // With several replicas the cap counts the user's streams on all of them.
-    let too_many = |n: usize| {
-        json_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_streams",
-            &format!(
-                "You already have {n} live views open. Close one (another tab or window) \
-                 and try again."
-            ),
-        )
-    };
-    let slot = match stream_slots::take(&state, user.id, state.streams.limit()).await? {
-        Taken::Full(n) => return Ok(too_many(n)),
-        Taken::Slot(slot) => Some(slot),
-        Taken::Local => None,
-    };
-    let ticket = match state.streams.open(user.id, &session.0) {
+    let ticket = match ticket(&state, &user, &session).await? {
         Ok(t) => t,
-        Err(TooManyStreams(n)) => return Ok(too_many(n)),
-    };
-    let ticket = match slot {
-        Some(slot) => ticket.holding(slot),
-        None => ticket,
+        Err(refused) => return Ok(refused),
     };
     let stream = follow(
         Some(ticket),
@@ -181,16 +155,122 @@ pub async fn events_stream(
         backlog,
         version == Version::HTTP_2,
     );
-    Ok((
+    Ok(event_stream(Body::from_stream(stream)))
+}
+
+/// The signed-in user and session a stream is opened for; refused if the guard let a request
+/// without them this far.
+fn signed_in(
+    user: Option<Extension<CurrentUser>>,
+    session: Option<Extension<SessionKey>>,
+) -> Result<(CurrentUser, SessionKey), ServiceError> {
+    match (user, session) {
+        (Some(Extension(user)), Some(Extension(session))) => Ok((user, session)),
+        _ => Err(ServiceError::Unauthorized(
+            "Sign in first: this needs a session.".into(),
+        )),
+    }
+}
+
+/// Held for as long as a stream is open: counts it against the user's cap (over all replicas,
+/// with several), and ends it when the session is signed out or the user changed. The 429 to
+/// answer when the user already has as many open as allowed.
+async fn ticket(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &SessionKey,
+) -> Result<Result<StreamTicket, Response>, ServiceError> {
+    let too_many = |n: usize| {
+        json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            &format!(
+                "You already have {n} live views open. Close one (another tab or window) \
+                 and try again."
+            ),
+        )
+    };
+    let slot = match stream_slots::take(state, user.id, state.streams.limit()).await? {
+        Taken::Full(n) => return Ok(Err(too_many(n))),
+        Taken::Slot(slot) => Some(slot),
+        Taken::Local => None,
+    };
+    let ticket = match state.streams.open(user.id, &session.0) {
+        Ok(t) => t,
+        Err(TooManyStreams(n)) => return Ok(Err(too_many(n))),
+    };
+    Ok(Ok(match slot {
+        Some(slot) => ticket.holding(slot),
+        None => ticket,
+    }))
+}
+
+fn event_stream(body: Body) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
             // Proxies (nginx) must not buffer the stream.
             (HeaderName::from_static("x-accel-buffering"), "no"),
         ],
-        Body::from_stream(stream),
+        body,
     )
-        .into_response())
+        .into_response()
+}
+
+/// Every connection's changes, for the health dashboard: an `event: changed` whose `data:` is
+/// the id of a connection with a new event (a status, a scan, a check, onboarding), for any
+/// connection, committed on this replica or announced by another. No backlog and no ids: the
+/// page reads the dashboard afresh on each (and when it reconnects), so nothing can be missed.
+#[utoipa::path(get, path = "/api/health-dashboard/events", tag = "scan",
+    responses(
+        (status = 200, description = "The stream of changes", content_type = "text/event-stream", body = String),
+        (status = 429, description = "Too many open streams for this user", body = ApiError),
+    ))]
+#[tracing::instrument(skip(state, user, session))]
+pub async fn changes_stream(
+    State(state): State<AppState>,
+    version: Version,
+    user: Option<Extension<CurrentUser>>,
+    session: Option<Extension<SessionKey>>,
+) -> Result<Response, ServiceError> {
+    let (user, session) = signed_in(user, session)?;
+    let rx = state.hub.subscribe_changes();
+    let ticket = match ticket(&state, &user, &session).await? {
+        Ok(t) => t,
+        Err(refused) => return Ok(refused),
+    };
+    Ok(event_stream(Body::from_stream(changes(
+        ticket,
+        rx,
+        version == Version::HTTP_2,
+    ))))
+}
+
+/// The change stream's body: what arrives on `rx`, as it arrives; a lag (more changes than the
+/// channel holds) is one `changed` for them all. Ends on shutdown or when `ticket` is revoked.
+fn changes(
+    mut ticket: StreamTicket,
+    mut rx: Receiver<Arc<Published>>,
+    http2: bool,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    async_stream::stream! {
+        yield Ok::<Bytes, Infallible>(Bytes::from_static(PREAMBLE));
+        loop {
+            let frame = tokio::select! {
+                biased;
+                _ = ticket.revoked() => break,
+                got = rx.recv() => match got {
+                    Ok(p) => p.frame.clone(),
+                    Err(RecvError::Lagged(_)) => Bytes::from_static(b"event: changed\ndata: 0\n\n"),
+                    Err(RecvError::Closed) => break,
+                },
+            };
+            for piece in pieces(frame, http2) {
+                yield Ok(piece);
+            }
+        }
+    }
 }
 
 /// The stream's body: `backlog` (the log after `after`), then what arrives on `rx`, each event

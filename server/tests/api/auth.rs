@@ -59,6 +59,8 @@ const ACCESS: &[(&str, &str, Allowed)] = &[
     ("POST", "/inbound/v1/echo", PUBLIC),
     // The live stream of a connection's events.
     ("GET", "/api/connections/{id}/events", VIEW),
+    // Every connection's changes, for the health dashboard.
+    ("GET", "/api/health-dashboard/events", VIEW),
     // The provider's redirect back: it starts onboarding.
     ("GET", "/connections/{id}/authorized", IDI),
     // JSON API.
@@ -190,10 +192,19 @@ async fn answer(client: &reqwest::Client, app: &TestApp, method: &str, path: &st
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let body = tokio::time::timeout(std::time::Duration::from_secs(20), r.text())
-        .await
-        .unwrap_or_else(|_| panic!("{method} {path}: the body did not end within 20 s"))
-        .unwrap_or_default();
+    // A live stream that was let in stays open: its status is the answer.
+    let streaming = r
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let body = if streaming {
+        String::new()
+    } else {
+        tokio::time::timeout(std::time::Duration::from_secs(20), r.text())
+            .await
+            .unwrap_or_else(|_| panic!("{method} {path}: the body did not end within 20 s"))
+            .unwrap_or_default()
+    };
     Answer {
         status,
         location,

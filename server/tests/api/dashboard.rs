@@ -231,3 +231,75 @@ both_backends_with!(
         assert_eq!(r.status().as_u16(), 200);
     }
 );
+
+/// Reads the dashboard's change stream until it tells that `id` changed (or a time limit).
+async fn wait_changed(r: &mut reqwest::Response, id: i64) {
+    let want = format!("event: changed\ndata: {id}\n\n");
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !String::from_utf8_lossy(&seen).contains(&want) {
+        let chunk = tokio::time::timeout_at(deadline, r.chunk())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no change of {id} in time; got {:?}",
+                    String::from_utf8_lossy(&seen)
+                )
+            })
+            .expect("chunk")
+            .expect("the stream stayed open");
+        seen.extend_from_slice(&chunk);
+    }
+}
+
+/// The dashboard's live stream: every connection's changes as they are committed (a Rescan's,
+/// a heartbeat's Down), with no stream of that connection open; a viewer may follow it.
+async fn changes_are_live(app: TestApp) {
+    let viewer = app.user_with("viewer@example.com", &["impact_user"]).await;
+    let open = async || {
+        let r = viewer
+            .get(format!("{}/api/health-dashboard/events", app.base))
+            .send()
+            .await
+            .expect("stream");
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(
+            r.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        r
+    };
+    let mut r = open().await;
+    let id = onboarded(&app).await;
+    wait_changed(&mut r, id).await;
+    // Onboarded and Up, its heartbeats change nothing: a new stream hears of it again only
+    // when a heartbeat finds it Down.
+    drop(r);
+    let mut r = open().await;
+    app.faults(json!({ "down": true })).await;
+    eventually("Outbound Down", async || {
+        card(&dashboard(&app).await, id)["connection"]["outbound"] == "down"
+    })
+    .await;
+    wait_changed(&mut r, id).await;
+    // Signing out ends the stream.
+    let out = viewer
+        .post(format!("{}/api/auth/logout", app.base))
+        .send()
+        .await
+        .expect("logout");
+    assert!(out.status().is_success() || out.status().is_redirection());
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = r.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its session");
+}
+
+both_backends_with!(
+    the_dashboards_stream_tells_every_change,
+    quick,
+    changes_are_live
+);
