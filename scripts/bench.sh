@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks: WASM bundle size, JSON read throughput on SQLite (wrk), health-scan wall times,
-# event-stream fan-out (a separate load process), state change -> DOM latency in Chromium.
+# event-stream fan-out (a separate load process), connection health with 1,000 connections
+# (another), state change -> DOM latency in Chromium.
 # Prints results and rewrites the measured section of docs/BENCHMARKS.md.
 # BENCH_SSE_H1 / BENCH_SSE_H2: subscriber counts for the HTTP/1.1 and HTTP/2 fan-out runs.
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$ROOT"
 "$ROOT/scripts/setup.sh" test
 command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null; }
 "$ROOT/scripts/build.sh" release
-cargo build --release -p bench --bin sse-load -p simulator --bin provider-sim
+cargo build --release -p bench --bin sse-load --bin health-load -p simulator --bin provider-sim
 out="$(mktemp)"
 {
   echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, by \`make bench\`."
@@ -32,8 +33,8 @@ out="$(mktemp)"
   sim_pid=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null && break; sleep 0.1; done
   trap 'kill $pid $sim_pid 2>/dev/null || true' EXIT
-  start_server() {
-    IMPACT_ADMIN_EMAIL=bench@example.com IMPACT_ADMIN_PASSWORD="bench password 123" \
+  start_server() { # [VAR=value ...]: settings of this run only
+    env "$@" IMPACT_ADMIN_EMAIL=bench@example.com IMPACT_ADMIN_PASSWORD="bench password 123" \
       IMPACT_MAX_QUEUED=1000000 IMPACT_MAX_CONNECTIONS_PER_IP=1000000 IMPACT_MAX_STREAMS_PER_USER=1000000 \
       LEPTOS_SITE_ADDR=127.0.0.1:$port DATABASE_URL="sqlite://$db?mode=rwc" RUST_LOG=error \
       IMPACT_PROVIDER_URL="http://127.0.0.1:$((port + 1))/i/default" \
@@ -71,6 +72,16 @@ out="$(mktemp)"
   }
   for n in ${BENCH_SSE_H1:-1000 10000 19000}; do fanout --subscribers "$n"; done
   for n in ${BENCH_SSE_H2:-10000 50000}; do fanout --subscribers "$n" --http2; done
+  stop_server
+
+  # Connection health at scale (issue 14): connections onboarded through the seed flow, each at
+  # its own instance of the simulator process, then heartbeats every 10 s on one server process
+  # (a fresh SQLite database): its CPU share, and fault-to-Down times on a sample.
+  db="$(mktemp -d)/health.db"
+  start_server IMPACT_HEALTH_INTERVAL_SECONDS=10
+  "$CARGO_TARGET_DIR/release/health-load" --server "127.0.0.1:$port" --sim "127.0.0.1:$((port + 1))" \
+    --server-pid "$pid" --sim-pid "$sim_pid" --interval 10 \
+    --connections "${BENCH_HEALTH_CONNECTIONS:-1000}" 2>&1 | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
   stop_server
 
   # Two replicas on PostgreSQL behind nginx (scripts/cluster.sh, release build). The Rescan goes
@@ -119,7 +130,7 @@ out="$(mktemp)"
   cargo test --release -p bench --test bench -- --ignored --nocapture --test-threads=1 2>/dev/null \
     | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
   echo
-  echo "Command: \`make bench\` (scripts/bench.sh: the scan numbers come from \`cargo test --release -p bench --test bench -- --ignored --nocapture\`, the fan-out from \`target/release/sse-load\`, the DOM latency from \`npx playwright test -c playwright.bench.config.ts\` in end2end/)."
+  echo "Command: \`make bench\` (scripts/bench.sh: the scan numbers come from \`cargo test --release -p bench --test bench -- --ignored --nocapture\`, the fan-out from \`target/release/sse-load\`, connection health from \`target/release/health-load\`, the DOM latency from \`npx playwright test -c playwright.bench.config.ts\` in end2end/)."
 } | tee "$out"
 python3 - "$out" <<'PY'
 import sys, re, pathlib

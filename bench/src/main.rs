@@ -19,6 +19,10 @@ use std::{
 };
 
 use anyhow::{bail, Context};
+use bench::{
+    process::{cpu_ms, rss_mb},
+    stats::pct,
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::{header, Request};
@@ -340,40 +344,6 @@ async fn newest_seq(a: &Args) -> anyhow::Result<i64> {
         }
     }
     Ok(newest)
-}
-
-fn rss_mb(pid: Option<u32>) -> String {
-    let Some(pid) = pid else {
-        return "n/a".into();
-    };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or("n/a".to_string(), |kb| format!("{:.0}", kb / 1024.0))
-    };
-    format!("{} (peak {})", field("VmRSS:"), field("VmHWM:"))
-}
-
-/// CPU time (user + system) a process has used so far, in milliseconds (`/proc/PID/stat`, in
-/// clock ticks of 10 ms).
-fn cpu_ms(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start at field 3.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks * 10)
-}
-
-fn pct(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
 }
 
 /// The connection as the API shows it.
