@@ -69,6 +69,8 @@ if [ -x "$wasm_opt" ]; then
   export -f optimize log
   export wasm_opt
   printf '%s\0' "$pkg"/*.wasm | xargs -0 -n 1 -P "$(nproc)" bash -c 'optimize "$1"' _
+else
+  log "wasm-opt is not installed here (scripts/setup.sh installs it): the bundle is served unoptimised, about half again larger"
 fi
 cp "$SITE_STYLE_FILE" "$pkg/$name.css"
 # Served as is to browsers that accept gzip (the server's ServeDir looks for FILE.gz): the bundle

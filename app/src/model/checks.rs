@@ -441,7 +441,11 @@ pub struct CheckResult {
     pub status: CheckStatus,
     /// What was found, in words a person can act on.
     pub message: String,
+    /// How to fix it and where to read more (the catalogue's, `check_spec`); left out where a
+    /// list of runs only names each result (`ScanRunView::brief`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resolution: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub article: String,
     pub duration_ms: i64,
     /// Whether simply running it again may help (the provider was down or slow).
@@ -485,6 +489,16 @@ impl ScanRunView {
     /// How many of its results are issues.
     pub fn issue_count(&self) -> usize {
         self.results.iter().filter(|c| c.status.is_issue()).count()
+    }
+
+    /// The run as a list of runs shows it: each result without its fix and article (the
+    /// catalogue's text, the bulk of a result, read where one result is shown).
+    pub fn brief(mut self) -> Self {
+        for r in &mut self.results {
+            r.resolution = Vec::new();
+            r.article = String::new();
+        }
+        self
     }
 }
 
@@ -566,6 +580,46 @@ mod tests {
         }
         assert_eq!(fix_link("tls"), None);
         assert_eq!(fix_link("no such check"), None);
+    }
+
+    #[test]
+    fn a_brief_run_names_its_results_and_reads_back_without_their_guidance() {
+        let spec = check_spec("url").expect("url");
+        let result = CheckResult {
+            check_id: "url".into(),
+            name: spec.name.into(),
+            severity: spec.severity,
+            status: CheckStatus::Failed,
+            message: "not a URL".into(),
+            resolution: spec.resolution.iter().map(|r| r.to_string()).collect(),
+            article: spec.article.into(),
+            duration_ms: 3,
+            retryable: false,
+            at: chrono::DateTime::from_timestamp(0, 0).unwrap_or_default(),
+        };
+        let run = ScanRunView {
+            id: 1,
+            suite: "pre_onboarding".into(),
+            started_at: result.at,
+            finished_at: None,
+            outcome: Some("failed".into()),
+            results: vec![result.clone()],
+        };
+        let full = serde_json::to_string(&run).unwrap_or_default();
+        let brief = run.clone().brief();
+        let json = serde_json::to_string(&brief).unwrap_or_default();
+        assert!(
+            full.contains("resolution")
+                && !json.contains("resolution")
+                && !json.contains("article")
+        );
+        assert!(json.len() < full.len());
+        let back: ScanRunView = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(back, brief);
+        assert_eq!(
+            (back.issue_count(), back.results[0].name.as_str()),
+            (1, spec.name)
+        );
     }
 
     #[test]

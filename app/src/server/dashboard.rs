@@ -149,7 +149,7 @@ fn suites(state: &AppState, conn: &ConnectionView, runs: &[ScanRunView]) -> Vec<
             runs: runs
                 .iter()
                 .filter(|r| suite_of(r, now) == Some(suite))
-                .cloned()
+                .map(|r| r.clone().brief())
                 .collect(),
         })
         .collect()
