@@ -87,6 +87,26 @@ async fn newest(db: &sqlx::AnyPool) -> i64 {
     stored(db, 0).await.last().map_or(0, |(seq, _)| *seq)
 }
 
+/// The connection (id 1), made through `on` from a registration link and Validated there.
+async fn validated_on(on: &Replica) {
+    let token = invite(&on.client, &on.base, "Acme").await;
+    create(&on.client, &on.base, "Acme", &token).await;
+    wait_for(&on.client, &on.base, "state", "validated").await;
+}
+
+/// "Rescan" on connection 1 through `on`, at its current version: the answer's status.
+async fn rescan_on(on: &Replica) -> u16 {
+    let v = get(&on.client, format!("{}/api/connections/1", on.base)).await;
+    on.client
+        .post(format!("{}/api/connections/1/actions", on.base))
+        .json(&json!({ "action": "rescan", "version": v["version"] }))
+        .send()
+        .await
+        .expect("rescan")
+        .status()
+        .as_u16()
+}
+
 /// A stream opened on `replica` after `after`, read by its own task: (seq, arrived).
 async fn subscribe(replica: &Replica, after: i64) -> mpsc::UnboundedReceiver<(i64, DateTime<Utc>)> {
     let mut r = replica
@@ -152,9 +172,7 @@ async fn a_replicas_streams_get_what_another_replica_commits() {
     let b = replica(&db, &provider, &key).await;
 
     // The connection, made through A and Validated.
-    let token = invite(&a.client, &a.base, "Acme").await;
-    create(&a.client, &a.base, "Acme", &token).await;
-    wait_for(&a.client, &a.base, "state", "validated").await;
+    validated_on(&a).await;
     // Each provider answer takes a little while, so a run lasts long enough to see it live.
     let faults = reqwest::Client::new()
         .put(format!(
@@ -170,15 +188,7 @@ async fn a_replicas_streams_get_what_another_replica_commits() {
     for round in 0..ROUNDS {
         let before = newest(&look).await;
         let mut stream = subscribe(&b, before).await;
-        let v = get(&a.client, format!("{}/api/connections/1", a.base)).await;
-        let r = a
-            .client
-            .post(format!("{}/api/connections/1/actions", a.base))
-            .json(&json!({ "action": "rescan", "version": v["version"] }))
-            .send()
-            .await
-            .expect("rescan");
-        assert_eq!(r.status(), 200, "round {round}: rescan on A");
+        assert_eq!(rescan_on(&a).await, 200, "round {round}: rescan on A");
         let cut_round = round % CUT_EVERY == CUT_EVERY - 1;
         if cut_round {
             // Mid-run: once the run has written something, cut the relays' connections.
@@ -246,9 +256,7 @@ async fn a_dashboard_on_one_replica_hears_of_changes_made_on_the_other() {
     } = shared("replicas-dashboard").await;
     let a = replica(&db, &provider, &key).await;
     let b = replica(&db, &provider, &key).await;
-    let token = invite(&a.client, &a.base, "Acme").await;
-    create(&a.client, &a.base, "Acme", &token).await;
-    wait_for(&a.client, &a.base, "state", "validated").await;
+    validated_on(&a).await;
 
     let mut changes = b
         .client
@@ -263,30 +271,9 @@ async fn a_dashboard_on_one_replica_hears_of_changes_made_on_the_other() {
         .expect("the preamble in time")
         .expect("chunk")
         .expect("open stream");
-    let v = get(&a.client, format!("{}/api/connections/1", a.base)).await;
-    let r = a
-        .client
-        .post(format!("{}/api/connections/1/actions", a.base))
-        .json(&json!({ "action": "rescan", "version": v["version"] }))
-        .send()
-        .await
-        .expect("rescan");
-    assert_eq!(r.status(), 200, "rescan on A");
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !String::from_utf8_lossy(&seen).contains("event: changed\ndata: 1\n\n") {
-        let chunk = tokio::time::timeout_at(deadline, changes.chunk())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "B's dashboard never heard of A's change; got {:?}",
-                    String::from_utf8_lossy(&seen)
-                )
-            })
-            .expect("chunk")
-            .expect("the stream stayed open");
-        seen.extend_from_slice(&chunk);
-    }
+    assert_eq!(rescan_on(&a).await, 200, "rescan on A");
+    // B's dashboard hears of it.
+    process::sse::read_until(&mut changes, "event: changed\ndata: 1\n\n").await;
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -306,9 +293,7 @@ async fn fifty_answers_spread_over_two_replicas_start_one_run() {
     } = shared("replicas_once").await;
     let a = replica(&db, &provider, &key).await;
     let b = replica(&db, &provider, &key).await;
-    let token = invite(&a.client, &a.base, "Acme").await;
-    create(&a.client, &a.base, "Acme", &token).await;
-    wait_for(&a.client, &a.base, "state", "validated").await;
+    validated_on(&a).await;
 
     // Connect to provider (on A), and the named contact allows on the provider's page. The way
     // back names the replica that asked (no public URL is set); behind a balancer it could reach
@@ -495,9 +480,7 @@ async fn a_run_whose_replica_is_killed_is_carried_on_by_the_other() {
     let env = [("IMPACT_PUBLIC_URL", public.as_str())];
     let a = replica_with(&shared.db, &shared.provider, &shared.key, &env).await;
     let b = replica_at(port_b, &shared.db, &shared.provider, &shared.key, &env).await;
-    let token = invite(&a.client, &a.base, "Acme").await;
-    create(&a.client, &a.base, "Acme", &token).await;
-    wait_for(&a.client, &a.base, "state", "validated").await;
+    validated_on(&a).await;
     onboarding_mid_sync(&a, &shared, "replicas_takeover").await;
 
     drop(a); // SIGKILL: no lease handed back; it expires (2 s here).
@@ -526,9 +509,7 @@ async fn a_run_whose_replica_is_stopped_is_handed_to_the_other_at_once() {
     ];
     let mut a = replica_with(&shared.db, &shared.provider, &shared.key, &env).await;
     let b = replica_at(port_b, &shared.db, &shared.provider, &shared.key, &env).await;
-    let token = invite(&a.client, &a.base, "Acme").await;
-    create(&a.client, &a.base, "Acme", &token).await;
-    wait_for(&a.client, &a.base, "state", "validated").await;
+    validated_on(&a).await;
     onboarding_mid_sync(&a, &shared, "replicas_handover").await;
 
     let stopped = std::process::Command::new("kill")
@@ -566,9 +547,7 @@ async fn signing_out_on_one_replica_ends_the_sessions_streams_on_the_other() {
     let shared = shared("replicas_revoke").await;
     let a = replica(&shared.db, &shared.provider, &shared.key).await;
     let b = replica(&shared.db, &shared.provider, &shared.key).await;
-    let token = invite(&a.client, &a.base, "Acme").await;
-    create(&a.client, &a.base, "Acme", &token).await;
-    wait_for(&a.client, &a.base, "state", "validated").await;
+    validated_on(&a).await;
 
     // A's signed-in browser (its cookie is sent to B too: same host) opens a stream on B.
     let mut stream = a
@@ -612,9 +591,7 @@ async fn the_per_user_stream_cap_counts_both_replicas() {
     let cap = [("IMPACT_MAX_STREAMS_PER_USER", "2")];
     let a = replica_with(&shared.db, &shared.provider, &shared.key, &cap).await;
     let b = replica_with(&shared.db, &shared.provider, &shared.key, &cap).await;
-    let token = invite(&a.client, &a.base, "Acme").await;
-    create(&a.client, &a.base, "Acme", &token).await;
-    wait_for(&a.client, &a.base, "state", "validated").await;
+    validated_on(&a).await;
     // One browser (one session: its cookie goes to both replicas).
     let open = |on: &Replica| {
         a.client

@@ -234,22 +234,7 @@ both_backends_with!(
 
 /// Reads the dashboard's change stream until it tells that `id` changed (or a time limit).
 async fn wait_changed(r: &mut reqwest::Response, id: i64) {
-    let want = format!("event: changed\ndata: {id}\n\n");
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !String::from_utf8_lossy(&seen).contains(&want) {
-        let chunk = tokio::time::timeout_at(deadline, r.chunk())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "no change of {id} in time; got {:?}",
-                    String::from_utf8_lossy(&seen)
-                )
-            })
-            .expect("chunk")
-            .expect("the stream stayed open");
-        seen.extend_from_slice(&chunk);
-    }
+    crate::sse::read_until(r, &format!("event: changed\ndata: {id}\n\n")).await;
 }
 
 /// The dashboard's live stream: every connection's changes as they are committed (a Rescan's,

@@ -37,3 +37,23 @@ impl SseFrames {
         out
     }
 }
+
+/// Reads a stream until what it sent contains `want`, within 30 s; panics saying what it got.
+#[allow(dead_code)] // Not every test crate that includes this file uses it.
+pub async fn read_until(r: &mut reqwest::Response, want: &str) {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !String::from_utf8_lossy(&seen).contains(want) {
+        let chunk = tokio::time::timeout_at(deadline, r.chunk())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{want:?} never came; got {:?}",
+                    String::from_utf8_lossy(&seen)
+                )
+            })
+            .expect("chunk")
+            .expect("the stream stayed open");
+        seen.extend_from_slice(&chunk);
+    }
+}
