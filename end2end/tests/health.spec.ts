@@ -1,9 +1,7 @@
 import { test, expect, Page } from '@playwright/test';
 import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { ADMIN, field, hydrated, onboard, onboardingMessages, openRegistrationLink, setFaults, shot, signIn } from './util';
-import { dropDatabase, freePort, ownDatabase, ownPage, startServer } from './own_server';
+import { ownServer } from './own_server';
 
 // After onboarding, the connection is watched: the server runs a heartbeat every 2 s
 // (IMPACT_HEALTH_INTERVAL_SECONDS in playwright.config.ts) and the form follows it live.
@@ -182,13 +180,10 @@ test('the Health Dashboard: a provider going down shows in the Resolution center
 
 test('the Health Dashboard is live: a Rescan in another tab shows on it at once, not at its next timed reading', async ({ browser }) => {
   test.setTimeout(120_000);
-  const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-e2e-dashboard-'));
-  const db = ownDatabase(dir);
   const instance = 'dashboard-live';
   // A heartbeat a minute: the open dashboard's timer reads it again only every 10 s.
-  const server = await startServer(port, db, instance, { IMPACT_HEALTH_INTERVAL_SECONDS: '60' });
-  const { context, page } = await ownPage(browser, port);
+  const own = await ownServer(browser, instance, { IMPACT_HEALTH_INTERVAL_SECONDS: '60' });
+  const { context, page } = own;
   try {
     await onboard(page, instance, 'Live Dashboard Stores');
     const dashboard = await context.newPage();
@@ -208,10 +203,7 @@ test('the Health Dashboard is live: a Rescan in another tab shows on it at once,
     await expect(dashboard.getByTestId('stream-status')).toHaveCount(0);
     await shot(dashboard, 'dashboard-live');
   } finally {
-    await context.close();
-    server.kill('SIGTERM');
-    fs.rmSync(dir, { recursive: true, force: true });
-    dropDatabase(db);
+    await own.close();
   }
 });
 

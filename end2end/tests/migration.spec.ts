@@ -1,9 +1,6 @@
 import { test, expect, Page } from '@playwright/test';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { ADMIN, hydrated, onboard, setFaults, shot } from './util';
-import { dropDatabase, freePort, ownDatabase, ownPage, startServer } from './own_server';
+import { ownServer } from './own_server';
 
 // "Start data migration" in Guided Setup: the provider's tables (three, 9,800 records in the
 // simulator) copied into this instance with per-table progress streamed live.
@@ -100,12 +97,9 @@ test('Start data migration shows each table move live, keeps going through a rel
 
 test('a server killed mid-migration and started again carries the same migration on, and the open page follows it to the end', async ({ browser }) => {
   test.setTimeout(180_000);
-  const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-e2e-migrate-'));
-  const db = ownDatabase(dir);
   const instance = 'migrate-restart';
-  let server = await startServer(port, db, instance);
-  const { context, page } = await ownPage(browser, port);
+  const own = await ownServer(browser, instance);
+  const { page } = own;
   try {
     await onboard(page, instance, 'Restart Stores');
     await upToMigration(page);
@@ -117,15 +111,15 @@ test('a server killed mid-migration and started again carries the same migration
     await expect.poll(() => copied(page), { timeout: 20_000 }).toBeGreaterThanOrEqual(1000);
 
     // SIGKILL: no goodbye, its lease left to expire.
-    server.kill('SIGKILL');
-    await new Promise((r) => server.once('exit', r));
+    own.server.kill('SIGKILL');
+    await new Promise((r) => own.server.once('exit', r));
     const atKill = await copied(page);
     expect(atKill).toBeLessThan(9800);
     await expect(page.getByTestId('stream-status')).toContainText('The live connection to the server was lost', { timeout: 15_000 });
     await shot(page, 'migration-server-down');
 
     await setFaults(page, instance, { data_page_ms: 50 });
-    server = await startServer(port, db, instance);
+    await own.start();
     // The page reconnects on its own and follows the same migration to its end: never reloaded,
     // never started again.
     await expect(page.getByTestId('migration-state')).toHaveText('Completed', { timeout: 90_000 });
@@ -137,9 +131,6 @@ test('a server killed mid-migration and started again carries the same migration
     }
     await shot(page, 'migration-resumed');
   } finally {
-    await context.close();
-    server.kill('SIGTERM');
-    fs.rmSync(dir, { recursive: true, force: true });
-    dropDatabase(db);
+    await own.close();
   }
 });

@@ -1,7 +1,8 @@
 // A server of a test's own (beside the suite's): started, killed and started again by the test,
 // or run with settings of its own, on a fresh database of the suite's backend.
-import { Browser } from '@playwright/test';
+import { Browser, BrowserContext, Page } from '@playwright/test';
 import { spawn, execFileSync, ChildProcess } from 'child_process';
+import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
@@ -86,4 +87,42 @@ export function dropDatabase(db: string) {
 export async function ownPage(browser: Browser, port: number) {
   const context = await browser.newContext({ baseURL: `http://127.0.0.1:${port}` });
   return { context, page: await context.newPage() };
+}
+
+/** A server of the test's own with its page: `start` again after a kill, `close` at the end. */
+export interface OwnServer {
+  server: ChildProcess;
+  context: BrowserContext;
+  page: Page;
+  /** Starts the server again on the same port and database (after the test killed it). */
+  start(): Promise<void>;
+  /** Closes the page, stops the server, and drops its database. */
+  close(): Promise<void>;
+}
+
+export async function ownServer(
+  browser: Browser,
+  instance: string,
+  settings: Record<string, string> = {},
+): Promise<OwnServer> {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `impact-e2e-${instance}-`));
+  const db = ownDatabase(dir);
+  const server = await startServer(port, db, instance, settings);
+  const { context, page } = await ownPage(browser, port);
+  const own: OwnServer = {
+    server,
+    context,
+    page,
+    async start() {
+      own.server = await startServer(port, db, instance, settings);
+    },
+    async close() {
+      await context.close();
+      own.server.kill('SIGTERM');
+      fs.rmSync(dir, { recursive: true, force: true });
+      dropDatabase(db);
+    },
+  };
+  return own;
 }
