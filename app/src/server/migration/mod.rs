@@ -204,6 +204,14 @@ pub async fn cancel(state: &AppState, user: &CurrentUser) -> Result<MigrationVie
         ));
     };
     let mut tx = state.db.begin().await?;
+    // The migration's row first: a page being stored holds it until it commits (PostgreSQL;
+    // SQLite's write transaction waits as a whole), so the counts read next include that page
+    // and the cancel's words and event match what is stored.
+    if !store::still_running(&mut tx, m.id, "Cancelling.").await? {
+        return Err(ServiceError::Conflict(
+            "The data migration ended just now; nothing to cancel.".into(),
+        ));
+    }
     let tables = store::tables_in(&mut tx, m.id).await?;
     let copied: i64 = tables.iter().map(|t| t.copied).sum();
     let total: i64 = tables.iter().map(|t| t.total).sum();
