@@ -159,6 +159,19 @@ pub struct Hub {
     closed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
+impl Channels {
+    /// Sends "`connection_id` changed" to the change subscribers, if there are any.
+    fn tell_change(&mut self, connection_id: i64) {
+        let Some(changes) = &self.changes else {
+            return;
+        };
+        let frame = Arc::new(Published::changed(connection_id));
+        if !changes.send(&frame) {
+            self.changes = None;
+        }
+    }
+}
+
 impl Hub {
     /// `capacity`: how many events a subscriber may fall behind before it must resync from the
     /// log.
@@ -209,14 +222,7 @@ impl Hub {
     /// event: this replica's own commit (`publish`) or another's announcement (`relay`). A
     /// hint, not an event: repeating one is harmless, and what it points at is read afresh.
     pub fn changed(&self, connection_id: i64) {
-        let mut channels = self.channels();
-        let Some(changes) = &channels.changes else {
-            return;
-        };
-        let frame = Arc::new(Published::changed(connection_id));
-        if !changes.send(&frame) {
-            channels.changes = None;
-        }
+        self.channels().tell_change(connection_id);
     }
 
     pub fn publish(&self, events: Vec<ConnectionEvent>) {
@@ -224,9 +230,10 @@ impl Hub {
         for e in events {
             // Encoded before the lock is taken: subscribing and other publishers wait on it.
             let published = Arc::new(Published::new(&e));
-            self.changed(e.connection_id);
             let mut channels = self.channels();
             let channels = &mut *channels;
+            // Under the same lock as the event's own channel: one lock per event.
+            channels.tell_change(e.connection_id);
             if let Some(channel) = channels.by_connection.get(&e.connection_id) {
                 let sent = channels.sent.entry(e.connection_id).or_default();
                 if !sent.first_time(e.seq) {
