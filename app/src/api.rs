@@ -297,10 +297,13 @@ pub async fn act_on_issue(
         .map_err(to_user)
 }
 
-/// The health dashboard across connections.
+/// The health dashboard across connections, the tabs' connections filtered and paged by `query`.
 #[server(prefix = "/fn", endpoint = "health_dashboard", output = PostJsonText)]
-pub async fn health_dashboard() -> Result<crate::model::dashboard::DashboardView, ApiError> {
-    crate::server::dashboard::view(&state()?)
+pub async fn health_dashboard(
+    // No filter and the first page send nothing at all: absent is the default.
+    #[server(default)] query: crate::model::dashboard_page::DashboardQuery,
+) -> Result<crate::model::dashboard::DashboardView, ApiError> {
+    crate::server::dashboard::view(&state()?, &query)
         .await
         .map_err(to_user)
 }

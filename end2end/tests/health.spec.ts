@@ -151,6 +151,26 @@ test('the Health Dashboard: a provider going down shows in the Resolution center
   await tabs.getByRole('link', { name: 'Connection health' }).click();
   await expect(page).toHaveURL(/\/health\?tab=connections$/);
   const card = page.getByRole('article', { name: 'Dashboard Stores' });
+  // Other tests' connections share this server: the filter finds this one, by company (any
+  // case) and health, a page of 25 at most.
+  const cards = page.getByTestId('connection-card');
+  const filter = page.getByRole('search', { name: 'Filter connections' });
+  await filter.getByLabel('Company').fill('dashboard stores');
+  await filter.getByLabel('Health').selectOption({ label: 'Down' });
+  await filter.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/tab=connections&health=down&company=dashboard(\+|%20)stores/);
+  await expect(page.getByTestId('paging')).toContainText(/Connections 1–1 of 1 matching \(of \d+\)/);
+  await expect(cards).toHaveCount(1);
+  await expect(card.getByTestId('health')).toHaveText('Down');
+  await shot(page, 'dashboard-connections-filtered');
+  await filter.getByLabel('Health').selectOption({ label: 'Up' });
+  await filter.getByRole('button', { name: 'Filter' }).click();
+  await expect(page.getByText('No connection matches the filter.')).toBeVisible();
+  await expect(page.getByTestId('paging')).toHaveText('No connection matches.');
+  await expect(cards).toHaveCount(0);
+  await filter.getByLabel('Health').selectOption({ label: 'Any' });
+  await filter.getByRole('button', { name: 'Filter' }).click();
+  await expect(cards).toHaveCount(1);
   await expect(card.getByTestId('health')).toHaveText('Down');
   await expect(card.getByTestId('heartbeats')).not.toHaveText('0');
   await expect(card.getByTestId('round-trip')).toContainText('p95');
@@ -161,7 +181,10 @@ test('the Health Dashboard: a provider going down shows in the Resolution center
   await expect(card.getByTestId('health')).toHaveText('Up', within);
   await expect(card.getByTestId('card-issues')).toHaveText('0');
 
+  // The filter goes with the tab.
   await tabs.getByRole('link', { name: 'Scan suites' }).click();
+  await expect(page).toHaveURL(/tab=suites&company=dashboard(\+|%20)stores/);
+  await expect(page.getByTestId('suite')).toHaveCount(2);
   const suite = page.locator('[data-testid="suite"][data-suite="connection_health"]').filter({ hasText: 'Dashboard Stores' });
   await expect(suite.getByTestId('schedule')).toContainText('Heartbeat every 2 s');
   const runs = suite.getByTestId('run');
@@ -176,6 +199,12 @@ test('the Health Dashboard: a provider going down shows in the Resolution center
   await tabs.getByRole('link', { name: 'Resolution center' }).click();
   await expect(page.getByTestId('open-issues').locator('tr').filter({ hasText: 'Dashboard Stores' })).toHaveCount(0);
   await shot(page, 'dashboard-resolution-clear');
+
+  // A filter value that is not valid, typed into the address: said, and every connection shown.
+  await page.goto('/health?tab=connections&health=purple');
+  await hydrated(page);
+  await expect(page.getByTestId('filter-error')).toContainText('Health "purple" is not one of down, slow or up.');
+  await expect(page.getByTestId('paging')).toContainText(/Connections 1–\d+ of \d+$/);
 });
 
 test('the Health Dashboard is live: a Rescan in another tab shows on it at once, not at its next timed reading', async ({ browser }) => {

@@ -9,60 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::checks::{check_spec, CheckId, CheckResult, CheckStatus, ScanRunView, Severity, Suite};
 use super::dto::ConnectionView;
-use super::labels::labelled_enum;
-use super::presentation::Tone;
+pub use super::health::Health;
+use super::rollup::{DownStreak, LatestBeat};
 use super::state::{LinkStatus, Onboarding};
-
-/// A connection's health as the dashboard classes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Health {
-    // Worst first: the order cards are grouped in.
-    Down,
-    Slow,
-    Up,
-}
-
-labelled_enum! {
-    Health { as_str, parse, label }
-    Down => "down", "Down";
-    Slow => "slow", "Slow";
-    Up => "up", "Up";
-}
-
-impl Health {
-    pub fn tone(self) -> Tone {
-        match self {
-            Health::Down => Tone::Bad,
-            Health::Slow => Tone::Waiting,
-            Health::Up => Tone::Good,
-        }
-    }
-
-    /// Both directions together: Down if either is, Slow if either is, Up when both are; None
-    /// before onboarding (blank, Not onboarded).
-    pub fn of(outbound: LinkStatus, inbound: LinkStatus) -> Option<Health> {
-        let one = |s: LinkStatus| match s {
-            LinkStatus::Down => Some(Health::Down),
-            LinkStatus::Slow => Some(Health::Slow),
-            LinkStatus::Up => Some(Health::Up),
-            LinkStatus::Blank | LinkStatus::NotOnboarded => None,
-        };
-        Some(one(outbound)?.min(one(inbound)?))
-    }
-}
-
-/// One recorded heartbeat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeartbeatSample {
-    #[serde(with = "crate::model::time")]
-    pub at: DateTime<Utc>,
-    /// The provider's answer's round trip; None when it did not answer.
-    pub outbound_ms: Option<i64>,
-    pub outbound: LinkStatus,
-    pub inbound: LinkStatus,
-}
 
 /// A connection's health now: what its record says, but Slow when the last heartbeat answer is
 /// older than `slow_after` (no answer for that long means the watch itself is behind, as the
@@ -82,19 +31,6 @@ pub fn current_health(
     })
 }
 
-/// The nearest-rank percentile `p` (0–100) of `values`; None when there are none.
-pub fn percentile(values: &[i64], p: u8) -> Option<i64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    let rank = (usize::from(p.min(100)) * sorted.len())
-        .div_ceil(100)
-        .max(1);
-    sorted.get(rank - 1).copied()
-}
-
 /// One hour of the 24-hour chart: how many connections were, at their worst that hour, Up,
 /// Slow or Down (a connection with no heartbeat in the hour is not counted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,8 +43,12 @@ pub struct HourHealth {
     pub down: u32,
 }
 
-/// The last 24 hours up to `now`, oldest hour first, from each connection's heartbeats.
-pub fn hourly_health(now: DateTime<Utc>, connections: &[Vec<HeartbeatSample>]) -> Vec<HourHealth> {
+/// The last 24 hours up to `now`, oldest hour first, from each connection's worst health in
+/// each hour it had a heartbeat (`rollup::HourRollup::worst`).
+pub fn hourly_health(
+    now: DateTime<Utc>,
+    worst: impl IntoIterator<Item = (DateTime<Utc>, Health)>,
+) -> Vec<HourHealth> {
     let this_hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
     let first = this_hour - Duration::hours(23);
     let mut hours: Vec<HourHealth> = (0..24)
@@ -119,26 +59,20 @@ pub fn hourly_health(now: DateTime<Utc>, connections: &[Vec<HeartbeatSample>]) -
             down: 0,
         })
         .collect();
-    for samples in connections {
-        let mut worst: [Option<Health>; 24] = [None; 24];
-        for s in samples {
-            let Ok(i) = usize::try_from((s.at - first).num_hours()) else {
-                continue;
-            };
-            if s.at < first || i >= 24 {
-                continue;
-            }
-            if let Some(h) = Health::of(s.outbound, s.inbound) {
-                worst[i] = Some(worst[i].map_or(h, |w| w.min(h)));
-            }
+    for (at, health) in worst {
+        if at < first {
+            continue;
         }
-        for (hour, w) in hours.iter_mut().zip(worst) {
-            match w {
-                Some(Health::Up) => hour.up += 1,
-                Some(Health::Slow) => hour.slow += 1,
-                Some(Health::Down) => hour.down += 1,
-                None => {}
-            }
+        let Some(hour) = usize::try_from((at - first).num_hours())
+            .ok()
+            .and_then(|i| hours.get_mut(i))
+        else {
+            continue;
+        };
+        match health {
+            Health::Up => hour.up += 1,
+            Health::Slow => hour.slow += 1,
+            Health::Down => hour.down += 1,
         }
     }
     hours
@@ -252,31 +186,31 @@ pub fn open_issues(conn: &ConnectionView, results_newest_first: &[CheckResult]) 
     out
 }
 
-/// One direction's heartbeat issue: its id and words, how a heartbeat saw it, how it is now.
+/// One direction's heartbeat issue: its id and words, its streak, how it is now.
 struct Direction {
     id: &'static str,
     name: &'static str,
-    status: fn(&HeartbeatSample) -> LinkStatus,
+    streak: Option<DownStreak>,
     now: LinkStatus,
     message: &'static str,
 }
 
-/// The issues the heartbeats open: a direction Down now, since the first heartbeat of the
-/// current Down streak, counted per heartbeat (newest first).
-pub fn heartbeat_issues(conn: &ConnectionView, newest_first: &[HeartbeatSample]) -> Vec<OpenIssue> {
+/// The issues the heartbeats open: a direction Down now, since the first heartbeat of its
+/// current Down streak, counted per heartbeat of it.
+pub fn heartbeat_issues(conn: &ConnectionView, latest: &LatestBeat) -> Vec<OpenIssue> {
     let mut out = Vec::new();
     let directions = [
         Direction {
             id: OUTBOUND_DOWN,
             name: "Provider answers the heartbeat",
-            status: |s| s.outbound,
+            streak: latest.outbound_down,
             now: conn.outbound,
             message: "The provider did not answer this instance's heartbeat: Outbound is Down. Check that the provider is up and reachable; the connection's health checks (Run now) say more.",
         },
         Direction {
             id: INBOUND_DOWN,
             name: "Provider's heartbeat call reaches this instance",
-            status: |s| s.inbound,
+            streak: latest.inbound_down,
             now: conn.inbound,
             message: "No heartbeat call from the provider reached this instance: Inbound is Down. Check that the provider can reach this instance's base URL (firewall, proxy).",
         },
@@ -284,19 +218,12 @@ pub fn heartbeat_issues(conn: &ConnectionView, newest_first: &[HeartbeatSample])
     for Direction {
         id,
         name,
-        status,
+        streak,
         now,
         message,
     } in directions
     {
-        if now != LinkStatus::Down {
-            continue;
-        }
-        let streak: Vec<&HeartbeatSample> = newest_first
-            .iter()
-            .take_while(|s| status(s) == LinkStatus::Down)
-            .collect();
-        let (Some(last), Some(first)) = (streak.first(), streak.last()) else {
+        let Some(streak) = streak.filter(|_| now == LinkStatus::Down) else {
             continue;
         };
         out.push(OpenIssue {
@@ -308,9 +235,9 @@ pub fn heartbeat_issues(conn: &ConnectionView, newest_first: &[HeartbeatSample])
             category: category(id).to_string(),
             status: CheckStatus::Failed.label().to_string(),
             message: message.to_string(),
-            first_seen: first.at,
-            last_seen: last.at,
-            times_seen: u32::try_from(streak.len()).unwrap_or(u32::MAX),
+            first_seen: streak.since,
+            last_seen: streak.last,
+            times_seen: u32::try_from(streak.beats).unwrap_or(u32::MAX),
             href: format!("/connections/{}/issues/{id}", conn.id),
         });
     }
@@ -323,11 +250,11 @@ pub fn heartbeat_issues(conn: &ConnectionView, newest_first: &[HeartbeatSample])
 pub fn connection_issues(
     conn: &ConnectionView,
     results_newest_first: &[CheckResult],
-    heartbeats_newest_first: &[HeartbeatSample],
+    latest: &LatestBeat,
 ) -> Vec<OpenIssue> {
     let mut out = open_issues(conn, results_newest_first);
     if conn.onboarding == Onboarding::Complete {
-        out.extend(heartbeat_issues(conn, heartbeats_newest_first));
+        out.extend(heartbeat_issues(conn, latest));
     }
     out
 }
@@ -403,28 +330,46 @@ pub struct DashboardView {
     pub slow: usize,
     pub down: usize,
     pub hours: Vec<HourHealth>,
+    /// Every open issue counted by severity, whatever the filter.
+    pub issue_counts: Vec<SeverityCount>,
+    /// One page of the open issues of the connections the filter matches, most severe first.
     pub issues: Vec<OpenIssue>,
+    pub issue_paging: super::dashboard_page::Paging,
+    /// One page of the connections the filter matches (`dashboard_page`), worst first.
     pub cards: Vec<ConnectionCard>,
+    /// The suites of the connections on that page.
     pub suites: Vec<SuiteView>,
+    /// Where that page stands, and the filter it was read with.
+    pub paging: super::dashboard_page::Paging,
+    pub query: super::dashboard_page::DashboardQuery,
     /// A heartbeat answer older than this makes a connection Slow.
     pub slow_after_secs: i64,
     /// How often an open dashboard reads itself again: the heartbeat interval, within 1–10 s.
     pub refresh_secs: u64,
 }
 
-impl DashboardView {
-    /// Issue counts by severity, most severe first, for the severities that have any.
-    pub fn by_severity(&self) -> Vec<(Severity, usize)> {
-        let mut counts: Vec<(Severity, usize)> = Vec::new();
-        for i in &self.issues {
-            match counts.iter_mut().find(|(s, _)| *s == i.severity) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((i.severity, 1)),
-            }
+/// How many open issues there are of one severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SeverityCount {
+    pub severity: Severity,
+    pub count: usize,
+}
+
+/// Issue counts by severity, most severe first, for the severities that have any.
+pub fn count_by_severity(issues: &[OpenIssue]) -> Vec<SeverityCount> {
+    let mut counts: Vec<SeverityCount> = Vec::new();
+    for i in issues {
+        match counts.iter_mut().find(|c| c.severity == i.severity) {
+            Some(c) => c.count += 1,
+            None => counts.push(SeverityCount {
+                severity: i.severity,
+                count: 1,
+            }),
         }
-        counts.sort_by_key(|(s, _)| *s);
-        counts
     }
+    counts.sort_by_key(|c| c.severity);
+    counts
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
+use leptos_router::{components::Form, hooks::use_query_map};
 
 use crate::{
     api::{act_on_connection, health_dashboard},
@@ -20,7 +20,8 @@ use crate::{
         dashboard::{
             ConnectionCard, DashboardView, Health, HourHealth, OpenIssue, SuiteView, Traffic,
         },
-        Action as Step, ApiError, ConnectionAction, ScanRunView,
+        dashboard_page::{DashboardQuery, Paging, COMPANY_FILTER_MAX},
+        Action as Step, ApiError, ConnectionAction, FieldError, ScanRunView,
     },
 };
 
@@ -67,6 +68,17 @@ impl Tab {
 pub fn Dashboard() -> impl IntoView {
     let query = use_query_map();
     let tab = Memo::new(move |_| Tab::from_query(query.with(|q| q.get("tab"))));
+    // The tabs' filter and page, from the address; a value that is not valid is said, and the
+    // dashboard read without it.
+    let asked = Memo::new(move |_| {
+        query.with(|q| {
+            DashboardQuery::parse(
+                q.get("health").as_deref(),
+                q.get("company").as_deref(),
+                q.get("page").as_deref(),
+            )
+        })
+    });
     let tick = RwSignal::new(0u32);
     let run_now = Action::new(|(id, version): &(i64, i64)| {
         let (id, req) = (
@@ -79,8 +91,14 @@ pub fn Dashboard() -> impl IntoView {
         async move { act_on_connection(id, req).await.map(|_| ()) }
     });
     let data = Resource::new(
-        move || (tick.get(), run_now.version().get()),
-        |_| health_dashboard(),
+        move || {
+            (
+                tick.get(),
+                run_now.version().get(),
+                asked.get().unwrap_or_default(),
+            )
+        },
+        |(_, _, q)| health_dashboard(q),
     );
     // Browser only (effects do not run on the server): after each reading, the next one a
     // heartbeat interval later.
@@ -122,19 +140,31 @@ pub fn Dashboard() -> impl IntoView {
             <h1>"Health Dashboard"</h1>
             <LinkNotice link/>
             <nav class="tabs" aria-label="Dashboard tabs">
+                // The filter goes with the tabs (both connection tabs use it), the page does not.
                 {Tab::ALL.into_iter().map(|t| view! {
-                    <a href=format!("/health?tab={}", t.key()) data-tab=t.key()
+                    <a href=move || asked.get().unwrap_or_default().href(t.key(), 1) data-tab=t.key()
                         aria-current=move || (tab.get() == t).then_some("page")>{t.label()}</a>
                 }).collect_view()}
             </nav>
             {move || run_now.value().get().and_then(Result::err).map(|error| view! { <ErrorBanner error/> })}
+            {move || asked.get().err().map(|e: FieldError| view! {
+                <p class="banner error" role="alert" data-testid="filter-error">{e.message}" Showing every connection instead."</p>
+            })}
+            // Outside the readings: what is being typed stays while the dashboard reads itself again.
+            {move || view! { <Filter tab=tab.get() q=asked.get().unwrap_or_default()/> }}
             <Transition fallback=|| view! { <p class="muted">"Loading the dashboard…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
                         Ok(d) => match tab.get() {
                             Tab::Resolution => view! { <Resolution d/> }.into_any(),
-                            Tab::Connections => view! { <Cards d/> }.into_any(),
-                            Tab::Suites => view! { <Suites d run_now/> }.into_any(),
+                            Tab::Connections => view! {
+                                <Pager tab=Tab::Connections noun="Connections" paging=d.paging q=d.query.clone()/>
+                                <Cards d/>
+                            }.into_any(),
+                            Tab::Suites => view! {
+                                <Pager tab=Tab::Suites noun="Connections" paging=d.paging q=d.query.clone()/>
+                                <Suites d run_now/>
+                            }.into_any(),
                         },
                         Err(e) => view! { <ErrorBanner error=e/> }.into_any(),
                     }
@@ -153,10 +183,11 @@ fn health_pill(h: Option<Health>) -> impl IntoView {
 
 #[component]
 fn Resolution(d: DashboardView) -> impl IntoView {
+    let open: usize = d.issue_counts.iter().map(|c| c.count).sum();
     let counts = d
-        .by_severity()
-        .into_iter()
-        .map(|(s, n)| format!("{n} {}", s.label().to_lowercase()))
+        .issue_counts
+        .iter()
+        .map(|c| format!("{} {}", c.count, c.severity.label().to_lowercase()))
         .collect::<Vec<_>>()
         .join(" · ");
     let issues = d.issues.clone();
@@ -173,12 +204,17 @@ fn Resolution(d: DashboardView) -> impl IntoView {
             <h2 id="chart-title">"Up / Slow / Down, last 24 hours"</h2>
             <Chart hours=d.hours.clone()/>
             <h2>"Open issues"</h2>
-            {if issues.is_empty() {
+            {if open == 0 {
                 view! { <div class="banner ok" role="status" data-testid="no-issues">"No open issues."</div> }.into_any()
             } else {
                 view! {
-                    <p class="muted" data-testid="issue-counts">{format!("{} open: {counts}", issues.len())}</p>
-                    <IssueTable issues/>
+                    <p class="muted" data-testid="issue-counts">{format!("{open} open: {counts}")}</p>
+                    <Pager tab=Tab::Resolution noun="Issues" paging=d.issue_paging q=d.query.clone()/>
+                    {if issues.is_empty() {
+                        view! { <p class="muted">"No open issue of the connections the filter matches."</p> }.into_any()
+                    } else {
+                        view! { <IssueTable issues/> }.into_any()
+                    }}
                 }.into_any()
             }}
         </div>
@@ -254,10 +290,83 @@ fn traffic(t: &Traffic) -> String {
     }
 }
 
+fn nothing_shown(d: &DashboardView) -> &'static str {
+    if d.paging.total == 0 {
+        "No connections yet."
+    } else {
+        "No connection matches the filter."
+    }
+}
+
+/// The tab's filter (health, company), a GET form: its address is the filter, so it can be
+/// shared and the browser's back button undoes it.
+#[component]
+fn Filter(tab: Tab, q: DashboardQuery) -> impl IntoView {
+    let company = q.company.clone().unwrap_or_default();
+    let option = move |value: &'static str, label: &'static str| {
+        let selected = q.health.map(Health::as_str).unwrap_or("") == value;
+        view! { <option value=value selected=selected>{label}</option> }
+    };
+    view! {
+        <Form method="GET" action="/health">
+            <div class="filter" role="search" aria-label="Filter connections">
+                <input type="hidden" name="tab" value=tab.key()/>
+                <label>"Health "
+                    <select name="health" data-testid="filter-health">
+                        {option("", "Any")}{option("down", "Down")}{option("slow", "Slow")}{option("up", "Up")}
+                    </select>
+                </label>
+                <label>"Company "
+                    <input type="search" name="company" data-testid="filter-company" value=company maxlength=COMPANY_FILTER_MAX/>
+                </label>
+                <button type="submit" class="secondary" data-action="filter">"Filter"</button>
+            </div>
+        </Form>
+    }
+}
+
+/// Where this page of `noun` stands, with the way to the pages before and after it.
+#[component]
+fn Pager(tab: Tab, noun: &'static str, paging: Paging, q: DashboardQuery) -> impl IntoView {
+    let filtered = paging.matching != paging.total;
+    let shown = if paging.matching == 0 {
+        format!("No {} matches.", singular(noun))
+    } else {
+        format!(
+            "{noun} {}–{} of {}{}",
+            paging.first,
+            paging.last,
+            paging.matching,
+            if filtered {
+                format!(" matching (of {})", paging.total)
+            } else {
+                String::new()
+            }
+        )
+    };
+    let before = (paging.page > 1).then(|| {
+        view! { <a href=q.href(tab.key(), paging.page - 1) rel="prev" data-action="page-before">"Previous page"</a> }
+    });
+    let after = (paging.page < paging.pages).then(|| {
+        view! { <a href=q.href(tab.key(), paging.page + 1) rel="next" data-action="page-after">"Next page"</a> }
+    });
+    view! {
+        <nav class="pager" aria-label=format!("Pages of {}", noun.to_lowercase())>
+            <span data-testid="paging" aria-live="polite">{shown}</span>
+            {(paging.pages > 1).then(|| view! { <span class="muted">{format!(" · page {} of {}", paging.page, paging.pages)}</span> })}
+            " "{before}" "{after}
+        </nav>
+    }
+}
+
+fn singular(noun: &str) -> String {
+    noun.trim_end_matches('s').to_lowercase()
+}
+
 #[component]
 fn Cards(d: DashboardView) -> impl IntoView {
     if d.cards.is_empty() {
-        return view! { <p class="muted">"No connections yet."</p> }.into_any();
+        return view! { <p class="muted">{nothing_shown(&d)}</p> }.into_any();
     }
     let slow_after = d.slow_after_secs / 60;
     view! {
@@ -301,7 +410,7 @@ fn Card(c: ConnectionCard) -> impl IntoView {
 #[component]
 fn Suites(d: DashboardView, run_now: Action<(i64, i64), Result<(), ApiError>>) -> impl IntoView {
     if d.suites.is_empty() {
-        return view! { <p class="muted">"No connections yet."</p> }.into_any();
+        return view! { <p class="muted">{nothing_shown(&d)}</p> }.into_any();
     }
     view! {
         <div data-tab-panel="suites">

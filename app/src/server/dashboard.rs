@@ -1,91 +1,27 @@
 //! The health dashboard across connections (rules: `model::dashboard`): read from the checks'
-//! results, the heartbeat history and the message counts (`traffic`), a few queries for all
-//! connections together (`scan::across`), however many there are.
+//! results, the heartbeats' hourly roll-ups and latest (`heartbeat_history`) and the message
+//! counts (`traffic`), a few queries for all connections together (`scan::across`), however
+//! many there are and however many heartbeats they had.
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sqlx::Row;
 
-use super::{clock, connections, error::ServiceError, scan, traffic, AppState};
+use super::{clock, connections, error::ServiceError, heartbeat_history, scan, traffic, AppState};
 use crate::model::{
     dashboard::{
-        connection_issues, current_health, dashboard_score, hourly_health, percentile, schedule,
-        sort_issues, ConnectionCard, DashboardView, Health, HeartbeatSample, SuiteView, Traffic,
+        connection_issues, count_by_severity, current_health, dashboard_score, hourly_health,
+        schedule, sort_issues, ConnectionCard, DashboardView, Health, HourHealth, OpenIssue,
+        SuiteView, Traffic,
     },
-    health_score, CheckId, ConnectionView, LinkStatus, ScanRunView, Suite,
+    dashboard_page::{page_of, DashboardQuery},
+    health_score,
+    rollup::HourRollup,
+    CheckId, ConnectionView, ScanRunView, Suite,
 };
 
 /// How many of a connection's latest check results are read to count repeated findings.
 pub const RESULTS_READ: i64 = 300;
-
-fn link(raw: &str) -> LinkStatus {
-    LinkStatus::from_db(raw).unwrap_or(LinkStatus::Blank)
-}
-
-/// One connection's heartbeats since `since`, newest first.
-pub async fn connection_heartbeats(
-    state: &AppState,
-    connection_id: i64,
-    since: DateTime<Utc>,
-) -> Result<Vec<HeartbeatSample>, ServiceError> {
-    let rows = sqlx::query(
-        "SELECT at, outbound_ms, outbound, inbound FROM heartbeats \
-         WHERE connection_id = $1 AND at >= $2 ORDER BY at DESC",
-    )
-    .bind(connection_id)
-    .bind(clock::to_db(since))
-    .fetch_all(&state.db.pool)
-    .await?;
-    rows.iter().map(sample).collect()
-}
-
-fn sample(r: &sqlx::any::AnyRow) -> Result<HeartbeatSample, ServiceError> {
-    Ok(HeartbeatSample {
-        at: clock::from_db(&r.try_get::<String, _>("at")?)?,
-        outbound_ms: r.try_get("outbound_ms")?,
-        outbound: link(&r.try_get::<String, _>("outbound")?),
-        inbound: link(&r.try_get::<String, _>("inbound")?),
-    })
-}
-
-/// Every connection's heartbeats since `since`, newest first.
-async fn heartbeats(
-    state: &AppState,
-    since: DateTime<Utc>,
-) -> Result<HashMap<i64, Vec<HeartbeatSample>>, ServiceError> {
-    let rows = sqlx::query(
-        "SELECT connection_id, at, outbound_ms, outbound, inbound FROM heartbeats \
-         WHERE at >= $1 ORDER BY at DESC",
-    )
-    .bind(clock::to_db(since))
-    .fetch_all(&state.db.pool)
-    .await?;
-    let mut out: HashMap<i64, Vec<HeartbeatSample>> = HashMap::new();
-    for r in &rows {
-        out.entry(r.try_get("connection_id")?)
-            .or_default()
-            .push(sample(r)?);
-    }
-    Ok(out)
-}
-
-/// Each connection's last answered heartbeat, however old (within the history kept).
-async fn last_answers(state: &AppState) -> Result<HashMap<i64, DateTime<Utc>>, ServiceError> {
-    let rows = sqlx::query(
-        "SELECT connection_id, MAX(at) AS at FROM heartbeats WHERE outbound_ms IS NOT NULL \
-         GROUP BY connection_id",
-    )
-    .fetch_all(&state.db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("connection_id")?,
-                clock::from_db(&r.try_get::<String, _>("at")?)?,
-            ))
-        })
-        .collect()
-}
 
 /// Messages each way per connection in the hours from `since`.
 async fn traffic_since(
@@ -155,9 +91,19 @@ fn suites(state: &AppState, conn: &ConnectionView, runs: &[ScanRunView]) -> Vec<
         .collect()
 }
 
-/// The whole dashboard, now.
+/// Every live connection's card and open issues, worst first, with the runs of each and the
+/// 24-hour chart: what the dashboard's pages and the digest are cut from.
+pub struct Whole {
+    pub cards: Vec<ConnectionCard>,
+    pub issues: Vec<OpenIssue>,
+    pub hours: Vec<HourHealth>,
+    runs: HashMap<i64, Vec<ScanRunView>>,
+    slow_after: Duration,
+}
+
+/// Reads the whole dashboard now: a few queries for every connection together.
 #[tracing::instrument(skip(state))]
-pub async fn view(state: &AppState) -> Result<DashboardView, ServiceError> {
+pub async fn whole(state: &AppState) -> Result<Whole, ServiceError> {
     let now = clock::now();
     let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
     let day_ago = hour - Duration::hours(23);
@@ -167,37 +113,37 @@ pub async fn view(state: &AppState) -> Result<DashboardView, ServiceError> {
         .into_iter()
         .filter(|c| c.state.is_live())
         .collect();
-    let mut beats = heartbeats(state, day_ago).await?;
-    let answers = last_answers(state).await?;
+    let live: std::collections::HashSet<i64> = list.iter().map(|c| c.id).collect();
+    let mut days = heartbeat_history::summed_since(&state.db, day_ago).await?;
+    let worst_hours = heartbeat_history::worst_by_hour(&state.db, day_ago).await?;
+    let mut latest_beats = heartbeat_history::latest_all(&state.db).await?;
     let traffic = traffic_since(state, day_ago).await?;
     let mut latest = scan::across::latest(state).await?;
     let mut recent = scan::across::recent_results(state, RESULTS_READ).await?;
-    let mut runs = scan::across::runs(state, scan::RUNS_SHOWN).await?;
+    let runs = scan::across::runs(state, scan::RUNS_SHOWN).await?;
     let mut cards = Vec::with_capacity(list.len());
     let mut issues = Vec::new();
-    let mut all_suites = Vec::new();
-    let mut samples_per_connection = Vec::with_capacity(list.len());
     for conn in list {
         let checks = latest.remove(&conn.id).unwrap_or_default();
         let results = recent.remove(&conn.id).unwrap_or_default();
-        let conn_runs = runs.remove(&conn.id).unwrap_or_default();
-        let samples = beats.remove(&conn.id).unwrap_or_default();
-        let mine = connection_issues(&conn, &results, &samples);
-        let round_trips: Vec<i64> = samples.iter().filter_map(|s| s.outbound_ms).collect();
+        let latest = latest_beats.remove(&conn.id).unwrap_or_default();
+        let mine = connection_issues(&conn, &results, &latest);
+        let day = days
+            .remove(&conn.id)
+            .unwrap_or_else(|| HourRollup::empty(day_ago));
         let way = |d: traffic::Direction| {
             traffic
                 .get(&(conn.id, d.as_str().to_string()))
                 .cloned()
                 .unwrap_or_default()
         };
-        all_suites.extend(suites(state, &conn, &conn_runs));
         cards.push(ConnectionCard {
-            health: current_health(&conn, answers.get(&conn.id).copied(), now, slow_after),
-            last_heartbeat: samples.first().map(|s| s.at),
-            round_trip_ms: samples.first().and_then(|s| s.outbound_ms),
-            p50_ms: percentile(&round_trips, 50),
-            p95_ms: percentile(&round_trips, 95),
-            heartbeats_24h: samples.len() as i64,
+            health: current_health(&conn, latest.answered_at, now, slow_after),
+            last_heartbeat: latest.at,
+            round_trip_ms: latest.round_trip_ms,
+            p50_ms: day.percentile(50),
+            p95_ms: day.percentile(95),
+            heartbeats_24h: day.beats,
             outbound: way(traffic::Direction::Outbound),
             inbound: way(traffic::Direction::Inbound),
             open_issues: mine.len(),
@@ -205,7 +151,6 @@ pub async fn view(state: &AppState) -> Result<DashboardView, ServiceError> {
             connection: conn,
         });
         issues.extend(mine);
-        samples_per_connection.push(samples);
     }
     sort_issues(&mut issues);
     // Worst first, then by company.
@@ -216,16 +161,80 @@ pub async fn view(state: &AppState) -> Result<DashboardView, ServiceError> {
             &b.connection.company,
         ))
     });
-    let count = |h: Health| cards.iter().filter(|c| c.health == Some(h)).count();
-    Ok(DashboardView {
-        score: dashboard_score(&cards),
-        up: count(Health::Up),
-        slow: count(Health::Slow),
-        down: count(Health::Down),
-        hours: hourly_health(now, &samples_per_connection),
-        issues,
+    Ok(Whole {
         cards,
-        suites: all_suites,
+        issues,
+        // The live connections' hours (an off-boarded one's past is not on the chart).
+        hours: hourly_health(
+            now,
+            worst_hours
+                .into_iter()
+                .filter(|(id, _, _)| live.contains(id))
+                .map(|(_, hour, health)| (hour, health)),
+        ),
+        runs,
+        slow_after,
+    })
+}
+
+/// The dashboard now: the Resolution center's score, counts and chart over every connection;
+/// the open issues, cards and suites of the connections `query` matches, a page of each.
+#[tracing::instrument(skip(state))]
+pub async fn view(state: &AppState, query: &DashboardQuery) -> Result<DashboardView, ServiceError> {
+    query.validate()?;
+    let Whole {
+        cards,
+        issues,
+        hours,
+        mut runs,
+        slow_after,
+    } = whole(state).await?;
+    let count = |h: Health| cards.iter().filter(|c| c.health == Some(h)).count();
+    let (score, up, slow, down) = (
+        dashboard_score(&cards),
+        count(Health::Up),
+        count(Health::Slow),
+        count(Health::Down),
+    );
+    let issue_counts = count_by_severity(&issues);
+    // An issue matches when its connection does.
+    let matching_ids: std::collections::HashSet<i64> = cards
+        .iter()
+        .filter(|c| query.matches(&c.connection.company, c.health))
+        .map(|c| c.connection.id)
+        .collect();
+    let total_issues = issues.len();
+    let matching_issues: Vec<OpenIssue> = issues
+        .into_iter()
+        .filter(|i| matching_ids.contains(&i.connection_id))
+        .collect();
+    let (issues, issue_paging) = page_of(matching_issues, query.page, total_issues);
+    let total = cards.len();
+    let matching: Vec<ConnectionCard> = cards
+        .into_iter()
+        .filter(|c| matching_ids.contains(&c.connection.id))
+        .collect();
+    let (cards, paging) = page_of(matching, query.page, total);
+    let suites = cards
+        .iter()
+        .flat_map(|c| {
+            let conn_runs = runs.remove(&c.connection.id).unwrap_or_default();
+            suites(state, &c.connection, &conn_runs)
+        })
+        .collect();
+    Ok(DashboardView {
+        score,
+        up,
+        slow,
+        down,
+        hours,
+        issues,
+        issue_counts,
+        issue_paging,
+        cards,
+        suites,
+        paging,
+        query: query.clone(),
         slow_after_secs: slow_after.num_seconds(),
         refresh_secs: state.settings.health_interval.as_secs().clamp(1, 10),
     })

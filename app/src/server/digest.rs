@@ -56,7 +56,7 @@ pub async fn run_due(state: &AppState) -> Result<usize, ServiceError> {
         return Ok(0);
     }
     let now = clock::now();
-    let view = dashboard::view(state).await?;
+    let view = dashboard::whole(state).await?;
     let mut work = BTreeMap::new();
     let mut open: Vec<(OpenIssue, Vec<String>)> = Vec::new();
     for i in view.issues {

@@ -13,7 +13,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use sqlx::Row;
 
-use super::{accounts, clock, connections, error::ServiceError, metrics, outbox, verify, AppState};
+use super::{
+    accounts, clock, connections, error::ServiceError, heartbeat_history, metrics, outbox, verify,
+    AppState,
+};
 use crate::model::{
     heartbeat::{after_heartbeat, alert, change_reason, link_statuses, Alert, Beat},
     Action, Actor, ConnectionView,
@@ -138,8 +141,7 @@ async fn beat(state: &AppState, id: i64) -> Result<(), ServiceError> {
         Ok(answer) if answer.rotate => super::rotate::on_provider_request(state, id),
         Ok(_) => {}
     }
-    record_last(state, id, found).await?;
-    super::traffic::heartbeat(&state.db, id, found, (outbound, inbound)).await?;
+    heartbeat_history::record(&state.db, id, found, (outbound, inbound)).await?;
     record(state, id, found, None).await
 }
 
@@ -153,9 +155,8 @@ pub async fn after_scan(
     failing: &[&str],
 ) -> Result<(), ServiceError> {
     if let Some(beat) = heartbeat {
-        record_last(state, id, beat).await?;
-        let statuses = crate::model::heartbeat::link_statuses(beat, state.settings.slow_ms);
-        super::traffic::heartbeat(&state.db, id, beat, statuses).await?;
+        let statuses = link_statuses(beat, state.settings.slow_ms);
+        heartbeat_history::record(&state.db, id, beat, statuses).await?;
     }
     let source = match failing {
         [] => "Connection health scan".to_string(),
@@ -165,23 +166,6 @@ pub async fn after_scan(
         ),
     };
     record(state, id, found, Some(&source)).await
-}
-
-/// When the last heartbeat ran and its round trip (for the health dashboard).
-async fn record_last(state: &AppState, id: i64, found: Beat) -> Result<(), ServiceError> {
-    sqlx::query(
-        "UPDATE connections SET heartbeat_at = $1, heartbeat_round_trip_ms = $2 WHERE id = $3",
-    )
-    .bind(clock::to_db(clock::now()))
-    .bind(
-        found
-            .outbound_ms
-            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
-    )
-    .bind(id)
-    .execute(&state.db.pool)
-    .await?;
-    Ok(())
 }
 
 /// Writes the statuses `found` implies, if they differ from the record's; retries when a

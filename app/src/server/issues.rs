@@ -333,9 +333,8 @@ pub async fn detail(
     let conn = connections::get(&state.db, connection_id).await?;
     let results =
         scan::recent_results(state, connection_id, super::dashboard::RESULTS_READ).await?;
-    let since = clock::now() - chrono::Duration::hours(24);
-    let beats = super::dashboard::connection_heartbeats(state, connection_id, since).await?;
-    let open = connection_issues(&conn, &results, &beats)
+    let latest = super::heartbeat_history::latest_of(&state.db, connection_id).await?;
+    let open = connection_issues(&conn, &results, &latest)
         .into_iter()
         .find(|i| i.check_id == issue);
     let (name, severity, resolution, article) = match check_spec(issue) {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod guided;
 pub mod heartbeat;
+pub mod heartbeat_history;
 pub mod html;
 pub mod hub;
 pub mod invitations;

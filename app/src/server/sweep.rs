@@ -57,7 +57,8 @@ pub async fn once(state: &AppState) -> Result<usize, ServiceError> {
         tracing::warn!(error = %e, "the issues digest failed; it is tried again next period");
     }
     // The health dashboard's history beyond what it keeps.
-    let pruned = super::traffic::prune(&state.db).await?;
+    let pruned = super::traffic::prune(&state.db).await?
+        + super::heartbeat_history::prune(&state.db).await?;
     if pruned > 0 {
         tracing::info!(pruned, "old heartbeats and message counts pruned");
     }

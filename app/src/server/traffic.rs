@@ -1,11 +1,10 @@
-//! The health dashboard's history: each heartbeat as it was measured, and the messages each way
-//! counted per hour (outbound: the heartbeats, verifications and migration pages this instance
-//! sends; inbound: every signed call from the provider this instance accepted). Kept for
-//! `KEPT_DAYS`; the sweep prunes older rows.
+//! The health dashboard's message counts: the messages each way counted per hour (outbound: the
+//! heartbeats, verifications and migration pages this instance sends; inbound: every signed call
+//! from the provider this instance accepted). Kept for `KEPT_DAYS` (the heartbeats' roll-ups
+//! too: `heartbeat_history`); the sweep prunes older rows.
 use chrono::{DurationRound, Utc};
 
 use super::{clock, error::ServiceError, Db};
-use crate::model::{heartbeat::Beat, LinkStatus};
 
 pub const KEPT_DAYS: i64 = 7;
 
@@ -46,38 +45,13 @@ pub async fn count(db: &Db, connection_id: i64, direction: Direction) {
     }
 }
 
-/// Records a heartbeat with the statuses it implied.
-pub async fn heartbeat(
-    db: &Db,
-    connection_id: i64,
-    beat: Beat,
-    (outbound, inbound): (LinkStatus, LinkStatus),
-) -> Result<(), ServiceError> {
-    sqlx::query(
-        "INSERT INTO heartbeats (connection_id, at, outbound_ms, outbound, inbound) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(connection_id)
-    .bind(clock::to_db(clock::now()))
-    .bind(beat.outbound_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)))
-    .bind(outbound.as_db())
-    .bind(inbound.as_db())
-    .execute(&db.pool)
-    .await?;
-    Ok(())
-}
-
-/// Drops history older than `KEPT_DAYS`; returns how many rows went.
+/// Drops message counts older than `KEPT_DAYS`; returns how many rows went.
 pub async fn prune(db: &Db) -> Result<u64, ServiceError> {
     let before = clock::to_db(Utc::now() - chrono::Duration::days(KEPT_DAYS));
-    let beats = sqlx::query("DELETE FROM heartbeats WHERE at < $1")
-        .bind(&before)
-        .execute(&db.pool)
-        .await?
-        .rows_affected();
     let traffic = sqlx::query("DELETE FROM link_traffic WHERE hour < $1")
         .bind(&before)
         .execute(&db.pool)
         .await?
         .rows_affected();
-    Ok(beats + traffic)
+    Ok(traffic)
 }

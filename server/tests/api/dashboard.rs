@@ -13,11 +13,6 @@ use crate::{
     onboarding::onboarded,
 };
 
-fn quick(config: &mut server::config::Config) {
-    config.settings.health_interval = Duration::from_secs(1);
-    config.settings.slow_ms = 1000;
-}
-
 async fn dashboard(app: &TestApp) -> Value {
     let r = app.get("/api/health-dashboard").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -112,6 +107,17 @@ async fn watched_connection(app: TestApp) {
             .count()
     });
     assert_eq!(rows, Some(1), "one row however often it is seen");
+    // Filtered to other companies, the issue is not on the list; the counts still hold it.
+    let other = app
+        .get("/api/health-dashboard?company=no%20such%20company")
+        .await;
+    assert_eq!(other.status, 200, "{:?}", other.body);
+    assert!(other.body["issues"].as_array().is_some_and(Vec::is_empty));
+    assert_eq!(other.body["issue_counts"], d["issue_counts"]);
+    assert!(
+        d["issue_counts"][0]["count"].as_i64().unwrap_or(0) >= 1,
+        "{d}"
+    );
     assert_eq!(card(&d, id)["health"], "down");
     assert_eq!(d["hours"][23]["down"], 1, "{}", d["hours"][23]);
     assert!(d["score"].as_i64().unwrap_or(100) < score_up, "{d}");
@@ -127,7 +133,7 @@ async fn watched_connection(app: TestApp) {
 
 both_backends_with!(
     a_watched_connection_on_the_dashboard,
-    quick,
+    crate::helpers::heartbeat_every_second,
     watched_connection
 );
 
@@ -209,11 +215,15 @@ async fn repeated_findings(app: TestApp) {
     assert!(issue(&d, id, "credentials").is_null(), "{d}");
 }
 
-both_backends_with!(a_repeated_finding_is_one_issue, quick, repeated_findings);
+both_backends_with!(
+    a_repeated_finding_is_one_issue,
+    crate::helpers::heartbeat_every_second,
+    repeated_findings
+);
 
 both_backends_with!(
     the_dashboard_needs_a_session,
-    quick,
+    crate::helpers::heartbeat_every_second,
     |app: TestApp| async move {
         let anonymous = reqwest::Client::new();
         let r = anonymous
@@ -285,6 +295,158 @@ async fn changes_are_live(app: TestApp) {
 
 both_backends_with!(
     the_dashboards_stream_tells_every_change,
-    quick,
+    crate::helpers::heartbeat_every_second,
     changes_are_live
+);
+
+/// `n` connections from registration links, companies "Paged 01" …, each at its own simulator
+/// instance (one connection per provider URL).
+async fn many_connections(app: &TestApp, n: usize) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for i in 1..=n {
+        let company = format!("Paged {i:02}");
+        let r = app
+            .post(
+                "/api/invitations",
+                json!({
+                    "email": format!("contact{i}@example.com"),
+                    "company": company,
+                    "provider_url": app.sim.instance_url(&format!("{}-{i}", app.instance)),
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let token = r.body["link"]
+            .as_str()
+            .and_then(|l| l.split_once("token="))
+            .map(|(_, t)| t.to_string())
+            .expect("a link with a token");
+        let r = app
+            .post(
+                "/api/connections",
+                json!({ "company": company, "registration_token": token }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        ids.push(r.body["id"].as_i64().expect("id"));
+    }
+    // Settled (each one's scan done), so the readings below compare like with like.
+    for &id in &ids {
+        app.wait_for_state(id, "validated").await;
+    }
+    ids
+}
+
+async fn pages_and_filters(app: TestApp) {
+    let page_size = app::model::dashboard_page::PAGE_SIZE;
+    let ids = many_connections(&app, page_size + 5).await;
+    let total = ids.len() as i64;
+
+    // The first page: page_size cards, their suites only; the summary counts everyone.
+    let d = dashboard(&app).await;
+    let cards = d["cards"].as_array().expect("cards");
+    assert_eq!(cards.len(), page_size);
+    let on_page: Vec<i64> = cards
+        .iter()
+        .filter_map(|c| c["connection"]["id"].as_i64())
+        .collect();
+    let suites = d["suites"].as_array().expect("suites");
+    assert_eq!(suites.len(), 2 * page_size, "two suites a connection");
+    assert!(suites
+        .iter()
+        .all(|s| on_page.contains(&s["connection_id"].as_i64().unwrap_or(-1))));
+    assert_eq!(d["paging"]["total"], total);
+    assert_eq!(d["paging"]["matching"], total);
+    assert_eq!(
+        (d["paging"]["page"].as_i64(), d["paging"]["pages"].as_i64()),
+        (Some(1), Some(2))
+    );
+
+    // The second page: the rest, none of the first's.
+    let r = app.get("/api/health-dashboard?page=2").await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let second: Vec<i64> = r.body["cards"]
+        .as_array()
+        .expect("cards")
+        .iter()
+        .filter_map(|c| c["connection"]["id"].as_i64())
+        .collect();
+    assert_eq!(second.len(), 5);
+    assert!(second.iter().all(|id| !on_page.contains(id)));
+    assert_eq!(r.body["paging"]["first"], page_size as i64 + 1);
+    assert_eq!(r.body["paging"]["last"], total);
+    // Past the last page: the last page.
+    let r = app.get("/api/health-dashboard?page=99").await;
+    assert_eq!(r.body["paging"]["page"], 2, "{:?}", r.body["paging"]);
+
+    // By company, any case; by health (none is onboarded, so none is Down).
+    let r = app.get("/api/health-dashboard?company=paged%2007").await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let cards = r.body["cards"].as_array().expect("cards");
+    assert_eq!(cards.len(), 1, "{cards:?}");
+    assert_eq!(cards[0]["connection"]["company"], "Paged 07");
+    assert_eq!(r.body["paging"]["matching"], 1);
+    assert_eq!(r.body["paging"]["total"], total);
+    assert_eq!(r.body["query"]["company"], "paged 07");
+    let r = app
+        .get("/api/health-dashboard?health=down&company=Paged")
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["paging"]["matching"], 0);
+    assert!(r.body["cards"].as_array().is_some_and(Vec::is_empty));
+    assert!(r.body["suites"].as_array().is_some_and(Vec::is_empty));
+    // The Resolution center's score, counts and chart are every connection's, whatever the
+    // filter; its issues those of the connections it matches.
+    for summed in ["hours", "score", "issue_counts", "up", "down"] {
+        assert_eq!(r.body[summed], d[summed], "{summed}");
+    }
+    assert_eq!(r.body["issue_paging"]["matching"], 0);
+
+    // Values that are not valid: 422 like every field the API refuses, saying which and why.
+    let long = "x".repeat(app::model::dashboard_page::COMPANY_FILTER_MAX + 1);
+    for (query, field) in [
+        ("health=purple".to_string(), "health"),
+        ("page=0".to_string(), "page"),
+        ("page=-3".to_string(), "page"),
+        ("page=lots".to_string(), "page"),
+        (format!("company={long}"), "company"),
+    ] {
+        let r = app.get(&format!("/api/health-dashboard?{query}")).await;
+        assert_eq!(r.status, 422, "{query}: {:?}", r.body);
+        assert_eq!(r.body["field"], field, "{query}: {:?}", r.body);
+        assert!(
+            r.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{:?}",
+            r.body
+        );
+    }
+    // The page's own call (the server function): no filter sends nothing at all, and is read as
+    // no filter; a bad value is checked the same way.
+    let r = app
+        .client
+        .post(format!("{}/fn/health_dashboard", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .expect("server function");
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
+    let r = app
+        .client
+        .post(format!("{}/fn/health_dashboard", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("query[page]=0")
+        .send()
+        .await
+        .expect("server function");
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap_or_default();
+    assert!((400..500).contains(&status), "{status} {body}");
+    assert!(body.contains("page must be a whole number"), "{body}");
+}
+
+both_backends_with!(
+    the_dashboard_pages_and_filters,
+    crate::helpers::heartbeat_every_second,
+    pages_and_filters
 );

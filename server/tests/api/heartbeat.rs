@@ -14,13 +14,6 @@ use crate::{
 use app::server::key_source::KeySource;
 use app::server::sealed::SecretKey;
 
-/// A heartbeat every second; a round trip above 1 s is Slow (a loopback echo takes a few ms,
-/// a loaded machine's well under a second).
-fn quick(config: &mut server::config::Config) {
-    config.settings.health_interval = Duration::from_secs(1);
-    config.settings.slow_ms = 1000;
-}
-
 async fn links(app: &TestApp, id: i64) -> (String, String) {
     let c = app.get(&format!("/api/connections/{id}")).await.body;
     (
@@ -124,13 +117,21 @@ async fn echoes(app: &TestApp) -> u64 {
 async fn once_per_interval_over_two_replicas(backend: Backend) {
     let restart = fresh(backend, None).await;
     let key = SecretKey::generate();
-    let a = start_with(&restart, KeySource::key(key.clone()), quick)
-        .await
-        .expect("A");
+    let a = start_with(
+        &restart,
+        KeySource::key(key.clone()),
+        crate::helpers::heartbeat_every_second,
+    )
+    .await
+    .expect("A");
     let id = onboarded(&a).await;
-    let b = start_with(&restart, KeySource::key(key.clone()), quick)
-        .await
-        .expect("B");
+    let b = start_with(
+        &restart,
+        KeySource::key(key.clone()),
+        crate::helpers::heartbeat_every_second,
+    )
+    .await
+    .expect("B");
     // Wait for the first heartbeat (one interval after onboarding), then count over a window.
     eventually("the first heartbeat", async || echoes(&a).await > 0).await;
     let start = echoes(&a).await;
@@ -148,13 +149,21 @@ async fn once_per_interval_over_two_replicas(backend: Backend) {
     drop(b);
 }
 
-both_backends_with!(provider_down_then_back, quick, provider_down_then_back);
+both_backends_with!(
+    provider_down_then_back,
+    crate::helpers::heartbeat_every_second,
+    provider_down_then_back
+);
 
-both_backends_with!(late_answers_are_slow, quick, late_answers_are_slow);
+both_backends_with!(
+    late_answers_are_slow,
+    crate::helpers::heartbeat_every_second,
+    late_answers_are_slow
+);
 
 both_backends_with!(
     blocked_way_back_is_inbound_down_only,
-    quick,
+    crate::helpers::heartbeat_every_second,
     blocked_way_back_is_inbound_down_only
 );
 

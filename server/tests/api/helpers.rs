@@ -28,6 +28,13 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// A heartbeat every second; a round trip above 1 s is Slow (a loopback echo takes a few ms,
+/// a loaded machine's well under a second).
+pub fn heartbeat_every_second(config: &mut Config) {
+    config.settings.health_interval = std::time::Duration::from_secs(1);
+    config.settings.slow_ms = 1000;
+}
+
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 /// Every test app serves `/metrics` to this token (IMPACT_METRICS_TOKEN).

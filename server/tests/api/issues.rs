@@ -11,11 +11,6 @@ use crate::{
     onboarding::onboarded,
 };
 
-fn quick(config: &mut server::config::Config) {
-    config.settings.health_interval = Duration::from_secs(1);
-    config.settings.slow_ms = 1000;
-}
-
 /// Waits until the connection's record satisfies `ok`.
 async fn until_record(app: &TestApp, id: i64, ok: impl Fn(&Value) -> bool) {
     eventually("the record to change", async || {
@@ -245,10 +240,14 @@ async fn workflow(app: TestApp) {
     assert!(r.body["muted_until"].is_null(), "{:?}", r.body);
 }
 
-both_backends_with!(the_issue_workflow, quick, workflow);
+both_backends_with!(
+    the_issue_workflow,
+    crate::helpers::heartbeat_every_second,
+    workflow
+);
 
 fn digest_every_second(config: &mut server::config::Config) {
-    quick(config);
+    crate::helpers::heartbeat_every_second(config);
     config.settings.digest_every = Duration::from_secs(1);
 }
 

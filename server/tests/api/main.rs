@@ -5,6 +5,7 @@ mod dashboard;
 mod edge;
 mod guided;
 mod heartbeat;
+mod heartbeat_history;
 mod helpers;
 mod inbound;
 mod issues;

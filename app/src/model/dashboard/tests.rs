@@ -1,6 +1,7 @@
 use chrono::TimeZone;
 
 use super::*;
+use crate::model::rollup::LatestBeat;
 use crate::model::ConnectionState;
 
 fn at(mins: i64) -> DateTime<Utc> {
@@ -24,13 +25,18 @@ fn conn(id: i64, outbound: LinkStatus, inbound: LinkStatus) -> ConnectionView {
     }
 }
 
-fn beat(mins: i64, outbound: LinkStatus, inbound: LinkStatus) -> HeartbeatSample {
-    HeartbeatSample {
-        at: at(mins),
-        outbound_ms: (outbound != LinkStatus::Down).then_some(20),
-        outbound,
-        inbound,
-    }
+/// A connection's latest heartbeat after these, oldest first.
+fn beats(oldest_first: &[(i64, LinkStatus, LinkStatus)]) -> LatestBeat {
+    oldest_first.iter().fold(
+        LatestBeat::default(),
+        |latest, &(mins, outbound, inbound)| {
+            latest.after(
+                at(mins),
+                (outbound != LinkStatus::Down).then_some(20),
+                (outbound, inbound),
+            )
+        },
+    )
 }
 
 fn result(check: CheckId, status: CheckStatus, mins: i64) -> CheckResult {
@@ -81,27 +87,18 @@ fn an_old_answer_makes_an_up_connection_slow_but_not_a_down_one_up() {
 }
 
 #[test]
-fn percentiles_are_nearest_rank() {
-    assert_eq!(percentile(&[], 50), None);
-    assert_eq!(percentile(&[7], 95), Some(7));
-    let v: Vec<i64> = (1..=100).rev().collect();
-    assert_eq!(percentile(&v, 50), Some(50));
-    assert_eq!(percentile(&v, 95), Some(95));
-    assert_eq!(percentile(&v, 100), Some(100));
-    assert_eq!(percentile(&[10, 20, 30, 1000], 50), Some(20));
-    assert_eq!(percentile(&[10, 20, 30, 1000], 95), Some(1000));
-}
-
-#[test]
 fn each_hour_counts_each_connection_once_at_its_worst() {
     let now = at(30); // 12:30: the chart runs from 13:00 the day before to 12:00 today.
-    let a = vec![beat(-5, Up, Up), beat(-50, Down, Up), beat(10, Up, Up)];
-    let b = vec![
-        beat(-40, Slow, Up),
-        beat(20, Up, Up),
-        beat(-24 * 60 - 10, Down, Down),
+                      // Each connection's worst per hour (A: Down at 11:10, Up at 12:10; B: Slow at 11:20, Up at
+                      // 12:20, Down a day before).
+    let worst = [
+        (at(-60), Health::Down),
+        (at(0), Health::Up),
+        (at(-60), Health::Slow),
+        (at(0), Health::Up),
+        (at(-25 * 60), Health::Down),
     ];
-    let hours = hourly_health(now, &[a, b]);
+    let hours = hourly_health(now, worst);
     assert_eq!(hours.len(), 24);
     assert_eq!(hours[0].start, at(-23 * 60));
     assert_eq!(hours[23].start, at(0));
@@ -145,28 +142,35 @@ fn a_repeated_finding_is_one_issue_counted_back_to_the_last_pass() {
 #[test]
 fn a_down_direction_is_an_issue_since_the_first_missed_heartbeat() {
     let c = conn(4, Down, Up);
-    let newest_first = vec![
-        beat(30, Down, Up),
-        beat(29, Down, Up),
-        beat(28, Down, Down),
-        beat(27, Up, Up),
-        beat(26, Down, Up),
-    ];
-    let issues = heartbeat_issues(&c, &newest_first);
+    let latest = beats(&[
+        (26, Down, Up),
+        (27, Up, Up),
+        (28, Down, Down),
+        (29, Down, Up),
+        (30, Down, Up),
+    ]);
+    let issues = heartbeat_issues(&c, &latest);
     assert_eq!(issues.len(), 1, "{issues:?}");
     assert_eq!(issues[0].check_id, OUTBOUND_DOWN);
-    assert_eq!((issues[0].first_seen, issues[0].times_seen), (at(28), 3));
+    assert_eq!(
+        (
+            issues[0].first_seen,
+            issues[0].last_seen,
+            issues[0].times_seen
+        ),
+        (at(28), at(30), 3)
+    );
     assert_eq!(issues[0].category, "Connectivity");
     assert_eq!(issues[0].severity, Severity::Critical);
     // Recovered: no issue, whatever the history says.
-    assert!(heartbeat_issues(&conn(4, Up, Up), &newest_first).is_empty());
+    assert!(heartbeat_issues(&conn(4, Up, Up), &latest).is_empty());
 }
 
 #[test]
 fn a_connections_issues_are_its_checks_and_once_onboarded_its_heartbeats() {
     let mut c = conn(5, Down, Up);
     let results = vec![result(CheckId::Credentials, CheckStatus::Failed, 30)];
-    let beats = vec![beat(31, Down, Up)];
+    let beats = beats(&[(31, Down, Up)]);
     let ids = |issues: Vec<OpenIssue>| -> Vec<String> {
         issues.into_iter().map(|i| i.check_id).collect()
     };
@@ -193,7 +197,7 @@ fn issues_sort_by_severity_then_most_recent() {
             result(CheckId::Reachable, CheckStatus::Failed, 10),
         ],
     );
-    issues.extend(heartbeat_issues(&c, &[beat(60, Down, Down)]));
+    issues.extend(heartbeat_issues(&c, &beats(&[(60, Down, Down)])));
     sort_issues(&mut issues);
     let order: Vec<(Severity, &str)> = issues
         .iter()

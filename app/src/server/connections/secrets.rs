@@ -71,8 +71,10 @@ pub async fn store_credentials(
 
 /// Forgets everything the link was made of, inside the off-boarding transaction: the
 /// credentials (so a call signed with them is refused like a stranger's), the unused
-/// registration code, an authorisation round in flight, and the next heartbeat.
+/// registration code, an authorisation round in flight, the next heartbeat and the last one's
+/// Down streaks (a new onboarding starts with none).
 pub(crate) async fn erase(tx: &mut Transaction<'static, Any>, id: i64) -> Result<(), sqlx::Error> {
+    crate::server::heartbeat_history::forget_latest(tx, id).await?;
     sqlx::query(
         "UPDATE connections SET consumer_id = NULL, secret = NULL, previous_secret = NULL, \
          previous_secret_until = NULL, registration_code = NULL, auth_state = NULL, \
