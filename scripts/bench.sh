@@ -10,7 +10,7 @@ cd "$ROOT"
 "$ROOT/scripts/setup.sh" test
 command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null; }
 "$ROOT/scripts/build.sh" release
-cargo build --release -p bench --bin sse-load --bin health-load -p simulator --bin provider-sim
+cargo build --release -p bench --bin sse-load --bin health-load --bin sse-baseline -p simulator --bin provider-sim
 out="$(mktemp)"
 {
   echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, by \`make bench\`."
@@ -74,6 +74,22 @@ out="$(mktemp)"
   for n in ${BENCH_SSE_H2:-10000 50000}; do fanout --subscribers "$n" --http2; done
   stop_server
 
+  # The same loads against the textbook baseline (bench/src/baseline.rs: axum's `Sse` over one
+  # tokio `broadcast` channel, one process, nothing stored, no session), each on a fresh one:
+  # the ratio to what a developer writes first is on record.
+  bport=$((port + 6))
+  baseline() {
+    "$CARGO_TARGET_DIR/release/sse-baseline" --listen "127.0.0.1:$bport" 2>/dev/null &
+    local bpid=$!
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null && break; sleep 0.1; done
+    "$CARGO_TARGET_DIR/release/sse-load" --server "127.0.0.1:$bport" --connection 1 --server-pid "$bpid" "$@" 2>&1 \
+      | awk '/BENCH /{sub(/.*BENCH /,""); print "- textbook baseline, " $0}'
+    kill "$bpid" 2>/dev/null || true
+    wait "$bpid" 2>/dev/null || true
+  }
+  for n in ${BENCH_SSE_H1:-1000 10000 19000}; do baseline --subscribers "$n"; done
+  for n in ${BENCH_SSE_H2:-10000 50000}; do baseline --subscribers "$n" --http2; done
+
   # Connection health at scale (issue 14): connections onboarded through the seed flow, each at
   # its own instance of the simulator process, then heartbeats every 10 s on one server process
   # (a fresh SQLite database): its CPU share, and fault-to-Down times on a sample.
@@ -81,7 +97,7 @@ out="$(mktemp)"
   start_server IMPACT_HEALTH_INTERVAL_SECONDS=10
   "$CARGO_TARGET_DIR/release/health-load" --server "127.0.0.1:$port" --sim "127.0.0.1:$((port + 1))" \
     --server-pid "$pid" --sim-pid "$sim_pid" --interval 10 \
-    --connections "${BENCH_HEALTH_CONNECTIONS:-1000}" 2>&1 | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
+    --connections "${BENCH_HEALTH_CONNECTIONS:-1000}" --history-db "sqlite://$db" 2>&1 | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
   stop_server
 
   # Two replicas on PostgreSQL behind nginx (scripts/cluster.sh, release build). The Rescan goes

@@ -36,6 +36,9 @@ struct Args {
     rounds: usize,
     /// Connections onboarded at once.
     concurrency: usize,
+    /// The server's SQLite database: when given, a day of history is written into it and the
+    /// dashboard read again.
+    history_db: Option<String>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -52,6 +55,7 @@ fn args() -> anyhow::Result<Args> {
         sample: 100,
         rounds: 3,
         concurrency: 8,
+        history_db: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,6 +73,7 @@ fn args() -> anyhow::Result<Args> {
             "--sample" => a.sample = value()?.parse()?,
             "--rounds" => a.rounds = value()?.parse()?,
             "--concurrency" => a.concurrency = value()?.parse()?,
+            "--history-db" => a.history_db = Some(value()?),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -469,6 +474,14 @@ async fn main() -> anyhow::Result<()> {
     down.sort_unstable();
     up.sort_unstable();
     let dash_end = dashboard_read(&admin).await?;
+    let dash_day = match &a.history_db {
+        Some(db) => {
+            let rows = bench::history::seed_day(db, a.interval).await?;
+            let read = dashboard_read(&admin).await?;
+            format!("; with a day of history written in ({rows} hourly roll-ups more) {read}")
+        }
+        None => String::new(),
+    };
 
     let interval_ms = a.interval as f64 * 1000.0;
     println!(
@@ -496,7 +509,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "BENCH health dashboard read with {} connections (GET /api/health-dashboard, 5 reads): after the steady window {dash_steady}; \
-         at the end {dash_end} (a day at this rate is {} heartbeats)",
+         at the end {dash_end}{dash_day} (a day at this rate is {} heartbeats)",
         onboarded.len(),
         onboarded.len() as u64 * 86_400 / a.interval.max(1),
     );

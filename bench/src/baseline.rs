@@ -1,0 +1,142 @@
+//! The textbook baseline for the fan-out benchmark (issue 13): what a Rust developer writes
+//! first for "push events to many browsers" — axum's `Sse` over one tokio `broadcast` channel,
+//! in one process, with nothing else (no database, no sessions, no replay log, no per-user
+//! caps). It answers the few calls `sse-load` makes, in the same shapes as the product:
+//! - `GET /api/connections/{id}/events?after=N`: the events after N, then live ones;
+//! - `GET /api/connections/{id}`: `{"state", "version"}`;
+//! - `POST /api/connections/{id}/actions`: a burst of `--events` events, like a Rescan's.
+//!
+//! So `sse-load` runs the very same load against it, and the ratio to the product is on record.
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::{bail, Context};
+use axum::{
+    extract::{Query, State},
+    response::sse::{Event, KeepAlive, Sse},
+    routing::{get, post},
+    Json, Router,
+};
+use futures::{stream, Stream, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+/// One event as the product's stream writes it: `id:` the seq, the data with `seq` and `at`.
+#[derive(Clone)]
+struct Sent {
+    seq: i64,
+    data: String,
+}
+
+struct Shared {
+    tx: broadcast::Sender<Sent>,
+    /// Every event so far, for `after` (the product reads them from its log).
+    log: Mutex<Vec<Sent>>,
+    events_per_burst: usize,
+}
+
+#[derive(serde::Deserialize)]
+struct After {
+    after: Option<i64>,
+}
+
+fn event(sent: &Sent) -> Result<Event, Infallible> {
+    Ok(Event::default()
+        .id(sent.seq.to_string())
+        .event("check")
+        .data(sent.data.clone()))
+}
+
+async fn events(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<After>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let after = q.after.unwrap_or(0);
+    // Subscribe first, then read the log: an event sent in between comes twice and is skipped
+    // by its seq, none is missed.
+    let rx = shared.tx.subscribe();
+    let past: Vec<Sent> = shared
+        .log
+        .lock()
+        .map(|log| log.iter().filter(|e| e.seq > after).cloned().collect())
+        .unwrap_or_default();
+    let mut last = past.last().map_or(after, |e| e.seq);
+    let live = stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(sent) => return Some((sent, rx)),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .filter(move |e| {
+        let new = e.seq > last;
+        if new {
+            last = e.seq;
+        }
+        futures::future::ready(new)
+    });
+    let all = stream::iter(past).chain(live).map(|e| event(&e));
+    Sse::new(all).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+async fn connection(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let version = shared.log.lock().map_or(0, |log| log.len());
+    Json(json!({ "state": "validated", "version": version }))
+}
+
+/// A burst of events, each stamped as it is sent (the product stamps just before commit).
+async fn act(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    for _ in 0..shared.events_per_burst {
+        let Ok(mut log) = shared.log.lock() else {
+            break;
+        };
+        let seq = log.len() as i64 + 1;
+        // chrono without its clock feature here: the time from std.
+        let at = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let sent = Sent {
+            seq,
+            data: json!({ "seq": seq, "at": at, "kind": "check" }).to_string(),
+        };
+        log.push(sent.clone());
+        drop(log);
+        // No receiver is not an error here: nobody is listening yet.
+        let _ = shared.tx.send(sent);
+    }
+    Json(json!({ "state": "validated" }))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut addr: SocketAddr = "127.0.0.1:3196".parse()?;
+    let mut events_per_burst = 32;
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--listen" => addr = value()?.parse()?,
+            "--events" => events_per_burst = value()?.parse()?,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    let shared = Arc::new(Shared {
+        tx: broadcast::channel(1024).0,
+        log: Mutex::new(Vec::new()),
+        events_per_burst,
+    });
+    let app = Router::new()
+        .route("/api/connections/{id}/events", get(events))
+        .route("/api/connections/{id}", get(connection))
+        .route("/api/connections/{id}/actions", post(act))
+        .with_state(shared);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    eprintln!("sse-baseline listening on {addr}");
+    axum::serve(listener, app).await?;
+    Ok(())
+}
