@@ -91,13 +91,12 @@ fn suites(state: &AppState, conn: &ConnectionView, runs: &[ScanRunView]) -> Vec<
         .collect()
 }
 
-/// Every live connection's card and open issues, worst first, with the runs of each and the
-/// 24-hour chart: what the dashboard's pages and the digest are cut from.
+/// Every live connection's card and open issues, worst first, and the 24-hour chart: what the
+/// dashboard's pages and the digest are cut from.
 pub struct Whole {
     pub cards: Vec<ConnectionCard>,
     pub issues: Vec<OpenIssue>,
     pub hours: Vec<HourHealth>,
-    runs: HashMap<i64, Vec<ScanRunView>>,
     slow_after: Duration,
 }
 
@@ -120,7 +119,6 @@ pub async fn whole(state: &AppState) -> Result<Whole, ServiceError> {
     let traffic = traffic_since(state, day_ago).await?;
     let mut latest = scan::across::latest(state).await?;
     let mut recent = scan::across::recent_results(state, RESULTS_READ).await?;
-    let runs = scan::across::runs(state, scan::RUNS_SHOWN).await?;
     let mut cards = Vec::with_capacity(list.len());
     let mut issues = Vec::new();
     for conn in list {
@@ -172,7 +170,6 @@ pub async fn whole(state: &AppState) -> Result<Whole, ServiceError> {
                 .filter(|(id, _, _)| live.contains(id))
                 .map(|(_, hour, health)| (hour, health)),
         ),
-        runs,
         slow_after,
     })
 }
@@ -186,7 +183,6 @@ pub async fn view(state: &AppState, query: &DashboardQuery) -> Result<DashboardV
         cards,
         issues,
         hours,
-        mut runs,
         slow_after,
     } = whole(state).await?;
     let count = |h: Health| cards.iter().filter(|c| c.health == Some(h)).count();
@@ -215,6 +211,9 @@ pub async fn view(state: &AppState, query: &DashboardQuery) -> Result<DashboardV
         .filter(|c| matching_ids.contains(&c.connection.id))
         .collect();
     let (cards, paging) = page_of(matching, query.page, total);
+    // Runs only for the page's connections: their suites are all it shows.
+    let shown: Vec<i64> = cards.iter().map(|c| c.connection.id).collect();
+    let mut runs = scan::across::runs(state, scan::RUNS_SHOWN, &shown).await?;
     let suites = cards
         .iter()
         .flat_map(|c| {

@@ -50,27 +50,38 @@ pub async fn recent_results(
     by_connection(&rows)
 }
 
-/// Each connection's last `limit` runs with their results, newest first (`runs`, for all).
+/// The last `limit` runs of each of `connections` with their results, newest first (`runs`,
+/// for a page of connections at once).
 pub async fn runs(
     state: &AppState,
     limit: i64,
+    connections: &[i64],
 ) -> Result<HashMap<i64, Vec<ScanRunView>>, ServiceError> {
-    const LATEST_RUNS: &str =
+    if connections.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // The ids are bound, one placeholder each ($2 on; $1 is the limit).
+    let ids: Vec<String> = (0..connections.len())
+        .map(|i| format!("${}", i + 2))
+        .collect();
+    let latest_runs = format!(
         "SELECT connection_id, id, suite, started_at, finished_at, outcome FROM \
          (SELECT connection_id, id, suite, started_at, finished_at, outcome, \
           ROW_NUMBER() OVER (PARTITION BY connection_id ORDER BY id DESC) AS newest \
-          FROM scan_runs) ranked WHERE newest <= $1";
-    let runs = sqlx::query(&format!("{LATEST_RUNS} ORDER BY connection_id, id DESC"))
-        .bind(limit)
+          FROM scan_runs WHERE connection_id IN ({})) ranked WHERE newest <= $1",
+        ids.join(", ")
+    );
+    let runs_sql = format!("{latest_runs} ORDER BY connection_id, id DESC");
+    let results_sql = format!(
+        "SELECT run_id, check_id, status, message, retryable, duration_ms, at FROM scan_results \
+         WHERE run_id IN (SELECT id FROM ({latest_runs}) latest) ORDER BY id"
+    );
+    let runs = bound(&runs_sql, limit, connections)
         .fetch_all(&state.db.pool)
         .await?;
-    let results = sqlx::query(&format!(
-        "SELECT run_id, check_id, status, message, retryable, duration_ms, at FROM scan_results \
-         WHERE run_id IN (SELECT id FROM ({LATEST_RUNS}) latest) ORDER BY id"
-    ))
-    .bind(limit)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let results = bound(&results_sql, limit, connections)
+        .fetch_all(&state.db.pool)
+        .await?;
     let mut of_run: HashMap<i64, Vec<CheckResult>> = HashMap::new();
     for r in &results {
         of_run
@@ -87,4 +98,17 @@ pub async fn runs(
             .push(run);
     }
     Ok(out)
+}
+
+/// `sql` with the limit and then each connection id bound.
+fn bound<'q>(
+    sql: &'q str,
+    limit: i64,
+    connections: &[i64],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = sqlx::query(sql).bind(limit);
+    for id in connections {
+        query = query.bind(*id);
+    }
+    query
 }
