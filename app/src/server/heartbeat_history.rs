@@ -276,7 +276,7 @@ pub async fn forget_latest(
 /// Drops heartbeat rows older than `RAW_KEPT_HOURS` and roll-ups older than
 /// `traffic::KEPT_DAYS`; returns how many rows went.
 pub async fn prune(db: &Db) -> Result<u64, ServiceError> {
-    let now = Utc::now();
+    let now = clock::now();
     let raw = sqlx::query("DELETE FROM heartbeats WHERE at < $1")
         .bind(clock::to_db(now - chrono::Duration::hours(RAW_KEPT_HOURS)))
         .execute(&db.pool)

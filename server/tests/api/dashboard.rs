@@ -19,7 +19,8 @@ async fn dashboard(app: &TestApp) -> Value {
     r.body
 }
 
-fn card(d: &Value, id: i64) -> Value {
+/// Connection `id`'s card on a dashboard answer (Null when not on it).
+pub(crate) fn card(d: &Value, id: i64) -> Value {
     d["cards"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["connection"]["id"] == id))
@@ -422,23 +423,16 @@ async fn pages_and_filters(app: TestApp) {
     }
     // The page's own call (the server function): no filter sends nothing at all, and is read as
     // no filter; a bad value is checked the same way.
-    let r = app
-        .client
-        .post(format!("{}/fn/health_dashboard", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("")
-        .send()
-        .await
-        .expect("server function");
+    let server_fn = |body: &'static str| {
+        app.client
+            .post(format!("{}/fn/health_dashboard", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let r = server_fn("").await.expect("server function");
     assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
-    let r = app
-        .client
-        .post(format!("{}/fn/health_dashboard", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("query[page]=0")
-        .send()
-        .await
-        .expect("server function");
+    let r = server_fn("query[page]=0").await.expect("server function");
     let status = r.status().as_u16();
     let body = r.text().await.unwrap_or_default();
     assert!((400..500).contains(&status), "{status} {body}");

@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use crate::{
     both_backends_with,
+    dashboard::card,
     helpers::{eventually, TestApp},
     onboarding::onboarded,
 };
@@ -109,14 +110,6 @@ fn backfill(app: &TestApp) -> Vec<String> {
         })
         .filter(|s| s.trim_start().starts_with("INSERT"))
         .collect()
-}
-
-fn card(d: &Value, id: i64) -> Value {
-    d["cards"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["connection"]["id"] == id))
-        .cloned()
-        .unwrap_or(Value::Null)
 }
 
 async fn rollups_agree_with_the_rows(mut app: TestApp) {
