@@ -3,7 +3,7 @@
 //! migration 0019 computes from the heartbeats' own rows (the same rows, two ways: the live
 //! path's Rust and the migration's SQL), and the dashboard's card agrees with those rows.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::Row;
 
 use crate::{
