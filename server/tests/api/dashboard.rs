@@ -130,6 +130,22 @@ async fn watched_connection(app: TestApp) {
         d["up"] == 1 && issue(&d, id, "heartbeat:outbound").is_null()
     })
     .await;
+
+    // Down again: a new issue, first seen after the recovery, not the old streak carried on.
+    app.faults(json!({ "down": true })).await;
+    let mut again = Value::Null;
+    eventually("the outbound issue open again", async || {
+        again = issue(&dashboard(&app).await, id, "heartbeat:outbound");
+        !again.is_null()
+    })
+    .await;
+    let (old_last, new_first) = (
+        outbound["last_seen"].as_str().expect("last seen"),
+        again["first_seen"].as_str().expect("first seen"),
+    );
+    // Both RFC 3339 UTC with the same width: text order is time order.
+    assert!(new_first > old_last, "{again} after {outbound}");
+    app.faults(json!({})).await;
 }
 
 both_backends_with!(
