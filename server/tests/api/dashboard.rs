@@ -372,6 +372,17 @@ async fn pages_and_filters(app: TestApp) {
     assert!(suites
         .iter()
         .all(|s| on_page.contains(&s["connection_id"].as_i64().unwrap_or(-1))));
+    // Each validated once: every pre-onboarding suite on the page has that run.
+    let pre_runs: Vec<usize> = suites
+        .iter()
+        .filter(|s| s["suite"] == "pre_onboarding")
+        .map(|s| s["runs"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(
+        pre_runs,
+        vec![1; page_size],
+        "runs of each pre-onboarding suite on the page"
+    );
     assert_eq!(d["paging"]["total"], total);
     assert_eq!(d["paging"]["matching"], total);
     assert_eq!(
