@@ -509,7 +509,8 @@ pub struct HealthView {
     pub connection: super::ConnectionView,
     /// Each check's latest result, issues first (by severity), then the rest.
     pub checks: Vec<CheckResult>,
-    /// 0–100: passed checks weighted by severity.
+    /// 0–100: passed checks weighted by severity, then by the heartbeat's health
+    /// (`dashboard::connection_score`).
     pub score: i64,
     pub runs: Vec<ScanRunView>,
 }

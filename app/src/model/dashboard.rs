@@ -104,7 +104,7 @@ pub struct ConnectionCard {
     pub outbound: Traffic,
     pub inbound: Traffic,
     pub open_issues: usize,
-    /// 0–100, as the connection's own dashboard shows it.
+    /// 0–100: `connection_score`, as the connection's own health page shows it.
     pub score: i64,
 }
 
@@ -270,8 +270,19 @@ pub fn sort_issues(issues: &mut [OpenIssue]) {
     });
 }
 
-/// The dashboard's score: each live connection's check score, weighted by its health (Down
-/// counts a quarter, Slow three quarters), averaged; 100 with no connection.
+/// A connection's health score: its checks' score (`health_score`) weighted by its health
+/// (Down counts a quarter, Slow three quarters), so a connection whose heartbeat is Down does
+/// not read 100 because its last checks passed. Its card and its own health page show this.
+pub fn connection_score(checks_score: i64, health: Option<Health>) -> i64 {
+    match health {
+        Some(Health::Down) => checks_score / 4,
+        Some(Health::Slow) => checks_score * 3 / 4,
+        Some(Health::Up) | None => checks_score,
+    }
+}
+
+/// The dashboard's score: the live connections' scores (`connection_score`, on their cards)
+/// averaged; 100 with no connection.
 pub fn dashboard_score(cards: &[ConnectionCard]) -> i64 {
     let live: Vec<&ConnectionCard> = cards
         .iter()
@@ -280,14 +291,7 @@ pub fn dashboard_score(cards: &[ConnectionCard]) -> i64 {
     if live.is_empty() {
         return 100;
     }
-    let sum: i64 = live
-        .iter()
-        .map(|c| match c.health {
-            Some(Health::Down) => c.score / 4,
-            Some(Health::Slow) => c.score * 3 / 4,
-            Some(Health::Up) | None => c.score,
-        })
-        .sum();
+    let sum: i64 = live.iter().map(|c| c.score).sum();
     sum / live.len() as i64
 }
 

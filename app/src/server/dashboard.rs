@@ -10,9 +10,9 @@ use sqlx::Row;
 use super::{clock, connections, error::ServiceError, heartbeat_history, scan, traffic, AppState};
 use crate::model::{
     dashboard::{
-        connection_issues, count_by_severity, current_health, dashboard_score, hourly_health,
-        schedule, sort_issues, ConnectionCard, DashboardView, Health, HourHealth, OpenIssue,
-        SuiteView, Traffic,
+        connection_issues, connection_score, count_by_severity, current_health, dashboard_score,
+        hourly_health, schedule, sort_issues, ConnectionCard, DashboardView, Health, HourHealth,
+        OpenIssue, SuiteView, Traffic,
     },
     dashboard_page::{page_of, DashboardQuery},
     health_score,
@@ -135,8 +135,9 @@ pub async fn whole(state: &AppState) -> Result<Whole, ServiceError> {
                 .cloned()
                 .unwrap_or_default()
         };
+        let health = current_health(&conn, latest.answered_at, now, slow_after);
         cards.push(ConnectionCard {
-            health: current_health(&conn, latest.answered_at, now, slow_after),
+            health,
             last_heartbeat: latest.at,
             round_trip_ms: latest.round_trip_ms,
             p50_ms: day.percentile(50),
@@ -145,7 +146,7 @@ pub async fn whole(state: &AppState) -> Result<Whole, ServiceError> {
             outbound: way(traffic::Direction::Outbound),
             inbound: way(traffic::Direction::Inbound),
             open_issues: mine.len(),
-            score: health_score(&checks),
+            score: connection_score(health_score(&checks), health),
             connection: conn,
         });
         issues.extend(mine);

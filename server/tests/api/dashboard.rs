@@ -120,6 +120,10 @@ async fn watched_connection(app: TestApp) {
         "{d}"
     );
     assert_eq!(card(&d, id)["health"], "down");
+    // Its checks passed, but Down weighs its score (a quarter), on its card and its own page.
+    assert_eq!(card(&d, id)["score"], 25, "{}", card(&d, id));
+    let own = app.get(&format!("/api/connections/{id}/health")).await;
+    assert_eq!(own.body["score"], 25, "{:?}", own.body["score"]);
     assert_eq!(d["hours"][23]["down"], 1, "{}", d["hours"][23]);
     assert!(d["score"].as_i64().unwrap_or(100) < score_up, "{d}");
 

@@ -230,12 +230,24 @@ fn card(id: i64, health: Option<Health>, score: i64) -> ConnectionCard {
 }
 
 #[test]
-fn the_score_weighs_each_connection_by_its_health() {
+fn a_connection_scores_its_checks_weighted_by_its_health() {
+    assert_eq!(connection_score(100, Some(Health::Up)), 100);
+    assert_eq!(
+        connection_score(100, None),
+        100,
+        "not onboarded: its checks alone"
+    );
+    assert_eq!(connection_score(100, Some(Health::Slow)), 75);
+    assert_eq!(connection_score(100, Some(Health::Down)), 25);
+    assert_eq!(connection_score(50, Some(Health::Down)), 12);
+}
+
+#[test]
+fn the_dashboards_score_averages_the_live_connections_scores() {
     assert_eq!(dashboard_score(&[]), 100);
     assert_eq!(dashboard_score(&[card(1, Some(Health::Up), 100)]), 100);
-    assert_eq!(dashboard_score(&[card(1, Some(Health::Down), 100)]), 25);
     assert_eq!(
-        dashboard_score(&[card(1, Some(Health::Slow), 100), card(2, None, 50)]),
+        dashboard_score(&[card(1, Some(Health::Slow), 75), card(2, None, 50)]),
         62
     );
     let mut gone = card(3, Some(Health::Down), 0);

@@ -23,8 +23,9 @@ mod target;
 
 pub use store::{latest, recent_results, runs, FULL_SUITE};
 
-use super::{connections, error::ServiceError, lease::Work, AppState};
+use super::{clock, connections, error::ServiceError, heartbeat_history, lease::Work, AppState};
 use crate::model::{
+    dashboard::{connection_score, current_health},
     health_score, CheckId, ConnectionState, HealthView, ScanRunView, Suite, CHECKS,
 };
 
@@ -115,7 +116,12 @@ pub async fn health(state: &AppState, id: i64) -> Result<HealthView, ServiceErro
             order(&b.check_id),
         ))
     });
-    let score = health_score(&checks);
+    // Weighted by the heartbeat's health, as the dashboard's card is (one rule).
+    let slow_after = chrono::Duration::from_std(state.settings.slow_after)
+        .unwrap_or(chrono::Duration::minutes(15));
+    let latest = heartbeat_history::latest_of(&state.db, id).await?;
+    let health = current_health(&connection, latest.answered_at, clock::now(), slow_after);
+    let score = connection_score(health_score(&checks), health);
     Ok(HealthView {
         connection,
         checks,
