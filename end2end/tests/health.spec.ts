@@ -159,7 +159,8 @@ test('the Health Dashboard: a provider going down shows in the Resolution center
   await filter.getByLabel('Health').selectOption({ label: 'Down' });
   await filter.getByRole('button', { name: 'Filter' }).click();
   await expect(page).toHaveURL(/tab=connections&health=down&company=dashboard(\+|%20)stores/);
-  await expect(page.getByTestId('paging')).toContainText(/Connections 1–1 of 1 matching \(of \d+\)/);
+  // "… matching (of N)" when other tests' connections are on the server (run alone it has one).
+  await expect(page.getByTestId('paging')).toContainText(/Connections 1–1 of 1( matching \(of \d+\))?/);
   await expect(cards).toHaveCount(1);
   await expect(card.getByTestId('health')).toHaveText('Down');
   await shot(page, 'dashboard-connections-filtered');
