@@ -26,6 +26,8 @@ pub struct DashboardQuery {
     pub page: Option<u32>,
 }
 
+const PAGE_FROM_ONE: &str = "The page must be a whole number from 1.";
+
 /// A value left blank means "any".
 fn blank(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|v| !v.is_empty())
@@ -48,11 +50,11 @@ impl DashboardQuery {
                 })
             })
             .transpose()?;
+        // 0 is a number too; `validate` refuses it, as it does however the query came.
         let page = blank(page)
             .map(|p| {
-                p.parse::<u32>().ok().filter(|p| *p >= 1).ok_or_else(|| {
-                    FieldError::new("page", "The page must be a whole number from 1.")
-                })
+                p.parse::<u32>()
+                    .map_err(|_| FieldError::new("page", PAGE_FROM_ONE))
             })
             .transpose()?;
         let query = DashboardQuery {
@@ -77,10 +79,7 @@ impl DashboardQuery {
             ));
         }
         if self.page == Some(0) {
-            return Err(FieldError::new(
-                "page",
-                "The page must be a whole number from 1.",
-            ));
+            return Err(FieldError::new("page", PAGE_FROM_ONE));
         }
         Ok(())
     }

@@ -97,7 +97,6 @@ pub struct Whole {
     pub cards: Vec<ConnectionCard>,
     pub issues: Vec<OpenIssue>,
     pub hours: Vec<HourHealth>,
-    slow_after: Duration,
 }
 
 /// Reads the whole dashboard now: a few queries for every connection together.
@@ -106,7 +105,7 @@ pub async fn whole(state: &AppState) -> Result<Whole, ServiceError> {
     let now = clock::now();
     let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
     let day_ago = hour - Duration::hours(23);
-    let slow_after = Duration::from_std(state.settings.slow_after).unwrap_or(Duration::minutes(15));
+    let slow_after = state.settings.slow_after_age();
     let list: Vec<ConnectionView> = connections::list(&state.db)
         .await?
         .into_iter()
@@ -171,7 +170,6 @@ pub async fn whole(state: &AppState) -> Result<Whole, ServiceError> {
                 .filter(|(id, _, _)| live.contains(id))
                 .map(|(_, hour, health)| (hour, health)),
         ),
-        slow_after,
     })
 }
 
@@ -184,7 +182,6 @@ pub async fn view(state: &AppState, query: &DashboardQuery) -> Result<DashboardV
         cards,
         issues,
         hours,
-        slow_after,
     } = whole(state).await?;
     let count = |h: Health| cards.iter().filter(|c| c.health == Some(h)).count();
     let (score, up, slow, down) = (
@@ -235,7 +232,7 @@ pub async fn view(state: &AppState, query: &DashboardQuery) -> Result<DashboardV
         suites,
         paging,
         query: query.clone(),
-        slow_after_secs: slow_after.num_seconds(),
+        slow_after_secs: state.settings.slow_after_age().num_seconds(),
         refresh_secs: state.settings.health_interval.as_secs().clamp(1, 10),
     })
 }

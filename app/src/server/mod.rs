@@ -99,6 +99,13 @@ pub struct Settings {
     pub rotation_grace: std::time::Duration,
 }
 
+impl Settings {
+    /// `slow_after` as the dashboard's rule takes it (`model::dashboard::current_health`).
+    pub fn slow_after_age(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.slow_after).unwrap_or(chrono::Duration::minutes(15))
+    }
+}
+
 /// Everything a request handler or server function needs, handed to axum and to Leptos.
 #[derive(Clone, Debug)]
 pub struct AppState {

@@ -117,10 +117,13 @@ pub async fn health(state: &AppState, id: i64) -> Result<HealthView, ServiceErro
         ))
     });
     // Weighted by the heartbeat's health, as the dashboard's card is (one rule).
-    let slow_after = chrono::Duration::from_std(state.settings.slow_after)
-        .unwrap_or(chrono::Duration::minutes(15));
     let latest = heartbeat_history::latest_of(&state.db, id).await?;
-    let health = current_health(&connection, latest.answered_at, clock::now(), slow_after);
+    let health = current_health(
+        &connection,
+        latest.answered_at,
+        clock::now(),
+        state.settings.slow_after_age(),
+    );
     let score = connection_score(health_score(&checks), health);
     Ok(HealthView {
         connection,
