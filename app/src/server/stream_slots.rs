@@ -5,36 +5,106 @@
 //! that user (`pg_advisory_xact_lock`), so two replicas cannot both let the last one through. A
 //! replica that dies stops counting when its heartbeat expires; one that stops gives its rows
 //! back. With SQLite there is one process: `streams` alone counts, in memory.
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
 use super::{clock, db::Backend, error::ServiceError, AppState, Db};
 
 /// A stream's place in the shared count, given back when the stream ends (dropped).
 pub struct Slot {
-    db: Db,
-    owner: String,
+    returns: Returns,
     user_id: i64,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let (db, owner, user_id) = (
-            self.db.clone(),
-            std::mem::take(&mut self.owner),
-            self.user_id,
-        );
-        // Dropped with its stream, inside the runtime; at shutdown `release_all` does it.
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
+        self.returns.give_back(self.user_id);
+    }
+}
+
+/// This replica's places given back by ended streams and not yet written, per user. One task
+/// at a time writes them, one UPDATE per user for every stream that ended meanwhile: tens of
+/// thousands of streams ending together (a deploy, a load balancer's reset) are then a handful
+/// of writes, not one each on the same row while live events wait for the same pool.
+#[derive(Clone)]
+pub struct Returns {
+    db: Db,
+    owner: String,
+    pending: Arc<Mutex<Pending>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    by_user: HashMap<i64, i64>,
+    writing: bool,
+}
+
+impl std::fmt::Debug for Returns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Returns({} users pending)", self.pending().by_user.len())
+    }
+}
+
+impl Returns {
+    /// Writes go to `db`, to the rows of `owner` (this replica).
+    pub fn new(db: Db, owner: &str) -> Self {
+        Self {
+            db,
+            owner: owner.to_string(),
+            pending: Arc::default(),
+        }
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        // One insert or take per critical section: a poisoned map is still whole.
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn give_back(&self, user_id: i64) {
+        let mut pending = self.pending();
+        *pending.by_user.entry(user_id).or_default() += 1;
+        if pending.writing {
+            return;
+        }
+        // Dropped with its stream, inside the runtime; outside it (shutdown) `release_all`
+        // gives every place back.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        pending.writing = true;
+        let returns = self.clone();
+        rt.spawn(async move { returns.write().await });
+    }
+
+    /// Writes what is pending until nothing is.
+    async fn write(&self) {
+        loop {
+            let batch = {
+                let mut pending = self.pending();
+                if pending.by_user.is_empty() {
+                    pending.writing = false;
+                    return;
+                }
+                std::mem::take(&mut pending.by_user)
+            };
+            for (user_id, ended) in batch {
                 let gone = sqlx::query(
-                    "UPDATE replica_streams SET open = open - 1 WHERE owner = $1 AND user_id = $2 AND open > 0",
+                    "UPDATE replica_streams SET open = GREATEST(open - $3, 0) \
+                     WHERE owner = $1 AND user_id = $2",
                 )
-                .bind(&owner)
+                .bind(&self.owner)
                 .bind(user_id)
-                .execute(&db.pool)
+                .bind(ended)
+                .execute(&self.db.pool)
                 .await;
                 if let Err(e) = gone {
-                    tracing::warn!(error = %e, "giving back a stream's place failed; it goes with the replica's rows");
+                    tracing::warn!(error = %e, "giving back streams' places failed; they go with the replica's rows");
                 }
-            });
+            }
         }
     }
 }
@@ -86,8 +156,7 @@ pub async fn take(state: &AppState, user_id: i64, cap: usize) -> Result<Taken, S
     .await?;
     tx.commit().await?;
     Ok(Taken::Slot(Slot {
-        db: state.db.clone(),
-        owner: owner.to_string(),
+        returns: state.stream_returns.clone(),
         user_id,
     }))
 }

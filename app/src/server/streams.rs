@@ -18,7 +18,6 @@ use tokio::sync::oneshot;
 pub const DEFAULT_STREAMS_PER_USER: usize = 16;
 
 struct Entry {
-    id: u64,
     /// The session's key (the hash of its token, as stored).
     session: String,
     /// Dropped to end the stream.
@@ -27,7 +26,9 @@ struct Entry {
 
 #[derive(Default)]
 struct Registry {
-    by_user: HashMap<i64, Vec<Entry>>,
+    /// By ticket id within each user: a stream's end removes its entry in constant time (one user
+    /// may hold tens of thousands, and they often end together).
+    by_user: HashMap<i64, HashMap<u64, Entry>>,
     next_id: u64,
 }
 
@@ -86,11 +87,13 @@ impl OpenStreams {
             return Err(TooManyStreams(limit));
         }
         let (tx, rx) = oneshot::channel();
-        entries.push(Entry {
+        entries.insert(
             id,
-            session: session.to_string(),
-            _revoke: tx,
-        });
+            Entry {
+                session: session.to_string(),
+                _revoke: tx,
+            },
+        );
         super::metrics::streams_open_changed(1.0);
         Ok(StreamTicket {
             id,
@@ -108,7 +111,7 @@ impl OpenStreams {
         let mut ended = 0;
         registry.by_user.retain(|_, entries| {
             let before = entries.len();
-            entries.retain(|e| e.session != session);
+            entries.retain(|_, e| e.session != session);
             ended += before - entries.len();
             !entries.is_empty()
         });
@@ -125,13 +128,16 @@ impl OpenStreams {
 
     /// Streams this user has open.
     pub fn open_for(&self, user_id: i64) -> usize {
-        self.registry().by_user.get(&user_id).map_or(0, Vec::len)
+        self.registry()
+            .by_user
+            .get(&user_id)
+            .map_or(0, HashMap::len)
     }
 
     fn close(&self, user_id: i64, id: u64) {
         let mut registry = self.registry();
         if let Some(entries) = registry.by_user.get_mut(&user_id) {
-            entries.retain(|e| e.id != id);
+            entries.remove(&id);
             if entries.is_empty() {
                 registry.by_user.remove(&user_id);
             }

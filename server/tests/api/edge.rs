@@ -314,6 +314,81 @@ async fn a_user_may_hold_only_so_many_open_streams() {
     drop(second);
 }
 
+/// Many of one user's streams ending at once (a closed browser with many tabs, a balancer's
+/// reset) give every place back, on PostgreSQL in the replicas' shared count too: the count is
+/// neither left high (the user locked out) nor run below zero (the cap not held).
+mod many_streams_ending_together_give_every_place_back {
+    use super::*;
+
+    const CAP: usize = 40;
+
+    async fn check(app: TestApp) {
+        let id = new_connection(&app).await;
+        let admin = user_id(&app, ADMIN_EMAIL).await;
+        let open_all = || async {
+            let opened =
+                futures::future::join_all((0..CAP).map(|_| open_stream(&app.client, &app, id)))
+                    .await;
+            assert!(
+                opened.iter().all(|r| r.status() == 200),
+                "{:?}",
+                opened.iter().map(|r| r.status()).collect::<Vec<_>>()
+            );
+            assert_eq!(
+                open_stream(&app.client, &app, id).await.status(),
+                429,
+                "one more than the cap"
+            );
+            opened
+        };
+        // Twice: what is given back while an earlier give-back is being written counts too.
+        for _ in 0..2 {
+            let opened = open_all().await;
+            drop(opened);
+            eventually("every ended stream's place is given back", async || {
+                app.state.streams.open_for(admin) == 0 && shared_count(&app, admin).await == 0
+            })
+            .await;
+        }
+        // The same number again, and not one more.
+        let again = open_all().await;
+        assert_eq!(shared_count(&app, admin).await, shared_expected(&app, CAP));
+        drop(again);
+    }
+
+    /// The user's streams in the replicas' shared count (PostgreSQL; SQLite counts in memory).
+    async fn shared_count(app: &TestApp, user: i64) -> i64 {
+        if app.state.db.backend != app::server::db::Backend::Postgres {
+            return 0;
+        }
+        sqlx::query_scalar::<_, i64>(
+            "SELECT CAST(COALESCE(SUM(open), 0) AS BIGINT) FROM replica_streams WHERE user_id = $1",
+        )
+        .bind(user)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("the shared count")
+    }
+
+    fn shared_expected(app: &TestApp, n: usize) -> i64 {
+        if app.state.db.backend == app::server::db::Backend::Postgres {
+            n as i64
+        } else {
+            0
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        check(spawn_with(Backend::Sqlite, |c| c.limits.max_streams_per_user = CAP).await).await
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        check(spawn_with(Backend::Postgres, |c| c.limits.max_streams_per_user = CAP).await).await
+    }
+}
+
 both_backends!(
     signing_out_ends_the_sessions_open_streams,
     |app: TestApp| async move {
