@@ -124,7 +124,7 @@ pub async fn subscribe(shared: &Shared, target: SocketAddr, count: usize, after:
     let mut results = lock(&shared.results);
     for s in streams {
         match s.answer {
-            Answer::Streaming | Answer::Ended => results.push(s.follower.seen),
+            Answer::Streaming | Answer::Ended => results.push((target, s.follower.seen)),
             Answer::Waiting => {
                 shared.failed.fetch_add(1, Ordering::AcqRel);
             }

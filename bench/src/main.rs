@@ -100,7 +100,8 @@ struct Shared {
     failed: AtomicUsize,
     /// Subscribers stop once they have this seq (set after the Rescan has settled).
     last_seq: watch::Sender<i64>,
-    results: Mutex<Vec<Seen>>,
+    /// What each answered subscriber saw, with the server it subscribed to.
+    results: Mutex<Vec<(SocketAddr, Seen)>>,
 }
 
 fn events_path(a: &Args, after: i64) -> String {
@@ -245,6 +246,7 @@ async fn read_until_known<T>(
 async fn follow(
     res: hyper::Response<hyper::body::Incoming>,
     shared: &Shared,
+    target: SocketAddr,
     after: i64,
 ) -> anyhow::Result<()> {
     if !res.status().is_success() {
@@ -267,7 +269,7 @@ async fn follow(
             follower.receive(&chunk, SystemTime::now());
         }
     }
-    lock(&shared.results).push(follower.seen);
+    lock(&shared.results).push((target, follower.seen));
     Ok(())
 }
 
@@ -297,7 +299,7 @@ async fn subscribe_h1(shared: Arc<Shared>, index: usize, after: i64) -> anyhow::
     let res = sender
         .send_request(events_request(a, target, after)?)
         .await?;
-    follow(res, &shared, after).await
+    follow(res, &shared, target, after).await
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -475,7 +477,11 @@ async fn main() -> anyhow::Result<()> {
     let mut all = Vec::with_capacity(results.len() * burst);
     let mut out_of_order = 0;
     let mut complete = 0;
-    for s in &results {
+    // The first event per server subscribed to: in one burst, what a replica that did not
+    // commit the event adds over the one that did.
+    let mut first_on: Vec<(SocketAddr, Vec<u64>)> =
+        a.subscribe_to.iter().map(|t| (*t, Vec::new())).collect();
+    for (target, s) in &results {
         out_of_order += s.out_of_order;
         if s.events.len() == burst {
             complete += 1;
@@ -483,19 +489,38 @@ async fn main() -> anyhow::Result<()> {
         for &(seq, lat) in &s.events {
             if seq == after + 1 {
                 first.push(lat);
+                if let Some((_, on)) = first_on.iter_mut().find(|(t, _)| t == target) {
+                    on.push(lat);
+                }
             }
             all.push(lat);
         }
     }
     first.sort_unstable();
     all.sort_unstable();
+    let by_server = if first_on.len() > 1 {
+        let each: Vec<String> = first_on
+            .iter_mut()
+            .map(|(t, lat)| {
+                lat.sort_unstable();
+                format!(
+                    "{t} p50={:.1} ms p99={:.1} ms",
+                    pct(lat, 0.5),
+                    pct(lat, 0.99)
+                )
+            })
+            .collect();
+        format!(" | first event by server: {}", each.join(", "))
+    } else {
+        String::new()
+    };
     println!(
         "BENCH sse_fanout {}{} subscribers={n} connected={connected} (in {:.1} s) complete={complete} \
          out_of_order={out_of_order} events_per_subscriber={burst} rescan={outcome} | \
          first event to every subscriber: p50={:.1} ms p99={:.1} ms last={:.1} ms | \
          all {} deliveries: p50={:.1} ms p99={:.1} ms max={:.1} ms | \
          server RSS MB: idle {rss_idle}, connected {rss_connected}, after {rss_after} | \
-         CPU during the Rescan: server {} ms ({:.1} µs per delivery), load generator {} ms",
+         CPU during the Rescan: server {} ms ({:.1} µs per delivery), load generator {} ms{by_server}",
         if http2 { "http/2" } else { "http/1.1" },
         label,
         connect_time.as_secs_f64(),
