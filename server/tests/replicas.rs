@@ -17,6 +17,8 @@ use serde_json::json;
 use sqlx::Row;
 use tokio::{sync::mpsc, time::Instant};
 
+/// B's `/metrics` token.
+const METRICS_TOKEN: &str = "replicas-metrics-token-0123";
 /// Rescans started on A while B's streams listen.
 const ROUNDS: usize = 20;
 /// Every third round, the relays' listening connections are cut while the run writes.
@@ -169,7 +171,13 @@ async fn a_replicas_streams_get_what_another_replica_commits() {
         key,
     } = shared("replicas").await;
     let a = replica(&db, &provider, &key).await;
-    let b = replica(&db, &provider, &key).await;
+    let b = replica_with(
+        &db,
+        &provider,
+        &key,
+        &[("IMPACT_METRICS_TOKEN", METRICS_TOKEN)],
+    )
+    .await;
 
     // The connection, made through A and Validated.
     validated_on(&a).await;
@@ -185,6 +193,7 @@ async fn a_replicas_streams_get_what_another_replica_commits() {
         .expect("faults");
     assert_eq!(faults.status(), 200);
 
+    let mut relayed = 0;
     for round in 0..ROUNDS {
         let before = newest(&look).await;
         let mut stream = subscribe(&b, before).await;
@@ -235,7 +244,29 @@ async fn a_replicas_streams_get_what_another_replica_commits() {
             "round {round}: the first event arrived on B at {} but the last was written at {last_written}",
             got[0].1
         );
+        relayed += seqs.len();
     }
+    // B's operators see what crossing replicas added, for every event B relayed (at least those
+    // its stream got: more when a round's catch-up read some twice).
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", b.base))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .expect("B's metrics")
+        .text()
+        .await
+        .expect("B's metrics text");
+    let count: usize = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("impact_relay_lag_seconds_count "))
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no relay lag on B's /metrics:\n{metrics}"))
+        as usize;
+    assert!(
+        count >= relayed,
+        "relay lag counted {count} of {relayed} relayed events"
+    );
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,6 +17,10 @@ pub const HTTP_DURATION: &str = "impact_http_request_duration_seconds";
 pub const STREAMS_OPEN: &str = "impact_event_streams_open";
 /// Events published to this replica's live channel (each connection's sequence number once).
 pub const EVENTS_PUBLISHED: &str = "impact_events_published_total";
+/// From an event's commit on another replica (its timestamp) to its publication here, read from
+/// the log on that replica's announcement (or on catching up after the listening connection was
+/// lost): what delivery across replicas adds.
+pub const RELAY_LAG: &str = "impact_relay_lag_seconds";
 /// Scan checks run (or skipped), by check id and outcome.
 pub const CHECKS: &str = "impact_scan_checks_total";
 /// How long each scan check took, by check id.
@@ -61,6 +65,11 @@ pub fn events_published(n: u64) {
     if n > 0 {
         ::metrics::counter!(EVENTS_PUBLISHED).increment(n);
     }
+}
+
+/// An event committed on another replica went out here this long after its commit.
+pub fn relayed(lag: Duration) {
+    ::metrics::histogram!(RELAY_LAG).record(lag.as_secs_f64());
 }
 
 /// An event stream opened (`1.0`) or ended (`-1.0`).

@@ -13,7 +13,9 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 
 use super::{
+    clock,
     events::{self, ANNOUNCEMENTS},
+    metrics,
     revocations::{self, Revocation, REVOCATIONS},
     verify::{self, ECHOES},
     AppState,
@@ -148,7 +150,13 @@ async fn catch_up(state: &AppState) {
 
 async fn publish_from_log(state: &AppState, id: i64, after: i64) {
     match events::since(&state.db, id, after).await {
-        Ok(events) => state.hub.publish(events),
+        Ok(events) => {
+            let now = clock::now();
+            for e in &events {
+                metrics::relayed((now - e.at).to_std().unwrap_or_default());
+            }
+            state.hub.publish(events)
+        }
         Err(e) => {
             tracing::warn!(connection = id, error = %e, "event relay: reading the log failed")
         }
