@@ -186,6 +186,8 @@ async fn run(
         if read == 0 {
             anyhow::bail!("the server closed the connection");
         }
+        shared.reads.fetch_add(1, Ordering::Relaxed);
+        shared.read_bytes.fetch_add(read, Ordering::Relaxed);
         let now = SystemTime::now();
         let mut replies = Vec::new();
         let mut pos = 0;

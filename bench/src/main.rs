@@ -98,6 +98,10 @@ struct Shared {
     args: Args,
     connected: AtomicUsize,
     failed: AtomicUsize,
+    /// Reads from the server's sockets and the bytes they brought (HTTP/2 subscribers): how
+    /// finely the server's writes arrive.
+    reads: AtomicUsize,
+    read_bytes: AtomicUsize,
     /// Subscribers stop once they have this seq (set after the Rescan has settled).
     last_seq: watch::Sender<i64>,
     /// What each answered subscriber saw, with the server it subscribed to.
@@ -381,6 +385,8 @@ async fn main() -> anyhow::Result<()> {
         args,
         connected: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
+        reads: AtomicUsize::new(0),
+        read_bytes: AtomicUsize::new(0),
         last_seq: watch::channel(UNKNOWN).0,
         results: Mutex::new(Vec::with_capacity(n)),
     });
@@ -436,6 +442,10 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("{connected} subscribers connected; triggering a Rescan");
     let server_cpu_before = a.server_pid.and_then(cpu_ms);
     let own_cpu_before = cpu_ms(std::process::id());
+    let reads_before = (
+        shared.reads.load(Ordering::Acquire),
+        shared.read_bytes.load(Ordering::Acquire),
+    );
     call(
         a,
         "POST",
@@ -460,6 +470,15 @@ async fn main() -> anyhow::Result<()> {
     let own_cpu = cpu_ms(std::process::id())
         .zip(own_cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
+    let reads = if http2 {
+        format!(
+            " ({} reads, {} KB)",
+            shared.reads.load(Ordering::Acquire) - reads_before.0,
+            (shared.read_bytes.load(Ordering::Acquire) - reads_before.1) / 1024
+        )
+    } else {
+        String::new()
+    };
 
     let results = std::mem::take(&mut *lock(&shared.results));
     let label = if a.subscribe_to == [a.server] {
@@ -520,7 +539,7 @@ async fn main() -> anyhow::Result<()> {
          first event to every subscriber: p50={:.1} ms p99={:.1} ms last={:.1} ms | \
          all {} deliveries: p50={:.1} ms p99={:.1} ms max={:.1} ms | \
          server RSS MB: idle {rss_idle}, connected {rss_connected}, after {rss_after} | \
-         CPU during the Rescan: server {} ms ({:.1} µs per delivery), load generator {} ms{by_server}",
+         CPU during the Rescan: server {} ms ({:.1} µs per delivery), load generator {} ms{reads}{by_server}",
         if http2 { "http/2" } else { "http/1.1" },
         label,
         connect_time.as_secs_f64(),
