@@ -111,7 +111,8 @@ out="$(mktemp)"
   cport=3200
   cstate="$(mktemp -d)"
   cdb="impact_bench_cluster_$$"
-  IMPACT_MAX_STREAMS_PER_USER=1000000 IMPACT_MAX_QUEUED=1000000 \
+  cmetrics="bench-metrics-token-$$-0123"
+  IMPACT_MAX_STREAMS_PER_USER=1000000 IMPACT_MAX_QUEUED=1000000 IMPACT_METRICS_TOKEN="$cmetrics" \
     CLUSTER_DETACH=1 CLUSTER_PROFILE=release CLUSTER_STATE="$cstate" CLUSTER_DB="$cdb" \
     CLUSTER_PORT=$cport CLUSTER_ADMIN_PASSWORD="bench password 123" bash "$ROOT/scripts/cluster.sh" >&2
   read -r _ pid_a pid_b _ < "$cstate/pids"
@@ -135,6 +136,13 @@ out="$(mktemp)"
     cluster_fanout --subscribers "$n" --http2 --subscribe-to "$ra" --subscribe-to "$rb"
   done
   cluster_fanout --subscribers "${BENCH_CLUSTER_NGINX:-3000}" --subscribe-to "$lb"
+  # What crossing replicas added over all the runs above: B's impact_relay_lag_seconds (from an
+  # event's commit on A to its going out on B), as the share of events within each bucket.
+  curl -sf -H "Authorization: Bearer $cmetrics" "http://$rb/metrics" | awk '
+    /^impact_relay_lag_seconds_bucket/ { match($0, /le="[^"]+"/); le = substr($0, RSTART + 4, RLENGTH - 5); b[++n] = le; v[n] = $NF }
+    /^impact_relay_lag_seconds_count/ { count = $NF } /^impact_relay_lag_seconds_sum/ { sum = $NF }
+    END { if (count > 0) { line = sprintf("- relay_lag on B (commit on A to out on B) events=%d mean=%.1f ms |", count, 1000 * sum / count);
+          for (i = 1; i <= n && b[i] + 0 <= 0.25; i++) line = line sprintf(" <=%g ms %.1f%%", 1000 * b[i], 100 * v[i] / count); print line } }'
   kill $(cat "$cstate/pids") 2>/dev/null || true
   sleep 1
   psql "$PG_URL" -q -c "DROP DATABASE IF EXISTS $cdb WITH (FORCE)" >/dev/null 2>&1 || true
