@@ -647,3 +647,36 @@ async fn the_per_user_stream_cap_counts_both_replicas() {
     drop((second, reopened, a, b));
     let _ = std::fs::remove_dir_all(&shared.dir);
 }
+
+/// Many streams of one user opened at once on both replicas: exactly the cap is let through,
+/// however the requests are batched and interleaved between the replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn streams_opened_at_once_on_both_replicas_stay_within_the_cap() {
+    const CAP: usize = 10;
+    let shared = shared("replicas_burst").await;
+    let cap = [("IMPACT_MAX_STREAMS_PER_USER", "10")];
+    let a = replica_with(&shared.db, &shared.provider, &shared.key, &cap).await;
+    let b = replica_with(&shared.db, &shared.provider, &shared.key, &cap).await;
+    validated_on(&a).await;
+    let opened = futures::future::join_all((0..3 * CAP).map(|i| {
+        let on = if i % 2 == 0 { &a } else { &b };
+        a.client
+            .get(format!("{}/api/connections/1/events?after=0", on.base))
+            .send()
+    }))
+    .await;
+    let statuses: Vec<u16> = opened
+        .iter()
+        .map(|r| r.as_ref().map_or(0, |r| r.status().as_u16()))
+        .collect();
+    assert_eq!(
+        (
+            statuses.iter().filter(|s| **s == 200).count(),
+            statuses.iter().filter(|s| **s == 429).count()
+        ),
+        (CAP, 2 * CAP),
+        "{statuses:?}"
+    );
+    drop((opened, a, b));
+    let _ = std::fs::remove_dir_all(&shared.dir);
+}

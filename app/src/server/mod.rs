@@ -115,8 +115,8 @@ pub struct AppState {
     pub hub: events::Hub,
     /// Open event streams per user (capped; ended on sign-out or a change of the user).
     pub streams: streams::OpenStreams,
-    /// Places in the replicas' shared stream count given back by ended streams (PostgreSQL).
-    pub stream_returns: stream_slots::Returns,
+    /// This replica's side of the replicas' shared stream count (PostgreSQL).
+    pub stream_places: stream_slots::Places,
     /// Seals and opens the secrets stored in the database (see `sealed`).
     pub keys: std::sync::Arc<Keyring>,
     /// Background work run here under leases (see `background`).
@@ -166,14 +166,14 @@ impl AppState {
         seal_stored_secrets(&db, &keys).await?;
         let key = link_key(&db, &keys, settings.link_key.as_deref()).await?;
         let work = background::Background::new(lease::Leases::new(db.clone(), settings.lease));
-        let stream_returns = stream_slots::Returns::new(db.clone(), work.leases.owner());
+        let stream_places = stream_slots::Places::new(db.clone(), work.leases.owner());
         Ok(Self {
             db,
             settings,
             signer: LinkSigner::new(key),
             hub: events::Hub::new(4096),
             streams: streams::OpenStreams::default(),
-            stream_returns,
+            stream_places,
             keys: std::sync::Arc::new(keys),
             work,
         })

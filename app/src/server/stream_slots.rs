@@ -10,44 +10,65 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
+use tokio::sync::oneshot;
+
 use super::{clock, db::Backend, error::ServiceError, AppState, Db};
 
 /// A stream's place in the shared count, given back when the stream ends (dropped).
 pub struct Slot {
-    returns: Returns,
+    places: Places,
     user_id: i64,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.returns.give_back(self.user_id);
+        self.places.give_back(self.user_id);
     }
 }
 
-/// This replica's places given back by ended streams and not yet written, per user. One task
-/// at a time writes them, one UPDATE per user for every stream that ended meanwhile: tens of
-/// thousands of streams ending together (a deploy, a load balancer's reset) are then a handful
-/// of writes, not one each on the same row while live events wait for the same pool.
+/// This replica's side of the shared count: places asked for and places given back, written in
+/// batches. Asking is decided per user by one task at a time, one transaction for every request
+/// of that user that came meanwhile (a user's streams opening together, as after a replica
+/// stopped and its browsers came over, queue on one lock otherwise: one transaction each);
+/// different users are decided side by side. Giving back is written by one task for all users,
+/// one UPDATE per user for every stream that ended meanwhile (tens of thousands ending
+/// together are a handful of writes, not one each on the same row while live events wait for
+/// the same pool).
 #[derive(Clone)]
-pub struct Returns {
+pub struct Places {
     db: Db,
     owner: String,
     pending: Arc<Mutex<Pending>>,
 }
 
-#[derive(Default)]
-struct Pending {
-    by_user: HashMap<i64, i64>,
-    writing: bool,
+/// One stream's request for a place: its cap, and where to say whether it got one.
+struct Request {
+    cap: usize,
+    answer: oneshot::Sender<Result<bool, String>>,
 }
 
-impl std::fmt::Debug for Returns {
+#[derive(Default)]
+struct Pending {
+    /// Places given back and not yet written, per user.
+    returns: HashMap<i64, i64>,
+    writing: bool,
+    /// Requests not yet decided, per user with a task deciding them.
+    requests: HashMap<i64, Vec<Request>>,
+}
+
+impl std::fmt::Debug for Places {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Returns({} users pending)", self.pending().by_user.len())
+        let pending = self.pending();
+        write!(
+            f,
+            "Places({} users giving back, {} asking)",
+            pending.returns.len(),
+            pending.requests.len()
+        )
     }
 }
 
-impl Returns {
+impl Places {
     /// Writes go to `db`, to the rows of `owner` (this replica).
     pub fn new(db: Db, owner: &str) -> Self {
         Self {
@@ -64,9 +85,108 @@ impl Returns {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Whether `user_id` may open one more stream under `cap`; the place is counted if so.
+    async fn ask(&self, user_id: i64, cap: usize) -> Result<bool, ServiceError> {
+        let (answer, answered) = oneshot::channel();
+        {
+            let mut pending = self.pending();
+            let first = !pending.requests.contains_key(&user_id);
+            pending
+                .requests
+                .entry(user_id)
+                .or_default()
+                .push(Request { cap, answer });
+            if first {
+                // Its own task: a request given up half-way (the browser left) must not stop
+                // the decision the others wait for.
+                let places = self.clone();
+                tokio::spawn(async move { places.decide(user_id).await });
+            }
+        }
+        match answered.await {
+            Ok(Ok(granted)) => Ok(granted),
+            Ok(Err(e)) => Err(anyhow::anyhow!("counting the stream over all replicas: {e}").into()),
+            Err(_) => Err(anyhow::anyhow!("counting the stream over all replicas stopped").into()),
+        }
+    }
+
+    /// Decides `user_id`'s requests until none are left.
+    async fn decide(&self, user_id: i64) {
+        loop {
+            let requests = {
+                let mut pending = self.pending();
+                let Some(requests) = pending.requests.get_mut(&user_id) else {
+                    return;
+                };
+                if requests.is_empty() {
+                    pending.requests.remove(&user_id);
+                    return;
+                }
+                std::mem::take(requests)
+            };
+            let caps: Vec<usize> = requests.iter().map(|r| r.cap).collect();
+            match self.grant(user_id, &caps).await {
+                Ok(granted) => {
+                    for (r, got) in requests.into_iter().zip(granted) {
+                        // Counted for a request that went away meanwhile: given back.
+                        if r.answer.send(Ok(got)).is_err() && got {
+                            self.give_back(user_id);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "counting streams over all replicas failed");
+                    for r in requests {
+                        let _ = r.answer.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One transaction for a batch of one user's requests, in order: each is granted while the
+    /// user's streams on live replicas, with those granted before it, stay under its cap.
+    async fn grant(&self, user_id: i64, caps: &[usize]) -> Result<Vec<bool>, ServiceError> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let open: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(s.open), 0) AS BIGINT) FROM replica_streams s \
+             JOIN replicas r ON r.owner = s.owner WHERE s.user_id = $1 AND r.expires_at >= $2",
+        )
+        .bind(user_id)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut taken = 0i64;
+        let granted: Vec<bool> = caps
+            .iter()
+            .map(|&cap| {
+                let got = open + taken < cap as i64;
+                taken += i64::from(got);
+                got
+            })
+            .collect();
+        if taken > 0 {
+            sqlx::query(
+                "INSERT INTO replica_streams (owner, user_id, open) VALUES ($1, $2, $3) \
+                 ON CONFLICT (owner, user_id) DO UPDATE SET open = replica_streams.open + $3",
+            )
+            .bind(&self.owner)
+            .bind(user_id)
+            .bind(taken)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(granted)
+    }
+
     fn give_back(&self, user_id: i64) {
         let mut pending = self.pending();
-        *pending.by_user.entry(user_id).or_default() += 1;
+        *pending.returns.entry(user_id).or_default() += 1;
         if pending.writing {
             return;
         }
@@ -76,20 +196,20 @@ impl Returns {
             return;
         };
         pending.writing = true;
-        let returns = self.clone();
-        rt.spawn(async move { returns.write().await });
+        let places = self.clone();
+        rt.spawn(async move { places.write_returns().await });
     }
 
-    /// Writes what is pending until nothing is.
-    async fn write(&self) {
+    /// Writes the places given back until none are pending.
+    async fn write_returns(&self) {
         loop {
             let batch = {
                 let mut pending = self.pending();
-                if pending.by_user.is_empty() {
+                if pending.returns.is_empty() {
                     pending.writing = false;
                     return;
                 }
-                std::mem::take(&mut pending.by_user)
+                std::mem::take(&mut pending.returns)
             };
             for (user_id, ended) in batch {
                 let gone = sqlx::query(
@@ -129,36 +249,14 @@ pub async fn take(state: &AppState, user_id: i64, cap: usize) -> Result<Taken, S
     if state.db.backend != Backend::Postgres {
         return Ok(Taken::Local);
     }
-    let owner = state.work.leases.owner();
-    let mut tx = state.db.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-    let open: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(s.open), 0) AS BIGINT) FROM replica_streams s \
-         JOIN replicas r ON r.owner = s.owner WHERE s.user_id = $1 AND r.expires_at >= $2",
-    )
-    .bind(user_id)
-    .bind(now_ms())
-    .fetch_one(&mut *tx)
-    .await?;
-    if open >= cap as i64 {
-        return Ok(Taken::Full(cap));
-    }
-    sqlx::query(
-        "INSERT INTO replica_streams (owner, user_id, open) VALUES ($1, $2, 1) \
-         ON CONFLICT (owner, user_id) DO UPDATE SET open = replica_streams.open + 1",
-    )
-    .bind(owner)
-    .bind(user_id)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Taken::Slot(Slot {
-        returns: state.stream_returns.clone(),
-        user_id,
-    }))
+    Ok(if state.stream_places.ask(user_id, cap).await? {
+        Taken::Slot(Slot {
+            places: state.stream_places.clone(),
+            user_id,
+        })
+    } else {
+        Taken::Full(cap)
+    })
 }
 
 /// This replica is alive for one more lease time; the rows of replicas whose heartbeat expired
