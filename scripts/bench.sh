@@ -126,9 +126,26 @@ out="$(mktemp)"
   curl -sf -b "$ccookie" -H 'content-type: application/json' \
     -d "{\"company\":\"Bench\",\"registration_token\":\"$ctoken\"}" "http://$ra/api/connections" >/dev/null
   sleep 2
+  # B's impact_relay_lag_seconds (from an event's commit on A to its going out on B) as
+  # "le value" lines, with the count and the sum.
+  relay_lag() {
+    curl -sf -H "Authorization: Bearer $cmetrics" "http://$rb/metrics" | awk '
+      /^impact_relay_lag_seconds_bucket/ { match($0, /le="[^"]+"/); print substr($0, RSTART + 4, RLENGTH - 5), $NF }
+      /^impact_relay_lag_seconds_(count|sum)/ { sub(/^impact_relay_lag_seconds_/, ""); print }' || true
+  }
+  # What crossing replicas added during one run: the difference of two `relay_lag` readings, as
+  # the share of the run's relayed events within each bucket.
+  relay_lag_between() {
+    awk 'FILENAME == ARGV[1] { before[$1] = $2; next } { d[$1] = $2 - before[$1]; if ($1 !~ /^(count|sum)$/) order[++n] = $1 }
+      END { if (d["count"] > 0) { line = sprintf("  - relay_lag on B in this run (commit on A to out on B): events=%d mean=%.1f ms |", d["count"], 1000 * d["sum"] / d["count"]);
+            for (i = 1; i <= n && order[i] + 0 <= 0.25; i++) line = line sprintf(" <=%g ms %.1f%%", 1000 * order[i], 100 * d[order[i]] / d["count"]); print line } }' "$1" "$2"
+  }
   cluster_fanout() {
+    relay_lag > "$cstate/lag.before"
     "$CARGO_TARGET_DIR/release/sse-load" --server "$ra" --cookie "$ccookie" --connection 1 "$@" 2>&1 \
       | awk '/BENCH /{sub(/.*BENCH /,""); print "- " $0}'
+    relay_lag > "$cstate/lag.after"
+    relay_lag_between "$cstate/lag.before" "$cstate/lag.after"
   }
   for n in ${BENCH_CLUSTER_H2:-10000 50000}; do
     cluster_fanout --subscribers "$n" --http2 --subscribe-to "$ra" --server-pid "$pid_a"
@@ -136,13 +153,6 @@ out="$(mktemp)"
     cluster_fanout --subscribers "$n" --http2 --subscribe-to "$ra" --subscribe-to "$rb"
   done
   cluster_fanout --subscribers "${BENCH_CLUSTER_NGINX:-3000}" --subscribe-to "$lb"
-  # What crossing replicas added over all the runs above: B's impact_relay_lag_seconds (from an
-  # event's commit on A to its going out on B), as the share of events within each bucket.
-  curl -sf -H "Authorization: Bearer $cmetrics" "http://$rb/metrics" | awk '
-    /^impact_relay_lag_seconds_bucket/ { match($0, /le="[^"]+"/); le = substr($0, RSTART + 4, RLENGTH - 5); b[++n] = le; v[n] = $NF }
-    /^impact_relay_lag_seconds_count/ { count = $NF } /^impact_relay_lag_seconds_sum/ { sum = $NF }
-    END { if (count > 0) { line = sprintf("- relay_lag on B (commit on A to out on B) events=%d mean=%.1f ms |", count, 1000 * sum / count);
-          for (i = 1; i <= n && b[i] + 0 <= 0.25; i++) line = line sprintf(" <=%g ms %.1f%%", 1000 * b[i], 100 * v[i] / count); print line } }'
   kill $(cat "$cstate/pids") 2>/dev/null || true
   sleep 1
   psql "$PG_URL" -q -c "DROP DATABASE IF EXISTS $cdb WITH (FORCE)" >/dev/null 2>&1 || true

@@ -17,9 +17,10 @@ pub const HTTP_DURATION: &str = "impact_http_request_duration_seconds";
 pub const STREAMS_OPEN: &str = "impact_event_streams_open";
 /// Events published to this replica's live channel (each connection's sequence number once).
 pub const EVENTS_PUBLISHED: &str = "impact_events_published_total";
-/// From an event's commit on another replica (its timestamp) to its publication here, read from
-/// the log on that replica's announcement (or on catching up after the listening connection was
-/// lost): what delivery across replicas adds.
+/// From an event's timestamp on another replica (taken as it is written, just before its
+/// transaction commits) to its publication here, read from the log on that replica's
+/// announcement (or on catching up after the listening connection was lost): what delivery
+/// across replicas adds, and any wait of the writing transaction on the other replica.
 pub const RELAY_LAG: &str = "impact_relay_lag_seconds";
 /// Scan checks run (or skipped), by check id and outcome.
 pub const CHECKS: &str = "impact_scan_checks_total";
