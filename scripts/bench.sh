@@ -126,8 +126,8 @@ out="$(mktemp)"
   curl -sf -b "$ccookie" -H 'content-type: application/json' \
     -d "{\"company\":\"Bench\",\"registration_token\":\"$ctoken\"}" "http://$ra/api/connections" >/dev/null
   sleep 2
-  # B's impact_relay_lag_seconds (from an event's commit on A to its going out on B) as
-  # "le value" lines, with the count and the sum.
+  # B's impact_relay_lag_seconds (from an event's timestamp on A, taken before its commit, to
+  # its going out on B) as "le value" lines, with the count and the sum.
   relay_lag() {
     curl -sf -H "Authorization: Bearer $cmetrics" "http://$rb/metrics" | awk '
       /^impact_relay_lag_seconds_bucket/ { match($0, /le="[^"]+"/); print substr($0, RSTART + 4, RLENGTH - 5), $NF }
@@ -137,7 +137,7 @@ out="$(mktemp)"
   # the share of the run's relayed events within each bucket.
   relay_lag_between() {
     awk 'FILENAME == ARGV[1] { before[$1] = $2; next } { d[$1] = $2 - before[$1]; if ($1 !~ /^(count|sum)$/) order[++n] = $1 }
-      END { if (d["count"] > 0) { line = sprintf("  - relay_lag on B in this run (commit on A to out on B): events=%d mean=%.1f ms |", d["count"], 1000 * d["sum"] / d["count"]);
+      END { if (d["count"] > 0) { line = sprintf("  - relay_lag on B in this run (written on A to out on B): events=%d mean=%.1f ms |", d["count"], 1000 * d["sum"] / d["count"]);
             for (i = 1; i <= n && order[i] + 0 <= 0.25; i++) line = line sprintf(" <=%g ms %.1f%%", 1000 * order[i], 100 * d[order[i]] / d["count"]); print line } }' "$1" "$2"
   }
   cluster_fanout() {

@@ -654,7 +654,8 @@ async fn the_per_user_stream_cap_counts_both_replicas() {
 async fn streams_opened_at_once_on_both_replicas_stay_within_the_cap() {
     const CAP: usize = 10;
     let shared = shared("replicas_burst").await;
-    let cap = [("IMPACT_MAX_STREAMS_PER_USER", "10")];
+    let limit = CAP.to_string();
+    let cap = [("IMPACT_MAX_STREAMS_PER_USER", limit.as_str())];
     let a = replica_with(&shared.db, &shared.provider, &shared.key, &cap).await;
     let b = replica_with(&shared.db, &shared.provider, &shared.key, &cap).await;
     validated_on(&a).await;

@@ -145,8 +145,10 @@ impl Places {
     }
 
     /// One transaction for a batch of one user's requests, in order: each is granted while the
-    /// user's streams on live replicas, with those granted before it, stay under its cap.
-    async fn grant(&self, user_id: i64, caps: &[usize]) -> Result<Vec<bool>, ServiceError> {
+    /// user's streams on live replicas, with those granted before it, stay under its cap. The
+    /// database's own error, whose words reach the log and every waiter's (a `ServiceError`
+    /// would show only "something went wrong" there).
+    async fn grant(&self, user_id: i64, caps: &[usize]) -> Result<Vec<bool>, sqlx::Error> {
         let mut tx = self.db.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(user_id)
