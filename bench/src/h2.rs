@@ -111,7 +111,12 @@ struct Stream {
 /// Opens `count` subscribers on one TCP connection and follows them until each has the last
 /// seq or has ended; counts each as connected or failed as soon as that is known, and puts what
 /// each answered stream saw into `shared.results`.
-pub async fn subscribe(shared: &Shared, target: SocketAddr, count: usize, after: i64) {
+pub async fn subscribe(
+    shared: &Shared,
+    (target, socket): (SocketAddr, usize),
+    count: usize,
+    after: i64,
+) {
     let mut streams: Vec<Stream> = (0..count)
         .map(|_| Stream {
             answer: Answer::Waiting,
@@ -124,7 +129,7 @@ pub async fn subscribe(shared: &Shared, target: SocketAddr, count: usize, after:
     let mut results = lock(&shared.results);
     for s in streams {
         match s.answer {
-            Answer::Streaming | Answer::Ended => results.push((target, s.follower.seen)),
+            Answer::Streaming | Answer::Ended => results.push((target, socket, s.follower.seen)),
             Answer::Waiting => {
                 shared.failed.fetch_add(1, Ordering::AcqRel);
             }

@@ -21,7 +21,7 @@ use std::{
 use anyhow::{bail, Context};
 use bench::{
     process::{cpu_ms, rss_mb},
-    stats::pct,
+    stats::{pct, tail_by_connection},
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
@@ -104,8 +104,9 @@ struct Shared {
     read_bytes: AtomicUsize,
     /// Subscribers stop once they have this seq (set after the Rescan has settled).
     last_seq: watch::Sender<i64>,
-    /// What each answered subscriber saw, with the server it subscribed to.
-    results: Mutex<Vec<(SocketAddr, Seen)>>,
+    /// What each answered subscriber saw, with the server it subscribed to and the TCP
+    /// connection it came on (a number per connection).
+    results: Mutex<Vec<(SocketAddr, usize, Seen)>>,
 }
 
 fn events_path(a: &Args, after: i64) -> String {
@@ -250,7 +251,7 @@ async fn read_until_known<T>(
 async fn follow(
     res: hyper::Response<hyper::body::Incoming>,
     shared: &Shared,
-    target: SocketAddr,
+    (target, socket): (SocketAddr, usize),
     after: i64,
 ) -> anyhow::Result<()> {
     if !res.status().is_success() {
@@ -273,7 +274,7 @@ async fn follow(
             follower.receive(&chunk, SystemTime::now());
         }
     }
-    lock(&shared.results).push((target, follower.seen));
+    lock(&shared.results).push((target, socket, follower.seen));
     Ok(())
 }
 
@@ -303,7 +304,7 @@ async fn subscribe_h1(shared: Arc<Shared>, index: usize, after: i64) -> anyhow::
     let res = sender
         .send_request(events_request(a, target, after)?)
         .await?;
-    follow(res, &shared, target, after).await
+    follow(res, &shared, (target, index), after).await
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -401,9 +402,10 @@ async fn main() -> anyhow::Result<()> {
             left -= count;
             let s = shared.clone();
             let target = s.args.subscribe_to[socket % s.args.subscribe_to.len()];
+            let id = socket;
             socket += 1;
             tasks.push(tokio::spawn(async move {
-                h2::subscribe(&s, target, count, after).await;
+                h2::subscribe(&s, (target, id), count, after).await;
             }));
         }
     } else {
@@ -500,7 +502,10 @@ async fn main() -> anyhow::Result<()> {
     // commit the event adds over the one that did.
     let mut first_on: Vec<(SocketAddr, Vec<u64>)> =
         a.subscribe_to.iter().map(|t| (*t, Vec::new())).collect();
-    for (target, s) in &results {
+    let mut first_by_socket = Vec::with_capacity(results.len());
+    let mut socket_server = std::collections::HashMap::new();
+    for (target, socket, s) in &results {
+        socket_server.insert(*socket, *target);
         out_of_order += s.out_of_order;
         if s.events.len() == burst {
             complete += 1;
@@ -508,6 +513,7 @@ async fn main() -> anyhow::Result<()> {
         for &(seq, lat) in &s.events {
             if seq == after + 1 {
                 first.push(lat);
+                first_by_socket.push((*socket, lat));
                 if let Some((_, on)) = first_on.iter_mut().find(|(t, _)| t == target) {
                     on.push(lat);
                 }
@@ -517,6 +523,36 @@ async fn main() -> anyhow::Result<()> {
     }
     first.sort_unstable();
     all.sort_unstable();
+    // Which connections the first event's p99 tail is on (HTTP/2: 100 subscribers each).
+    let tail = if http2 {
+        let p99 = first
+            .get(((first.len() as f64 - 1.0) * 0.99).round() as usize)
+            .copied()
+            .unwrap_or(0);
+        let (late, spreads) = tail_by_connection(&first_by_socket, p99);
+        let slowest: Vec<String> = spreads
+            .iter()
+            .take(3)
+            .map(|c| {
+                let server = socket_server
+                    .get(&c.socket)
+                    .map_or(String::new(), |t| t.to_string());
+                format!(
+                    "{server} {:.1}/{:.1}/{:.1} ms",
+                    c.first as f64 / 1000.0,
+                    c.median as f64 / 1000.0,
+                    c.last as f64 / 1000.0
+                )
+            })
+            .collect();
+        format!(
+            " | past the first event's p99: {late} of {} connections; slowest (first/median/last stream): {}",
+            spreads.len(),
+            slowest.join(", ")
+        )
+    } else {
+        String::new()
+    };
     let by_server = if first_on.len() > 1 {
         let each: Vec<String> = first_on
             .iter_mut()
@@ -539,7 +575,7 @@ async fn main() -> anyhow::Result<()> {
          first event to every subscriber: p50={:.1} ms p99={:.1} ms last={:.1} ms | \
          all {} deliveries: p50={:.1} ms p99={:.1} ms max={:.1} ms | \
          server RSS MB: idle {rss_idle}, connected {rss_connected}, after {rss_after} | \
-         CPU during the Rescan: server {} ms ({:.1} µs per delivery), load generator {} ms{reads}{by_server}",
+         CPU during the Rescan: server {} ms ({:.1} µs per delivery), load generator {} ms{reads}{by_server}{tail}",
         if http2 { "http/2" } else { "http/1.1" },
         label,
         connect_time.as_secs_f64(),
