@@ -14,7 +14,6 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{bail, Context};
 use axum::{
     extract::{Query, State},
     response::sse::{Event, KeepAlive, Sse},
@@ -112,19 +111,24 @@ async fn act(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({ "state": "validated" }))
 }
 
+/// The textbook fan-out: axum's `Sse` over one tokio `broadcast` channel, one process, no
+/// sign-in; answers the calls sse-load makes.
+#[derive(clap::Parser)]
+#[command(name = "sse-baseline", version)]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1:3196")]
+    listen: SocketAddr,
+    /// Events each Rescan publishes.
+    #[arg(long, default_value_t = 32)]
+    events: usize,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut addr: SocketAddr = "127.0.0.1:3196".parse()?;
-    let mut events_per_burst = 32;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--listen" => addr = value()?.parse()?,
-            "--events" => events_per_burst = value()?.parse()?,
-            other => bail!("unknown argument {other}"),
-        }
-    }
+    let Args {
+        listen,
+        events: events_per_burst,
+    } = clap::Parser::parse();
     let shared = Arc::new(Shared {
         tx: broadcast::channel(1024).0,
         log: Mutex::new(Vec::new()),
@@ -135,8 +139,8 @@ async fn main() -> anyhow::Result<()> {
         .route("/api/connections/{id}", get(connection))
         .route("/api/connections/{id}/actions", post(act))
         .with_state(shared);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    eprintln!("sse-baseline listening on {addr}");
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    eprintln!("sse-baseline listening on {listen}");
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -19,68 +19,68 @@ use futures::{stream, StreamExt, TryStreamExt};
 use reqwest::{redirect::Policy, Client, StatusCode};
 use serde_json::{json, Value};
 
+/// Onboards many connections through the seed flow, each at its own simulator instance, then
+/// measures the server's CPU under steady heartbeats, the time from a fault to Down on the
+/// record (and back), and the health dashboard's read.
+#[derive(clap::Parser)]
+#[command(name = "health-load", version)]
 struct Args {
+    #[arg(long, default_value = "127.0.0.1:3190")]
     server: SocketAddr,
+    /// The provider simulator the connections point at.
+    #[arg(long, default_value = "127.0.0.1:3191")]
     sim: SocketAddr,
+    /// The administrator to sign in as.
+    #[arg(long, default_value = "bench@example.com")]
     email: String,
+    #[arg(long, default_value = "bench password 123")]
     password: String,
+    #[arg(long, default_value_t = 1000, value_parser = positive())]
     connections: usize,
     /// The server's `IMPACT_HEALTH_INTERVAL_SECONDS` (for the waits and the report).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     interval: u64,
+    /// The server's process, for its CPU time.
+    #[arg(long)]
     server_pid: Option<u32>,
+    /// The simulator's process, for its CPU time.
+    #[arg(long)]
     sim_pid: Option<u32>,
     /// Seconds of steady heartbeats over which the CPU share is measured.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     window: u64,
-    /// Connections given the fault in each round.
+    /// Connections given the fault in each round (at most --connections).
+    #[arg(long, default_value_t = 100, value_parser = positive())]
     sample: usize,
+    #[arg(long, default_value_t = 3, value_parser = positive())]
     rounds: usize,
     /// Connections onboarded at once.
+    #[arg(long, default_value_t = 8, value_parser = positive())]
     concurrency: usize,
     /// The server's SQLite database: when given, a day of history is written into it and the
     /// dashboard read again.
+    #[arg(long)]
     history_db: Option<String>,
 }
 
-fn args() -> anyhow::Result<Args> {
-    let mut a = Args {
-        server: "127.0.0.1:3190".parse()?,
-        sim: "127.0.0.1:3191".parse()?,
-        email: "bench@example.com".into(),
-        password: "bench password 123".into(),
-        connections: 1000,
-        interval: 10,
-        server_pid: None,
-        sim_pid: None,
-        window: 60,
-        sample: 100,
-        rounds: 3,
-        concurrency: 8,
-        history_db: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--server" => a.server = value()?.parse()?,
-            "--sim" => a.sim = value()?.parse()?,
-            "--email" => a.email = value()?,
-            "--password" => a.password = value()?,
-            "--connections" => a.connections = value()?.parse()?,
-            "--interval" => a.interval = value()?.parse()?,
-            "--server-pid" => a.server_pid = Some(value()?.parse()?),
-            "--sim-pid" => a.sim_pid = Some(value()?.parse()?),
-            "--window" => a.window = value()?.parse()?,
-            "--sample" => a.sample = value()?.parse()?,
-            "--rounds" => a.rounds = value()?.parse()?,
-            "--concurrency" => a.concurrency = value()?.parse()?,
-            "--history-db" => a.history_db = Some(value()?),
-            other => bail!("unknown argument {other}"),
-        }
+/// A count of at least one.
+fn positive() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+}
+
+/// The command line; a sample larger than the connections ends here like any other bad
+/// argument (clap's message, exit 2).
+fn args() -> Args {
+    let a = <Args as clap::Parser>::parse();
+    if a.sample > a.connections {
+        <Args as clap::CommandFactory>::command()
+            .error(
+                clap::error::ErrorKind::ValueValidation,
+                "--sample must be at most --connections",
+            )
+            .exit();
     }
-    if a.connections == 0 || a.sample == 0 || a.sample > a.connections {
-        bail!("--sample must be between 1 and --connections");
-    }
-    Ok(a)
+    a
 }
 
 /// The administrator's side: a signed-in client that does not follow redirects (the callback's
@@ -401,7 +401,7 @@ fn share(pid: Option<u32>, before: Option<u64>, seconds: f64) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let a = args()?;
+    let a = args();
     let admin = Admin::sign_in(&a).await?;
     // The named contact's browser on the provider's page, and the bench steering its simulator.
     let provider = Client::builder()

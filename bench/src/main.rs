@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use bench::{
     process::{cpu_ms, rss_mb},
     stats::{pct, tail_by_connection},
@@ -35,55 +35,49 @@ use tokio::{
 
 const STREAMS_PER_CONNECTION: usize = 100;
 
+/// Opens many subscribers to one connection's live event stream, triggers a Rescan and reports
+/// how long each event took to reach them.
+#[derive(clap::Parser)]
+#[command(name = "sse-load", version)]
 struct Args {
     /// Where the setup calls and the Rescan go.
+    #[arg(long, default_value = "127.0.0.1:3190")]
     server: SocketAddr,
-    /// Where the subscribers connect, in turn (`--subscribe-to`, repeatable; default: the
-    /// server). Another replica here measures what cross-replica delivery adds; a balancer
-    /// spreads them itself.
+    /// Where the subscribers connect, in turn (repeatable; default: the server). Another
+    /// replica here measures what cross-replica delivery adds; a balancer spreads them itself.
+    #[arg(long)]
     subscribe_to: Vec<SocketAddr>,
+    /// A signed-in session's cookie (`name=value`).
+    #[arg(long, default_value = "")]
     cookie: String,
+    /// The connection whose events are followed.
+    #[arg(long, default_value_t = 1)]
     connection: i64,
+    #[arg(long, default_value_t = 1000,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     subscribers: usize,
+    /// Multiplex the subscribers over HTTP/2 connections (100 each) instead of one HTTP/1.1
+    /// connection each.
+    #[arg(long)]
     http2: bool,
+    /// HTTP/1.1: the loopback source addresses (127.0.0.1, .2, ...) spread over, so more than
+    /// one port range's worth of connections can be open.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..))]
     sources: u8,
+    /// The server's process, for its CPU time and resident size.
+    #[arg(long)]
     server_pid: Option<u32>,
     /// Seconds to stay connected and idle before triggering (to inspect the server meanwhile).
+    #[arg(long, default_value_t = 0)]
     hold: u64,
 }
 
-fn args() -> anyhow::Result<Args> {
-    let mut a = Args {
-        server: "127.0.0.1:3190".parse()?,
-        subscribe_to: Vec::new(),
-        cookie: String::new(),
-        connection: 1,
-        subscribers: 1000,
-        http2: false,
-        sources: 8,
-        server_pid: None,
-        hold: 0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--server" => a.server = value()?.parse()?,
-            "--subscribe-to" => a.subscribe_to.push(value()?.parse()?),
-            "--cookie" => a.cookie = value()?,
-            "--connection" => a.connection = value()?.parse()?,
-            "--subscribers" => a.subscribers = value()?.parse()?,
-            "--sources" => a.sources = value()?.parse()?,
-            "--server-pid" => a.server_pid = Some(value()?.parse()?),
-            "--hold" => a.hold = value()?.parse()?,
-            "--http2" => a.http2 = true,
-            other => bail!("unknown argument {other}"),
-        }
-    }
+fn args() -> Args {
+    let mut a = <Args as clap::Parser>::parse();
     if a.subscribe_to.is_empty() {
         a.subscribe_to.push(a.server);
     }
-    Ok(a)
+    a
 }
 
 /// What one subscriber saw: (seq, latency in µs) per event, and whether seqs ran without a gap
@@ -377,7 +371,7 @@ async fn settle(a: &Args) -> anyhow::Result<String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = args()?;
+    let args = args();
     let after = newest_seq(&args).await?;
     let rss_idle = rss_mb(args.server_pid);
     let n = args.subscribers;
