@@ -47,6 +47,33 @@ struct Request {
     answer: oneshot::Sender<Result<bool, String>>,
 }
 
+/// Held by the task deciding one user's requests. Should that task end before it has decided
+/// them all (a panic, or the runtime dropping it at shutdown), the requests still queued are
+/// answered with an error and the user's entry removed: the next request starts a decider of
+/// its own instead of queueing behind one that is gone.
+struct Deciding {
+    pending: Arc<Mutex<Pending>>,
+    user_id: i64,
+    finished: bool,
+}
+
+impl Drop for Deciding {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for r in pending.requests.remove(&self.user_id).unwrap_or_default() {
+            let _ = r
+                .answer
+                .send(Err("the decision on the stream count stopped".into()));
+        }
+    }
+}
+
 #[derive(Default)]
 struct Pending {
     /// Places given back and not yet written, per user.
@@ -112,14 +139,21 @@ impl Places {
 
     /// Decides `user_id`'s requests until none are left.
     async fn decide(&self, user_id: i64) {
+        let mut deciding = Deciding {
+            pending: self.pending.clone(),
+            user_id,
+            finished: false,
+        };
         loop {
             let requests = {
                 let mut pending = self.pending();
                 let Some(requests) = pending.requests.get_mut(&user_id) else {
+                    deciding.finished = true;
                     return;
                 };
                 if requests.is_empty() {
                     pending.requests.remove(&user_id);
+                    deciding.finished = true;
                     return;
                 }
                 std::mem::take(requests)
@@ -303,5 +337,77 @@ pub async fn release_all(state: &AppState) {
         if let Err(e) = sqlx::query(sql).bind(owner).execute(&state.db.pool).await {
             tracing::warn!(error = %e, "giving back the replica's streams failed; they expire");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(
+        pending: &Arc<Mutex<Pending>>,
+        user_id: i64,
+    ) -> oneshot::Receiver<Result<bool, String>> {
+        let (answer, answered) = oneshot::channel();
+        let mut p = pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        p.requests
+            .entry(user_id)
+            .or_default()
+            .push(Request { cap: 10, answer });
+        answered
+    }
+
+    #[tokio::test]
+    async fn a_decider_that_dies_answers_what_it_left_and_leaves_no_user_stranded() {
+        let pending: Arc<Mutex<Pending>> = Arc::default();
+        let waiting = queued(&pending, 7);
+        let other_user = queued(&pending, 8);
+        let died = {
+            let pending = pending.clone();
+            tokio::spawn(async move {
+                let _deciding = Deciding {
+                    pending,
+                    user_id: 7,
+                    finished: false,
+                };
+                panic!("a decider's bug");
+            })
+        };
+        assert!(died.await.is_err(), "the task panicked");
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("answered at once, not left waiting")
+            .expect("answered, not dropped");
+        assert!(answer.is_err(), "an error to the waiting request");
+        let p = pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert!(
+            !p.requests.contains_key(&7),
+            "the next request of user 7 starts a decider of its own"
+        );
+        assert!(
+            p.requests.contains_key(&8),
+            "another user's requests untouched"
+        );
+        drop(p);
+        drop(other_user);
+    }
+
+    #[test]
+    fn a_decider_that_finished_touches_nothing() {
+        let pending: Arc<Mutex<Pending>> = Arc::default();
+        let _later = queued(&pending, 7);
+        drop(Deciding {
+            pending: pending.clone(),
+            user_id: 7,
+            finished: true,
+        });
+        let p = pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert_eq!(p.requests.get(&7).map(Vec::len), Some(1));
     }
 }
