@@ -681,3 +681,79 @@ async fn streams_opened_at_once_on_both_replicas_stay_within_the_cap() {
     drop((opened, a, b));
     let _ = std::fs::remove_dir_all(&shared.dir);
 }
+
+/// A provider call captured on its way to one replica is a replay to the other, and to the
+/// first after a restart: the accepted signatures are kept in the shared database, not in each
+/// process. A new call (its own timestamp and signature) is still taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_call_taken_by_one_replica_is_a_replay_to_the_other_and_after_a_restart() {
+    use app::server::{
+        sealed::{connection_secret_context, Keyring, SecretKey},
+        signing,
+    };
+    let shared = shared("replicas_replay").await;
+    let a = replica(&shared.db, &shared.provider, &shared.key).await;
+    let b = replica(&shared.db, &shared.provider, &shared.key).await;
+    validated_on(&a).await;
+    // The credentials the provider holds (and signs with), from the shared database.
+    let row = sqlx::query("SELECT consumer_id, secret FROM connections WHERE id = 1")
+        .fetch_one(&shared.look)
+        .await
+        .expect("the connection's credentials");
+    let consumer: String = row.get("consumer_id");
+    let keys = Keyring::new(SecretKey::parse(&shared.key).expect("the key"), Vec::new());
+    let secret = keys
+        .open(
+            &connection_secret_context(1),
+            &row.get::<String, _>("secret"),
+        )
+        .expect("the secret opens");
+    let path = "/inbound/v1/ping";
+    let body = br#"{"nonce":"n-1"}"#.to_vec();
+    let signed_at = |ts: i64| signing::sign(&secret, "POST", path, ts, &body);
+    let send = |base: String, ts: i64, signature: String| {
+        reqwest::Client::new()
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .header(signing::HEADER_CONSUMER, consumer.clone())
+            .header(signing::HEADER_TIMESTAMP, ts.to_string())
+            .header(signing::HEADER_SIGNATURE, signature)
+            .body(body.clone())
+            .send()
+    };
+    let answer = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        (status, body["code"].as_str().map(str::to_string))
+    };
+    let ts = Utc::now().timestamp();
+    let captured = signed_at(ts);
+    let first = send(a.base.clone(), ts, captured.clone())
+        .await
+        .expect("to A");
+    assert_eq!(answer(first).await, (200, None), "A takes the call");
+    let replayed = send(b.base.clone(), ts, captured.clone())
+        .await
+        .expect("to B");
+    let replayed = answer(replayed).await;
+    assert_eq!(replayed, (401, Some("replayed".into())), "B refuses it");
+    // A restarts (a new process on the same database): still a replay there.
+    drop(a);
+    let a = replica(&shared.db, &shared.provider, &shared.key).await;
+    let again = send(a.base.clone(), ts, captured)
+        .await
+        .expect("to A again");
+    assert_eq!(
+        answer(again).await,
+        replayed,
+        "A after a restart refuses it"
+    );
+    // The provider's next call, signed anew, goes through on either.
+    let next = ts + 1;
+    let fresh = send(b.base.clone(), next, signed_at(next))
+        .await
+        .expect("to B");
+    assert_eq!(answer(fresh).await, (200, None), "a new call is taken");
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&shared.dir);
+}

@@ -33,6 +33,7 @@ pub mod overview;
 pub mod provider;
 pub mod provider_error;
 pub mod relay;
+pub mod replay;
 pub mod request_id;
 pub mod reregister;
 pub mod revocations;

@@ -62,6 +62,11 @@ pub async fn once(state: &AppState) -> Result<usize, ServiceError> {
     if pruned > 0 {
         tracing::info!(pruned, "old heartbeats and message counts pruned");
     }
+    // Signatures of provider calls whose clock window has passed (no longer replayable).
+    let forgotten = super::replay::prune(&state.db, chrono::Utc::now().timestamp()).await?;
+    if forgotten > 0 {
+        tracing::debug!(forgotten, "expired inbound signatures forgotten");
+    }
     // Old secrets whose grace after a rotation is over (the inbound check already refuses them).
     let retired = connections::retire_previous_secrets(&state.db).await?;
     if retired > 0 {

@@ -1,10 +1,5 @@
 //! The consumer's inbound endpoints, called by the provider. Authenticated by the protocol's
 //! signature with the connection's secret (not by a session).
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
-
 use axum::{
     body::Bytes,
     extract::{FromRequest, OriginalUri, Request, State},
@@ -14,82 +9,18 @@ use axum::{
 };
 use serde_json::json;
 
-use app::server::{connections, sealed, signing, AppState};
+use app::server::{connections, replay, sealed, signing, AppState};
 
-/// The inbound endpoints' state: the app's, and the signatures already accepted.
+/// The inbound endpoints' state: the app's (the signatures already accepted are in its
+/// database, `replay`).
 #[derive(Clone, Debug)]
 pub struct Inbound {
     pub state: AppState,
-    pub seen: Arc<ReplayCache>,
 }
 
 impl Inbound {
     pub fn new(state: AppState) -> Self {
-        Self {
-            state,
-            seen: Arc::new(ReplayCache::new(REPLAY_CACHE_CAPACITY)),
-        }
-    }
-}
-
-/// Far more signed calls than a provider makes within one clock window (a few per minute).
-pub const REPLAY_CACHE_CAPACITY: usize = 100_000;
-
-/// The signatures of accepted requests, each kept until its timestamp leaves the clock window
-/// (after which the clock check refuses it anyway), so a captured request cannot be replayed.
-///
-/// In memory, per process: enough for one instance; several instances behind one address would
-/// each keep their own (a replay could then succeed once per instance). Bounded: expired entries
-/// are pruned whenever it is full, and when even that leaves no room new requests are refused
-/// (fail closed) instead of forgetting signatures that are still valid.
-#[derive(Debug)]
-pub struct ReplayCache {
-    capacity: usize,
-    /// Signature → the unix second after which its timestamp is outside the window.
-    seen: Mutex<HashMap<String, i64>>,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Seen {
-    First,
-    Replayed,
-    Full,
-}
-
-impl ReplayCache {
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Records a verified request's signature, unless it was seen before.
-    pub fn check_and_record(&self, signature: &str, timestamp: i64, now: i64) -> Seen {
-        // Hex is read in either case: both spellings are the same signature.
-        let signature = signature.to_ascii_lowercase();
-        let Ok(mut seen) = self.seen.lock() else {
-            return Seen::Full;
-        };
-        if seen.get(&signature).is_some_and(|until| *until >= now) {
-            return Seen::Replayed;
-        }
-        if seen.len() >= self.capacity {
-            seen.retain(|_, until| *until >= now);
-            if seen.len() >= self.capacity {
-                return Seen::Full;
-            }
-        }
-        seen.insert(signature, timestamp.saturating_add(signing::MAX_SKEW_SECS));
-        Seen::First
-    }
-
-    pub fn len(&self) -> usize {
-        self.seen.lock().map(|s| s.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        Self { state }
     }
 }
 
@@ -177,25 +108,30 @@ async fn verify(
             "The request timestamp is too far from our clock.",
         )),
         (Err(signing::VerifyError::BadSignature), _) | (Ok(()), None) => Err(bad_signature()),
-        (Ok(()), Some(id)) => match inbound.seen.check_and_record(&sig, ts, now) {
-            Seen::First => Ok(id),
-            Seen::Replayed => {
-                tracing::warn!(connection = id, "a replayed inbound request was refused");
-                Err(refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "replayed",
-                    "This request was already received; sign each request anew.",
-                ))
+        (Ok(()), Some(id)) => {
+            // Kept until the timestamp leaves the window; after that the clock check refuses.
+            let until = ts.saturating_add(signing::MAX_SKEW_SECS);
+            match replay::first_use(&state.db, &sig, until, now).await {
+                Ok(true) => Ok(id),
+                Ok(false) => {
+                    tracing::warn!(connection = id, "a replayed inbound request was refused");
+                    Err(refuse(
+                        StatusCode::UNAUTHORIZED,
+                        "replayed",
+                        "This request was already received; sign each request anew.",
+                    ))
+                }
+                // Unknown whether it is a replay: refused (fail closed), to be tried again.
+                Err(e) => {
+                    tracing::error!(connection = id, error = %e, "recording an inbound signature failed");
+                    Err(refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "Try again shortly.",
+                    ))
+                }
             }
-            Seen::Full => {
-                tracing::error!("the inbound replay cache is full");
-                Err(refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Too many requests at once; try again shortly.",
-                ))
-            }
-        },
+        }
     }
 }
 
@@ -256,25 +192,4 @@ pub async fn echo(State(inbound): State<Inbound>, call: SignedCall) -> Response 
         .unwrap_or_default();
     app::server::verify::echo_arrived(&inbound.state, call.connection, &nonce).await;
     ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_signature_is_accepted_once_within_its_window_and_the_cache_stays_bounded() {
-        let cache = ReplayCache::new(2);
-        let now = 1_000_000;
-        assert_eq!(cache.check_and_record("aa", now, now), Seen::First);
-        assert_eq!(cache.check_and_record("AA", now, now), Seen::Replayed);
-        assert_eq!(cache.check_and_record("bb", now, now), Seen::First);
-        // Full of signatures still in their window: refused, none forgotten.
-        assert_eq!(cache.check_and_record("cc", now, now), Seen::Full);
-        assert_eq!(cache.check_and_record("aa", now, now + 10), Seen::Replayed);
-        // Once the window has passed they are pruned and room is made.
-        let later = now + signing::MAX_SKEW_SECS + 1;
-        assert_eq!(cache.check_and_record("cc", later, later), Seen::First);
-        assert_eq!(cache.len(), 1);
-    }
 }

@@ -254,3 +254,43 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    an_accepted_signature_is_kept_for_its_window_and_then_forgotten,
+    |app: TestApp| async move {
+        use app::server::replay::{first_use, prune};
+        // The whole app is held to the end (it owns the test's database), not just its state.
+        let app = &app;
+        let db = &app.state.db;
+        let now = chrono::Utc::now().timestamp();
+        let window = signing::MAX_SKEW_SECS;
+        assert!(first_use(db, "AB01", now + window, now)
+            .await
+            .expect("recorded"));
+        assert!(
+            !first_use(db, "ab01", now + window, now + 10)
+                .await
+                .expect("read"),
+            "the same signature in either case, still in its window"
+        );
+        // One whose window passed may be taken again (the clock check refuses its call anyway).
+        assert!(first_use(db, "cd02", now - 1, now - window - 1)
+            .await
+            .expect("recorded"));
+        assert!(first_use(db, "cd02", now + window, now)
+            .await
+            .expect("taken again"));
+        // The sweep forgets what is past its window and keeps the rest.
+        assert!(first_use(db, "ef03", now - 5, now - window - 5)
+            .await
+            .expect("recorded"));
+        app::server::sweep::once(&app.state).await.expect("a sweep");
+        let kept: Vec<String> =
+            sqlx::query_scalar("SELECT signature FROM inbound_signatures ORDER BY signature")
+                .fetch_all(&db.pool)
+                .await
+                .expect("signatures");
+        assert_eq!(kept, ["ab01", "cd02"]);
+        assert_eq!(prune(db, now + window + 1).await.expect("pruned"), 2);
+    }
+);
