@@ -4,18 +4,25 @@
 //! captured on its way to one replica cannot be played again to another, nor to the same one
 //! after a restart; and nothing is forgotten to make room (the rows stay as long as they must,
 //! pruned by the sweep once they are past).
-use super::Db;
+use super::{
+    traffic::{self, Direction},
+    Db,
+};
 
-/// Records `signature` (hex, read in either case) as used until `expires_at` (unix seconds);
-/// `false` if it was already used and is still within its window at `now`.
-pub async fn first_use(
+/// Takes a verified call of `connection_id`: records its `signature` (hex, read in either case)
+/// as used until `expires_at` (unix seconds) and counts it as an inbound message, in one
+/// transaction (every heartbeat's echo is such a call: one commit each, not two). `false`, and
+/// nothing written, if the signature was already used and is still within its window at `now`.
+pub async fn take(
     db: &Db,
+    connection_id: i64,
     signature: &str,
     expires_at: i64,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
     // A row whose window has passed may be taken again (it would be pruned soon anyway); one
-    // still inside it is left as it is, and nothing is written: the replay.
+    // still inside it is left as it is: the replay.
     let recorded = sqlx::query(
         "INSERT INTO inbound_signatures (signature, expires_at) VALUES ($1, $2) \
          ON CONFLICT (signature) DO UPDATE SET expires_at = excluded.expires_at \
@@ -24,10 +31,16 @@ pub async fn first_use(
     .bind(signature.to_ascii_lowercase())
     .bind(expires_at)
     .bind(now)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
-    Ok(recorded == 1)
+    if recorded != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    traffic::record(&mut *tx, connection_id, Direction::Inbound).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Forgets the signatures whose window has passed; returns how many.

@@ -26,11 +26,26 @@ impl Direction {
 /// Counts one message of `connection_id` in its hour. A failure is logged, never the caller's:
 /// a count must not fail the call it counts.
 pub async fn count(db: &Db, connection_id: i64, direction: Direction) {
+    if let Err(e) = record(&db.pool, connection_id, direction).await {
+        tracing::warn!(connection = connection_id, error = %e, "counting a message failed");
+    }
+}
+
+/// The count's statement on `on`: the pool, or a transaction that writes something else of the
+/// same message (an inbound call's signature, `replay::take`), so both share one commit.
+pub async fn record<'e, E>(
+    on: E,
+    connection_id: i64,
+    direction: Direction,
+) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let now = clock::now();
     let hour = now
         .duration_trunc(chrono::Duration::hours(1))
         .unwrap_or(now);
-    let counted = sqlx::query(
+    sqlx::query(
         "INSERT INTO link_traffic (connection_id, direction, hour, messages, last_at) VALUES ($1, $2, $3, 1, $4) \
          ON CONFLICT (connection_id, direction, hour) DO UPDATE SET messages = link_traffic.messages + 1, last_at = excluded.last_at",
     )
@@ -38,11 +53,9 @@ pub async fn count(db: &Db, connection_id: i64, direction: Direction) {
     .bind(direction.as_str())
     .bind(clock::to_db(hour))
     .bind(clock::to_db(now))
-    .execute(&db.pool)
-    .await;
-    if let Err(e) = counted {
-        tracing::warn!(connection = connection_id, error = %e, "counting a message failed");
-    }
+    .execute(on)
+    .await
+    .map(|_| ())
 }
 
 /// Drops message counts older than `KEPT_DAYS`; returns how many rows went.

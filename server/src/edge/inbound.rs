@@ -39,7 +39,8 @@ fn bad_signature() -> Response {
 }
 
 /// The connection id whose secret verifies this request; refused unless the request is signed
-/// with that connection's secret, within the clock window, and not seen before.
+/// with that connection's secret, within the clock window, and not seen before. A call let
+/// through is recorded as seen and counted as an inbound message (`replay::take`).
 async fn verify(
     inbound: &Inbound,
     method: &Method,
@@ -111,7 +112,7 @@ async fn verify(
         (Ok(()), Some(id)) => {
             // Kept until the timestamp leaves the window; after that the clock check refuses.
             let until = ts.saturating_add(signing::MAX_SKEW_SECS);
-            match replay::first_use(&state.db, &sig, until, now).await {
+            match replay::take(&state.db, id, &sig, until, now).await {
                 Ok(true) => Ok(id),
                 Ok(false) => {
                     tracing::warn!(connection = id, "a replayed inbound request was refused");
@@ -123,7 +124,7 @@ async fn verify(
                 }
                 // Unknown whether it is a replay: refused (fail closed), to be tried again.
                 Err(e) => {
-                    tracing::error!(connection = id, error = %e, "recording an inbound signature failed");
+                    tracing::error!(connection = id, error = %e, "taking an inbound call (its signature, its count) failed");
                     Err(refuse(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "unavailable",
@@ -156,14 +157,8 @@ impl FromRequest<Inbound> for SignedCall {
         let body = Bytes::from_request(req, inbound)
             .await
             .map_err(IntoResponse::into_response)?;
+        // Counted for the health dashboard (messages each way over 24 hours) as it is taken.
         let connection = verify(inbound, &method, &path, &headers, &body).await?;
-        // Counted for the health dashboard (messages each way over 24 hours).
-        app::server::traffic::count(
-            &inbound.state.db,
-            connection,
-            app::server::traffic::Direction::Inbound,
-        )
-        .await;
         Ok(Self { connection, body })
     }
 }

@@ -258,39 +258,65 @@ both_backends!(
 both_backends!(
     an_accepted_signature_is_kept_for_its_window_and_then_forgotten,
     |app: TestApp| async move {
-        use app::server::replay::{first_use, prune};
-        // The whole app is held to the end (it owns the test's database), not just its state.
-        let app = &app;
+        use app::server::replay::{prune, take};
+        let id = validated(&app).await;
         let db = &app.state.db;
+        let inbound = || async {
+            let n: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(SUM(messages) AS BIGINT) FROM link_traffic \
+                 WHERE connection_id = $1 AND direction = 'inbound'",
+            )
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await
+            .expect("inbound count");
+            n.unwrap_or(0)
+        };
+        let counted = inbound().await;
         let now = chrono::Utc::now().timestamp();
         let window = signing::MAX_SKEW_SECS;
-        assert!(first_use(db, "AB01", now + window, now)
+        assert!(take(db, id, "AB01", now + window, now)
             .await
-            .expect("recorded"));
+            .expect("taken"));
         assert!(
-            !first_use(db, "ab01", now + window, now + 10)
+            !take(db, id, "ab01", now + window, now + 10)
                 .await
                 .expect("read"),
             "the same signature in either case, still in its window"
         );
+        assert_eq!(
+            inbound().await,
+            counted + 1,
+            "a taken call counted, a replay not"
+        );
         // One whose window passed may be taken again (the clock check refuses its call anyway).
-        assert!(first_use(db, "cd02", now - 1, now - window - 1)
+        assert!(take(db, id, "cd02", now - 1, now - window - 1)
             .await
-            .expect("recorded"));
-        assert!(first_use(db, "cd02", now + window, now)
+            .expect("taken"));
+        assert!(take(db, id, "cd02", now + window, now)
             .await
             .expect("taken again"));
         // The sweep forgets what is past its window and keeps the rest.
-        assert!(first_use(db, "ef03", now - 5, now - window - 5)
+        assert!(take(db, id, "ef03", now - 5, now - window - 5)
             .await
-            .expect("recorded"));
+            .expect("taken"));
+        assert_eq!(inbound().await, counted + 4);
         app::server::sweep::once(&app.state).await.expect("a sweep");
-        let kept: Vec<String> =
-            sqlx::query_scalar("SELECT signature FROM inbound_signatures ORDER BY signature")
-                .fetch_all(&db.pool)
-                .await
-                .expect("signatures");
+        // (Validation's own inbound check left a real signature too, still in its window.)
+        let kept: Vec<String> = sqlx::query_scalar(
+            "SELECT signature FROM inbound_signatures \
+             WHERE signature IN ('ab01', 'cd02', 'ef03') ORDER BY signature",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .expect("signatures");
         assert_eq!(kept, ["ab01", "cd02"]);
-        assert_eq!(prune(db, now + window + 1).await.expect("pruned"), 2);
+        let everything_later = now + window + 1;
+        assert!(prune(db, everything_later).await.expect("pruned") >= 2);
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound_signatures")
+            .fetch_one(&db.pool)
+            .await
+            .expect("count");
+        assert_eq!(left, 0, "every window passed: nothing kept");
     }
 );
