@@ -62,16 +62,24 @@ impl Drop for Deciding {
         if self.finished {
             return;
         }
-        let mut pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for r in pending.requests.remove(&self.user_id).unwrap_or_default() {
+        for r in lock(&self.pending)
+            .requests
+            .remove(&self.user_id)
+            .unwrap_or_default()
+        {
             let _ = r
                 .answer
                 .send(Err("the decision on the stream count stopped".into()));
         }
     }
+}
+
+/// The pending places and requests, locked. One insert or take per critical section: a
+/// poisoned map is still whole.
+fn lock(pending: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
+    pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[derive(Default)]
@@ -106,10 +114,7 @@ impl Places {
     }
 
     fn pending(&self) -> MutexGuard<'_, Pending> {
-        // One insert or take per critical section: a poisoned map is still whole.
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.pending)
     }
 
     /// Whether `user_id` may open one more stream under `cap`; the place is counted if so.
@@ -349,9 +354,7 @@ mod tests {
         user_id: i64,
     ) -> oneshot::Receiver<Result<bool, String>> {
         let (answer, answered) = oneshot::channel();
-        let mut p = pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut p = lock(pending);
         p.requests
             .entry(user_id)
             .or_default()
@@ -381,9 +384,7 @@ mod tests {
             .expect("answered at once, not left waiting")
             .expect("answered, not dropped");
         assert!(answer.is_err(), "an error to the waiting request");
-        let p = pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let p = lock(&pending);
         assert!(
             !p.requests.contains_key(&7),
             "the next request of user 7 starts a decider of its own"
@@ -405,9 +406,7 @@ mod tests {
             user_id: 7,
             finished: true,
         });
-        let p = pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let p = lock(&pending);
         assert_eq!(p.requests.get(&7).map(Vec::len), Some(1));
     }
 }
