@@ -21,7 +21,7 @@ use std::{
 use anyhow::bail;
 use bench::{
     process::{cpu_ms, rss_mb},
-    stats::{pct, tail_by_connection},
+    stats::{pct, rank, tail_by_connection},
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
@@ -497,9 +497,7 @@ async fn main() -> anyhow::Result<()> {
     let mut first_on: Vec<(SocketAddr, Vec<u64>)> =
         a.subscribe_to.iter().map(|t| (*t, Vec::new())).collect();
     let mut first_by_socket = Vec::with_capacity(results.len());
-    let mut socket_server = std::collections::HashMap::new();
     for (target, socket, s) in &results {
-        socket_server.insert(*socket, *target);
         out_of_order += s.out_of_order;
         if s.events.len() == burst {
             complete += 1;
@@ -507,7 +505,7 @@ async fn main() -> anyhow::Result<()> {
         for &(seq, lat) in &s.events {
             if seq == after + 1 {
                 first.push(lat);
-                first_by_socket.push((*socket, lat));
+                first_by_socket.push(((*target, *socket), lat));
                 if let Some((_, on)) = first_on.iter_mut().find(|(t, _)| t == target) {
                     on.push(lat);
                 }
@@ -519,20 +517,15 @@ async fn main() -> anyhow::Result<()> {
     all.sort_unstable();
     // Which connections the first event's p99 tail is on (HTTP/2: 100 subscribers each).
     let tail = if http2 {
-        let p99 = first
-            .get(((first.len() as f64 - 1.0) * 0.99).round() as usize)
-            .copied()
-            .unwrap_or(0);
+        let p99 = rank(&first, 0.99).unwrap_or(0);
         let (late, spreads) = tail_by_connection(&first_by_socket, p99);
         let slowest: Vec<String> = spreads
             .iter()
             .take(3)
             .map(|c| {
-                let server = socket_server
-                    .get(&c.socket)
-                    .map_or(String::new(), |t| t.to_string());
                 format!(
-                    "{server} {:.1}/{:.1}/{:.1} ms",
+                    "{} {:.1}/{:.1}/{:.1} ms",
+                    c.socket.0,
                     c.first as f64 / 1000.0,
                     c.median as f64 / 1000.0,
                     c.last as f64 / 1000.0

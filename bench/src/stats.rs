@@ -3,17 +3,21 @@
 /// The `p` quantile (0–1, nearest rank) of `sorted` (ascending, in microseconds), in
 /// milliseconds; NaN for an empty sample.
 pub fn pct(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
+    rank(sorted, p).map_or(f64::NAN, |us| us as f64 / 1000.0)
+}
+
+/// The `p` quantile (0–1, nearest rank) of `sorted` (ascending), as it is; None for an empty
+/// sample.
+pub fn rank(sorted: &[u64], p: f64) -> Option<u64> {
+    let last = sorted.len().checked_sub(1)?;
+    sorted.get((last as f64 * p).round() as usize).copied()
 }
 
 /// One TCP connection's first-event latencies (µs): its first stream's, the median and the
-/// last stream's.
+/// last stream's. `K` names the connection.
 #[derive(Debug, PartialEq)]
-pub struct Spread {
-    pub socket: usize,
+pub struct Spread<K> {
+    pub socket: K,
     pub first: u64,
     pub median: u64,
     pub last: u64,
@@ -23,12 +27,15 @@ pub struct Spread {
 /// connections carry a sample over `threshold`, and the spread of each connection, the one
 /// with the latest last sample first. A tail on a few connections points at those connections
 /// (their writer or their reader), one spread over all at the pass through every stream.
-pub fn tail_by_connection(samples: &[(usize, u64)], threshold: u64) -> (usize, Vec<Spread>) {
-    let mut by_socket: std::collections::BTreeMap<usize, Vec<u64>> = Default::default();
+pub fn tail_by_connection<K: Ord + Copy>(
+    samples: &[(K, u64)],
+    threshold: u64,
+) -> (usize, Vec<Spread<K>>) {
+    let mut by_socket: std::collections::BTreeMap<K, Vec<u64>> = Default::default();
     for &(socket, lat) in samples {
         by_socket.entry(socket).or_default().push(lat);
     }
-    let mut spreads: Vec<Spread> = by_socket
+    let mut spreads: Vec<Spread<K>> = by_socket
         .into_iter()
         .map(|(socket, mut lat)| {
             lat.sort_unstable();
@@ -75,7 +82,7 @@ mod tests {
         assert_eq!(spreads[1].socket, 3);
         assert_eq!((spreads[1].first, spreads[1].last), (5, 700));
         assert_eq!(spreads[2].last, 20);
-        assert_eq!(tail_by_connection(&[], 0), (0, vec![]));
+        assert_eq!(tail_by_connection::<usize>(&[], 0), (0, vec![]));
     }
 
     #[test]
