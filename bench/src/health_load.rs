@@ -14,7 +14,7 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use bench::{process::cpu_ms, stats::pct};
+use bench::{positive, process::cpu_ms, stats::pct};
 use futures::{stream, StreamExt, TryStreamExt};
 use reqwest::{redirect::Policy, Client, StatusCode};
 use serde_json::{json, Value};
@@ -61,11 +61,6 @@ struct Args {
     /// dashboard read again.
     #[arg(long)]
     history_db: Option<String>,
-}
-
-/// A count of at least one.
-fn positive() -> clap::builder::RangedU64ValueParser<usize> {
-    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
 /// The command line; a sample larger than the connections ends here like any other bad

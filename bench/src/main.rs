@@ -53,8 +53,7 @@ struct Args {
     /// The connection whose events are followed.
     #[arg(long, default_value_t = 1)]
     connection: i64,
-    #[arg(long, default_value_t = 1000,
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, default_value_t = 1000, value_parser = bench::positive())]
     subscribers: usize,
     /// Multiplex the subscribers over HTTP/2 connections (100 each) instead of one HTTP/1.1
     /// connection each.
