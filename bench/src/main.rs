@@ -85,6 +85,9 @@ fn args() -> Args {
 struct Seen {
     events: Vec<(i64, u64)>,
     out_of_order: usize,
+    /// Events read together with the first (in the same read from the socket), the first
+    /// included: how much a subscriber was sent at its first wake in the burst.
+    with_first: usize,
 }
 
 struct Shared {
@@ -176,6 +179,7 @@ struct Follower {
     seen: Seen,
     events: Events,
     expected: i64,
+    first_read: Option<SystemTime>,
 }
 
 impl Follower {
@@ -184,6 +188,7 @@ impl Follower {
             seen: Seen::default(),
             events: Events::default(),
             expected: after + 1,
+            first_read: None,
         }
     }
 
@@ -200,6 +205,9 @@ impl Follower {
             self.expected = seq + 1;
             let latency = now.duration_since(at).unwrap_or(Duration::ZERO).as_micros() as u64;
             self.seen.events.push((seq, latency));
+            if *self.first_read.get_or_insert(now) == now {
+                self.seen.with_first += 1;
+            }
         }
     }
 
@@ -496,6 +504,7 @@ async fn main() -> anyhow::Result<()> {
     let mut first_on: Vec<(SocketAddr, Vec<u64>)> =
         a.subscribe_to.iter().map(|t| (*t, Vec::new())).collect();
     let mut first_by_socket = Vec::with_capacity(results.len());
+    let mut with_first = Vec::with_capacity(results.len());
     for (target, socket, s) in &results {
         out_of_order += s.out_of_order;
         if s.events.len() == burst {
@@ -505,6 +514,7 @@ async fn main() -> anyhow::Result<()> {
             if seq == after + 1 {
                 first.push(lat);
                 first_by_socket.push(((*target, *socket), lat));
+                with_first.push((lat, s.with_first));
                 if let Some((_, on)) = first_on.iter_mut().find(|(t, _)| t == target) {
                     on.push(lat);
                 }
@@ -539,6 +549,25 @@ async fn main() -> anyhow::Result<()> {
     } else {
         String::new()
     };
+    // How many events came with the first: a subscriber woken late in the replica's pass
+    // takes the events published meanwhile in the same turn.
+    let together = {
+        let p99 = rank(&first, 0.99).unwrap_or(0);
+        let p50 = rank(&first, 0.5).unwrap_or(0);
+        let mean = |keep: &dyn Fn(u64) -> bool| {
+            let picked: Vec<usize> = with_first
+                .iter()
+                .filter(|(lat, _)| keep(*lat))
+                .map(|(_, n)| *n)
+                .collect();
+            picked.iter().sum::<usize>() as f64 / picked.len().max(1) as f64
+        };
+        format!(
+            " | events read with the first: mean {:.1} up to its p50, {:.1} past its p99",
+            mean(&|lat| lat <= p50),
+            mean(&|lat| lat > p99)
+        )
+    };
     let by_server = if first_on.len() > 1 {
         let each: Vec<String> = first_on
             .iter_mut()
@@ -561,7 +590,7 @@ async fn main() -> anyhow::Result<()> {
          first event to every subscriber: p50={:.1} ms p99={:.1} ms last={:.1} ms | \
          all {} deliveries: p50={:.1} ms p99={:.1} ms max={:.1} ms | \
          server RSS MB: idle {rss_idle}, connected {rss_connected}, after {rss_after} | \
-         CPU during the Rescan: server {} ms ({:.1} µs per delivery), load generator {} ms{reads}{by_server}{tail}",
+         CPU during the Rescan: server {} ms ({:.1} µs per delivery), load generator {} ms{reads}{by_server}{tail}{together}",
         if http2 { "http/2" } else { "http/1.1" },
         label,
         connect_time.as_secs_f64(),
@@ -600,5 +629,23 @@ mod tests {
         assert_eq!(seqs, vec![5, 6, 8]);
         assert_eq!(f.seen.out_of_order, 1);
         assert!(f.has(8) && !f.has(9));
+    }
+
+    #[test]
+    fn the_events_read_with_the_first_are_those_of_the_same_read() {
+        let mut f = Follower::new(0);
+        let first = SystemTime::now();
+        f.receive(
+            format!("retry: 1000\n\n{}{}", event(1), event(2)).as_bytes(),
+            first,
+        );
+        // A later read, even of the rest of a frame begun in the first, does not count.
+        let third = event(3);
+        let (head, rest) = third.split_at(5);
+        f.receive(head.as_bytes(), first);
+        f.receive(rest.as_bytes(), first + Duration::from_millis(1));
+        f.receive(event(4).as_bytes(), first + Duration::from_millis(2));
+        assert_eq!(f.seen.events.len(), 4);
+        assert_eq!(f.seen.with_first, 2);
     }
 }
