@@ -7,6 +7,11 @@
 //! - `POST /api/connections/{id}/actions`: a burst of `--events` events, like a Rescan's.
 //!
 //! So `sse-load` runs the very same load against it, and the ratio to the product is on record.
+//!
+//! With `--h2-per-connection ADDR` it also serves the same events over HTTP/2 at ADDR without a
+//! task per stream (`per_connection`, an experiment: what that shape of delivery costs).
+mod per_connection;
+
 use std::{
     convert::Infallible,
     net::SocketAddr,
@@ -20,9 +25,12 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
+use bytes::Bytes;
 use futures::{stream, Stream, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
+
+use per_connection::Frame;
 
 /// One event as the product's stream writes it: `id:` the seq, the data with `seq` and `at`.
 #[derive(Clone)]
@@ -33,9 +41,13 @@ struct Sent {
 
 struct Shared {
     tx: broadcast::Sender<Sent>,
+    /// The same events as whole SSE frames, for `per_connection`'s streams.
+    frames: broadcast::Sender<Frame>,
     /// Every event so far, for `after` (the product reads them from its log).
     log: Mutex<Vec<Sent>>,
     events_per_burst: usize,
+    /// Filler in each event's data, so its frame is the size of the product's.
+    pad: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -101,14 +113,41 @@ async fn act(State(shared): State<Arc<Shared>>) -> Json<Value> {
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let sent = Sent {
             seq,
-            data: json!({ "seq": seq, "at": at, "kind": "check" }).to_string(),
+            data: json!({ "seq": seq, "at": at, "kind": "check", "pad": shared.pad }).to_string(),
         };
         log.push(sent.clone());
         drop(log);
         // No receiver is not an error here: nobody is listening yet.
+        let _ = shared.frames.send((seq, frame(&sent)));
         let _ = shared.tx.send(sent);
     }
     Json(json!({ "state": "validated" }))
+}
+
+/// An event's frame, as axum's `Sse` writes it.
+fn frame(sent: &Sent) -> Bytes {
+    Bytes::from(format!(
+        "id: {}\nevent: check\ndata: {}\n\n",
+        sent.seq, sent.data
+    ))
+}
+
+impl per_connection::Source for Shared {
+    fn subscribe(&self) -> broadcast::Receiver<Frame> {
+        self.frames.subscribe()
+    }
+
+    fn after(&self, seq: i64) -> Vec<Frame> {
+        self.log
+            .lock()
+            .map(|log| {
+                log.iter()
+                    .filter(|e| e.seq > seq)
+                    .map(|e| (e.seq, frame(e)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// The textbook fan-out: axum's `Sse` over one tokio `broadcast` channel, one process, no
@@ -121,6 +160,14 @@ struct Args {
     /// Events each Rescan publishes.
     #[arg(long, default_value_t = 32)]
     events: usize,
+    /// Also serve the event streams over HTTP/2 (prior knowledge) here, one task per TCP
+    /// connection instead of one per stream (the experiment in `per_connection`).
+    #[arg(long)]
+    h2_per_connection: Option<SocketAddr>,
+    /// Characters of filler in each event (the product's frames are about 425 bytes, the
+    /// baseline's about 90 without it).
+    #[arg(long, default_value_t = 0)]
+    pad: usize,
 }
 
 #[tokio::main]
@@ -128,12 +175,24 @@ async fn main() -> anyhow::Result<()> {
     let Args {
         listen,
         events: events_per_burst,
+        h2_per_connection,
+        pad,
     } = clap::Parser::parse();
     let shared = Arc::new(Shared {
         tx: broadcast::channel(1024).0,
+        frames: broadcast::channel(1024).0,
         log: Mutex::new(Vec::new()),
         events_per_burst,
+        pad: "x".repeat(pad),
     });
+    if let Some(at) = h2_per_connection {
+        let source: Arc<dyn per_connection::Source> = shared.clone();
+        tokio::spawn(async move {
+            if let Err(e) = per_connection::serve(at, source).await {
+                eprintln!("the per-connection listener stopped: {e}");
+            }
+        });
+    }
     let app = Router::new()
         .route("/api/connections/{id}/events", get(events))
         .route("/api/connections/{id}", get(connection))
