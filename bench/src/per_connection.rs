@@ -12,7 +12,10 @@ use axum::http::{Response, StatusCode, Uri};
 use bytes::{Bytes, BytesMut};
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::broadcast::{self, error::RecvError},
+    sync::broadcast::{
+        self,
+        error::{RecvError, TryRecvError},
+    },
 };
 
 /// One event as every subscriber is sent it: its seq and its whole SSE frame.
@@ -66,6 +69,14 @@ impl Stream {
     }
 }
 
+/// Fills from the log what the live channel dropped (more events than it holds came at once).
+fn catch_up(streams: &mut Vec<Stream>, source: &dyn Source) {
+    streams.retain_mut(|s| {
+        let missed = source.after(s.last);
+        s.catch_up(&missed)
+    });
+}
+
 /// Serves one TCP connection: its requests and every stream it opened, in this one task.
 async fn connection(socket: TcpStream, source: Arc<dyn Source>) -> anyhow::Result<()> {
     socket.set_nodelay(true)?;
@@ -103,20 +114,22 @@ async fn connection(socket: TcpStream, source: Arc<dyn Source>) -> anyhow::Resul
                     // Whatever else is already waiting goes out with it, one chunk per stream
                     // (as the product's streams batch what they find when woken).
                     let mut frames = vec![frame];
-                    while let Ok(more) = rx.try_recv() {
-                        frames.push(more);
-                    }
+                    let lagged = loop {
+                        match rx.try_recv() {
+                            Ok(more) => frames.push(more),
+                            Err(TryRecvError::Lagged(_)) => break true,
+                            Err(_) => break false,
+                        }
+                    };
                     match frames.as_slice() {
                         [one] => streams.retain_mut(|s| s.offer(one)),
                         many => streams.retain_mut(|s| s.catch_up(many)),
                     }
-                }
-                Err(RecvError::Lagged(_)) => {
-                    for s in &mut streams {
-                        let missed = source.after(s.last);
-                        s.catch_up(&missed);
+                    if lagged {
+                        catch_up(&mut streams, source.as_ref());
                     }
                 }
+                Err(RecvError::Lagged(_)) => catch_up(&mut streams, source.as_ref()),
                 Err(RecvError::Closed) => return Ok(()),
             },
         }
