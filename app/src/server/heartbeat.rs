@@ -54,21 +54,7 @@ pub async fn run_due(state: &AppState) -> Result<usize, ServiceError> {
     .bind(clock::to_db(next_due(state)))
     .execute(&state.db.pool)
     .await?;
-    let due: Vec<i64> = sqlx::query(
-        "SELECT id FROM connections WHERE onboarding = 'complete' AND health_due_at <= $1",
-    )
-    .bind(&now)
-    .fetch_all(&state.db.pool)
-    .await?
-    .iter()
-    .map(|r| r.try_get("id"))
-    .collect::<Result<_, _>>()?;
-    let mut claimed = Vec::new();
-    for id in due {
-        if claim(state, id, &now).await? {
-            claimed.push(id);
-        }
-    }
+    let claimed = claim_due(state, &now).await?;
     let count = claimed.len();
     futures::stream::iter(claimed)
         .for_each_concurrent(CONCURRENT, |id| async move {
@@ -89,20 +75,22 @@ fn next_due(state: &AppState) -> chrono::DateTime<chrono::Utc> {
             .unwrap_or_else(|_| chrono::Duration::seconds(60))
 }
 
-/// Moves the connection's next due time one interval on, if it is still due: of two replicas
-/// that saw it due, exactly one gets `true`.
-async fn claim(state: &AppState, id: i64, now: &str) -> Result<bool, ServiceError> {
-    let moved = sqlx::query(
-        "UPDATE connections SET health_due_at = $1 WHERE id = $2 AND onboarding = 'complete' \
-         AND health_due_at <= $3",
+/// Moves every due connection's next due time one interval on, in one statement, and returns
+/// those it moved: of two replicas that saw a connection due, exactly one gets it (the second's
+/// UPDATE finds the time already moved). One statement per tick, not one per connection: at
+/// 1,000 connections every 10 s that was 100 commits a second.
+async fn claim_due(state: &AppState, now: &str) -> Result<Vec<i64>, ServiceError> {
+    sqlx::query(
+        "UPDATE connections SET health_due_at = $1 WHERE onboarding = 'complete' \
+         AND health_due_at <= $2 RETURNING id",
     )
     .bind(clock::to_db(next_due(state)))
-    .bind(id)
     .bind(now)
-    .execute(&state.db.pool)
+    .fetch_all(&state.db.pool)
     .await?
-    .rows_affected();
-    Ok(moved == 1)
+    .iter()
+    .map(|r| r.try_get("id").map_err(ServiceError::from))
+    .collect()
 }
 
 /// One heartbeat: the exchange, then the statuses it implies, written if they changed.
