@@ -524,10 +524,13 @@ async fn main() -> anyhow::Result<()> {
     }
     first.sort_unstable();
     all.sort_unstable();
+    let (p50_us, p99_us) = (
+        rank(&first, 0.5).unwrap_or(0),
+        rank(&first, 0.99).unwrap_or(0),
+    );
     // Which connections the first event's p99 tail is on (HTTP/2: 100 subscribers each).
     let tail = if http2 {
-        let p99 = rank(&first, 0.99).unwrap_or(0);
-        let (late, spreads) = tail_by_connection(&first_by_socket, p99);
+        let (late, spreads) = tail_by_connection(&first_by_socket, p99_us);
         let slowest: Vec<String> = spreads
             .iter()
             .take(3)
@@ -552,20 +555,17 @@ async fn main() -> anyhow::Result<()> {
     // How many events came with the first: a subscriber woken late in the replica's pass
     // takes the events published meanwhile in the same turn.
     let together = {
-        let p99 = rank(&first, 0.99).unwrap_or(0);
-        let p50 = rank(&first, 0.5).unwrap_or(0);
         let mean = |keep: &dyn Fn(u64) -> bool| {
-            let picked: Vec<usize> = with_first
+            let (sum, n) = with_first
                 .iter()
                 .filter(|(lat, _)| keep(*lat))
-                .map(|(_, n)| *n)
-                .collect();
-            picked.iter().sum::<usize>() as f64 / picked.len().max(1) as f64
+                .fold((0, 0), |(sum, n), (_, read)| (sum + read, n + 1));
+            sum as f64 / n.max(1) as f64
         };
         format!(
             " | events read with the first: mean {:.1} up to its p50, {:.1} past its p99",
-            mean(&|lat| lat <= p50),
-            mean(&|lat| lat > p99)
+            mean(&|lat| lat <= p50_us),
+            mean(&|lat| lat > p99_us)
         )
     };
     let by_server = if first_on.len() > 1 {
