@@ -78,37 +78,31 @@ out="$(mktemp)"
   # tokio `broadcast` channel, one process, nothing stored, no session), each on a fresh one:
   # the ratio to what a developer writes first is on record.
   bport=$((port + 6))
+  # baseline LABEL SERVER-ARGS SSE-LOAD-ARGS...: a fresh sse-baseline (SERVER-ARGS split into
+  # words, maybe none) and sse-load against it, its lines labelled.
   baseline() {
-    "$CARGO_TARGET_DIR/release/sse-baseline" --listen "127.0.0.1:$bport" 2>/dev/null &
+    local label=$1 server_args=$2
+    shift 2
+    # shellcheck disable=SC2086 # the server's arguments are words
+    "$CARGO_TARGET_DIR/release/sse-baseline" --listen "127.0.0.1:$bport" $server_args 2>/dev/null &
     local bpid=$!
     for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null && break; sleep 0.1; done
     "$CARGO_TARGET_DIR/release/sse-load" --server "127.0.0.1:$bport" --connection 1 --server-pid "$bpid" "$@" 2>&1 \
-      | awk '/BENCH /{sub(/.*BENCH /,""); print "- textbook baseline, " $0}'
+      | awk -v label="$label" '/BENCH /{sub(/.*BENCH /,""); print "- " label ", " $0}'
     kill "$bpid" 2>/dev/null || true
     wait "$bpid" 2>/dev/null || true
   }
-  for n in ${BENCH_SSE_H1:-1000 10000 19000}; do baseline --subscribers "$n"; done
-  for n in ${BENCH_SSE_H2:-10000 50000}; do baseline --subscribers "$n" --http2; done
+  for n in ${BENCH_SSE_H1:-1000 10000 19000}; do baseline "textbook baseline" "" --subscribers "$n"; done
+  for n in ${BENCH_SSE_H2:-10000 50000}; do baseline "textbook baseline" "" --subscribers "$n" --http2; done
 
   # An experiment beside it (bench/src/per_connection.rs): the same HTTP/2 streams served
   # without a task per stream (one task per TCP connection, over the h2 crate), against the
   # textbook's streams from the same process; events padded to the product's frame size.
-  per_connection() {
-    local h2port=$((bport + 1))
-    "$CARGO_TARGET_DIR/release/sse-baseline" --listen "127.0.0.1:$bport" --pad 336 \
-      --h2-per-connection "127.0.0.1:$h2port" 2>/dev/null &
-    local bpid=$!
-    for p in "$bport" "$h2port"; do
-      for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.1; done
-    done
-    "$CARGO_TARGET_DIR/release/sse-load" --server "127.0.0.1:$bport" --connection 1 --server-pid "$bpid" "$@" 2>&1 \
-      | awk '/BENCH /{sub(/.*BENCH /,""); print "- padded events, " $0}'
-    kill "$bpid" 2>/dev/null || true
-    wait "$bpid" 2>/dev/null || true
-  }
+  h2port=$((bport + 1))
+  padded="--pad 336 --h2-per-connection 127.0.0.1:$h2port"
   for n in ${BENCH_SSE_H2:-10000 50000}; do
-    per_connection --subscribers "$n" --http2
-    per_connection --subscribers "$n" --http2 --subscribe-to "127.0.0.1:$((bport + 1))"
+    baseline "padded events" "$padded" --subscribers "$n" --http2
+    baseline "padded events" "$padded" --subscribers "$n" --http2 --subscribe-to "127.0.0.1:$h2port"
   done
 
   # Connection health at scale (issue 14): connections onboarded through the seed flow, each at

@@ -70,11 +70,7 @@ async fn events(
     // Subscribe first, then read the log: an event sent in between comes twice and is skipped
     // by its seq, none is missed.
     let rx = shared.tx.subscribe();
-    let past: Vec<Sent> = shared
-        .log
-        .lock()
-        .map(|log| log.iter().filter(|e| e.seq > after).cloned().collect())
-        .unwrap_or_default();
+    let past = shared.since(after);
     let mut last = past.last().map_or(after, |e| e.seq);
     let live = stream::unfold(rx, |mut rx| async move {
         loop {
@@ -132,21 +128,23 @@ fn frame(sent: &Sent) -> Bytes {
     ))
 }
 
+impl Shared {
+    /// The events after `seq`, from the log.
+    fn since(&self, seq: i64) -> Vec<Sent> {
+        self.log
+            .lock()
+            .map(|log| log.iter().filter(|e| e.seq > seq).cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
 impl per_connection::Source for Shared {
     fn subscribe(&self) -> broadcast::Receiver<Frame> {
         self.frames.subscribe()
     }
 
     fn after(&self, seq: i64) -> Vec<Frame> {
-        self.log
-            .lock()
-            .map(|log| {
-                log.iter()
-                    .filter(|e| e.seq > seq)
-                    .map(|e| (e.seq, frame(e)))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.since(seq).iter().map(|e| (e.seq, frame(e))).collect()
     }
 }
 
@@ -186,9 +184,12 @@ async fn main() -> anyhow::Result<()> {
         pad: "x".repeat(pad),
     });
     if let Some(at) = h2_per_connection {
+        // Bound before the main listener, so both listen once that one answers.
+        let listener = tokio::net::TcpListener::bind(at).await?;
+        eprintln!("event streams, one task per HTTP/2 connection, on {at}");
         let source: Arc<dyn per_connection::Source> = shared.clone();
         tokio::spawn(async move {
-            if let Err(e) = per_connection::serve(at, source).await {
+            if let Err(e) = per_connection::serve(listener, source).await {
                 eprintln!("the per-connection listener stopped: {e}");
             }
         });

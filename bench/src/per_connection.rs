@@ -6,7 +6,7 @@
 //! so an event wakes one task per connection. No sign-in, no log on disk, no caps, no flow
 //! control beyond h2's own buffering: what that shape of delivery alone costs, measured with the
 //! same `sse-load` (`--subscribe-to` this listener, `--server` the baseline's control port).
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::http::{Response, StatusCode, Uri};
 use bytes::{Bytes, BytesMut};
@@ -136,10 +136,9 @@ async fn connection(socket: TcpStream, source: Arc<dyn Source>) -> anyhow::Resul
     }
 }
 
-/// Accepts HTTP/2 (prior knowledge) connections at `listen` for ever.
-pub async fn serve(listen: SocketAddr, source: Arc<dyn Source>) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen).await?;
-    eprintln!("event streams, one task per HTTP/2 connection, on {listen}");
+/// Accepts HTTP/2 (prior knowledge) connections on `listener` for ever (bound by the caller,
+/// so it listens before the caller says it is ready).
+pub async fn serve(listener: TcpListener, source: Arc<dyn Source>) -> anyhow::Result<()> {
     loop {
         let (socket, _) = listener.accept().await?;
         let source = source.clone();
