@@ -107,9 +107,15 @@ impl Settings {
     }
 }
 
-/// Everything a request handler or server function needs, handed to axum and to Leptos.
+/// Everything a request handler or server function needs, handed to axum and to Leptos. One
+/// shared allocation: the state is cloned several times per request (extractors, layers), so a
+/// clone is one reference count, not one per part.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<State>);
+
+/// What `AppState` shares (its fields are read through it).
+#[derive(Debug)]
+pub struct State {
     pub db: Db,
     pub settings: Settings,
     pub signer: LinkSigner,
@@ -118,10 +124,19 @@ pub struct AppState {
     pub streams: streams::OpenStreams,
     /// This replica's side of the replicas' shared stream count (PostgreSQL).
     pub stream_places: stream_slots::Places,
-    /// Seals and opens the secrets stored in the database (see `sealed`).
+    /// Seals and opens the secrets stored in the database (see `sealed`); shared, so the rare
+    /// task that holds it does not copy the keys.
     pub keys: std::sync::Arc<Keyring>,
     /// Background work run here under leases (see `background`).
     pub work: background::Background,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for Db {
@@ -168,7 +183,7 @@ impl AppState {
         let key = link_key(&db, &keys, settings.link_key.as_deref()).await?;
         let work = background::Background::new(lease::Leases::new(db.clone(), settings.lease));
         let stream_places = stream_slots::Places::new(db.clone(), work.leases.owner());
-        Ok(Self {
+        Ok(Self(std::sync::Arc::new(State {
             db,
             settings,
             signer: LinkSigner::new(key),
@@ -177,7 +192,7 @@ impl AppState {
             stream_places,
             keys: std::sync::Arc::new(keys),
             work,
-        })
+        })))
     }
 }
 
