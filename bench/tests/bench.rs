@@ -14,16 +14,22 @@ struct Bench {
     state: app::server::AppState,
 }
 
-async fn spawn(instance: &str) -> Bench {
+/// `also_allow`: more loopback addresses the scan may call (the outbound allow-list refuses any
+/// other before a connection is tried, which would measure the refusal, not the network).
+async fn spawn(instance: &str, also_allow: &[std::net::SocketAddr]) -> Bench {
     let dir = std::env::temp_dir().join(format!("impact_bench_{}_{instance}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let sim = Simulator::spawn("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("sim");
-    // The test's simulator is the one plain-http, loopback provider allowed.
+    // The test's simulator is a plain-http, loopback provider allowed, with `also_allow`.
+    let allow: Vec<String> = std::iter::once(sim.address())
+        .chain(also_allow.iter().copied())
+        .map(|a| a.to_string())
+        .collect();
     let outbound =
-        app::server::outbound::Outbound::new(&sim.address().to_string(), None).expect("allow list");
+        app::server::outbound::Outbound::new(&allow.join(","), None).expect("allow list");
     let config = Config {
         admin: Some(("bench@example.com".into(), "bench password 123".into())),
         ..Config::on_loopback(
@@ -139,7 +145,15 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run with make bench"]
 async fn bench_scan_suite() {
-    let b = spawn("scan").await;
+    // A refused port (bound, then closed) and an address that accepts and never answers.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let refused = l.local_addr().expect("addr");
+    drop(l);
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent = hole.local_addr().expect("addr");
+    let b = spawn("scan", &[refused, silent]).await;
     let id = b.connection().await;
     let mut healthy = Vec::new();
     for _ in 0..10 {
@@ -152,35 +166,43 @@ async fn bench_scan_suite() {
         pct(&healthy, 1.0)
     );
 
-    // A refused port.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    drop(l);
-    repoint(&b, id, &format!("http://127.0.0.1:{port}")).await;
+    repoint(&b, id, &format!("http://{refused}")).await;
     let (t, s) = b.rescan_wall_time(id).await;
     println!(
-        "BENCH scan_refused_ms {:.1} (ended {s})",
-        t.as_secs_f64() * 1000.0
+        "BENCH scan_refused_ms {:.1} (ended {s}: {})",
+        t.as_secs_f64() * 1000.0,
+        first_finding(&b, id).await
     );
 
-    // An address that accepts and never answers.
-    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let hole_port = hole.local_addr().expect("addr").port();
     tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((s, _)) = hole.accept().await {
             held.push(s);
         }
     });
-    repoint(&b, id, &format!("http://127.0.0.1:{hole_port}")).await;
+    repoint(&b, id, &format!("http://{silent}")).await;
     let (t, s) = b.rescan_wall_time(id).await;
     println!(
-        "BENCH scan_silent_ms {:.1} (check time limit 5000 ms; ended {s})",
-        t.as_secs_f64() * 1000.0
+        "BENCH scan_silent_ms {:.1} (check time limit 5000 ms; ended {s}: {})",
+        t.as_secs_f64() * 1000.0,
+        first_finding(&b, id).await
     );
     let _ = b.sim.address();
+}
+
+/// The latest run's first finding (a check that did not pass and was not skipped), so the line
+/// says what ended the scan: the network, as intended, not the outbound allow-list.
+async fn first_finding(b: &Bench, id: i64) -> String {
+    sqlx::query_scalar(
+        "SELECT check_id || ' ' || status || ': ' || message FROM scan_results \
+         WHERE run_id = (SELECT MAX(id) FROM scan_runs WHERE connection_id = $1) \
+         AND status IN ('failed', 'error') ORDER BY id LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(&b.state.db.pool)
+    .await
+    .expect("findings")
+    .unwrap_or_else(|| "no finding".into())
 }
 
 async fn repoint(b: &Bench, id: i64, url: &str) {
