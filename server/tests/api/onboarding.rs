@@ -435,17 +435,46 @@ async fn the_event_stream_is_the_same_over_http2() {
     let mut body = res.into_body();
     let mut frames = SseFrames::default();
     let mut seqs = Vec::new();
-    while (seqs.len() as i64) < stored {
-        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
-            .await
-            .expect("events in time")
-            .expect("open stream")
-            .expect("frame");
-        if let Ok(data) = frame.into_data() {
-            seqs.extend(frames.push(&data).into_iter().map(|e| e.0));
+    // One deadline for all the events (keep-alive comments come in between).
+    let mut read_until = async |seqs: &mut Vec<i64>, last: i64| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while seqs.last().copied().unwrap_or(0) < last {
+            let frame = tokio::time::timeout_at(deadline, body.frame())
+                .await
+                .expect("events in time")
+                .expect("open stream")
+                .expect("frame");
+            if let Ok(data) = frame.into_data() {
+                seqs.extend(frames.push(&data).into_iter().map(|e| e.0));
+            }
         }
-    }
+    };
+    read_until(&mut seqs, stored).await;
     assert_eq!(seqs, (1..=stored).collect::<Vec<_>>());
+    // The connection's streams run in its task (server::net::streams): another request on the
+    // same connection is answered while the event stream stays open, and a Rescan's events
+    // still reach that stream live, in order.
+    let req = hyper::Request::get(format!("http://{addr}/api/connections/{id}"))
+        .header("cookie", &cookie)
+        .body(Empty::<bytes::Bytes>::new())
+        .expect("request");
+    let res = tokio::time::timeout(Duration::from_secs(30), h2.send_request(req))
+        .await
+        .expect("answered while the stream is open")
+        .expect("a second stream");
+    assert_eq!(res.status(), 200);
+    let record = res.into_body().collect().await.expect("body").to_bytes();
+    let record: serde_json::Value = serde_json::from_slice(&record).expect("json");
+    assert_eq!(record["id"], id);
+    let r = app.rescan(id).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["state"], "awaiting_validation");
+    app.wait_for_state(id, "validated").await;
+    let now = stored_seq(&app, id).await;
+    assert!(now > stored, "the Rescan recorded events");
+    read_until(&mut seqs, now).await;
+    let last = seqs.last().copied().unwrap_or(0);
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "each once, in order");
 }
 
 /// Keep-alives come from the hub to every open stream as SSE comments (the hub sends them every
