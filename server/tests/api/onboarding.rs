@@ -451,9 +451,8 @@ async fn the_event_stream_is_the_same_over_http2() {
     };
     read_until(&mut seqs, stored).await;
     assert_eq!(seqs, (1..=stored).collect::<Vec<_>>());
-    // The connection's streams run in its task (server::net::streams): another request on the
-    // same connection is answered while the event stream stays open, and a Rescan's events
-    // still reach that stream live, in order.
+    // Another request on the same connection is answered while the event stream stays open,
+    // and a Rescan's events still reach that stream live, in order.
     let req = hyper::Request::get(format!("http://{addr}/api/connections/{id}"))
         .header("cookie", &cookie)
         .body(Empty::<bytes::Bytes>::new())
