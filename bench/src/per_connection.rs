@@ -70,11 +70,14 @@ impl Stream {
 }
 
 /// Fills from the log what the live channel dropped (more events than it holds came at once).
+/// The log is read once for the connection, from its furthest-behind stream; each stream takes
+/// what of it is newer than what it has.
 fn catch_up(streams: &mut Vec<Stream>, source: &dyn Source) {
-    streams.retain_mut(|s| {
-        let missed = source.after(s.last);
-        s.catch_up(&missed)
-    });
+    let Some(from) = streams.iter().map(|s| s.last).min() else {
+        return;
+    };
+    let missed = source.after(from);
+    streams.retain_mut(|s| s.catch_up(&missed));
 }
 
 /// Serves one TCP connection: its requests and every stream it opened, in this one task.
