@@ -13,14 +13,17 @@ use std::{
 use axum::{body::Body, extract::ConnectInfo, http::Request, Router};
 use hyper::body::Incoming;
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
+    rt::{TokioIo, TokioTimer},
     server::conn::auto::Builder,
     service::TowerToHyperService,
 };
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use super::coalesce::CoalescingListener;
+use super::{
+    coalesce::CoalescingListener,
+    streams::{ConnectionStreams, Marking},
+};
 use crate::config::EdgeLimits;
 
 /// Serves `router` on `listener` until `shutdown` resolves and every connection has ended.
@@ -31,12 +34,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let per_ip = PerIp::new(limits.max_connections_per_ip);
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read);
-    builder.http2().timer(TokioTimer::new());
+    let header_read = limits.header_read;
     // `stop` tells the connections to finish; `done` is held by each until it has.
     let (stop_tx, stop_rx) = watch::channel(());
     let (done_tx, done_rx) = watch::channel(());
@@ -61,22 +59,34 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                 req.map(Body::new)
             });
-        let builder = builder.clone();
         let (mut stop, done) = (stop_rx.clone(), done_rx.clone());
         tokio::spawn(async move {
             let (_slot, _done) = (slot, done);
-            let conn = builder.serve_connection_with_upgrades(
-                TokioIo::new(io),
-                TowerToHyperService::new(service),
-            );
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
+            // This connection's HTTP/2 event streams run in this task (see `streams`).
+            let streams = ConnectionStreams::default();
+            let mut builder = Builder::new(streams.clone());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read);
+            builder.http2().timer(TokioTimer::new());
+            let service = Marking {
+                inner: TowerToHyperService::new(service),
+                streams: streams.clone(),
             };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            tokio::pin!(conn);
+            let result = streams
+                .drive(async {
+                    tokio::select! {
+                        r = conn.as_mut() => r,
+                        _ = stop.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            conn.await
+                        }
+                    }
+                })
+                .await;
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
