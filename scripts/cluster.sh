@@ -11,6 +11,8 @@
 #   CLUSTER_STATE    the folder for logs, nginx's files and the pids (default ~/.cache/…/cluster)
 #   CLUSTER_DETACH=1 start, wait until nginx answers, write the pids to $CLUSTER_STATE/pids and
 #                    return (stop with: kill $(cat $CLUSTER_STATE/pids)); nothing is built
+#   CLUSTER_H2C_PORT nginx also listens here for HTTP/2 without TLS (prior knowledge), as the
+#                    benchmark's load generator speaks it; a deployment has TLS with ALPN instead
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -36,6 +38,9 @@ mkdir -p "$state/nginx"
 password="${CLUSTER_ADMIN_PASSWORD:-cluster admin password}"
 
 port="${CLUSTER_PORT:-8080}"
+# Through nginx each event stream holds an upstream connection of its own: the replicas and
+# nginx get as many descriptors as this account may have.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 sim_port=$((port + 3))
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
@@ -59,7 +64,8 @@ for n in 1 2; do
     "$CARGO_TARGET_DIR/$profile/impact-connect" > "$state/replica-$n.log" 2>&1 &
   pids+=($!)
 done
-sed -e "s#@PREFIX@#$state/nginx#g" -e "s#@LISTEN@#127.0.0.1:$port#" \
+h2c="${CLUSTER_H2C_PORT:+\\n        listen 127.0.0.1:$CLUSTER_H2C_PORT http2;}"
+sed -e "s#@PREFIX@#$state/nginx#g" -e "s#listen @LISTEN@;#listen 127.0.0.1:$port;$h2c#" \
   -e "/@SERVERS@/{r /dev/stdin" -e "d}" deploy/nginx.conf.template <<< "${servers%$'\n'}" \
   > "$state/nginx/nginx.conf"
 nginx -t -q -p "$state/nginx" -c "$state/nginx/nginx.conf"
