@@ -58,7 +58,8 @@ struct Shared {
     /// connection that carries only JSON requests polling (and writing) up to eight times a
     /// turn.
     conn_woken: AtomicBool,
-    /// The task is inside its turn: a wake only sets `woken`, and the turn goes round again.
+    /// The task is inside its turn: a wake only sets `woken` or `conn_woken`, and the end of
+    /// the round decides whether the turn goes round again.
     polling: AtomicBool,
     /// The connection's task, woken when something is woken outside its turn.
     task: AtomicWaker,
@@ -134,13 +135,12 @@ impl Streams {
         let started = std::mem::take(&mut *self.shared.started());
         for future in started {
             let place = self.free.pop().unwrap_or(self.places.len());
+            // Queued already: polled in this round, like any stream woken before it.
             let wake = Arc::new(StreamWake {
                 place,
-                queued: AtomicBool::new(false),
+                queued: AtomicBool::new(true),
                 shared: self.shared.clone(),
             });
-            // Polled in this round, like any stream woken before it.
-            wake.queued.store(true, SeqCst);
             lock(&self.shared.ready).push(place);
             let entry = Some((future, Waker::from(wake.clone()), wake));
             match self.places.get_mut(place) {
@@ -267,10 +267,10 @@ impl ConnectionStreams {
                 // writer's one yield before a small write (`coalesce`) would otherwise send the
                 // end of each pass to the back of the run queue, when every stream here has
                 // already queued its part.
-                let again =
-                    shared.woken.load(SeqCst) || (shared.conn_woken.load(SeqCst) && streams.any());
+                let conn_woken = shared.conn_woken.load(SeqCst);
+                let again = shared.woken.load(SeqCst) || (conn_woken && streams.any());
                 if !again {
-                    if shared.conn_woken.load(SeqCst) {
+                    if conn_woken {
                         cx.waker().wake_by_ref();
                     }
                     return Poll::Pending;
