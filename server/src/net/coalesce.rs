@@ -21,9 +21,16 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 
-/// At least this much buffered is written at once, without yielding first (h2 flushes when its
-/// own 16 KB buffer is full).
-const WRITE_NOW: usize = 16 * 1024;
+/// At least this much buffered is written at once, without yielding first. h2 (0.4) flushes its
+/// 16 KB write buffer once fewer than 1,033 bytes of it are free (a 1 KB payload and a frame
+/// header), so a flush it makes because the buffer is full carries 15,352 bytes or more: below
+/// that, with margin. At 16 KB nearly every such flush yielded, so a connection with more to
+/// send went round (or to the back of the run queue) once per 15 KB written (BENCHMARKS, issue
+/// 13, twentieth session).
+const WRITE_NOW: usize = 12 * 1024;
+/// The least h2 hands over when it flushes a full buffer (see `WRITE_NOW`).
+#[cfg(test)]
+const H2_FULL_FLUSH: usize = 16 * 1024 - 1024 - 9 + 1;
 /// Beyond this much buffered, writes wait for the socket (back-pressure to the writer).
 const HIGH_WATER: usize = 256 * 1024;
 
@@ -209,7 +216,14 @@ mod tests {
 
     /// A coalescing stream: its peer has sent the HTTP/2 preface, in two pieces.
     async fn http2() -> (Coalesced<tokio::io::DuplexStream>, tokio::io::DuplexStream) {
-        let (ours, mut peer) = tokio::io::duplex(1024);
+        http2_over(1024).await
+    }
+
+    /// The same over a pipe that holds `room` bytes.
+    async fn http2_over(
+        room: usize,
+    ) -> (Coalesced<tokio::io::DuplexStream>, tokio::io::DuplexStream) {
+        let (ours, mut peer) = tokio::io::duplex(room);
         let mut w = Coalesced::new(ours);
         let mut got = vec![0u8; H2_PREFACE.len()];
         peer.write_all(&H2_PREFACE[..5]).await.expect("write");
@@ -241,6 +255,37 @@ mod tests {
         want.extend_from_slice(&big);
         want.extend_from_slice(b" end");
         assert_eq!(got, want);
+    }
+
+    /// One poll of `flush`, as h2 makes it: whether it yielded (Pending) or wrote.
+    fn flush_once(w: &mut Coalesced<tokio::io::DuplexStream>) -> Poll<io::Result<()>> {
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        Pin::new(w).poll_flush(&mut cx)
+    }
+
+    #[tokio::test]
+    async fn a_small_flush_yields_once_and_a_full_h2_buffer_is_written_at_once() {
+        let (mut w, mut peer) = http2_over(64 * 1024).await;
+        w.write_all(&[1u8; 600]).await.expect("write");
+        assert!(
+            flush_once(&mut w).is_pending(),
+            "a small flush yields first"
+        );
+        assert!(
+            matches!(flush_once(&mut w), Poll::Ready(Ok(()))),
+            "then writes"
+        );
+        let mut got = vec![0u8; 600];
+        peer.read_exact(&mut got).await.expect("read");
+        // What h2 hands over when its own buffer is full: more is coming, so no yield.
+        w.write_all(&vec![2u8; H2_FULL_FLUSH]).await.expect("write");
+        assert!(
+            matches!(flush_once(&mut w), Poll::Ready(Ok(()))),
+            "a full h2 buffer ({H2_FULL_FLUSH} bytes) yielded before its write"
+        );
+        let mut got = vec![0u8; H2_FULL_FLUSH];
+        peer.read_exact(&mut got).await.expect("read");
+        assert!(got.iter().all(|&b| b == 2));
     }
 
     #[tokio::test]
