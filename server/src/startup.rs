@@ -51,12 +51,32 @@ pub struct Application {
     relay_from: Option<String>,
 }
 
+/// How many connections the kernel may hold for the accept loop (capped by
+/// `net.core.somaxconn`, 4,096 on the benchmark's machine; tokio's `bind` asks for 1,024).
+/// Browsers come back all at once: when a replica stops, its event streams reconnect through
+/// the balancer to the others. At 1,024 a busy replica's kernel dropped the connects beyond it,
+/// nginx's timed out, and nginx marked the replica down for every browser (BENCHMARKS, issue 13,
+/// twentieth session).
+const ACCEPT_BACKLOG: u32 = 16 * 1024;
+
+/// The listening socket, as `TcpListener::bind` makes it but with `ACCEPT_BACKLOG`.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As `bind` does on Unix: a restarted server takes its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 impl Application {
     #[tracing::instrument(skip_all, fields(addr = %config.addr))]
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         // Before anything records (the first build in a process installs it).
         metrics::handle();
-        let listener = TcpListener::bind(config.addr).await?;
+        let listener = listen(config.addr)?;
         let address = listener.local_addr()?;
         let mut settings = config.settings.clone();
         settings.identity = (!settings.public_url.is_empty()).then(|| settings.public_url.clone());
@@ -361,4 +381,40 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// More connections than tokio's `bind` lets wait (1,024) complete their handshake while
+    /// nothing accepts them: a burst of browsers coming back waits in the queue instead of
+    /// having its connects dropped.
+    #[tokio::test]
+    async fn connects_beyond_tokios_default_queue_wait_to_be_accepted() {
+        let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        assert!(
+            somaxconn > 1_100,
+            "net.core.somaxconn is {somaxconn}: raise it above 1,100 (the kernel caps the \
+             accept queue there; README, Several replicas)"
+        );
+        let listener = listen("127.0.0.1:0".parse().expect("addr")).expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let n = 1_100;
+        let connects = (0..n).map(|_| tokio::net::TcpStream::connect(addr));
+        // A connect beyond a full queue is dropped and sent again after a second.
+        let all = tokio::time::timeout(
+            Duration::from_millis(900),
+            futures::future::join_all(connects),
+        )
+        .await
+        .expect("some connects waited for a place in the accept queue");
+        assert_eq!(all.iter().filter(|c| c.is_ok()).count(), n);
+        drop(listener);
+    }
 }
