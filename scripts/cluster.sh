@@ -2,8 +2,13 @@
 # `make cluster`: the app as a small production would run it, on this machine: PostgreSQL, two
 # replicas of the release server sharing it (and one secret key), the provider simulator on its
 # own, and nginx in front (deploy/nginx.conf.template). Ctrl-C stops everything.
-#   CLUSTER_PORT   where browsers go (default 8080); the replicas listen on the next two ports,
-#                  the provider simulator on the third
+#   CLUSTER_PORT   where browsers go (default 8080); the replicas listen on the next ports (one
+#                  each), the provider simulator on the one after them
+#   CLUSTER_REPLICAS  how many replicas (default 2)
+#   CLUSTER_NGINX_WORKERS  nginx's worker processes (default 1, as in the template); with more,
+#                  each listening socket is shared out among them (`reuseport`). Each worker
+#                  holds its own descriptors: an event stream takes two in nginx (the browser's
+#                  share of its connection and its own upstream connection)
 #   CLUSTER_ADMIN_PASSWORD  the administrator's password (admin@example.com; default printed)
 # For the tests (scripts/test.sh runs Playwright through it):
 #   CLUSTER_PROFILE  release (default) or debug: which build the replicas run
@@ -18,6 +23,11 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 profile="${CLUSTER_PROFILE:-release}"
 detach="${CLUSTER_DETACH:-}"
+replicas="${CLUSTER_REPLICAS:-2}"
+workers="${CLUSTER_NGINX_WORKERS:-1}"
+for setting in "CLUSTER_REPLICAS=$replicas" "CLUSTER_NGINX_WORKERS=$workers"; do
+  [[ "${setting#*=}" =~ ^[1-9][0-9]?$ ]] || { log "${setting%%=*} must be a whole number from 1 to 99 (it is '${setting#*=}')"; exit 2; }
+done
 if [ -z "$detach" ]; then
   "$ROOT/scripts/setup.sh" cluster
   "$ROOT/scripts/build.sh" release
@@ -41,7 +51,7 @@ port="${CLUSTER_PORT:-8080}"
 # Through nginx each event stream holds an upstream connection of its own: the replicas and
 # nginx get as many descriptors as this account may have.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-sim_port=$((port + 3))
+sim_port=$((port + replicas + 1))
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 [ -n "$detach" ] || trap cleanup EXIT INT TERM
@@ -50,7 +60,7 @@ SIM_ADDR="127.0.0.1:$sim_port" RUST_LOG=warn "$CARGO_TARGET_DIR/$profile/provide
   > "$state/provider-sim.log" 2>&1 &
 pids+=($!)
 servers=""
-for n in 1 2; do
+for n in $(seq "$replicas"); do
   replica_port=$((port + n))
   servers+="        server 127.0.0.1:$replica_port max_fails=1 fail_timeout=5s;"$'\n'
   DATABASE_URL="$db" LEPTOS_SITE_ADDR="127.0.0.1:$replica_port" \
@@ -64,8 +74,11 @@ for n in 1 2; do
     "$CARGO_TARGET_DIR/$profile/impact-connect" > "$state/replica-$n.log" 2>&1 &
   pids+=($!)
 done
-h2c="${CLUSTER_H2C_PORT:+\\n        listen 127.0.0.1:$CLUSTER_H2C_PORT http2;}"
-sed -e "s#@PREFIX@#$state/nginx#g" -e "s#listen @LISTEN@;#listen 127.0.0.1:$port;$h2c#" \
+shared=""
+[ "$workers" -gt 1 ] && shared=" reuseport"
+h2c="${CLUSTER_H2C_PORT:+\\n        listen 127.0.0.1:$CLUSTER_H2C_PORT http2$shared;}"
+sed -e "s#@PREFIX@#$state/nginx#g" -e "s#listen @LISTEN@;#listen 127.0.0.1:$port$shared;$h2c#" \
+  -e "s/^worker_processes 1;/worker_processes $workers;/" \
   -e "/@SERVERS@/{r /dev/stdin" -e "d}" deploy/nginx.conf.template <<< "${servers%$'\n'}" \
   > "$state/nginx/nginx.conf"
 nginx -t -q -p "$state/nginx" -c "$state/nginx/nginx.conf"
@@ -73,14 +86,16 @@ nginx -p "$state/nginx" -c "$state/nginx/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 up=""
 for _ in $(seq 150); do
-  # Both replicas and the balancer answer (the replicas' first start migrates the database).
-  if curl -sf "http://127.0.0.1:$((port + 1))/healthz" >/dev/null \
-    && curl -sf "http://127.0.0.1:$((port + 2))/healthz" >/dev/null \
-    && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; then up=1; break; fi
+  # Every replica and the balancer answer (the replicas' first start migrates the database).
+  answered=0
+  for n in $(seq "$replicas"); do
+    curl -sf "http://127.0.0.1:$((port + n))/healthz" >/dev/null && answered=$((answered + 1))
+  done
+  if [ "$answered" = "$replicas" ] && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; then up=1; break; fi
   sleep 0.2
 done
 [ -n "$up" ] || { log "the cluster did not come up; logs in $state"; cleanup; exit 1; }
-log "serving on http://127.0.0.1:$port (nginx → replicas on $((port + 1)) and $((port + 2)), PostgreSQL database $dbname)"
+log "serving on http://127.0.0.1:$port (nginx → $replicas replicas on $((port + 1))-$((port + replicas)), PostgreSQL database $dbname)"
 if [ -n "$detach" ]; then
   echo "${pids[*]}" > "$state/pids"
   exit 0
