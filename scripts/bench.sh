@@ -183,10 +183,10 @@ out="$(mktemp)"
   done
   cluster_fanout --subscribers "${BENCH_CLUSTER_NGINX:-3000}" --subscribe-to "$lb"
   # As many as fit through nginx over HTTP/2 (the load generator to nginx; 100 streams a
-  # socket). nginx holds one HTTP/1.1 upstream connection per stream (nginx 1.22 has no HTTP/2
-  # upstream), and its one worker may hold 20,000 descriptors on this machine (the hard limit,
-  # which this account cannot raise): 15,000 fit. The goal's 50,000 over these two replicas
-  # would need 25,000 upstream sockets in each.
+  # socket). nginx holds one HTTP/1.1 upstream connection per stream (its HTTP/2 upstreams
+  # open a connection per request too), and one worker may hold 20,000 descriptors here (the
+  # hard limit, which this account cannot raise): 15,000 fit. The goal's 50,000 over these two
+  # replicas would need 25,000 upstream sockets in each.
   cluster_fanout --subscribers "${BENCH_CLUSTER_NGINX_H2:-15000}" --http2 --subscribe-to "$lbh2"
   stop_cluster
   # The 50,000 through nginx, as many replicas and nginx workers as it takes to keep every
