@@ -5,7 +5,6 @@ use argon2::{
     Argon2,
 };
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::{any::AnyRow, Row};
 
@@ -67,16 +66,11 @@ pub fn session_key(token: &str) -> String {
 }
 
 fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    super::random::hex_string::<32>()
 }
 
 fn encode_roles(roles: &[Role]) -> String {

@@ -2,7 +2,6 @@
 //! ours stands in for): each one emails the named contact a single-use, expiring, signed
 //! "Connect with Impact IDI" link.
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
 use sqlx::{Any, Row, Transaction};
 
 use super::{clock, error::ServiceError, links::LinkClaims, outbox, AppState};
@@ -84,12 +83,6 @@ impl Invitation {
 const COLUMNS: &str =
     "id, email, company, provider_url, nonce, status, created_at, expires_at, registration_code";
 
-fn new_nonce() -> String {
-    let mut bytes = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub fn link_for(state: &AppState, inv: &Invitation) -> String {
     let token = state.signer.sign(&LinkClaims {
         i: inv.id,
@@ -143,7 +136,7 @@ async fn insert(
 ) -> Result<Invitation, ServiceError> {
     let now = clock::now();
     let expires_at = now + Duration::hours(state.settings.link_ttl_hours);
-    let nonce = new_nonce();
+    let nonce = super::random::hex_string::<16>();
     let row = sqlx::query(&format!(
         "INSERT INTO invitations (email, company, provider_url, nonce, status, created_at, expires_at, registration_code) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"

@@ -5,7 +5,6 @@
 //! lease in the step's own transaction, so a holder that lost its lease cannot record anything.
 use std::{sync::Arc, time::Duration};
 
-use rand::RngCore;
 use sqlx::{Any, Transaction};
 
 use super::{error::ServiceError, Db};
@@ -49,9 +48,7 @@ fn now_ms() -> i64 {
 
 impl Leases {
     pub fn new(db: Db, ttl: Duration) -> Self {
-        let mut b = [0u8; 8];
-        rand::thread_rng().fill_bytes(&mut b);
-        let tag: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let tag = super::random::hex_string::<8>();
         Self {
             db,
             owner: format!("{}-{tag}", std::process::id()).into(),

@@ -32,6 +32,7 @@ pub mod outbox;
 pub mod overview;
 pub mod provider;
 pub mod provider_error;
+pub mod random;
 pub mod relay;
 pub mod replay;
 pub mod request_id;

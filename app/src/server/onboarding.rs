@@ -4,7 +4,6 @@
 //! whichever replica claims the lease next (`take_over`). Each provider call carries an
 //! idempotency key naming the run and the step, so a step repeated after a takeover is not done
 //! twice on the provider.
-use rand::RngCore;
 use sqlx::Row;
 
 use super::{
@@ -20,12 +19,6 @@ use crate::model::{Access, Action, ConnectionView, CurrentUser, EventBody, Onboa
 pub const STARTED: &str = "Provider onboarding started";
 pub const SYNCING: &str = "Syncing settings to complete onboarding";
 pub const COMPLETE: &str = "Onboarding Complete";
-
-fn nonce() -> String {
-    let mut b = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// Where to send the named contact to authorise: the provider's page, with a one-time state
 /// value we check on the way back. Only offered when the state machine allows "Connect to
@@ -48,7 +41,7 @@ pub async fn authorize_url(
             "This connection has no provider credentials yet: Rescan first.".into(),
         ));
     };
-    let auth_state = nonce();
+    let auth_state = super::random::hex_string::<16>();
     connections::set_auth_state(&state.db, id, &auth_state).await?;
     let redirect = format!("{}/connections/{id}/authorized", state.settings.public_url);
     let mut url = reqwest::Url::parse(&current.provider_url()?.endpoint("/idi/authorize"))

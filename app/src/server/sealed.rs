@@ -59,7 +59,7 @@ impl SecretKey {
             .chain_update(b"impact-connect secret key id\n")
             .chain_update(bytes)
             .finalize();
-        let id = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let id = hex::encode(&digest[..4]);
         Self {
             bytes: Zeroizing::new(bytes),
             id,
@@ -78,10 +78,7 @@ impl SecretKey {
         let text = text.trim();
         let decoded: Zeroizing<Vec<u8>> = Zeroizing::new(
             if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                (0..64)
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&text[i..i + 2], 16).map_err(|_| MalformedKey))
-                    .collect::<Result<Vec<u8>, _>>()?
+                hex::decode(text).map_err(|_| MalformedKey)?
             } else {
                 B64.decode(text)
                     .or_else(|_| B64_NO_PAD.decode(text))
@@ -321,7 +318,7 @@ mod tests {
     #[test]
     fn keys_are_read_as_hex_or_base64_of_32_bytes_and_never_printed() {
         let bytes: [u8; 32] = std::array::from_fn(|i| i as u8 * 7);
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(bytes);
         let from_hex = SecretKey::parse(&hex).expect("hex");
         let from_b64 = SecretKey::parse(&format!(" {}\n", B64.encode(bytes))).expect("base64");
         let unpadded = SecretKey::parse(&B64_NO_PAD.encode(bytes)).expect("unpadded");

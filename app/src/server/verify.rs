@@ -7,7 +7,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rand::RngCore;
 use tokio::sync::oneshot;
 
 use super::{
@@ -121,12 +120,6 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn nonce() -> String {
-    let mut b = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// What must hold before anything is sent: the connection onboarded and Up, and its credentials.
 async fn preflight(
     state: &AppState,
@@ -189,7 +182,7 @@ pub(crate) async fn exchange(
     creds: &Credentials,
 ) -> Exchange {
     let limit = state.settings.provider_timeout;
-    let nonce = nonce();
+    let nonce = super::random::hex_string::<16>();
     // Registered before sending: the provider calls us back before it answers.
     let mut wait = EchoWait::register(conn.id, &nonce);
     let client = state.provider_at(&conn.provider_url());
