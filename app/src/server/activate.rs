@@ -50,10 +50,7 @@ pub async fn validate_and_activate(
     version: i64,
     actor: &str,
 ) -> Result<ConnectionView, ServiceError> {
-    let current = connections::get(&state.db, id).await?;
-    if current.version != version {
-        return Err(connections::stale(id, version, current.version));
-    }
+    let current = connections::at_version(&state.db, id, version).await?;
     transition(current.status(), Action::ValidateAndActivate)?;
     let Some(lease) = state.work.leases.claim(Work::Scan(id)).await? else {
         return Err(ServiceError::Conflict(

@@ -114,10 +114,7 @@ pub async fn act(
     req: &ConnectionAction,
     actor: &str,
 ) -> Result<ConnectionView, ServiceError> {
-    let current = connections::get(&state.db, id).await?;
-    if current.version != req.version {
-        return Err(connections::stale(id, req.version, current.version));
-    }
+    let current = connections::at_version(&state.db, id, req.version).await?;
     if req.action == Action::ReRegister {
         return Err(crate::model::FieldError::new(
             "action",

@@ -14,10 +14,7 @@ pub async fn off_board(
     req: &OffBoardConnection,
     actor: &str,
 ) -> Result<ConnectionView, ServiceError> {
-    let current = connections::get(&state.db, id).await?;
-    if current.version != req.version {
-        return Err(connections::stale(id, req.version, current.version));
-    }
+    let current = connections::at_version(&state.db, id, req.version).await?;
     // The state first: the refusal names what it requires, whatever was typed.
     transition(current.status(), Action::OffBoard)?;
     check_off_board_confirmation(&req.confirm)?;

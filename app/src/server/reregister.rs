@@ -15,10 +15,7 @@ pub async fn re_register(
     req: &ReRegisterConnection,
     actor: &str,
 ) -> Result<ConnectionView, ServiceError> {
-    let current = connections::get(&state.db, id).await?;
-    if current.version != req.version {
-        return Err(connections::stale(id, req.version, current.version));
-    }
+    let current = connections::at_version(&state.db, id, req.version).await?;
     transition(current.status(), Action::ReRegister)?;
     let token = req.registration_token.trim();
     if token.is_empty() {

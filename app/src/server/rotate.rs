@@ -26,12 +26,10 @@ pub async fn rotate(
     actor: &str,
     asked: Asked,
 ) -> Result<ConnectionView, ServiceError> {
-    let current = connections::get(&state.db, id).await?;
-    if let Asked::Person(version) = asked {
-        if current.version != version {
-            return Err(connections::stale(id, version, current.version));
-        }
-    }
+    let current = match asked {
+        Asked::Person(version) => connections::at_version(&state.db, id, version).await?,
+        Asked::Provider => connections::get(&state.db, id).await?,
+    };
     transition(current.status(), Action::RotateCredentials)?;
     // One rotation at a time: a second one would sign its call with a secret being replaced.
     let Some(lease) = state.work.leases.claim(Work::Rotation(id)).await? else {

@@ -582,6 +582,21 @@ both_backends_with!(
         let before = app.get(&format!("/api/connections/{id}")).await.body;
         let old = credentials(&app, id).await;
 
+        // A stale version is refused before the provider is asked: nothing rotates.
+        let v = version(&app, id).await;
+        let stale = app
+            .post(
+                &format!("/api/connections/{id}/actions"),
+                json!({ "action": "rotate_credentials", "version": v.as_i64().unwrap_or(0) - 1 }),
+            )
+            .await;
+        assert_eq!(stale.status, 409, "{:?}", stale.body);
+        assert_eq!(
+            credentials(&app, id).await.secret,
+            old.secret,
+            "nothing rotated"
+        );
+
         let r = rotate(&app, id).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         // The link is as it was: same state and statuses, a new secret under the same consumer.
@@ -759,6 +774,15 @@ async fn a_cloned_instance_is_re_activated(backend: crate::helpers::Backend) {
     );
 
     let v = version(&clone, id).await;
+    // A stale version is refused before the provider is asked (its count of activations, below,
+    // stays at the one that follows).
+    let stale = clone
+        .post(
+            &format!("/api/connections/{id}/actions"),
+            json!({ "action": "validate_and_activate", "version": v.as_i64().unwrap_or(0) - 1 }),
+        )
+        .await;
+    assert_eq!(stale.status, 409, "{:?}", stale.body);
     let r = clone
         .post(
             &format!("/api/connections/{id}/actions"),

@@ -17,5 +17,5 @@ pub use secrets::{
     StoredSecrets,
 };
 pub(crate) use secrets::{replace_sealed_secret, sealed_secrets, store_rotated};
-pub use write::{apply, create, off_board, re_register, set_company};
-pub(crate) use write::{apply_rotation, stale, write_system_transition, write_transition};
+pub use write::{apply, at_version, create, off_board, re_register, set_company};
+pub(crate) use write::{apply_rotation, write_system_transition, write_transition};

@@ -8,7 +8,7 @@ use crate::model::{
     transition, Action, CompanyName, ConnectionState, ConnectionStatus, ConnectionView,
     CreateConnection, EventBody, UpdateConnection,
 };
-use crate::server::{clock, companies, error::ServiceError, events, invitations, AppState};
+use crate::server::{clock, companies, error::ServiceError, events, invitations, AppState, Db};
 
 async fn ensure_company_free(
     tx: &mut Transaction<'static, Any>,
@@ -141,6 +141,16 @@ pub(crate) fn stale(id: i64, expected: i64, current: i64) -> ServiceError {
         "Provider connection #{id} was changed by someone else since you opened it (you have version \
          {expected}, it is now at version {current}). Reload to see the changes; nothing was saved."
     ))
+}
+
+/// The record as it is now, if it is still at `version`, the one the person acted on; otherwise
+/// the stale-version conflict, and nothing is changed.
+pub async fn at_version(db: &Db, id: i64, version: i64) -> Result<ConnectionView, ServiceError> {
+    let current = get(db, id).await?;
+    if current.version != version {
+        return Err(stale(id, version, current.version));
+    }
+    Ok(current)
 }
 
 /// Writes a new status if the version still matches; appends the history entry.
@@ -380,10 +390,7 @@ pub async fn set_company(
     actor: &str,
 ) -> Result<ConnectionView, ServiceError> {
     let company = CompanyName::parse(&req.company)?;
-    let current = get(&state.db, id).await?;
-    if current.version != req.version {
-        return Err(stale(id, req.version, current.version));
-    }
+    let current = at_version(&state.db, id, req.version).await?;
     let next = transition(current.status(), Action::Save)?;
     let mut tx = state.db.begin().await?;
     let company = companies::find_or_insert(&mut tx, &company).await?;

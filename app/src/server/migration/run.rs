@@ -210,15 +210,13 @@ async fn store_page(
     next: Option<&str>,
 ) -> Result<bool, ServiceError> {
     let mut tx = state.db.begin().await?;
-    let before = store::tables_in(&mut tx, migration_id).await?;
-    let copied_before = before
+    // Read again after the page is stored (below), not added up here: the table's row is what
+    // the event reports.
+    let (copied_before, total) = store::tables_in(&mut tx, migration_id)
+        .await?
         .iter()
         .find(|t| t.name == table)
-        .map_or(0, |t| t.copied);
-    let total = before
-        .iter()
-        .find(|t| t.name == table)
-        .map_or(0, |t| t.total);
+        .map_or((0, 0), |t| (t.copied, t.total));
     let message = format!(
         "Copying {table}: {} of {} records.",
         grouped(copied_before + records.len() as i64),
