@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::store::{result_from_row, run_from_row};
+use super::store::{result_columns, result_from_row, run_columns, run_from_row};
 use crate::model::{CheckResult, ScanRunView};
 use crate::server::{error::ServiceError, AppState};
 
@@ -23,10 +23,12 @@ fn by_connection(
 
 /// Each connection's latest result of every check it ran (`latest`, for all).
 pub async fn latest(state: &AppState) -> Result<HashMap<i64, Vec<CheckResult>>, ServiceError> {
-    let rows = sqlx::query(
-        "SELECT connection_id, check_id, status, message, retryable, duration_ms, at FROM scan_results \
-         WHERE id IN (SELECT MAX(id) FROM scan_results GROUP BY connection_id, check_id)",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT connection_id, ",
+        result_columns!(),
+        " FROM scan_results \
+             WHERE id IN (SELECT MAX(id) FROM scan_results GROUP BY connection_id, check_id)"
+    ))
     .fetch_all(&state.db.pool)
     .await?;
     by_connection(&rows)
@@ -37,13 +39,15 @@ pub async fn recent_results(
     state: &AppState,
     limit: i64,
 ) -> Result<HashMap<i64, Vec<CheckResult>>, ServiceError> {
-    let rows = sqlx::query(
-        "SELECT connection_id, check_id, status, message, retryable, duration_ms, at FROM \
-         (SELECT connection_id, id, check_id, status, message, retryable, duration_ms, at, \
-          ROW_NUMBER() OVER (PARTITION BY connection_id ORDER BY id DESC) AS newest \
-          FROM scan_results) ranked \
-         WHERE newest <= $1 ORDER BY connection_id, id DESC",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT connection_id, ",
+        result_columns!(),
+        " FROM (SELECT connection_id, id, ",
+        result_columns!(),
+        ", ROW_NUMBER() OVER (PARTITION BY connection_id ORDER BY id DESC) AS newest \
+             FROM scan_results) ranked \
+             WHERE newest <= $1 ORDER BY connection_id, id DESC"
+    ))
     .bind(limit)
     .fetch_all(&state.db.pool)
     .await?;
@@ -65,16 +69,24 @@ pub async fn runs(
         .map(|i| format!("${}", i + 2))
         .collect();
     let latest_runs = format!(
-        "SELECT connection_id, id, suite, started_at, finished_at, outcome FROM \
-         (SELECT connection_id, id, suite, started_at, finished_at, outcome, \
-          ROW_NUMBER() OVER (PARTITION BY connection_id ORDER BY id DESC) AS newest \
-          FROM scan_runs WHERE connection_id IN ({})) ranked WHERE newest <= $1",
+        concat!(
+            "SELECT connection_id, ",
+            run_columns!(),
+            " FROM (SELECT connection_id, ",
+            run_columns!(),
+            ", ROW_NUMBER() OVER (PARTITION BY connection_id ORDER BY id DESC) AS newest \
+             FROM scan_runs WHERE connection_id IN ({})) ranked WHERE newest <= $1"
+        ),
         ids.join(", ")
     );
     let runs_sql = format!("{latest_runs} ORDER BY connection_id, id DESC");
     let results_sql = format!(
-        "SELECT run_id, check_id, status, message, retryable, duration_ms, at FROM scan_results \
-         WHERE run_id IN (SELECT id FROM ({latest_runs}) latest) ORDER BY id"
+        concat!(
+            "SELECT run_id, ",
+            result_columns!(),
+            " FROM scan_results WHERE run_id IN (SELECT id FROM ({latest_runs}) latest) ORDER BY id"
+        ),
+        latest_runs = latest_runs
     );
     let runs = bound(&runs_sql, limit, connections)
         .fetch_all(&state.db.pool)

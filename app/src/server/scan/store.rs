@@ -7,6 +7,21 @@ use crate::model::{
 };
 use crate::server::{clock, connections, error::ServiceError, events, lease::Lease, AppState};
 
+/// The columns `result_from_row` reads: every query of check results selects these (here and
+/// in `across`), so a new column is added in one place.
+macro_rules! result_columns {
+    () => {
+        "check_id, status, message, retryable, duration_ms, at"
+    };
+}
+/// The columns `run_from_row` reads.
+macro_rules! run_columns {
+    () => {
+        "id, suite, started_at, finished_at, outcome"
+    };
+}
+pub(super) use {result_columns, run_columns};
+
 /// A background run holds its lease in each write (see `lease`); a run for a request has none.
 async fn held(
     lease: Option<&Lease>,
@@ -160,10 +175,12 @@ pub(super) async fn finish(
 
 /// Each check's most recent result for this connection.
 pub async fn latest(state: &AppState, id: i64) -> Result<Vec<CheckResult>, ServiceError> {
-    let rows = sqlx::query(
-        "SELECT check_id, status, message, retryable, duration_ms, at FROM scan_results r \
-         WHERE connection_id = $1 AND id = (SELECT MAX(id) FROM scan_results q WHERE q.connection_id = r.connection_id AND q.check_id = r.check_id)",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        result_columns!(),
+        " FROM scan_results r WHERE connection_id = $1 AND id = (SELECT MAX(id) FROM \
+             scan_results q WHERE q.connection_id = r.connection_id AND q.check_id = r.check_id)"
+    ))
     .bind(id)
     .fetch_all(&state.db.pool)
     .await?;
@@ -177,10 +194,11 @@ pub async fn recent_results(
     id: i64,
     limit: i64,
 ) -> Result<Vec<CheckResult>, ServiceError> {
-    let rows = sqlx::query(
-        "SELECT check_id, status, message, retryable, duration_ms, at FROM scan_results \
-         WHERE connection_id = $1 ORDER BY id DESC LIMIT $2",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        result_columns!(),
+        " FROM scan_results WHERE connection_id = $1 ORDER BY id DESC LIMIT $2"
+    ))
     .bind(id)
     .bind(limit)
     .fetch_all(&state.db.pool)
@@ -193,9 +211,11 @@ pub(super) async fn run_results(
     state: &AppState,
     run_id: i64,
 ) -> Result<Vec<CheckResult>, ServiceError> {
-    let rows = sqlx::query(
-        "SELECT check_id, status, message, retryable, duration_ms, at FROM scan_results WHERE run_id = $1 ORDER BY id",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        result_columns!(),
+        " FROM scan_results WHERE run_id = $1 ORDER BY id"
+    ))
     .bind(run_id)
     .fetch_all(&state.db.pool)
     .await?;
@@ -204,9 +224,11 @@ pub(super) async fn run_results(
 
 /// The last `limit` runs with their results, newest first.
 pub async fn runs(state: &AppState, id: i64, limit: i64) -> Result<Vec<ScanRunView>, ServiceError> {
-    let rows = sqlx::query(
-        "SELECT id, suite, started_at, finished_at, outcome FROM scan_runs WHERE connection_id = $1 ORDER BY id DESC LIMIT $2",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM scan_runs WHERE connection_id = $1 ORDER BY id DESC LIMIT $2"
+    ))
     .bind(id)
     .bind(limit)
     .fetch_all(&state.db.pool)
@@ -219,7 +241,7 @@ pub async fn runs(state: &AppState, id: i64, limit: i64) -> Result<Vec<ScanRunVi
     Ok(out)
 }
 
-/// A stored run (`id, suite, started_at, finished_at, outcome`) with its results.
+/// A stored run (`run_columns!`) with its results.
 pub(super) fn run_from_row(
     r: &sqlx::any::AnyRow,
     results: Vec<CheckResult>,
