@@ -6,7 +6,7 @@
 use super::{
     connections, error::ServiceError, lease::Work, provider::ProviderError, scan, AppState,
 };
-use crate::model::{transition, Action, Actor, ConnectionView};
+use crate::model::{Action, Actor, ConnectionView};
 
 /// The provider's code for a request from an instance it did not register.
 pub const INSTANCE_CHANGED: &str = "instance_changed";
@@ -42,16 +42,16 @@ pub async fn instance_changed(state: &AppState, id: i64, why: &ProviderError) {
 }
 
 /// "Validate and Activate": the provider registers this instance for the connection, then the
-/// connection health checks run. A provider that cannot be reached changes nothing.
-#[tracing::instrument(skip(state))]
+/// connection health checks run. A provider that cannot be reached changes nothing. `current` is
+/// the record at the version the person saw, its state allowing this (`commands::act` checks
+/// both).
+#[tracing::instrument(skip(state, current), fields(connection = current.id))]
 pub async fn validate_and_activate(
     state: &AppState,
-    id: i64,
-    version: i64,
+    current: &ConnectionView,
     actor: &str,
 ) -> Result<ConnectionView, ServiceError> {
-    let current = connections::at_version(&state.db, id, version).await?;
-    transition(current.status(), Action::ValidateAndActivate)?;
+    let id = current.id;
     let Some(lease) = state.work.leases.claim(Work::Scan(id)).await? else {
         return Err(ServiceError::Conflict(
             "A scan of this connection is running; select Validate and Activate once it has finished.".into(),

@@ -158,11 +158,10 @@ pub async fn act(
             Ok(view)
         }
         Action::ValidateAndActivate => {
-            super::activate::validate_and_activate(state, id, req.version, actor).await
+            super::activate::validate_and_activate(state, &current, actor).await
         }
         Action::RotateCredentials => {
-            super::rotate::rotate(state, id, actor, super::rotate::Asked::Person(req.version))
-                .await
+            super::rotate::rotate(state, &current, actor, super::rotate::Asked::Person).await
         }
         // Authorisation was granted on the first attempt: Retry starts the run again.
         Action::Retry => onboarding::start(state, id, actor).await,

@@ -13,31 +13,29 @@ use crate::model::{transition, Action, Actor, ConnectionView};
 /// Who asked for the rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Asked {
-    /// A person, at the version of the record they saw.
-    Person(i64),
+    /// A person, from the form (`commands::act` checked the version they saw).
+    Person,
     /// The provider, on a heartbeat's answer.
     Provider,
 }
 
-#[tracing::instrument(skip(state))]
+/// Rotates `current`'s credentials. The caller has read the record and asked the state machine
+/// (`commands::act` for a person, `on_provider_request` for the provider).
+#[tracing::instrument(skip(state, current), fields(connection = current.id))]
 pub async fn rotate(
     state: &AppState,
-    id: i64,
+    current: &ConnectionView,
     actor: &str,
     asked: Asked,
 ) -> Result<ConnectionView, ServiceError> {
-    let current = match asked {
-        Asked::Person(version) => connections::at_version(&state.db, id, version).await?,
-        Asked::Provider => connections::get(&state.db, id).await?,
-    };
-    transition(current.status(), Action::RotateCredentials)?;
+    let id = current.id;
     // One rotation at a time: a second one would sign its call with a secret being replaced.
     let Some(lease) = state.work.leases.claim(Work::Rotation(id)).await? else {
         return Err(ServiceError::Conflict(
             "The credentials are being rotated already; the history shows it once done.".into(),
         ));
     };
-    let done = rotate_held(state, &current, actor, asked).await;
+    let done = rotate_held(state, current, actor, asked).await;
     lease.release().await;
     done
 }
@@ -75,7 +73,7 @@ async fn rotate_held(
             .unwrap_or_else(|_| chrono::Duration::seconds(300));
     let until = ours.min(rotated.grace_until);
     let who = match asked {
-        Asked::Person(_) => "on request",
+        Asked::Person => "on request",
         Asked::Provider => "as the provider asked",
     };
     let reason = format!(
@@ -104,7 +102,12 @@ fn refused(e: ProviderError) -> ServiceError {
 pub fn on_provider_request(state: &AppState, id: i64) {
     let state = state.clone();
     tokio::spawn(async move {
-        match rotate(&state, id, Actor::System.as_str(), Asked::Provider).await {
+        let rotated = async {
+            let current = connections::get(&state.db, id).await?;
+            transition(current.status(), Action::RotateCredentials)?;
+            rotate(&state, &current, Actor::System.as_str(), Asked::Provider).await
+        };
+        match rotated.await {
             Ok(_) => tracing::info!(connection = id, "credentials rotated as the provider asked"),
             Err(e) => {
                 tracing::warn!(connection = id, error = %e, "rotating the credentials the provider asked for failed")
