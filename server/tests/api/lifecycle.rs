@@ -94,12 +94,7 @@ both_backends!(
             .await;
         assert_eq!(stale.status, 409, "{:?}", stale.body);
         // Not through the generic actions endpoint either: it needs the typed word.
-        let generic = app
-            .post(
-                &format!("/api/connections/{id}/actions"),
-                json!({ "action": "off_board", "version": before["version"] }),
-            )
-            .await;
+        let generic = act(&app, id, "off_board", before["version"].clone()).await;
         assert_eq!(generic.status, 422, "{:?}", generic.body);
         assert_eq!(
             app.get(&format!("/api/connections/{id}")).await.body,
@@ -565,13 +560,17 @@ async fn inbound_accepts(app: &TestApp, creds: &app::server::provider::Credentia
     status == 200
 }
 
-async fn rotate(app: &TestApp, id: i64) -> Reply {
-    let v = version(app, id).await;
+/// One of the form's actions, at `version`.
+async fn act(app: &TestApp, id: i64, action: &str, version: Value) -> Reply {
     app.post(
         &format!("/api/connections/{id}/actions"),
-        json!({ "action": "rotate_credentials", "version": v }),
+        json!({ "action": action, "version": version }),
     )
     .await
+}
+
+async fn rotate(app: &TestApp, id: i64) -> Reply {
+    act(app, id, "rotate_credentials", version(app, id).await).await
 }
 
 both_backends_with!(
@@ -584,12 +583,13 @@ both_backends_with!(
 
         // A stale version is refused before the provider is asked: nothing rotates.
         let v = version(&app, id).await;
-        let stale = app
-            .post(
-                &format!("/api/connections/{id}/actions"),
-                json!({ "action": "rotate_credentials", "version": v.as_i64().unwrap_or(0) - 1 }),
-            )
-            .await;
+        let stale = act(
+            &app,
+            id,
+            "rotate_credentials",
+            json!(v.as_i64().unwrap_or(0) - 1),
+        )
+        .await;
         assert_eq!(stale.status, 409, "{:?}", stale.body);
         assert_eq!(
             credentials(&app, id).await.secret,
@@ -776,19 +776,15 @@ async fn a_cloned_instance_is_re_activated(backend: crate::helpers::Backend) {
     let v = version(&clone, id).await;
     // A stale version is refused before the provider is asked (its count of activations, below,
     // stays at the one that follows).
-    let stale = clone
-        .post(
-            &format!("/api/connections/{id}/actions"),
-            json!({ "action": "validate_and_activate", "version": v.as_i64().unwrap_or(0) - 1 }),
-        )
-        .await;
+    let stale = act(
+        &clone,
+        id,
+        "validate_and_activate",
+        json!(v.as_i64().unwrap_or(0) - 1),
+    )
+    .await;
     assert_eq!(stale.status, 409, "{:?}", stale.body);
-    let r = clone
-        .post(
-            &format!("/api/connections/{id}/actions"),
-            json!({ "action": "validate_and_activate", "version": v }),
-        )
-        .await;
+    let r = act(&clone, id, "validate_and_activate", v).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["state"], "validated");
     crate::helpers::eventually("both directions Up for the clone", async || {
