@@ -573,6 +573,34 @@ async fn rotate(app: &TestApp, id: i64) -> Reply {
     act(app, id, "rotate_credentials", version(app, id).await).await
 }
 
+/// The provider asks the instance's one consumer for new credentials, on its next heartbeat
+/// answers until it gets them.
+async fn ask_rotation(app: &TestApp) {
+    let asked: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/sim/instances/{}/ask-rotation",
+            app.sim_base(),
+            app.instance
+        ))
+        .send()
+        .await
+        .expect("ask")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(asked["asked"], 1);
+}
+
+/// What the provider counted for the instance (echoes, rotations, activations…).
+async fn sim_counters(app: &TestApp) -> Value {
+    reqwest::get(format!("{}/sim/instances/{}", app.sim_base(), app.instance))
+        .await
+        .expect("counters")
+        .json()
+        .await
+        .expect("json")
+}
+
 both_backends_with!(
     rotated_credentials_keep_the_link_and_the_old_secret_works_until_its_grace_ends,
     short_grace,
@@ -646,20 +674,7 @@ both_backends_with!(
     |app: TestApp| async move {
         let id = onboarded(&app).await;
         let old = credentials(&app, id).await;
-        let sim = reqwest::Client::new();
-        let asked: Value = sim
-            .post(format!(
-                "{}/sim/instances/{}/ask-rotation",
-                app.sim_base(),
-                app.instance
-            ))
-            .send()
-            .await
-            .expect("ask")
-            .json()
-            .await
-            .expect("json");
-        assert_eq!(asked["asked"], 1);
+        ask_rotation(&app).await;
         crate::helpers::eventually("the credentials rotated", async || {
             credentials(&app, id).await.secret != old.secret
         })
@@ -682,19 +697,57 @@ both_backends_with!(
         );
         // Asked once, rotated once: the next heartbeats do not rotate again.
         tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-        let counters: Value =
-            reqwest::get(format!("{}/sim/instances/{}", app.sim_base(), app.instance))
-                .await
-                .expect("counters")
-                .json()
-                .await
-                .expect("json");
-        assert_eq!(counters["rotations"], 1);
+        assert_eq!(sim_counters(&app).await["rotations"], 1);
         let c = app.get(&format!("/api/connections/{id}")).await.body;
         assert_eq!(
             (&c["outbound"], &c["inbound"]),
             (&json!("up"), &json!("up"))
         );
+    }
+);
+
+both_backends_with!(
+    the_provider_asking_while_the_instance_changed_rotates_nothing_until_it_is_re_activated,
+    quick_heartbeat,
+    |app: TestApp| async move {
+        let id = onboarded(&app).await;
+        let old = credentials(&app, id).await;
+        // The provider refuses this instance as another one: the heartbeat records it.
+        app.faults(json!({ "instance_changed": true })).await;
+        app.wait_for_state(id, "instance_changed").await;
+        // It asks for new credentials and takes the instance back without a re-activation: its
+        // heartbeat answers ask for a rotation the connection's state refuses (only Validate
+        // and Activate leads out of "Instance changed").
+        ask_rotation(&app).await;
+        app.faults(json!({})).await;
+        let echoes = sim_counters(&app).await["echoes"].as_i64().unwrap_or(0);
+        crate::helpers::eventually("two heartbeats answered with the ask", async || {
+            sim_counters(&app).await["echoes"].as_i64().unwrap_or(0) >= echoes + 2
+        })
+        .await;
+        // The background rotation that answer starts is refused before the provider is called.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(sim_counters(&app).await["rotations"], 0);
+        assert_eq!(credentials(&app, id).await.secret, old.secret);
+        let c = app.get(&format!("/api/connections/{id}")).await.body;
+        assert_eq!(c["state"], "instance_changed", "{c}");
+        let entries = history(&app, id).await;
+        assert!(
+            !entries
+                .as_array()
+                .expect("history")
+                .iter()
+                .any(|h| h["action"] == "Rotate credentials"),
+            "{entries}"
+        );
+        // Re-activated, the next heartbeat's ask is honoured, once.
+        let r = act(&app, id, "validate_and_activate", version(&app, id).await).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        crate::helpers::eventually("the credentials rotated", async || {
+            credentials(&app, id).await.secret != old.secret
+        })
+        .await;
+        assert_eq!(sim_counters(&app).await["rotations"], 1);
     }
 );
 
