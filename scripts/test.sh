@@ -58,7 +58,10 @@ cd "$ROOT/end2end"
 export IMPACT_SERVER_BIN="$CARGO_TARGET_DIR/debug/$SITE_BIN_TARGET"
 # A test.only left behind fails the run instead of skipping the rest (forbidOnly).
 export CI="${CI:-1}"
-npx playwright test
+# Each run keeps its screenshots in end2end/screenshots/<run>/ for a person to look at; a
+# run starts from an empty folder so no picture is left from an earlier build.
+rm -rf screenshots/sqlite screenshots/postgres screenshots/nginx
+E2E_RUN=sqlite npx playwright test
 
 log "Playwright (headless Chromium) on PostgreSQL"
 # The suite again, the server on a fresh database of the PostgreSQL started above.
@@ -66,7 +69,7 @@ e2e_db="impact_e2e_$$_$(date +%s)"
 psql "$PG_URL" -q -c "CREATE DATABASE $e2e_db"
 trap 'psql "$PG_URL" -q -c "DROP DATABASE IF EXISTS $e2e_db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 # The accessibility spec (a11y) checks pages, not storage: once, on SQLite, is enough.
-E2E_DATABASE_URL="${PG_URL%/*}/$e2e_db" npx playwright test --grep-invert "axe-core"
+E2E_RUN=postgres E2E_DATABASE_URL="${PG_URL%/*}/$e2e_db" npx playwright test --grep-invert "axe-core"
 
 log "Playwright through nginx: the seed flow on two replicas sharing PostgreSQL (scripts/cluster.sh)"
 # The page comes from one replica and the next request may go to the other (round robin); the
@@ -85,7 +88,7 @@ trap stop_cluster EXIT
 CLUSTER_DETACH=1 CLUSTER_PROFILE=debug CLUSTER_STATE="$cluster_state" CLUSTER_DB="$cluster_db" \
   CLUSTER_PORT="$cluster_port" CLUSTER_ADMIN_PASSWORD='e2e admin password 1' \
   bash "$ROOT/scripts/cluster.sh"
-E2E_EXTERNAL_URL="http://127.0.0.1:$cluster_port" E2E_SIM_PORT=$((cluster_port + 3)) \
+E2E_RUN=nginx E2E_EXTERNAL_URL="http://127.0.0.1:$cluster_port" E2E_SIM_PORT=$((cluster_port + 3)) \
   npx playwright test flow.spec.ts
 stop_cluster
 python3 - "$cluster_state/nginx/access.log" "$((cluster_port + 1))" "$((cluster_port + 2))" <<'PY'
@@ -100,3 +103,4 @@ print(f"actions (POST/PUT) answered through nginx, by replica port: {served}")
 if min(served.values()) == 0:
     sys.exit("one replica answered none of the flow's actions: the cluster run did not exercise both")
 PY
+log "screenshots of the three Playwright runs, for a person to look at: end2end/screenshots/{sqlite,postgres,nginx}/ ($(find "$ROOT/end2end/screenshots" -name '*.png' | wc -l) pictures)"

@@ -1,6 +1,6 @@
 import { test, expect, Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
-import { field, hydrated, openRegistrationLink, setFaults, signIn } from './util';
+import { field, hydrated, openRegistrationLink, screenPath, setFaults, signIn } from './util';
 
 // Every page, at a desktop and a phone width, in the light and the dark colour scheme: axe-core
 // finds no violation (WCAG 2.x A and AA rules), nothing scrolls sideways, the page's title says
@@ -29,7 +29,7 @@ async function checkPage(page: Page, visit: Visit) {
       expect.soft(found, `${visit.name} at ${width} px, ${scheme}`).toEqual([]);
       const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect.soft(sideways, `${visit.name} at ${width} px scrolls sideways by ${sideways} px`).toBeLessThanOrEqual(0);
-      await page.screenshot({ path: `test-results/screens/a11y-${visit.name}-${width}-${scheme}.png`, fullPage: true });
+      await page.screenshot({ path: screenPath(`a11y-${visit.name}-${width}-${scheme}`), fullPage: true });
     }
   }
   // Back to the suite's usual window for whatever comes next.
@@ -105,7 +105,7 @@ test('at phone width the navigation folds behind Menu, opens on demand, and fold
   await expect(menu).toHaveAttribute('aria-expanded', 'true');
   await expect(nav.getByRole('link', { name: 'Guided Setup' })).toBeVisible();
   await expect(page.getByRole('banner').getByRole('button', { name: 'Sign out' })).toBeVisible();
-  await page.screenshot({ path: 'test-results/screens/a11y-menu-open-375.png' });
+  await page.screenshot({ path: screenPath('a11y-menu-open-375') });
   await nav.getByRole('link', { name: 'Guided Setup' }).click();
   await expect(page).toHaveURL(/\/guided-setup$/);
   await expect(menu).toHaveAttribute('aria-expanded', 'false');
@@ -130,7 +130,7 @@ test('a refused value is told at its field, tied to it and focused; an action mo
   await expect(company).toBeFocused();
   // Told once, at the field: no second copy in a banner.
   await expect(page.getByTestId('error-banner')).toHaveCount(0);
-  await page.screenshot({ path: 'test-results/screens/a11y-field-error.png' });
+  await page.screenshot({ path: screenPath('a11y-field-error') });
   await company.fill('Focus Stores');
   await page.getByRole('button', { name: 'Initiate registration' }).click();
   const issued = page.getByRole('status').filter({ hasText: 'Registration initiated' });

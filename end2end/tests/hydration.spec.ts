@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { hydrated, signIn } from './util';
+import { hydrated, screenPath, signIn } from './util';
 
 test('the start page hydrates without page errors: its next step is a link the WASM router follows without reloading the page', async ({ page }) => {
   const errors: string[] = [];
@@ -10,7 +10,7 @@ test('the start page hydrates without page errors: its next step is a link the W
   const step = page.getByTestId('next-step');
   await expect(step.getByRole('heading', { name: 'Next step' })).toBeVisible();
   await hydrated(page);
-  await page.screenshot({ path: 'test-results/screens/home-hydrated.png', fullPage: true });
+  await page.screenshot({ path: screenPath('home-hydrated'), fullPage: true });
   // A mark on this document: a full page load would lose it, the router's navigation keeps it.
   await page.evaluate(() => { (window as any).__samePage = true; });
   const link = step.getByRole('link');
@@ -31,7 +31,7 @@ test.describe('without JavaScript', () => {
     await expect(page.getByText('Connect this Impact Store App instance')).toBeVisible();
     // The overview and its next step are in the server's render.
     await expect(page.getByTestId('next-step').getByRole('link')).toBeVisible();
-    await page.screenshot({ path: 'test-results/screens/home-no-js.png', fullPage: true });
+    await page.screenshot({ path: screenPath('home-no-js'), fullPage: true });
   });
 });
 

@@ -2,8 +2,14 @@ import { Locator, Page, expect } from '@playwright/test';
 
 export const ADMIN = { email: 'admin@example.com', password: 'e2e admin password 1' };
 
+/** Where a screenshot for a person to look at goes: `screenshots/<run>/`, one folder per run of
+ * the suite (scripts/test.sh names them sqlite, postgres and nginx). Not under test-results,
+ * which Playwright empties at the start of every run: the later runs would erase the earlier's. */
+export const screenPath = (name: string) =>
+  `screenshots/${process.env.E2E_RUN ?? 'local'}/${name}.png`;
+
 export const shot = (page: Page, name: string) =>
-  page.screenshot({ path: `test-results/screens/${name}.png`, fullPage: true });
+  page.screenshot({ path: screenPath(name), fullPage: true });
 
 /** Waits until the page's WASM has taken over, so clicks reach Rust handlers. */
 export async function hydrated(page: Page) {
