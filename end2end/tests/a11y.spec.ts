@@ -29,6 +29,12 @@ async function checkPage(page: Page, visit: Visit) {
       expect.soft(found, `${visit.name} at ${width} px, ${scheme}`).toEqual([]);
       const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect.soft(sideways, `${visit.name} at ${width} px scrolls sideways by ${sideways} px`).toBeLessThanOrEqual(0);
+      // Nor does a table inside its card: a row is read whole, without scrolling it.
+      const cut = await page.evaluate(() =>
+        Array.from(document.querySelectorAll('.table-scroll'))
+          .filter((t) => t.scrollWidth - t.clientWidth > 1)
+          .map((t) => `${t.getAttribute('aria-label')}: ${t.scrollWidth - t.clientWidth} px hidden`));
+      expect.soft(cut, `${visit.name} at ${width} px: a table scrolls sideways inside its card`).toEqual([]);
       await page.screenshot({ path: screenPath(`a11y-${visit.name}-${width}-${scheme}`), fullPage: true });
     }
   }

@@ -35,13 +35,13 @@ pub fn Audit() -> impl IntoView {
                                 <tbody>
                                     {list.into_iter().map(|e| view! {
                                         <tr>
-                                            <td>{fmt_time(e.at)}</td>
-                                            <td>{e.actor.clone()}</td>
-                                            <td>{e.action.clone()}</td>
-                                            <td>{e.connection_id.map(|id| view! { <a href=format!("/connections/{id}")>{format!("#{id}")}</a> })}</td>
-                                            <td>{state_label(&e.from_state)}</td>
-                                            <td>{state_label(&e.to_state)}</td>
-                                            <td>{e.detail.clone()}</td>
+                                            <td data-label="When">{fmt_time(e.at)}</td>
+                                            <td data-label="Who">{e.actor.clone()}</td>
+                                            <td data-label="What">{e.action.clone()}</td>
+                                            <td data-label="Connection">{e.connection_id.map(|id| view! { <a href=format!("/connections/{id}")>{format!("#{id}")}</a> })}</td>
+                                            <td data-label="From">{state_label(&e.from_state)}</td>
+                                            <td data-label="To">{state_label(&e.to_state)}</td>
+                                            <td data-label="Detail" class="long">{e.detail.clone()}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>

@@ -104,12 +104,12 @@ fn HistoryTable(history: Vec<crate::model::HistoryEntry>) -> impl IntoView {
                 <tbody>
                     {history.into_iter().map(|h| view! {
                         <tr>
-                            <td>{fmt_time(h.at)}</td>
-                            <td>{h.actor}</td>
-                            <td>{h.action}</td>
-                            <td>{h.from_state.label()}</td>
-                            <td>{h.to_state.label()}</td>
-                            <td>{h.reason}</td>
+                            <td data-label="When">{fmt_time(h.at)}</td>
+                            <td data-label="Who">{h.actor}</td>
+                            <td data-label="What">{h.action}</td>
+                            <td data-label="From">{h.from_state.label()}</td>
+                            <td data-label="To">{h.to_state.label()}</td>
+                            <td data-label="Why" class="long">{h.reason}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>

@@ -31,12 +31,12 @@ pub fn Connections() -> impl IntoView {
                                 <tbody>
                                     {list.into_iter().map(|c| view! {
                                         <tr>
-                                            <td><a href=format!("/connections/{}", c.id)>{c.company.clone()}</a></td>
-                                            <td>{c.url.clone()}</td>
-                                            <td><StatePill state=c.state/></td>
-                                            <td><LinkPill status=c.outbound testid="outbound"/></td>
-                                            <td><LinkPill status=c.inbound testid="inbound"/></td>
-                                            <td>{fmt_time(c.updated_at)}</td>
+                                            <td data-label="Company"><a href=format!("/connections/{}", c.id)>{c.company.clone()}</a></td>
+                                            <td data-label="URL" class="long">{c.url.clone()}</td>
+                                            <td data-label="State"><StatePill state=c.state/></td>
+                                            <td data-label="Outbound status"><LinkPill status=c.outbound testid="outbound"/></td>
+                                            <td data-label="Inbound status"><LinkPill status=c.inbound testid="inbound"/></td>
+                                            <td data-label="Updated">{fmt_time(c.updated_at)}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>

@@ -264,13 +264,13 @@ fn IssueTable(issues: Vec<OpenIssue>) -> impl IntoView {
                 <tbody>
                     {issues.into_iter().map(|i| view! {
                         <tr data-issue=i.check_id.clone() data-connection=i.connection_id>
-                            <td><a href=i.href.clone()>{i.name.clone()}</a><br/><span class="muted">{i.message.clone()}</span></td>
-                            <td>{i.company.clone()}</td>
-                            <td><span class=format!("pill {}", i.severity.as_db())>{i.severity.label()}</span>" "{i.status.clone()}</td>
-                            <td>{i.category.clone()}</td>
-                            <td>{fmt_time(i.first_seen)}</td>
-                            <td>{fmt_time(i.last_seen)}</td>
-                            <td class="num" data-testid="times-seen">{i.times_seen}</td>
+                            <td data-label="Issue"><a href=i.href.clone()>{i.name.clone()}</a><br/><span class="muted">{i.message.clone()}</span></td>
+                            <td data-label="Connection">{i.company.clone()}</td>
+                            <td data-label="Severity"><span class=format!("pill {}", i.severity.as_db())>{i.severity.label()}</span>" "{i.status.clone()}</td>
+                            <td data-label="Category">{i.category.clone()}</td>
+                            <td data-label="First detected">{fmt_time(i.first_seen)}</td>
+                            <td data-label="Last detected">{fmt_time(i.last_seen)}</td>
+                            <td data-label="Times seen" class="num" data-testid="times-seen">{i.times_seen}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>

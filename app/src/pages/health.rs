@@ -140,11 +140,11 @@ pub fn Health() -> impl IntoView {
                                     <tbody>
                                         {h.checks.iter().map(|c| view! {
                                             <tr data-check=c.check_id.clone()>
-                                                <td>{c.name.clone()}</td>
-                                                <td>{c.severity.label()}</td>
-                                                <td><span class=c.status.tone().class()>{c.status.label()}</span></td>
-                                                <td>{c.message.clone()}</td>
-                                                <td>{format!("{} ms", c.duration_ms)}</td>
+                                                <td data-label="Check">{c.name.clone()}</td>
+                                                <td data-label="Severity">{c.severity.label()}</td>
+                                                <td data-label="Status"><span class=c.status.tone().class()>{c.status.label()}</span></td>
+                                                <td data-label="Found" class="long">{c.message.clone()}</td>
+                                                <td data-label="Time">{format!("{} ms", c.duration_ms)}</td>
                                             </tr>
                                         }).collect_view()}
                                     </tbody>
@@ -159,10 +159,10 @@ pub fn Health() -> impl IntoView {
                                     <tbody>
                                         {h.runs.iter().map(|r| view! {
                                             <tr>
-                                                <td>{fmt_time(r.started_at)}</td>
-                                                <td>{r.suite_label()}</td>
-                                                <td>{r.outcome.clone().unwrap_or_else(|| "running".into())}</td>
-                                                <td>{r.issue_count()}</td>
+                                                <td data-label="Started">{fmt_time(r.started_at)}</td>
+                                                <td data-label="Suite">{r.suite_label()}</td>
+                                                <td data-label="Outcome">{r.outcome.clone().unwrap_or_else(|| "running".into())}</td>
+                                                <td data-label="Issues">{r.issue_count()}</td>
                                             </tr>
                                         }).collect_view()}
                                     </tbody>

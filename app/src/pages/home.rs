@@ -47,11 +47,11 @@ fn Overview(home: HomeView) -> impl IntoView {
                         let c = s.connection;
                         view! {
                             <tr>
-                                <td><a href=format!("/connections/{}", c.id)>{c.company}</a></td>
-                                <td><StatePill state=c.state/></td>
-                                <td><LinkPill status=c.outbound testid="outbound"/></td>
-                                <td><LinkPill status=c.inbound testid="inbound"/></td>
-                                <td><a href=format!("/connections/{}/health", c.id) aria-label=format!("{} open issue(s): the health dashboard", s.open_issues)>{s.open_issues}</a></td>
+                                <td data-label="Company"><a href=format!("/connections/{}", c.id)>{c.company}</a></td>
+                                <td data-label="State"><StatePill state=c.state/></td>
+                                <td data-label="Outbound status"><LinkPill status=c.outbound testid="outbound"/></td>
+                                <td data-label="Inbound status"><LinkPill status=c.inbound testid="inbound"/></td>
+                                <td data-label="Open issues"><a href=format!("/connections/{}/health", c.id) aria-label=format!("{} open issue(s): the health dashboard", s.open_issues)>{s.open_issues}</a></td>
                             </tr>
                         }
                     }).collect_view()}

@@ -175,14 +175,14 @@ fn table_row(t: &TableProgress, counted: bool) -> impl IntoView {
             (Some(n), _) => (format!("{} ✗", grouped(n)), "num bad"),
             (None, _) => ("—".to_string(), "num"),
         };
-        view! { <td class=class data-testid="stored">{text}</td> }
+        view! { <td class=class data-label="In this instance" data-testid="stored">{text}</td> }
     });
     view! {
         <tr data-table=t.name.clone() data-done=t.done.to_string()>
-            <td>{t.name.clone()}</td>
-            <td class="num" data-testid="total">{grouped(t.total)}</td>
-            <td class="num" data-testid="copied">{grouped(t.copied)}</td>
-            <td><progress max="100" value=t.percent() aria-label=format!("{} progress", t.name)></progress>{format!(" {}%", t.percent())}</td>
+            <td data-label="Table">{t.name.clone()}</td>
+            <td class="num" data-label="At the provider" data-testid="total">{grouped(t.total)}</td>
+            <td class="num" data-label="Copied" data-testid="copied">{grouped(t.copied)}</td>
+            <td data-label="Progress"><progress max="100" value=t.percent() aria-label=format!("{} progress", t.name)></progress>{format!(" {}%", t.percent())}</td>
             {stored}
         </tr>
     }

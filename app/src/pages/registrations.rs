@@ -85,11 +85,11 @@ pub fn Registrations() -> impl IntoView {
                                 <tbody>
                                     {list.into_iter().map(|inv| view! {
                                         <tr>
-                                            <td>{inv.email.clone()}</td>
-                                            <td>{inv.company.clone()}</td>
-                                            <td>{inv.provider_url.clone()}</td>
-                                            <td>{inv.status.clone()}</td>
-                                            <td>{fmt_time(inv.expires_at)}</td>
+                                            <td data-label="Named contact">{inv.email.clone()}</td>
+                                            <td data-label="Company">{inv.company.clone()}</td>
+                                            <td data-label="Provider URL" class="long">{inv.provider_url.clone()}</td>
+                                            <td data-label="Status">{inv.status.clone()}</td>
+                                            <td data-label="Expires">{fmt_time(inv.expires_at)}</td>
                                             <td>{inv.link.clone().map(|l| view! { <a class="button" href=l>"Connect with Impact IDI"</a> })}</td>
                                         </tr>
                                     }).collect_view()}

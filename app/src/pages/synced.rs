@@ -41,7 +41,7 @@ fn Groups(groups: Vec<SyncedGroup>) -> impl IntoView {
                         <table aria-labelledby=title_id data-group=g.group.clone()>
                             <thead><tr><th>"Setting"</th><th>"Value"</th></tr></thead>
                             <tbody>
-                                {g.rows.into_iter().map(|r| view! { <tr><td>{r.name}</td><td>{r.value}</td></tr> }).collect_view()}
+                                {g.rows.into_iter().map(|r| view! { <tr><td data-label="Setting">{r.name}</td><td data-label="Value">{r.value}</td></tr> }).collect_view()}
                             </tbody>
                         </table>
                     </TableScroll>

@@ -105,9 +105,9 @@ fn UserRow(
     let id = user.id;
     view! {
         <tr data-email=user.email.clone()>
-            <td>{user.email.clone()}</td>
-            <td>{Role::ALL.into_iter().map(|r| view! { <RoleBox role=r roles/> }).collect_view()}</td>
-            <td>
+            <td data-label="Email">{user.email.clone()}</td>
+            <td data-label="Roles">{Role::ALL.into_iter().map(|r| view! { <RoleBox role=r roles/> }).collect_view()}</td>
+            <td data-label="Status">
                 <label class="check">
                     <input type="checkbox" prop:checked=disabled on:change=move |ev| disabled.set(event_target_checked(&ev))/>
                     "Disabled"
