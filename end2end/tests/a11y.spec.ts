@@ -35,6 +35,16 @@ async function checkPage(page: Page, visit: Visit) {
           .filter((t) => t.scrollWidth - t.clientWidth > 1)
           .map((t) => `${t.getAttribute('aria-label')}: ${t.scrollWidth - t.clientWidth} px hidden`));
       expect.soft(cut, `${visit.name} at ${width} px: a table scrolls sideways inside its card`).toEqual([]);
+      // The chart's hour names are each readable: no two shown ones overlap.
+      const crowded = await page.evaluate(() => {
+        const boxes = Array.from(document.querySelectorAll('ol.chart .hour'))
+          .filter((h) => getComputedStyle(h).visibility === 'visible')
+          .map((h) => ({ text: h.textContent, box: h.getBoundingClientRect() }));
+        return boxes.slice(1)
+          .filter((b, i) => b.box.left < boxes[i].box.right)
+          .map((b, i) => `${boxes[i].text}/${b.text}`);
+      });
+      expect.soft(crowded, `${visit.name} at ${width} px: the chart's hour names overlap`).toEqual([]);
       await page.screenshot({ path: screenPath(`a11y-${visit.name}-${width}-${scheme}`), fullPage: true });
     }
   }
