@@ -14,7 +14,7 @@ test('issue an invitation, open the welcome email, save the pre-filled form', as
   await expect(page.getByRole('status').filter({ hasText: 'Registration initiated' })).toContainText(
     'a welcome email went to ada@example.com',
   );
-  await expect(page.getByRole('row', { name: /ada@example\.com/ })).toContainText('pending');
+  await expect(page.getByRole('row', { name: /ada@example\.com/ })).toContainText('Waiting for the named contact');
   await shot(page, 'registrations');
 
   await page.getByRole('link', { name: 'Open the outbox' }).click();

@@ -166,7 +166,7 @@ pub struct InvitationView {
     pub email: String,
     pub company: String,
     pub provider_url: String,
-    pub status: String,
+    pub status: super::RegistrationStatus,
     #[serde(with = "crate::model::time")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::model::time")]
@@ -344,7 +344,7 @@ mod tests {
             email: "ada@example.com".into(),
             company: "Acme".into(),
             provider_url: "https://idi.example.com".into(),
-            status: "sent".into(),
+            status: crate::model::RegistrationStatus::Pending,
             created_at: time(1_750_000_000),
             expires_at: time(1_750_086_400),
             link: Some("https://app.example.com/connect?token=x".into()),

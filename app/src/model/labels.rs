@@ -67,7 +67,7 @@ mod tests {
 
     use crate::model::{
         Action, ActivityId, ActivityStatus, CheckStatus, ConnectionState, LinkStatus, Onboarding,
-        Role, Severity, Suite,
+        RegistrationStatus, Role, Severity, Suite,
     };
 
     /// Every value's string parses back to it and is serde's name; strings and labels are
@@ -125,6 +125,12 @@ mod tests {
         );
         table_holds(&Action::ALL, Action::as_db, Action::from_db, Action::label);
         table_holds(&Role::ALL, Role::as_db, Role::from_db, Role::label);
+        table_holds(
+            &RegistrationStatus::ALL,
+            RegistrationStatus::as_db,
+            RegistrationStatus::from_db,
+            RegistrationStatus::label,
+        );
         table_holds(
             &CheckStatus::ALL,
             CheckStatus::as_db,

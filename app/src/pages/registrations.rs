@@ -88,7 +88,7 @@ pub fn Registrations() -> impl IntoView {
                                             <td data-label="Named contact">{inv.email.clone()}</td>
                                             <td data-label="Company">{inv.company.clone()}</td>
                                             <td data-label="Provider URL" class="long">{inv.provider_url.clone()}</td>
-                                            <td data-label="Status">{inv.status.clone()}</td>
+                                            <td data-label="Status">{inv.status.label()}</td>
                                             <td data-label="Expires">{fmt_time(inv.expires_at)}</td>
                                             <td>{inv.link.clone().map(|l| view! { <a class="button" href=l>"Connect with Impact IDI"</a> })}</td>
                                         </tr>

@@ -5,11 +5,10 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::{Any, Row, Transaction};
 
 use super::{clock, error::ServiceError, links::LinkClaims, outbox, AppState};
-use crate::model::{CompanyName, EmailAddress, InvitationView, ProviderUrl, RegistrationLinkView};
-
-pub const PENDING: &str = "pending";
-pub const USED: &str = "used";
-pub const SUPERSEDED: &str = "superseded";
+use crate::model::{
+    CompanyName, EmailAddress, InvitationView, ProviderUrl, RegistrationLinkView,
+    RegistrationStatus as Status,
+};
 
 /// Why a registration link cannot be used, each with what to do about it.
 pub fn link_error(code: &'static str) -> ServiceError {
@@ -37,7 +36,7 @@ pub struct Invitation {
     pub company: String,
     pub provider_url: String,
     pub nonce: String,
-    pub status: String,
+    pub status: Status,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     /// The provider's registration code, exchanged for credentials by the scan.
@@ -52,7 +51,14 @@ impl Invitation {
             company: r.try_get("company")?,
             provider_url: r.try_get("provider_url")?,
             nonce: r.try_get("nonce")?,
-            status: r.try_get("status")?,
+            status: {
+                let stored: String = r.try_get("status")?;
+                Status::from_db(&stored).ok_or_else(|| {
+                    ServiceError::Unexpected(anyhow::anyhow!(
+                        "stored registration status {stored:?} is unknown"
+                    ))
+                })?
+            },
             created_at: clock::from_db(&r.try_get::<String, _>("created_at")?)?,
             expires_at: clock::from_db(&r.try_get::<String, _>("expires_at")?)?,
             registration_code: r.try_get("registration_code")?,
@@ -61,12 +67,8 @@ impl Invitation {
 
     /// The admin view; `link` is set for a registration that can still be used.
     pub fn view(&self, state: &AppState, now: DateTime<Utc>) -> InvitationView {
-        let status = if self.status == PENDING && self.expires_at <= now {
-            "expired".to_string()
-        } else {
-            self.status.clone()
-        };
-        let link = (status == PENDING).then(|| link_for(state, self));
+        let status = self.status.shown(self.expires_at, now);
+        let link = status.is_open().then(|| link_for(state, self));
         InvitationView {
             id: self.id,
             email: self.email.clone(),
@@ -145,7 +147,7 @@ async fn insert(
     .bind(company.as_str())
     .bind(provider_url.as_str())
     .bind(&nonce)
-    .bind(PENDING)
+    .bind(Status::Pending.as_db())
     .bind(clock::to_db(now))
     .bind(clock::to_db(expires_at))
     .bind(registration_code)
@@ -210,10 +212,10 @@ pub async fn check(state: &AppState, token: &str) -> Result<Invitation, ServiceE
     if inv.nonce != claims.n {
         return Err(link_error("link_tampered"));
     }
-    match inv.status.as_str() {
-        USED => return Err(link_error("link_used")),
-        SUPERSEDED => return Err(link_error("link_superseded")),
-        _ => {}
+    match inv.status {
+        Status::Used => return Err(link_error("link_used")),
+        Status::Superseded => return Err(link_error("link_superseded")),
+        Status::Pending | Status::Expired => {}
     }
     if inv.expires_at <= clock::now() || claims.e <= clock::now().timestamp() {
         return Err(link_error("link_expired"));
@@ -240,10 +242,10 @@ pub(crate) async fn consume(
     let done = sqlx::query(
         "UPDATE invitations SET status = $1, used_at = $2 WHERE id = $3 AND status = $4",
     )
-    .bind(USED)
+    .bind(Status::Used.as_db())
     .bind(clock::to_db(clock::now()))
     .bind(inv.id)
-    .bind(PENDING)
+    .bind(Status::Pending.as_db())
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 1 {
@@ -267,9 +269,9 @@ pub async fn resend(state: &AppState, email: &str) -> Result<(), ServiceError> {
          WHERE LOWER(email) = LOWER($2) AND status = $3 ORDER BY id DESC LIMIT 1) \
          RETURNING {COLUMNS}"
     ))
-    .bind(SUPERSEDED)
+    .bind(Status::Superseded.as_db())
     .bind(email.as_str())
-    .bind(PENDING)
+    .bind(Status::Pending.as_db())
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(row) = row {
