@@ -475,6 +475,15 @@ impl ScanRunView {
         self.outcome.as_deref() == Some("passed")
     }
 
+    /// How it ended, in words: "Passed", "Failed", or "Running" while it runs.
+    pub fn outcome_label(&self) -> &'static str {
+        match self.outcome.as_deref() {
+            None => "Running",
+            Some("passed") => "Passed",
+            Some(_) => "Failed",
+        }
+    }
+
     /// What ran, in words: the suite's label, or "Re-run: <check>" for one check.
     pub fn suite_label(&self) -> String {
         if let Some(suite) = Suite::parse(&self.suite) {
@@ -941,6 +950,14 @@ mod tests {
         );
         // Something this build does not know is shown as stored.
         assert_eq!(run("check:gone").suite_label(), "check:gone");
+        // How it ended, in words.
+        let ended = |outcome: Option<&str>| ScanRunView {
+            outcome: outcome.map(str::to_string),
+            ..run("pre_onboarding")
+        };
+        assert_eq!(ended(None).outcome_label(), "Running");
+        assert_eq!(ended(Some("passed")).outcome_label(), "Passed");
+        assert_eq!(ended(Some("failed")).outcome_label(), "Failed");
     }
 
     #[test]

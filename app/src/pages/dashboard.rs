@@ -445,15 +445,17 @@ fn Suite(s: SuiteView, run_now: Action<(i64, i64), Result<(), ApiError>>) -> imp
 
 #[component]
 fn Run(r: ScanRunView) -> impl IntoView {
+    // The stored word for tests and styles; the label for people.
     let outcome = r.outcome.clone().unwrap_or_else(|| "running".into());
     let took = r
         .finished_at
         .map(|end| format!(", {} ms", (end - r.started_at).num_milliseconds()))
         .unwrap_or_default();
     let summary = format!(
-        "{} · {} · {outcome}{took} · {} issue(s)",
+        "{} · {} · {}{took} · {} issue(s)",
         fmt_time(r.started_at),
         r.suite_label(),
+        r.outcome_label(),
         r.issue_count()
     );
     view! {

@@ -161,7 +161,7 @@ pub fn Health() -> impl IntoView {
                                             <tr>
                                                 <td data-label="Started">{fmt_time(r.started_at)}</td>
                                                 <td data-label="Suite">{r.suite_label()}</td>
-                                                <td data-label="Outcome">{r.outcome.clone().unwrap_or_else(|| "running".into())}</td>
+                                                <td data-label="Outcome">{r.outcome_label()}</td>
                                                 <td data-label="Issues">{r.issue_count()}</td>
                                             </tr>
                                         }).collect_view()}
