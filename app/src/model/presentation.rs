@@ -24,6 +24,12 @@ pub fn page_title(parts: &[&str]) -> String {
         .join(" · ")
 }
 
+/// A count with its noun, singular for one: "1 issue", "3 issues", "0 issues" (never "issue(s)").
+pub fn counted<N: std::fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
+    let noun = if n == N::from(1) { one } else { many };
+    format!("{n} {noun}")
+}
+
 /// What a status means for the person reading it. Each tone has its colour *and* its shape
 /// (the stylesheet's `tone-*` classes: ✓, ✕, ◷, –), so a status never reads by colour alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +101,14 @@ impl ActivityStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_says_its_noun_in_the_singular_for_one_only() {
+        assert_eq!(counted(1u32, "issue", "issues"), "1 issue");
+        assert_eq!(counted(0usize, "issue", "issues"), "0 issues");
+        assert_eq!(counted(2i64, "time", "times"), "2 times");
+        assert_eq!(counted(-1i64, "day", "days"), "-1 days");
+    }
 
     #[test]
     fn a_title_reads_from_the_page_to_the_product() {

@@ -452,11 +452,11 @@ fn Run(r: ScanRunView) -> impl IntoView {
         .map(|end| format!(", {} ms", (end - r.started_at).num_milliseconds()))
         .unwrap_or_default();
     let summary = format!(
-        "{} · {} · {}{took} · {} issue(s)",
+        "{} · {} · {}{took} · {}",
         fmt_time(r.started_at),
         r.suite_label(),
         r.outcome_label(),
-        r.issue_count()
+        crate::model::counted(r.issue_count(), "issue", "issues")
     );
     view! {
         <li data-testid="run" data-outcome=outcome.clone()>

@@ -84,7 +84,7 @@ pub fn Health() -> impl IntoView {
                                 {if issues.is_empty() {
                                     view! { <div class="banner ok" role="status" data-testid="no-issues">"Scan complete with no issues."</div> }.into_any()
                                 } else {
-                                    view! { <div class="banner error" role="alert">{format!("{} open issue(s)", issues.len())}</div> }.into_any()
+                                    view! { <div class="banner error" role="alert">{format!("{} open", crate::model::counted(issues.len(), "issue", "issues"))}</div> }.into_any()
                                 }}
                                 <div class="actions">
                                     <button type="button" data-testid="rescan-all" disabled=move || !can_rescan || rescan_all.pending().get()

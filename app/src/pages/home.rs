@@ -51,7 +51,7 @@ fn Overview(home: HomeView) -> impl IntoView {
                                 <td data-label="State"><StatePill state=c.state/></td>
                                 <td data-label="Outbound status"><LinkPill status=c.outbound testid="outbound"/></td>
                                 <td data-label="Inbound status"><LinkPill status=c.inbound testid="inbound"/></td>
-                                <td data-label="Open issues"><a href=format!("/connections/{}/health", c.id) aria-label=format!("{} open issue(s): the health dashboard", s.open_issues)>{s.open_issues}</a></td>
+                                <td data-label="Open issues"><a href=format!("/connections/{}/health", c.id) aria-label=format!("{} open: the health dashboard", crate::model::counted(s.open_issues, "issue", "issues"))>{s.open_issues}</a></td>
                             </tr>
                         }
                     }).collect_view()}

@@ -77,7 +77,7 @@ fn Detail(
     let status = match &d.open {
         Some(o) => view! {
             <div class="banner error" role="alert" data-testid="issue-open">
-                {format!("Open: {} First detected {}, last detected {}, seen {} time(s).", o.message, fmt_time(o.first_seen), fmt_time(o.last_seen), o.times_seen)}
+                {format!("Open: {} First detected {}, last detected {}, seen {}.", o.message, fmt_time(o.first_seen), fmt_time(o.last_seen), crate::model::counted(o.times_seen, "time", "times"))}
             </div>
         }
         .into_any(),

@@ -38,13 +38,13 @@ async fn claim(state: &AppState) -> Result<bool, ServiceError> {
 
 fn line(i: &OpenIssue, base: &str) -> String {
     format!(
-        "- {} ({}, {} severity): {}; first detected {}, seen {} time(s). {base}{}",
+        "- {} ({}, {} severity): {}; first detected {}, seen {}. {base}{}",
         i.name,
         i.company,
         i.severity.label().to_lowercase(),
         i.message,
         i.first_seen.format("%Y-%m-%d %H:%M UTC"),
-        i.times_seen,
+        crate::model::counted(i.times_seen, "time", "times"),
         i.href
     )
 }
@@ -91,8 +91,8 @@ pub async fn run_due(state: &AppState) -> Result<usize, ServiceError> {
     let mut sent = 0;
     for (email, list) in to.iter().filter(|(_, l)| !l.is_empty()) {
         let body = format!(
-            "Hello,\n\n{} open issue(s) on the Impact connections you watch:\n\n{}\n\nThe Health Dashboard: {base}/health\n\nMuted issues are left out until their mute ends.\n",
-            list.len(),
+            "Hello,\n\n{} open on the Impact connections you watch:\n\n{}\n\nThe Health Dashboard: {base}/health\n\nMuted issues are left out until their mute ends.\n",
+            crate::model::counted(list.len(), "issue", "issues"),
             list.iter().map(|i| line(i, base)).collect::<Vec<_>>().join("\n")
         );
         outbox::queue(

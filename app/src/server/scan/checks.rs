@@ -147,8 +147,8 @@ async fn tls_expiry(ctx: &Ctx<'_>) -> Found {
             if left.num_days() < crate::model::TLS_EXPIRY_WARN_DAYS {
                 failed(
                     format!(
-                        "The provider's TLS certificate expires on {date}, in {} day(s): renew it before then, or every call to the provider fails.",
-                        left.num_days().max(0)
+                        "The provider's TLS certificate expires on {date}, in {}: renew it before then, or every call to the provider fails.",
+                        crate::model::counted(left.num_days().max(0), "day", "days")
                     ),
                     false,
                 )

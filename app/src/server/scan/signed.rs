@@ -54,8 +54,8 @@ pub(super) async fn entitlements(ctx: &Ctx<'_>) -> Found {
         .collect();
     if not_active.is_empty() {
         passed(format!(
-            "{} entitlement(s), all active.",
-            list.entitlements.len()
+            "{}, all active.",
+            crate::model::counted(list.entitlements.len(), "entitlement", "entitlements")
         ))
     } else {
         failed(
