@@ -403,19 +403,7 @@ both_backends!(
             .expect("read")
             .expect("credentials");
         // The provider's admin revokes them: the connection health scan finds Outbound Down.
-        let revoked: Value = reqwest::Client::new()
-            .post(format!(
-                "{}/sim/instances/{}/revoke",
-                app.sim_base(),
-                app.instance
-            ))
-            .send()
-            .await
-            .expect("revoke")
-            .json()
-            .await
-            .expect("json");
-        assert_eq!(revoked["revoked"], 1);
+        assert_eq!(sim_admin(&app, "revoke").await["revoked"], 1);
         let r = app.rescan(id).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         crate::helpers::eventually("Outbound Down", async || {
@@ -573,22 +561,27 @@ async fn rotate(app: &TestApp, id: i64) -> Reply {
     act(app, id, "rotate_credentials", version(app, id).await).await
 }
 
-/// The provider asks the instance's one consumer for new credentials, on its next heartbeat
-/// answers until it gets them.
-async fn ask_rotation(app: &TestApp) {
-    let asked: Value = reqwest::Client::new()
+/// The provider's administrator acts on the instance's consumers (`revoke`, `ask-rotation`);
+/// the answer says how many it touched.
+async fn sim_admin(app: &TestApp, verb: &str) -> Value {
+    reqwest::Client::new()
         .post(format!(
-            "{}/sim/instances/{}/ask-rotation",
+            "{}/sim/instances/{}/{verb}",
             app.sim_base(),
             app.instance
         ))
         .send()
         .await
-        .expect("ask")
+        .expect(verb)
         .json()
         .await
-        .expect("json");
-    assert_eq!(asked["asked"], 1);
+        .expect("json")
+}
+
+/// The provider asks the instance's one consumer for new credentials, on its next heartbeat
+/// answers until it gets them.
+async fn ask_rotation(app: &TestApp) {
+    assert_eq!(sim_admin(app, "ask-rotation").await["asked"], 1);
 }
 
 /// What the provider counted for the instance (echoes, rotations, activations…).
