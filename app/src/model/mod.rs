@@ -43,7 +43,7 @@ pub use ids::*;
 pub use issue_work::*;
 pub use lifecycle::*;
 pub use migration::*;
-pub use presentation::{counted, page_title, Tone, NO_WELCOME_EMAIL};
+pub use presentation::{counted, page_title, possessive, Tone, NO_WELCOME_EMAIL};
 pub use provider_url::*;
 pub use redirect::*;
 pub use registration::RegistrationStatus;

@@ -30,6 +30,15 @@ pub fn counted<N: std::fmt::Display + PartialEq + From<u8>>(n: N, one: &str, man
     format!("{n} {noun}")
 }
 
+/// A name's possessive: "Acme's", and "Failing Stores'" for a name that ends in s.
+pub fn possessive(name: &str) -> String {
+    if name.ends_with(['s', 'S']) {
+        format!("{name}'")
+    } else {
+        format!("{name}'s")
+    }
+}
+
 /// What a status means for the person reading it. Each tone has its colour *and* its shape
 /// (the stylesheet's `tone-*` classes: ✓, ✕, ◷, –), so a status never reads by colour alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +117,13 @@ mod tests {
         assert_eq!(counted(0usize, "issue", "issues"), "0 issues");
         assert_eq!(counted(2i64, "time", "times"), "2 times");
         assert_eq!(counted(-1i64, "day", "days"), "-1 days");
+    }
+
+    #[test]
+    fn a_possessive_takes_only_an_apostrophe_after_an_s() {
+        assert_eq!(possessive("Acme"), "Acme's");
+        assert_eq!(possessive("Failing Stores"), "Failing Stores'");
+        assert_eq!(possessive("ACME GLASS"), "ACME GLASS'");
     }
 
     #[test]

@@ -163,11 +163,11 @@ async fn send_welcome(
 ) -> Result<(), ServiceError> {
     let link = link_for(state, inv);
     let body = format!(
-        "Hello,\n\nYou are the named contact administrator for connecting {company}'s Impact Store App \
+        "Hello,\n\nYou are the named contact administrator for connecting {company} Impact Store App \
          to its provider, the Impact Delivery Instance at {url}.\n\nSelect \"Connect with Impact IDI\" \
          to open the Provider connection form. The link can be used once and expires on {expires}.\n\n\
          If you did not expect this email, reach out to your Impact Squad.\n",
-        company = inv.company,
+        company = crate::model::possessive(&inv.company),
         url = inv.provider_url,
         expires = inv.expires_at.format("%Y-%m-%d %H:%M UTC"),
     );
