@@ -3,6 +3,20 @@
 use anyhow::Context;
 use sqlx::{any::AnyPoolOptions, AnyPool};
 
+use super::error::ServiceError;
+
+/// A stored fixed string read back as its value (`parse` is the type's `from_db`). One this
+/// build does not know is an unexpected error naming `what`, never passed on as it is.
+pub fn decode<T>(
+    value: String,
+    parse: impl Fn(&str) -> Option<T>,
+    what: &str,
+) -> Result<T, ServiceError> {
+    parse(&value).ok_or_else(|| {
+        ServiceError::Unexpected(anyhow::anyhow!("stored {what} {value:?} is unknown"))
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

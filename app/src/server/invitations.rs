@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{Any, Row, Transaction};
 
-use super::{clock, error::ServiceError, links::LinkClaims, outbox, AppState};
+use super::{clock, db::decode, error::ServiceError, links::LinkClaims, outbox, AppState};
 use crate::model::{
     CompanyName, EmailAddress, InvitationView, ProviderUrl, RegistrationLinkView,
     RegistrationStatus as Status,
@@ -51,14 +51,7 @@ impl Invitation {
             company: r.try_get("company")?,
             provider_url: r.try_get("provider_url")?,
             nonce: r.try_get("nonce")?,
-            status: {
-                let stored: String = r.try_get("status")?;
-                Status::from_db(&stored).ok_or_else(|| {
-                    ServiceError::Unexpected(anyhow::anyhow!(
-                        "stored registration status {stored:?} is unknown"
-                    ))
-                })?
-            },
+            status: decode(r.try_get("status")?, Status::from_db, "registration status")?,
             created_at: clock::from_db(&r.try_get::<String, _>("created_at")?)?,
             expires_at: clock::from_db(&r.try_get::<String, _>("expires_at")?)?,
             registration_code: r.try_get("registration_code")?,

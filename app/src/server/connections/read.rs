@@ -3,22 +3,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{any::AnyRow, Any, Row, Transaction};
 
 use crate::model::{ConnectionState, ConnectionView, HistoryEntry, LinkStatus, Onboarding};
-use crate::server::{clock, error::ServiceError, Db};
+use crate::server::{clock, db::decode, error::ServiceError, Db};
 
 const SELECT: &str =
     "SELECT c.id, co.name AS company, c.url, c.state, c.registered, c.onboarding, \
     c.outbound, c.inbound, c.version, c.created_at, c.updated_at \
     FROM connections c JOIN companies co ON co.id = c.company_id";
-
-fn decode<T>(
-    value: String,
-    parse: impl Fn(&str) -> Option<T>,
-    what: &str,
-) -> Result<T, ServiceError> {
-    parse(&value).ok_or_else(|| {
-        ServiceError::Unexpected(anyhow::anyhow!("stored {what} {value:?} is unknown"))
-    })
-}
 
 fn time(r: &AnyRow, col: &str) -> Result<DateTime<Utc>, ServiceError> {
     Ok(clock::from_db(&r.try_get::<String, _>(col)?)?)
