@@ -32,6 +32,11 @@ async fn version(app: &TestApp, id: i64) -> Value {
     app.get(&format!("/api/connections/{id}")).await.body["version"].clone()
 }
 
+/// The version before `v`: what a person acting on an outdated page sends.
+fn behind(v: &Value) -> Value {
+    json!(v.as_i64().unwrap_or(0) - 1)
+}
+
 async fn off_board(app: &TestApp, id: i64, confirm: &str, without_provider: bool) -> Reply {
     let v = version(app, id).await;
     app.post(
@@ -604,13 +609,7 @@ both_backends_with!(
 
         // A stale version is refused before the provider is asked: nothing rotates.
         let v = version(&app, id).await;
-        let stale = act(
-            &app,
-            id,
-            "rotate_credentials",
-            json!(v.as_i64().unwrap_or(0) - 1),
-        )
-        .await;
+        let stale = act(&app, id, "rotate_credentials", behind(&v)).await;
         assert_eq!(stale.status, 409, "{:?}", stale.body);
         assert_eq!(
             credentials(&app, id).await.secret,
@@ -822,13 +821,7 @@ async fn a_cloned_instance_is_re_activated(backend: crate::helpers::Backend) {
     let v = version(&clone, id).await;
     // A stale version is refused before the provider is asked (its count of activations, below,
     // stays at the one that follows).
-    let stale = act(
-        &clone,
-        id,
-        "validate_and_activate",
-        json!(v.as_i64().unwrap_or(0) - 1),
-    )
-    .await;
+    let stale = act(&clone, id, "validate_and_activate", behind(&v)).await;
     assert_eq!(stale.status, 409, "{:?}", stale.body);
     let r = act(&clone, id, "validate_and_activate", v).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
